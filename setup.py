@@ -44,7 +44,8 @@ extensions = [
     Extension(
         "fastbp._engine",
         ["src/fastbp/_engine.pyx"],
-        include_dirs=[np.get_include()],
+        include_dirs=[np.get_include(), "src/fastbp"],
+        depends=["src/fastbp/_threads.h"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
         extra_compile_args=compile_args,
         extra_link_args=link_args,

@@ -34,6 +34,15 @@ from scipy.linalg.cython_blas cimport sgemm, dgemm
 
 import numpy as np
 
+cdef extern from "_threads.h" nogil:
+    ctypedef struct fb_barrier:
+        pass
+    ctypedef void (*fb_task_fn)(void *arg, int tid, int nthreads) noexcept nogil
+    void fb_barrier_init(fb_barrier *b, int n)
+    void fb_barrier_destroy(fb_barrier *b)
+    void fb_barrier_wait(fb_barrier *b)
+    void fb_pool_run(fb_task_fn fn, void *arg, int n)
+
 cdef extern from "Python.h":
     int PyErr_CheckSignals()
     void PyErr_Clear()
@@ -84,6 +93,13 @@ cdef double _LEAKY_SLOPE = 0.01
 # Rows per chunk for full-batch passes (predict, loss_and_gradients, lbfgs):
 # bounds the workspace whatever the number of samples.
 DEFAULT_CHUNK_ROWS = 512
+
+# Thread shares of a layer are whole blocks of this many values (>= a cache line).
+cdef Py_ssize_t SPLIT_ALIGN = 16
+
+# Parameters an optimizer step processes per block (the gradient block stays in L1).
+cdef enum:
+    UPDATE_BLOCK = 1024
 
 # How often (nanoseconds of work) a training loop takes the GIL to check for
 # Ctrl-C.
@@ -193,8 +209,9 @@ cdef class NetSpec:
 
 
 cdef inline Py_ssize_t _train_ws_size(const Net *net, Py_ssize_t B, bint gather) noexcept nogil:
-    # [gathered input rows] + activations of layers 1..L + two delta buffers
-    cdef Py_ssize_t total = 0
+    # per-row losses (B doubles) + [gathered input rows] + activations of
+    # layers 1..L + two delta buffers
+    cdef Py_ssize_t total = 2 * B
     cdef int i
     if gather:
         total += B * net.sizes[0]
@@ -303,16 +320,18 @@ cdef inline void gemm_rm(bint trans_a, bint trans_b, int M, int N, int K,
               &beta, C, &ldc)
 
 
-cdef void bias_activation(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_out,
+cdef void bias_activation(floating *Z, Py_ssize_t n_rows, Py_ssize_t ld, Py_ssize_t n_out,
                           const floating *b, int act) noexcept nogil:
-    """In place ``Z = act(Z + b)`` (row-wise bias); the hidden activations and
-    the prediction-time output activations."""
+    """In place ``Z = act(Z + b)`` (row-wise bias) on ``n_rows`` rows of
+    ``n_out`` values spaced ``ld`` apart (a column block of a row-major
+    matrix); the hidden activations and the prediction-time output
+    activations. Softmax needs whole rows (``n_out`` = the row width)."""
     cdef Py_ssize_t r, j
     cdef floating *z
     cdef floating v, e, mx, s
     cdef floating slope = <floating> _LEAKY_SLOPE
     for r in range(n_rows):
-        z = Z + r * n_out
+        z = Z + r * ld
         if act == ACT_IDENTITY:
             for j in range(n_out):
                 z[j] = z[j] + b[j]
@@ -353,35 +372,39 @@ cdef void bias_activation(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_out,
                 z[j] = z[j] / s
 
 
-cdef void activation_derivative(floating *D, const floating *A, Py_ssize_t n,
-                                int act) noexcept nogil:
-    """In place ``D *= act'(z)``, written in terms of the activation's output
-    ``A = act(z)`` as scikit-learn does."""
-    cdef Py_ssize_t j
+cdef void activation_derivative(floating *D, const floating *A, Py_ssize_t n_rows,
+                                Py_ssize_t ld, Py_ssize_t n, int act) noexcept nogil:
+    """In place ``D *= act'(z)`` on ``n_rows`` rows of ``n`` values spaced
+    ``ld`` apart, written in terms of the activation's output ``A = act(z)``
+    (same layout) as scikit-learn does."""
+    cdef Py_ssize_t r, j
+    cdef floating *d
+    cdef const floating *a
     cdef floating slope = <floating> _LEAKY_SLOPE
     if act == ACT_IDENTITY:
         return
-    elif act == ACT_RELU:
-        for j in range(n):
-            if A[j] == 0:
-                D[j] = 0
-    elif act == ACT_LEAKY_RELU:
-        for j in range(n):
-            if A[j] <= 0:
-                D[j] = D[j] * slope
-    elif act == ACT_TANH:
-        for j in range(n):
-            D[j] = D[j] * (1 - A[j] * A[j])
-    elif act == ACT_LOGISTIC:
-        for j in range(n):
-            D[j] = D[j] * A[j]
-            D[j] = D[j] * (1 - A[j])
+    for r in range(n_rows):
+        d = D + r * ld
+        a = A + r * ld
+        if act == ACT_RELU:
+            for j in range(n):
+                d[j] = d[j] if a[j] != 0 else 0
+        elif act == ACT_LEAKY_RELU:
+            for j in range(n):
+                d[j] = d[j] * slope if a[j] <= 0 else d[j]
+        elif act == ACT_TANH:
+            for j in range(n):
+                d[j] = d[j] * (1 - a[j] * a[j])
+        elif act == ACT_LOGISTIC:
+            for j in range(n):
+                d[j] = (d[j] * a[j]) * (1 - a[j])
 
 
-cdef double output_loss_delta(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_out,
-                              const floating *b, const floating *Y,
-                              const Py_ssize_t *rows, Py_ssize_t row0,
-                              const floating *sw, int out_act) noexcept nogil:
+cdef void output_loss_delta(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_out,
+                            const floating *b, const floating *Y,
+                            const Py_ssize_t *rows, Py_ssize_t row0,
+                            const floating *sw, int out_act,
+                            double *row_losses) noexcept nogil:
     """Finish the output layer and start backprop, in one pass per row.
 
     IN/OUT ``Z``: pre-activation ``A @ W`` without bias; on return it holds
@@ -391,18 +414,17 @@ cdef double output_loss_delta(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_out,
     log-loss, identity + squared error, exp + Poisson deviance.
     IN ``Y``: targets, row ``rows[r]`` (or ``row0 + r`` when ``rows`` is NULL).
     IN ``sw``: sample weights indexed like ``Y``, or NULL.
-
-    Returns ``sum_r sw_r * loss_r`` where ``loss_r`` sums over the outputs:
-    half squared error; binary log-loss and log-loss with the probability
-    clipped to [eps, 1 - eps] as scikit-learn does (computed from the logits,
-    so no overflow and no log(0)); half Poisson deviance ``y log(y / mu) - y +
-    mu`` with ``log mu = z``.
+    OUT ``row_losses[r]``: ``sw_r * loss_r`` where ``loss_r`` sums over the
+    outputs: half squared error; binary log-loss and log-loss with the
+    probability clipped to [eps, 1 - eps] as scikit-learn does (computed from
+    the logits, so no overflow and no log(0)); half Poisson deviance ``y
+    log(y / mu) - y + mu`` with ``log mu = z``.
     """
     cdef Py_ssize_t r, j, src
     cdef floating *z
     cdef const floating *y
     cdef floating v, e, p, mx, s, w, a
-    cdef double row_loss, total = 0.0, lp, logs
+    cdef double row_loss, lp, logs
     cdef floating eps = f_eps(<floating> 0)
     cdef double max_loss = -log(<double> eps)             # -log(eps)
     cdef double min_loss = -log1p(-<double> eps)          # -log(1 - eps)
@@ -469,19 +491,20 @@ cdef double output_loss_delta(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_out,
                 row_loss += <double> p - y[j]
                 v = p - y[j]
                 z[j] = v * w if sw != NULL else v
-        total += row_loss * w if sw != NULL else row_loss
-    return total
+        row_losses[r] = row_loss * w if sw != NULL else row_loss
 
 
 # ---------------------------------------------------------------------------
-# Layers over batches
+# Layers over batches (each call works on one thread's slice of a layer)
 # ---------------------------------------------------------------------------
 
 cdef void first_layer_product(const Net *net, const Input *X, const floating *params,
                               const floating *A0, const Py_ssize_t *rows,
-                              Py_ssize_t row0, Py_ssize_t B, floating *Z) noexcept nogil:
-    """``Z = X[rows] @ W0`` (no bias). Dense input arrives in ``A0``
-    (gathered rows or a pointer into X); CSR input is read in place."""
+                              Py_ssize_t row0, Py_ssize_t B, floating *Z,
+                              Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
+    """``Z[:, c0:c1] = X[rows] @ W0[:, c0:c1]`` (no bias). Dense input
+    arrives in ``A0`` (gathered rows or a pointer into X); CSR input is read
+    in place."""
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[1]
     cdef const floating *W = params + net.off_w[0]
     cdef const floating *data
@@ -489,48 +512,69 @@ cdef void first_layer_product(const Net *net, const Input *X, const floating *pa
     cdef floating *z
     cdef floating v
     cdef Py_ssize_t r, k, j, src
+    if c1 <= c0:
+        return
     if X.csr_data == NULL:
-        gemm_rm(False, False, <int> B, <int> n_out, <int> n_in, <floating> 1.0,
-                A0, <int> n_in, W, <int> n_out, <floating> 0.0, Z, <int> n_out)
+        gemm_rm(False, False, <int> B, <int> (c1 - c0), <int> n_in, <floating> 1.0,
+                A0, <int> n_in, W + c0, <int> n_out, <floating> 0.0, Z + c0, <int> n_out)
         return
     data = <const floating *> X.csr_data
-    memset(Z, 0, B * n_out * sizeof(floating))
     for r in range(B):
         src = rows[r] if rows != NULL else row0 + r
         z = Z + r * n_out
+        for j in range(c0, c1):
+            z[j] = 0
         for k in range(X.csr_indptr[src], X.csr_indptr[src + 1]):
             v = data[k]
             wrow = W + X.csr_indices[k] * n_out
-            for j in range(n_out):
+            for j in range(c0, c1):
                 z[j] += v * wrow[j]
 
 
 cdef void first_layer_weight_grad(const Net *net, const Input *X, const floating *A0,
                                   const Py_ssize_t *rows, Py_ssize_t row0, Py_ssize_t B,
-                                  const floating *delta, floating beta,
-                                  floating *G) noexcept nogil:
-    """``G = X[rows]^T @ delta + beta * G`` for the first layer."""
+                                  const floating *delta, floating beta, floating *G,
+                                  Py_ssize_t k0, Py_ssize_t k1,
+                                  unsigned char *touched) noexcept nogil:
+    """``G[k0:k1] = X[rows][:, k0:k1]^T @ delta + beta * G[k0:k1]`` for the
+    first layer (rows ``k0:k1`` of the gradient = input features ``k0:k1``).
+
+    For CSR input with ``beta == 0`` only the rows of features present in the
+    batch are written and flagged in ``touched``; the others are left as they
+    are and must be read as zero (the optimizer step does, then clears the
+    flags).
+    """
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[1]
     cdef const floating *data
     cdef const floating *d
     cdef floating *g
     cdef floating v
-    cdef Py_ssize_t r, k, j, src
+    cdef Py_ssize_t r, k, j, src, col
+    if k1 <= k0:
+        return
     if X.csr_data == NULL:
-        gemm_rm(True, False, <int> n_in, <int> n_out, <int> B, <floating> 1.0,
-                A0, <int> n_in, delta, <int> n_out, beta, G, <int> n_out)
+        gemm_rm(True, False, <int> (k1 - k0), <int> n_out, <int> B, <floating> 1.0,
+                A0 + k0, <int> n_in, delta, <int> n_out, beta, G + k0 * n_out, <int> n_out)
         return
     data = <const floating *> X.csr_data
-    if beta == 0:
-        memset(G, 0, n_in * n_out * sizeof(floating))
+    if beta == 0 and touched == NULL:
+        memset(G + k0 * n_out, 0, (k1 - k0) * n_out * sizeof(floating))
     for r in range(B):
         src = rows[r] if rows != NULL else row0 + r
         d = delta + r * n_out
         for k in range(X.csr_indptr[src], X.csr_indptr[src + 1]):
+            col = X.csr_indices[k]
+            if col < k0 or col >= k1:
+                continue
             v = data[k]
-            g = G + X.csr_indices[k] * n_out
-            for j in range(n_out):
-                g[j] += v * d[j]
+            g = G + col * n_out
+            if beta == 0 and touched != NULL and not touched[col]:
+                touched[col] = 1
+                for j in range(n_out):
+                    g[j] = v * d[j]
+            else:
+                for j in range(n_out):
+                    g[j] += v * d[j]
 
 
 cdef inline floating *_layer(const Net *net, floating *acts, Py_ssize_t B,
@@ -543,94 +587,23 @@ cdef inline floating *_layer(const Net *net, floating *acts, Py_ssize_t B,
     return acts + B * off
 
 
-cdef double forward_backward(const Net *net, const Input *X, const floating *Y,
-                             const floating *sw, const Py_ssize_t *rows, Py_ssize_t row0,
-                             Py_ssize_t B, const floating *params, floating *grads,
-                             floating beta, floating *work, bint gather,
-                             double loss_scale) noexcept nogil:
-    """One batch: forward, loss, backward. Returns ``sum_r sw_r loss_r``.
-
-    OUT ``grads``: ``A_i^T delta_{i+1}`` and ``sum_r delta_{i+1}`` for every
-    layer (raw sums: the caller adds the L2 term and divides by the weight
-    sum). With ``beta = 1`` they accumulate onto what ``grads`` holds.
-    ``rows`` (or the contiguous range from ``row0``) picks the samples.
-    """
-    cdef int L = net.n_layers, i
-    cdef Py_ssize_t r, j, n_in, n_out, nf = net.sizes[0]
-    cdef floating *A0 = NULL
-    cdef floating *acts
-    cdef floating *ping
-    cdef floating *pong
-    cdef floating *delta
-    cdef floating *prev
-    cdef floating *gb
-    cdef floating *p = work
-    cdef const floating *Xd
-    cdef double loss
-    # workspace layout (see _train_ws_size)
-    if X.csr_data == NULL:
-        Xd = <const floating *> X.dense
-        if gather:
-            A0 = p
-            p += B * nf
-            for r in range(B):
-                memcpy(A0 + r * nf, Xd + (rows[r] if rows != NULL else row0 + r) * nf,
-                       nf * sizeof(floating))
-        else:
-            A0 = <floating *> Xd + row0 * nf
-    acts = p
-    for i in range(1, L + 1):
-        p += B * net.sizes[i]
-    ping = p
-    pong = p + B * net.max_width
-
-    # forward: hidden layers, then the output product
-    first_layer_product(net, X, params, A0, rows, row0, B, _layer(net, acts, B, 1))
-    for i in range(L):
-        n_in = net.sizes[i]
-        n_out = net.sizes[i + 1]
-        if i > 0:
-            gemm_rm(False, False, <int> B, <int> n_out, <int> n_in, <floating> 1.0,
-                    _layer(net, acts, B, i), <int> n_in, params + net.off_w[i], <int> n_out,
-                    <floating> 0.0, _layer(net, acts, B, i + 1), <int> n_out)
-        if i < L - 1:
-            bias_activation(_layer(net, acts, B, i + 1), B, n_out, params + net.off_b[i],
-                            net.hidden_act)
-
-    # loss and output delta (in place of the output activations)
-    delta = _layer(net, acts, B, L)
-    loss = loss_scale * output_loss_delta(delta, B, net.sizes[L], params + net.off_b[L - 1],
-                                          Y, rows, row0, sw, net.out_act)
-
-    # backward by the chain rule
-    for i in range(L - 1, -1, -1):
-        n_in = net.sizes[i]
-        n_out = net.sizes[i + 1]
-        if i > 0:
-            gemm_rm(True, False, <int> n_in, <int> n_out, <int> B, <floating> 1.0,
-                    _layer(net, acts, B, i), <int> n_in, delta, <int> n_out, beta,
-                    grads + net.off_w[i], <int> n_out)
-        else:
-            first_layer_weight_grad(net, X, A0, rows, row0, B, delta, beta,
-                                    grads + net.off_w[0])
-        gb = grads + net.off_b[i]
-        if beta == 0:
-            memset(gb, 0, n_out * sizeof(floating))
-        for r in range(B):
-            for j in range(n_out):
-                gb[j] += delta[r * n_out + j]
-        if i > 0:
-            prev = ping if delta != ping else pong
-            gemm_rm(False, True, <int> B, <int> n_in, <int> n_out, <floating> 1.0,
-                    delta, <int> n_out, params + net.off_w[i], <int> n_out,
-                    <floating> 0.0, prev, <int> n_in)
-            activation_derivative(prev, _layer(net, acts, B, i), B * n_in, net.hidden_act)
-            delta = prev
-    return loss
+cdef inline void _split(Py_ssize_t n, int tid, int nt, Py_ssize_t *lo,
+                        Py_ssize_t *hi) noexcept nogil:
+    """This thread's share ``[lo, hi)`` of ``n`` items, in blocks of
+    SPLIT_ALIGN so that no two threads write the same cache line."""
+    cdef Py_ssize_t chunk
+    if nt <= 1:
+        lo[0] = 0
+        hi[0] = n
+        return
+    chunk = (n + nt - 1) // nt
+    chunk = (chunk + SPLIT_ALIGN - 1) // SPLIT_ALIGN * SPLIT_ALIGN
+    lo[0] = tid * chunk if tid * chunk < n else n
+    hi[0] = lo[0] + chunk if lo[0] + chunk < n else n
 
 
 # ---------------------------------------------------------------------------
-# Optimizer steps over the flat buffer
+# Optimizer steps over ranges of the flat buffer
 # ---------------------------------------------------------------------------
 
 cdef struct Optim:
@@ -644,10 +617,42 @@ cdef struct Optim:
     long long t               # Adam's step count, updated in place
 
 
-cdef double optimizer_step(const Net *net, floating *params, const floating *grads,
-                           floating *s1, floating *s2, Optim *opt, double alpha,
-                           double sw_sum) noexcept nogil:
-    """One update of every parameter from raw gradient sums.
+cdef struct Step:
+    # the constants of one optimizer step (the same on every thread)
+    int kind
+    int nesterov
+    double alpha
+    double sw_sum
+    double lr                 # SGD: the rate; Adam: lr_t
+    double momentum
+    double beta_1
+    double beta_2
+    double epsilon
+
+
+cdef void _make_step(Step *st, const Optim *opt, long long t, double alpha,
+                     double sw_sum) noexcept nogil:
+    st.kind = opt.kind
+    st.nesterov = opt.nesterov
+    st.alpha = alpha
+    st.sw_sum = sw_sum
+    st.momentum = opt.momentum
+    st.beta_1 = opt.beta_1
+    st.beta_2 = opt.beta_2
+    st.epsilon = opt.epsilon
+    if opt.kind == OPT_SGD:
+        st.lr = opt.learning_rate
+    else:
+        st.lr = opt.learning_rate * sqrt(1 - pow(opt.beta_2, <double> t)) / (
+            1 - pow(opt.beta_1, <double> t))
+
+
+cdef double update_range(floating *params, const floating *grads, floating *s1,
+                         floating *s2, Py_ssize_t n, bint weights, bint zero_grad,
+                         const Step *st) noexcept nogil:
+    """One optimizer step on ``n`` consecutive parameters from raw gradient
+    sums; returns the sum of their squares after the update when they are
+    weights (the next batch's L2 penalty), else 0.
 
     The gradient scikit-learn uses is ``g = (G + alpha * W) / sw_sum`` for
     weights and ``g = G / sw_sum`` for intercepts. SGD (``s1`` = velocity):
@@ -656,56 +661,89 @@ cdef double optimizer_step(const Net *net, floating *params, const floating *gra
     (1 - b1) g``, ``v = b2 v + (1 - b2) g^2``, update ``-lr_t m / (sqrt(v) +
     eps)`` with ``lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)``.
 
-    Returns the sum of squared weights after the update (the next batch's L2
-    penalty).
+    ``zero_grad``: the gradient sums are zero and ``grads`` is not read (rows
+    of the sparse first layer that no sample of the batch touched). Works in
+    blocks that stay in L1; each loop is branch-free so the compiler
+    vectorises it.
     """
-    cdef int i, seg
-    cdef Py_ssize_t j, start, stop
-    cdef floating a = <floating> alpha
-    cdef floating sw = <floating> sw_sum
-    cdef floating lr, mom, b1, one_b1, b2, one_b2, eps, g, upd, w
-    cdef double sumsq = 0.0, lr_t
-    if opt.kind == OPT_SGD:
-        lr = <floating> opt.learning_rate
-        mom = <floating> opt.momentum
-    else:
-        opt.t += 1
-        lr_t = opt.learning_rate * sqrt(1 - pow(opt.beta_2, <double> opt.t)) / (
-            1 - pow(opt.beta_1, <double> opt.t))
-        lr = <floating> lr_t
-        b1 = <floating> opt.beta_1
-        one_b1 = <floating> (1 - opt.beta_1)
-        b2 = <floating> opt.beta_2
-        one_b2 = <floating> (1 - opt.beta_2)
-        eps = <floating> opt.epsilon
-    for i in range(net.n_layers):
-        for seg in range(2):
-            if seg == 0:
-                start = net.off_w[i]
-                stop = net.off_b[i]
-            else:
-                start = net.off_b[i]
-                stop = start + net.sizes[i + 1]
-            for j in range(start, stop):
-                if seg == 0:
-                    g = (grads[j] + a * params[j]) / sw
-                else:
-                    g = grads[j] / sw
-                if opt.kind == OPT_SGD:
-                    s1[j] = mom * s1[j] - lr * g
-                    if opt.nesterov:
-                        upd = mom * s1[j] - lr * g
-                    else:
-                        upd = s1[j]
-                else:
-                    s1[j] = b1 * s1[j] + one_b1 * g
-                    s2[j] = b2 * s2[j] + one_b2 * (g * g)
-                    upd = -lr * s1[j] / (f_sqrt(s2[j]) + eps)
-                w = params[j] + upd
-                params[j] = w
-                if seg == 0:
-                    sumsq += (<double> w) * w
-    return sumsq
+    cdef floating gbuf[UPDATE_BLOCK]
+    cdef floating a = <floating> st.alpha
+    cdef floating sw = <floating> st.sw_sum
+    cdef floating lr = <floating> st.lr
+    cdef floating mom = <floating> st.momentum
+    cdef floating b1 = <floating> st.beta_1
+    cdef floating one_b1 = <floating> (1 - st.beta_1)
+    cdef floating b2 = <floating> st.beta_2
+    cdef floating one_b2 = <floating> (1 - st.beta_2)
+    cdef floating eps = <floating> st.epsilon
+    cdef floating gj, v
+    cdef floating *p
+    cdef floating *m1
+    cdef floating *m2
+    cdef const floating *gr
+    cdef Py_ssize_t start = 0, nb, j
+    cdef double q0 = 0, q1 = 0, q2 = 0, q3 = 0, q4 = 0, q5 = 0, q6 = 0, q7 = 0
+    cdef double w0
+    while start < n:
+        nb = n - start
+        if nb > UPDATE_BLOCK:
+            nb = UPDATE_BLOCK
+        p = params + start
+        gr = grads + start
+        m1 = s1 + start
+        m2 = s2 + start
+        # the gradient scikit-learn steps along
+        if zero_grad and weights:
+            for j in range(nb):
+                gbuf[j] = (a * p[j]) / sw
+        elif zero_grad:
+            for j in range(nb):
+                gbuf[j] = 0
+        elif weights:
+            for j in range(nb):
+                gbuf[j] = (gr[j] + a * p[j]) / sw
+        else:
+            for j in range(nb):
+                gbuf[j] = gr[j] / sw
+        # the step
+        if st.kind == OPT_ADAM:
+            for j in range(nb):
+                gj = gbuf[j]
+                m1[j] = b1 * m1[j] + one_b1 * gj
+                m2[j] = b2 * m2[j] + one_b2 * (gj * gj)
+                p[j] = p[j] + (-lr * m1[j]) / (f_sqrt(m2[j]) + eps)
+        elif st.nesterov:
+            for j in range(nb):
+                gj = gbuf[j]
+                v = mom * m1[j] - lr * gj
+                m1[j] = v
+                p[j] = p[j] + (mom * v - lr * gj)
+        else:
+            for j in range(nb):
+                gj = gbuf[j]
+                v = mom * m1[j] - lr * gj
+                m1[j] = v
+                p[j] = p[j] + v
+        if weights:
+            # eight independent lanes so the sum vectorises (it only feeds
+            # the reported loss, never the weights)
+            j = 0
+            while j + 8 <= nb:
+                q0 += (<double> p[j]) * p[j]
+                q1 += (<double> p[j + 1]) * p[j + 1]
+                q2 += (<double> p[j + 2]) * p[j + 2]
+                q3 += (<double> p[j + 3]) * p[j + 3]
+                q4 += (<double> p[j + 4]) * p[j + 4]
+                q5 += (<double> p[j + 5]) * p[j + 5]
+                q6 += (<double> p[j + 6]) * p[j + 6]
+                q7 += (<double> p[j + 7]) * p[j + 7]
+                j += 8
+            while j < nb:
+                w0 = p[j]
+                q0 += w0 * w0
+                j += 1
+        start += nb
+    return ((q0 + q1) + (q2 + q3)) + ((q4 + q5) + (q6 + q7))
 
 
 cdef double weights_sumsq(const Net *net, const floating *params) noexcept nogil:
@@ -716,6 +754,351 @@ cdef double weights_sumsq(const Net *net, const floating *params) noexcept nogil
         for j in range(net.off_w[i], net.off_b[i]):
             s += (<double> params[j]) * params[j]
     return s
+
+
+# ---------------------------------------------------------------------------
+# The epoch: every thread walks the same batches and owns a slice of each layer
+# ---------------------------------------------------------------------------
+
+cdef struct Epoch:
+    const Net *net
+    const Input *inp
+    const void *Y
+    const void *sw
+    const Py_ssize_t *rows_all    # sample order, or NULL for X's own order
+    Py_ssize_t n
+    Py_ssize_t batch_size
+    void *params
+    void *grads
+    void *s1
+    void *s2
+    Optim *opt
+    double alpha
+    double loss_scale
+    void *work
+    unsigned char *touched        # sparse first layer: gradient rows holding data
+    int gather
+    int train                     # 1: a step per batch; 0: accumulate a full gradient
+    fb_barrier *barrier
+    double sumsq0                 # sum of squared weights before the first batch
+    double sumsq_part[2][64]      # per thread, per batch parity
+    double loss_sum
+    int stop
+    long long n_batches
+
+
+cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept nogil:
+    """One thread's part of an epoch (``train``) or of a full-batch gradient.
+
+    Every thread walks the same batches. Forward, thread ``tid`` computes its
+    block of output columns of every layer; the loss and output delta split
+    the rows; backward, it owns a block of rows of each ``W_i`` (and of
+    columns of ``b_i``): it computes that block's gradient, the matching
+    columns of the previous layer's delta (which read only those rows of
+    ``W_i``), then steps those parameters. Each output element is one BLAS
+    dot product over the same operands whatever the thread count, so the
+    weights do not depend on it. Barriers separate the layers.
+    """
+    cdef const Net *net = E.net
+    cdef const Input *inp = E.inp
+    cdef int L = net.n_layers, i, t
+    cdef Py_ssize_t n = E.n, bs = E.batch_size, nf = net.sizes[0]
+    cdef Py_ssize_t start = 0, stop, B, r, j, c0, c1, k0, k1, r0, r1, n_in, n_out
+    cdef const Py_ssize_t *rows
+    cdef const floating *Y = <const floating *> E.Y
+    cdef const floating *sw = <const floating *> E.sw
+    cdef floating *params = <floating *> E.params
+    cdef floating *grads = <floating *> E.grads
+    cdef floating *s1 = <floating *> E.s1
+    cdef floating *s2 = <floating *> E.s2
+    cdef double *row_losses = <double *> E.work
+    cdef floating *p = (<floating *> E.work) + 2 * bs
+    cdef floating *A0 = NULL
+    cdef floating *acts
+    cdef floating *ping
+    cdef floating *pong
+    cdef floating *delta
+    cdef floating *prev
+    cdef floating *gb
+    cdef floating *A_i
+    cdef const floating *Xd = <const floating *> inp.dense
+    cdef floating beta
+    cdef double sw_sum, local_sumsq, data_sum, sumsq_prev
+    cdef long long last_check = _now_ns()
+    cdef long long batch = 0
+    cdef Step st
+    cdef fb_barrier *bar = E.barrier
+
+    if inp.csr_data == NULL and E.gather:
+        A0 = p
+        p += bs * nf
+    acts = p
+    for i in range(1, L + 1):
+        p += bs * net.sizes[i]
+    ping = p
+    pong = p + bs * net.max_width
+
+    while start < n:
+        stop = start + bs
+        if stop > n:
+            stop = n
+        B = stop - start
+        rows = E.rows_all + start if E.rows_all != NULL else NULL
+        beta = 0 if (E.train or start == 0) else 1
+        local_sumsq = 0.0
+
+        # input rows: gathered in sample order (split by rows), or read in place
+        if inp.csr_data == NULL:
+            if E.gather:
+                _split(B, tid, nt, &r0, &r1)
+                for r in range(r0, r1):
+                    memcpy(A0 + r * nf, Xd + rows[r] * nf, nf * sizeof(floating))
+                fb_barrier_wait(bar)
+            else:
+                A0 = <floating *> Xd + start * nf
+
+        # forward: each thread its block of every layer's output columns
+        for i in range(L):
+            n_in = net.sizes[i]
+            n_out = net.sizes[i + 1]
+            _split(n_out, tid, nt, &c0, &c1)
+            if c1 > c0:
+                if i == 0:
+                    first_layer_product(net, inp, params, A0, rows, start, B,
+                                        _layer(net, acts, B, 1), c0, c1)
+                else:
+                    gemm_rm(False, False, <int> B, <int> (c1 - c0), <int> n_in,
+                            <floating> 1.0, _layer(net, acts, B, i), <int> n_in,
+                            params + net.off_w[i] + c0, <int> n_out, <floating> 0.0,
+                            _layer(net, acts, B, i + 1) + c0, <int> n_out)
+                if i < L - 1:
+                    bias_activation(_layer(net, acts, B, i + 1) + c0, B, n_out, c1 - c0,
+                                    params + net.off_b[i] + c0, net.hidden_act)
+            fb_barrier_wait(bar)
+
+        # loss and output delta (in place of the output activations), by rows
+        delta = _layer(net, acts, B, L)
+        n_out = net.sizes[L]
+        _split(B, tid, nt, &r0, &r1)
+        if r1 > r0:
+            output_loss_delta(delta + r0 * n_out, r1 - r0, n_out, params + net.off_b[L - 1],
+                              Y, rows + r0 if rows != NULL else NULL, start + r0, sw,
+                              net.out_act, row_losses + r0)
+        if E.train:
+            if sw != NULL:
+                sw_sum = 0.0
+                for r in range(B):
+                    sw_sum += sw[rows[r] if rows != NULL else start + r]
+            else:
+                sw_sum = <double> B
+            _make_step(&st, E.opt, E.opt.t + batch + 1, E.alpha, sw_sum)
+        fb_barrier_wait(bar)
+
+        if tid == 0:
+            # the batch loss, summed in row order whatever the thread count
+            data_sum = 0.0
+            for r in range(B):
+                data_sum += row_losses[r]
+            data_sum *= E.loss_scale
+            if E.train:
+                if batch == 0:
+                    sumsq_prev = E.sumsq0
+                else:
+                    sumsq_prev = 0.0
+                    for t in range(nt):
+                        sumsq_prev += E.sumsq_part[(batch - 1) % 2][t]
+                E.loss_sum += (data_sum / sw_sum + 0.5 * E.alpha * sumsq_prev / sw_sum) * B
+            else:
+                E.loss_sum += data_sum
+            if stop < n and _check_signals(&last_check):
+                E.stop = 1
+
+        # backward by the chain rule; thread tid owns rows k0:k1 of W_i
+        for i in range(L - 1, -1, -1):
+            n_in = net.sizes[i]
+            n_out = net.sizes[i + 1]
+            _split(n_in, tid, nt, &k0, &k1)
+            _split(n_out, tid, nt, &c0, &c1)
+            if i > 0:
+                A_i = _layer(net, acts, B, i)
+                if k1 > k0:
+                    gemm_rm(True, False, <int> (k1 - k0), <int> n_out, <int> B,
+                            <floating> 1.0, A_i + k0, <int> n_in, delta, <int> n_out, beta,
+                            grads + net.off_w[i] + k0 * n_out, <int> n_out)
+            else:
+                first_layer_weight_grad(net, inp, A0, rows, start, B, delta, beta,
+                                        grads + net.off_w[0], k0, k1,
+                                        E.touched if E.train else NULL)
+            gb = grads + net.off_b[i]
+            if c1 > c0:
+                if beta == 0:
+                    memset(gb + c0, 0, (c1 - c0) * sizeof(floating))
+                for r in range(B):
+                    for j in range(c0, c1):
+                        gb[j] += delta[r * n_out + j]
+            prev = NULL
+            if i > 0:
+                prev = ping if delta != ping else pong
+                if k1 > k0:
+                    gemm_rm(False, True, <int> B, <int> (k1 - k0), <int> n_out,
+                            <floating> 1.0, delta, <int> n_out,
+                            params + net.off_w[i] + k0 * n_out, <int> n_out,
+                            <floating> 0.0, prev + k0, <int> n_in)
+                    activation_derivative(prev + k0, A_i + k0, B, n_in, k1 - k0,
+                                          net.hidden_act)
+            if E.train:
+                # this thread's rows of W_i were last read just above
+                if i == 0 and E.touched != NULL:
+                    # sparse input: untouched gradient rows are zero, not stored
+                    for r in range(k0, k1):
+                        j = net.off_w[0] + r * n_out
+                        local_sumsq += update_range(params + j, grads + j, s1 + j, s2 + j,
+                                                    n_out, True, not E.touched[r], &st)
+                        E.touched[r] = 0
+                elif k1 > k0:
+                    j = net.off_w[i] + k0 * n_out
+                    local_sumsq += update_range(params + j, grads + j, s1 + j, s2 + j,
+                                                (k1 - k0) * n_out, True, False, &st)
+                if c1 > c0:
+                    update_range(params + net.off_b[i] + c0, gb + c0, s1 + net.off_b[i] + c0,
+                                 s2 + net.off_b[i] + c0, c1 - c0, False, False, &st)
+                if i == 0:
+                    E.sumsq_part[batch % 2][tid] = local_sumsq
+            fb_barrier_wait(bar)
+            delta = prev
+        batch += 1
+        start = stop
+        if E.stop:
+            break
+    if tid == 0:
+        E.n_batches = batch
+
+
+cdef void _epoch_task_f(void *arg, int tid, int nt) noexcept nogil:
+    _epoch_body(<Epoch *> arg, tid, nt, <float *> NULL)
+
+
+cdef void _epoch_task_d(void *arg, int tid, int nt) noexcept nogil:
+    _epoch_body(<Epoch *> arg, tid, nt, <double *> NULL)
+
+
+cdef void _run_epoch(Epoch *E, int n_threads, bint is_float) noexcept nogil:
+    cdef fb_barrier bar
+    fb_barrier_init(&bar, n_threads)
+    E.barrier = &bar
+    E.stop = 0
+    E.loss_sum = 0.0
+    if is_float:
+        fb_pool_run(_epoch_task_f, <void *> E, n_threads)
+    else:
+        fb_pool_run(_epoch_task_d, <void *> E, n_threads)
+    fb_barrier_destroy(&bar)
+
+
+# ---------------------------------------------------------------------------
+# Threads
+# ---------------------------------------------------------------------------
+
+cdef int (*_blas_get_threads)() noexcept nogil
+cdef void (*_blas_set_threads)(int) noexcept nogil
+_blas_get_threads = NULL
+_blas_set_threads = NULL
+_blas_library = None
+
+
+def _find_scipy_openblas():
+    """Locate the OpenBLAS that ``scipy.linalg.cython_blas`` calls and bind its
+    thread-count functions (Linux: from /proc/self/maps). Returns its path or
+    None (then fastbp trains on one thread)."""
+    global _blas_library, _blas_get_threads, _blas_set_threads
+    import ctypes
+    import os
+    import scipy.linalg.cython_blas  # noqa: F401  (loads the library)
+    scipy_dir = os.path.dirname(os.path.dirname(os.path.abspath(scipy.linalg.__file__)))
+    candidates = []
+    try:
+        with open("/proc/self/maps") as fh:
+            for line in fh:
+                parts = line.split(None, 5)
+                path = parts[5].strip() if len(parts) == 6 else ""
+                name = os.path.basename(path)
+                if "openblas" in name.lower() and path not in candidates:
+                    candidates.append(path)
+    except OSError:
+        return None
+    # scipy's own copy first (numpy ships another one with its own pool)
+    candidates.sort(key=lambda p: not p.startswith(scipy_dir))
+    for path in candidates:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix in ("scipy_openblas", "openblas"):
+            get = getattr(lib, prefix + "_get_num_threads", None)
+            put = getattr(lib, prefix + "_set_num_threads", None)
+            if get is not None and put is not None:
+                _blas_get_threads = <int (*)() noexcept nogil> <size_t> ctypes.cast(
+                    get, ctypes.c_void_p).value
+                _blas_set_threads = <void (*)(int) noexcept nogil> <size_t> ctypes.cast(
+                    put, ctypes.c_void_p).value
+                _blas_library = (path, lib)
+                return path
+    return None
+
+
+def blas_threads():
+    """Threads scipy's OpenBLAS is set to use (what ``threadpoolctl`` and
+    ``OPENBLAS_NUM_THREADS`` control); fastbp trains on at most this many."""
+    if _blas_get_threads == NULL:
+        return 1
+    return max(1, int(_blas_get_threads()))
+
+
+# Work per batch (multiply-adds of the forward pass) below which a second
+# thread costs more in barriers than it saves (measured; see benchmarks/).
+MIN_PARALLEL_WORK = 300_000
+
+
+def epoch_threads(NetSpec spec, Py_ssize_t batch_size):
+    """Threads ``train_epoch`` will use for this network and batch size."""
+    cdef Py_ssize_t work = 0
+    cdef int i
+    for i in range(spec.net.n_layers):
+        work += spec.net.sizes[i] * spec.net.sizes[i + 1]
+    work *= batch_size
+    if work < MIN_PARALLEL_WORK:
+        return 1
+    return min(blas_threads(), 64)
+
+
+cdef class _BlasSerial:
+    """Context manager: scipy's OpenBLAS on one thread while fastbp's own
+    threads run (one threading layer at a time), restored afterwards."""
+    cdef int saved
+    cdef bint active
+
+    def __cinit__(self, int n_threads):
+        self.active = n_threads > 1 and _blas_set_threads != NULL
+        self.saved = 1
+
+    def __enter__(self):
+        if self.active:
+            self.saved = _blas_get_threads()
+            if self.saved != 1:
+                _blas_set_threads(1)
+        return self
+
+    def __exit__(self, *exc):
+        if self.active and self.saved != 1:
+            _blas_set_threads(self.saved)
+        return False
+
+
+try:
+    _find_scipy_openblas()
+except Exception:  # pragma: no cover - unusual platforms: train on one thread
+    _blas_get_threads = NULL
+    _blas_set_threads = NULL
 
 
 # ---------------------------------------------------------------------------
@@ -750,7 +1133,7 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
                 const floating[:, ::1] Y, const floating[::1] sample_weight,
                 const Py_ssize_t[::1] order, Py_ssize_t batch_size,
                 dict optimizer, double alpha, double loss_scale,
-                floating[::1] work):
+                floating[::1] work, int n_threads=0):
     """Run one epoch of mini-batch training in a single GIL-free call.
 
     Parameters
@@ -776,6 +1159,10 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
         Factor on the data term of the reported loss (1 / n_outputs for
         squared error, as scikit-learn reports it; 1 otherwise).
     work : 1-D array of ``spec.train_workspace_size(batch_size, order is not None)``
+    n_threads : int, default=0
+        Threads to use; 0 picks ``epoch_threads(spec, batch_size)`` (one
+        for small networks, else as many as scipy's OpenBLAS is allowed).
+        The weights do not depend on it.
 
     Returns
     -------
@@ -788,18 +1175,16 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     cdef Net *net = &spec.net
     cdef Input inp
     cdef Optim opt
-    cdef Py_ssize_t n = Y.shape[0], start, stop, B, r
+    cdef Epoch E
+    cdef Py_ssize_t n = Y.shape[0]
     cdef bint gather
     cdef const Py_ssize_t *rows_all = NULL
-    cdef const Py_ssize_t *rows
     cdef const floating *sw_ptr = NULL
-    cdef double loss_sum = 0.0, sumsq, batch_data, sw_sum
-    cdef long long last_check
-    cdef int status = STATUS_OK
     cdef const floating[:, ::1] Xd = None
     cdef const floating[::1] data = None
     cdef const Py_ssize_t[::1] indices = None
     cdef const Py_ssize_t[::1] indptr = None
+    cdef unsigned char[::1] touched = None
 
     if params.shape[0] != net.n_params or grads.shape[0] != net.n_params:
         raise ValueError("parameter buffers do not match the network")
@@ -833,6 +1218,13 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
         batch_size = n
     if work.shape[0] < _train_ws_size(net, batch_size, gather):
         raise ValueError("workspace too small")
+    if n_threads <= 0:
+        n_threads = epoch_threads(spec, batch_size)
+    n_threads = min(n_threads, 64)
+    if csr is not None:
+        # rows of the first-layer gradient that hold data this batch; the
+        # others are never zeroed, the optimizer step reads them as zero
+        touched = np.zeros(net.sizes[0], dtype=np.uint8)
 
     opt.kind = OPT_SGD if optimizer["solver"] == "sgd" else OPT_ADAM
     opt.learning_rate = optimizer["learning_rate"]
@@ -843,40 +1235,39 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     opt.epsilon = optimizer.get("epsilon", 1e-8)
     opt.t = optimizer.get("t", 0)
 
-    with nogil:
-        last_check = _now_ns()
-        sumsq = weights_sumsq(net, &params[0])
-        start = 0
-        while start < n:
-            stop = start + batch_size
-            if stop > n:
-                stop = n
-            B = stop - start
-            rows = rows_all + start if rows_all != NULL else NULL
-            if sw_ptr != NULL:
-                sw_sum = 0.0
-                for r in range(B):
-                    sw_sum += sw_ptr[rows[r] if rows != NULL else start + r]
-            else:
-                sw_sum = <double> B
-            batch_data = forward_backward(net, &inp, &Y[0, 0], sw_ptr, rows, start, B,
-                                          &params[0], &grads[0], 0, &work[0], gather,
-                                          loss_scale)
-            loss_sum += (batch_data / sw_sum + 0.5 * alpha * sumsq / sw_sum) * B
-            sumsq = optimizer_step(net, &params[0], &grads[0], &state1[0], &state2[0],
-                                   &opt, alpha, sw_sum)
-            start = stop
-            if start < n and _check_signals(&last_check):
-                status = STATUS_INTERRUPTED
-                break
+    memset(&E, 0, sizeof(Epoch))
+    E.net = net
+    E.inp = &inp
+    E.Y = &Y[0, 0]
+    E.sw = sw_ptr
+    E.rows_all = rows_all
+    E.n = n
+    E.batch_size = batch_size
+    E.params = &params[0]
+    E.grads = &grads[0]
+    E.s1 = &state1[0]
+    E.s2 = &state2[0]
+    E.opt = &opt
+    E.alpha = alpha
+    E.loss_scale = loss_scale
+    E.work = &work[0]
+    E.touched = &touched[0] if touched is not None else NULL
+    E.gather = gather
+    E.train = 1
+    with _BlasSerial(n_threads):
+        with nogil:
+            E.sumsq0 = weights_sumsq(net, &params[0])
+            _run_epoch(&E, n_threads, floating is float)
+    if opt.kind == OPT_ADAM:
+        opt.t += E.n_batches
     optimizer["t"] = opt.t
-    return loss_sum, status == STATUS_INTERRUPTED
+    return E.loss_sum, bool(E.stop)
 
 
 def loss_and_grad(NetSpec spec, floating[::1] params, X, tuple csr,
                   const floating[:, ::1] Y, const floating[::1] sample_weight, double alpha,
                   double loss_scale, floating[::1] grad_out, floating[::1] work,
-                  Py_ssize_t chunk_rows):
+                  Py_ssize_t chunk_rows, int n_threads=0):
     """Full-batch objective and gradient at ``params`` (L-BFGS and
     ``loss_and_gradients``).
 
@@ -887,14 +1278,14 @@ def loss_and_grad(NetSpec spec, floating[::1] params, X, tuple csr,
     """
     cdef Net *net = &spec.net
     cdef Input inp
-    cdef Py_ssize_t n = Y.shape[0], start, stop, B, r, j
+    cdef Epoch E
+    cdef Py_ssize_t n = Y.shape[0], r, j
     cdef const floating *sw_ptr = NULL
     cdef floating *g
     cdef const floating *p
-    cdef double data_sum = 0.0, sw_sum = 0.0, sumsq
+    cdef double sw_sum = 0.0, sumsq
     cdef floating a, inv
-    cdef int i, interrupted = 0
-    cdef long long last_check
+    cdef int i
     cdef const floating[:, ::1] Xd = None
     cdef const floating[::1] data = None
     cdef const Py_ssize_t[::1] indices = None
@@ -925,40 +1316,45 @@ def loss_and_grad(NetSpec spec, floating[::1] params, X, tuple csr,
         chunk_rows = n
     if work.shape[0] < _train_ws_size(net, chunk_rows, False):
         raise ValueError("workspace too small")
+    if n_threads <= 0:
+        n_threads = epoch_threads(spec, chunk_rows)
+    n_threads = min(n_threads, 64)
 
-    with nogil:
-        last_check = _now_ns()
-        start = 0
-        while start < n:
-            stop = start + chunk_rows
-            if stop > n:
-                stop = n
-            B = stop - start
-            data_sum += forward_backward(net, &inp, &Y[0, 0], sw_ptr, NULL, start, B,
-                                         &params[0], &grad_out[0],
-                                         0 if start == 0 else 1, &work[0], False,
-                                         loss_scale)
-            start = stop
-            if start < n and _check_signals(&last_check):
-                interrupted = 1
-                break
-        if sw_ptr != NULL:
-            for r in range(n):
-                sw_sum += sw_ptr[r]
-        else:
-            sw_sum = <double> n
-        sumsq = weights_sumsq(net, &params[0])
-        # finish the gradient the way scikit-learn does: (G + alpha W) / sw_sum
-        a = <floating> alpha
-        inv = <floating> sw_sum
-        for i in range(net.n_layers):
+    memset(&E, 0, sizeof(Epoch))
+    E.net = net
+    E.inp = &inp
+    E.Y = &Y[0, 0]
+    E.sw = sw_ptr
+    E.n = n
+    E.batch_size = chunk_rows
+    E.params = &params[0]
+    E.grads = &grad_out[0]
+    E.s1 = &params[0]
+    E.s2 = &params[0]
+    E.loss_scale = loss_scale
+    E.work = &work[0]
+    E.train = 0
+    with _BlasSerial(n_threads):
+        with nogil:
+            _run_epoch(&E, n_threads, floating is float)
+            if sw_ptr != NULL:
+                for r in range(n):
+                    sw_sum += sw_ptr[r]
+            else:
+                sw_sum = <double> n
+            sumsq = weights_sumsq(net, &params[0])
+            # finish the gradient the way scikit-learn does: (G + alpha W) / sw_sum
+            a = <floating> alpha
+            inv = <floating> sw_sum
             g = &grad_out[0]
             p = &params[0]
-            for j in range(net.off_w[i], net.off_b[i]):
-                g[j] = (g[j] + a * p[j]) / inv
-            for j in range(net.off_b[i], net.off_b[i] + net.sizes[i + 1]):
-                g[j] = g[j] / inv
-    return data_sum / sw_sum + 0.5 * alpha * sumsq / sw_sum, bool(interrupted)
+            for i in range(net.n_layers):
+                for j in range(net.off_w[i], net.off_b[i]):
+                    g[j] = (g[j] + a * p[j]) / inv
+                for j in range(net.off_b[i], net.off_b[i] + net.sizes[i + 1]):
+                    g[j] = g[j] / inv
+    return E.loss_sum / sw_sum + 0.5 * alpha * sumsq / sw_sum, bool(E.stop)
+
 
 
 def forward(NetSpec spec, floating[::1] params, X, tuple csr, floating[:, ::1] out,
@@ -1019,8 +1415,8 @@ cdef void _forward_rows(const Net *net, const Input *X, const floating *params,
         B = stop - start
         A0 = (<const floating *> X.dense) + start * nf if X.csr_data == NULL else NULL
         dst = out + start * net.sizes[L] if L == 1 else ping
-        first_layer_product(net, X, params, A0, NULL, start, B, dst)
-        bias_activation(dst, B, net.sizes[1], params + net.off_b[0],
+        first_layer_product(net, X, params, A0, NULL, start, B, dst, 0, net.sizes[1])
+        bias_activation(dst, B, net.sizes[1], net.sizes[1], params + net.off_b[0],
                         net.out_act if L == 1 else net.hidden_act)
         cur = dst
         for i in range(1, L):
@@ -1031,7 +1427,7 @@ cdef void _forward_rows(const Net *net, const Input *X, const floating *params,
             gemm_rm(False, False, <int> B, <int> net.sizes[i + 1], <int> net.sizes[i],
                     <floating> 1.0, cur, <int> net.sizes[i], params + net.off_w[i],
                     <int> net.sizes[i + 1], <floating> 0.0, nxt, <int> net.sizes[i + 1])
-            bias_activation(nxt, B, net.sizes[i + 1], params + net.off_b[i],
+            bias_activation(nxt, B, net.sizes[i + 1], net.sizes[i + 1], params + net.off_b[i],
                             net.out_act if i == L - 1 else net.hidden_act)
             cur = nxt
         start = stop
@@ -1043,7 +1439,8 @@ def apply_activation(floating[:, ::1] Z, str name):
     if name not in ACTIVATION_CODES:
         raise ValueError(f"unknown activation {name!r}")
     if Z.shape[0] and Z.shape[1]:
-        bias_activation(&Z[0, 0], Z.shape[0], Z.shape[1], &zero[0], <int> ACTIVATION_CODES[name])
+        bias_activation(&Z[0, 0], Z.shape[0], Z.shape[1], Z.shape[1], &zero[0],
+                        <int> ACTIVATION_CODES[name])
 
 
 def apply_activation_derivative(floating[:, ::1] D, floating[:, ::1] A, str name):
@@ -1053,5 +1450,5 @@ def apply_activation_derivative(floating[:, ::1] D, floating[:, ::1] A, str name
     if name not in ACTIVATION_CODES or name in ("softmax", "exp"):
         raise ValueError(f"no hidden-layer derivative for {name!r}")
     if D.shape[0] and D.shape[1]:
-        activation_derivative(&D[0, 0], &A[0, 0], D.shape[0] * D.shape[1],
+        activation_derivative(&D[0, 0], &A[0, 0], D.shape[0], D.shape[1], D.shape[1],
                               <int> ACTIVATION_CODES[name])
