@@ -121,6 +121,27 @@ cdef struct Net:
     int out_act
 
 
+cdef struct TunerState:
+    double ns_per_row[2]      # measured time per sample: [0] one thread, [1] n threads
+    long long segments        # segments run so far
+
+
+cdef class ThreadTuner:
+    """Chooses, segment by segment, between one thread and the allowed
+    maximum by measured time per sample (an exponential average), trying the
+    other choice every EXPLORE_EVERY segments so that a change of load (a
+    process taking a core, then leaving) is noticed."""
+    cdef TunerState state
+
+    def __cinit__(self):
+        memset(&self.state, 0, sizeof(TunerState))
+
+    @property
+    def ns_per_sample(self):
+        """(one thread, many threads) in ns per sample; 0 = not measured yet."""
+        return (self.state.ns_per_row[0], self.state.ns_per_row[1])
+
+
 cdef class NetSpec:
     """Shape and activations of a network, and where each layer lives in
     the flat parameter buffer.
@@ -136,6 +157,7 @@ cdef class NetSpec:
     cdef readonly tuple sizes
     cdef readonly str hidden_activation
     cdef readonly str output_activation
+    cdef ThreadTuner tuner
 
     def __cinit__(self, sizes, str hidden_activation, str output_activation):
         cdef int i
@@ -169,6 +191,7 @@ cdef class NetSpec:
             self.net.off_b[i] = off
             off += sizes[i + 1]
         self.net.n_params = off
+        self.tuner = ThreadTuner()
         self.net.hidden_act = ACTIVATION_CODES[hidden_activation]
         self.net.out_act = ACTIVATION_CODES[output_activation]
 
@@ -180,6 +203,11 @@ cdef class NetSpec:
     @property
     def n_params(self):
         return self.net.n_params
+
+    @property
+    def thread_tuner(self):
+        """The ``ThreadTuner`` of this network's training epochs."""
+        return self.tuner
 
     @property
     def n_layers(self):
@@ -780,11 +808,14 @@ cdef struct Epoch:
     int gather
     int train                     # 1: a step per batch; 0: accumulate a full gradient
     fb_barrier *barrier
-    double sumsq0                 # sum of squared weights before the first batch
+    double sumsq0                 # sum of squared weights before this segment's first batch
     double sumsq_part[2][64]      # per thread, per batch parity
-    double loss_sum
+    double loss_sum               # accumulated over the segments of the epoch
     int stop
-    long long n_batches
+    Py_ssize_t seg_start          # rows [seg_start, seg_stop) form this segment
+    Py_ssize_t seg_stop
+    long long batch0              # index in the epoch of the segment's first batch
+    long long n_batches           # batches run so far in the epoch
 
 
 cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept nogil:
@@ -803,7 +834,7 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
     cdef const Input *inp = E.inp
     cdef int L = net.n_layers, i, t
     cdef Py_ssize_t n = E.n, bs = E.batch_size, nf = net.sizes[0]
-    cdef Py_ssize_t start = 0, stop, B, r, j, c0, c1, k0, k1, r0, r1, n_in, n_out
+    cdef Py_ssize_t start = E.seg_start, stop, B, r, j, c0, c1, k0, k1, r0, r1, n_in, n_out
     cdef const Py_ssize_t *rows
     cdef const floating *Y = <const floating *> E.Y
     cdef const floating *sw = <const floating *> E.sw
@@ -825,7 +856,7 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
     cdef floating beta
     cdef double sw_sum, local_sumsq, data_sum, sumsq_prev
     cdef long long last_check = _now_ns()
-    cdef long long batch = 0
+    cdef long long batch = E.batch0, first = E.batch0
     cdef Step st
     cdef fb_barrier *bar = E.barrier
 
@@ -838,7 +869,7 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
     ping = p
     pong = p + bs * net.max_width
 
-    while start < n:
+    while start < E.seg_stop:
         stop = start + bs
         if stop > n:
             stop = n
@@ -901,7 +932,7 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
                 data_sum += row_losses[r]
             data_sum *= E.loss_scale
             if E.train:
-                if batch == 0:
+                if batch == first:
                     sumsq_prev = E.sumsq0
                 else:
                     sumsq_prev = 0.0
@@ -972,6 +1003,11 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
             break
     if tid == 0:
         E.n_batches = batch
+        # the next segment's L2 term: this segment's last step
+        if E.train and batch > first:
+            E.sumsq0 = 0.0
+            for t in range(nt):
+                E.sumsq0 += E.sumsq_part[(batch - 1) % 2][t]
 
 
 cdef void _epoch_task_f(void *arg, int tid, int nt) noexcept nogil:
@@ -982,12 +1018,64 @@ cdef void _epoch_task_d(void *arg, int tid, int nt) noexcept nogil:
     _epoch_body(<Epoch *> arg, tid, nt, <double *> NULL)
 
 
-cdef void _run_epoch(Epoch *E, int n_threads, bint is_float) noexcept nogil:
+cdef enum:
+    EXPLORE_EVERY = 16
+
+# Work per segment (multiply-adds) between two thread-count decisions.
+cdef double SEGMENT_WORK = 2.5e8
+
+
+cdef void _run_epoch(Epoch *E, TunerState *ts, int nmax, bint fixed,
+                     bint is_float) noexcept nogil:
+    """Run the epoch as a series of segments of whole batches; unless the
+    thread count is fixed, each segment runs on 1 or ``nmax`` threads as the
+    tuner decides, and its time per sample feeds the tuner back."""
+    cdef Py_ssize_t per_batch = 0, seg_batches, n = E.n, bs = E.batch_size
+    cdef int i, nt, k
+    cdef long long t0
+    cdef double rate
+    for i in range(E.net.n_layers):
+        per_batch += E.net.sizes[i] * E.net.sizes[i + 1]
+    per_batch *= bs
+    if fixed or nmax <= 1:
+        E.seg_start = 0
+        E.seg_stop = n
+        _run_segment(E, nmax, is_float)
+        return
+    seg_batches = <Py_ssize_t> (SEGMENT_WORK / per_batch) if per_batch > 0 else 1
+    if seg_batches < 1:
+        seg_batches = 1
+    E.seg_start = 0
+    while E.seg_start < n and not E.stop:
+        E.seg_stop = E.seg_start + seg_batches * bs
+        if E.seg_stop > n:
+            E.seg_stop = n
+        # the faster choice, the other one now and then, each measured once first
+        if ts.ns_per_row[1] == 0:
+            k = 1
+        elif ts.ns_per_row[0] == 0:
+            k = 0
+        else:
+            k = 0 if ts.ns_per_row[0] < ts.ns_per_row[1] else 1
+            if ts.segments % EXPLORE_EVERY == EXPLORE_EVERY - 1:
+                k = 1 - k
+        ts.segments += 1
+        nt = nmax if k == 1 else 1
+        E.batch0 = E.n_batches
+        t0 = _now_ns()
+        _run_segment(E, nt, is_float)
+        rate = <double> (_now_ns() - t0) / <double> (E.seg_stop - E.seg_start)
+        if ts.ns_per_row[k] == 0:
+            ts.ns_per_row[k] = rate
+        else:
+            ts.ns_per_row[k] = 0.5 * ts.ns_per_row[k] + 0.5 * rate
+        E.seg_start = E.seg_stop
+
+
+cdef void _run_segment(Epoch *E, int n_threads, bint is_float) noexcept nogil:
     cdef fb_barrier bar
     fb_barrier_init(&bar, n_threads)
     E.barrier = &bar
-    E.stop = 0
-    E.loss_sum = 0.0
     if is_float:
         fb_pool_run(_epoch_task_f, <void *> E, n_threads)
     else:
@@ -1072,13 +1160,15 @@ def epoch_threads(NetSpec spec, Py_ssize_t batch_size):
 
 
 cdef class _BlasSerial:
-    """Context manager: scipy's OpenBLAS on one thread while fastbp's own
-    threads run (one threading layer at a time), restored afterwards."""
+    """Context manager: scipy's OpenBLAS on one thread while fastbp's
+    kernels run, restored afterwards. fastbp's own threads are then the only
+    threading layer (threaded OpenBLAS on these small products loses, and
+    collapses when another process holds a core)."""
     cdef int saved
     cdef bint active
 
     def __cinit__(self, int n_threads):
-        self.active = n_threads > 1 and _blas_set_threads != NULL
+        self.active = _blas_set_threads != NULL
         self.saved = 1
 
     def __enter__(self):
@@ -1160,9 +1250,12 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
         squared error, as scikit-learn reports it; 1 otherwise).
     work : 1-D array of ``spec.train_workspace_size(batch_size, order is not None)``
     n_threads : int, default=0
-        Threads to use; 0 picks ``epoch_threads(spec, batch_size)`` (one
-        for small networks, else as many as scipy's OpenBLAS is allowed).
-        The weights do not depend on it.
+        Threads to use. 0 lets fastbp choose: one for small networks, else
+        up to as many as scipy's OpenBLAS is allowed (``epoch_threads``),
+        switching between that and one thread by measured speed as the
+        epoch runs (so a busy machine does not make it collapse). In float64
+        the weights do not depend on it; in float32 BLAS may round
+        differently for different block shapes.
 
     Returns
     -------
@@ -1185,6 +1278,8 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     cdef const Py_ssize_t[::1] indices = None
     cdef const Py_ssize_t[::1] indptr = None
     cdef unsigned char[::1] touched = None
+    cdef bint fixed_threads
+    cdef TunerState *ts = &spec.tuner.state
 
     if params.shape[0] != net.n_params or grads.shape[0] != net.n_params:
         raise ValueError("parameter buffers do not match the network")
@@ -1218,6 +1313,7 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
         batch_size = n
     if work.shape[0] < _train_ws_size(net, batch_size, gather):
         raise ValueError("workspace too small")
+    fixed_threads = n_threads > 0
     if n_threads <= 0:
         n_threads = epoch_threads(spec, batch_size)
     n_threads = min(n_threads, 64)
@@ -1257,7 +1353,7 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     with _BlasSerial(n_threads):
         with nogil:
             E.sumsq0 = weights_sumsq(net, &params[0])
-            _run_epoch(&E, n_threads, floating is float)
+            _run_epoch(&E, ts, n_threads, fixed_threads, floating is float)
     if opt.kind == OPT_ADAM:
         opt.t += E.n_batches
     optimizer["t"] = opt.t
@@ -1334,9 +1430,10 @@ def loss_and_grad(NetSpec spec, floating[::1] params, X, tuple csr,
     E.loss_scale = loss_scale
     E.work = &work[0]
     E.train = 0
+    E.seg_stop = n
     with _BlasSerial(n_threads):
         with nogil:
-            _run_epoch(&E, n_threads, floating is float)
+            _run_segment(&E, n_threads, floating is float)
             if sw_ptr != NULL:
                 for r in range(n):
                     sw_sum += sw_ptr[r]
