@@ -30,7 +30,7 @@ from libc.string cimport memcpy, memset
 from libc.stdlib cimport malloc, free
 from libc.time cimport clock_t
 from cython cimport floating
-from scipy.linalg.cython_blas cimport sgemm, dgemm
+from scipy.linalg.cython_blas cimport sgemm, dgemm, sgemv, dgemv
 
 import numpy as np
 
@@ -327,6 +327,17 @@ cdef int _check_signals(long long *last_check) noexcept nogil:
 # Dense algebra
 # ---------------------------------------------------------------------------
 
+cdef inline void _gemv(char trans, int m, int n, floating alpha, const floating *A, int lda,
+                       const floating *x, int incx, floating beta, floating *y,
+                       int incy) noexcept nogil:
+    """Column-major ``y = alpha * op(A) @ x + beta * y``, A (m x n)."""
+    if floating is float:
+        sgemv(&trans, &m, &n, &alpha, <float *> A, &lda, <float *> x, &incx, &beta, y, &incy)
+    else:
+        dgemv(&trans, &m, &n, &alpha, <double *> A, &lda, <double *> x, &incx, &beta, y,
+              &incy)
+
+
 cdef inline void gemm_rm(bint trans_a, bint trans_b, int M, int N, int K,
                          floating alpha, const floating *A, int lda,
                          const floating *B, int ldb, floating beta,
@@ -338,7 +349,31 @@ cdef inline void gemm_rm(bint trans_a, bint trans_b, int M, int N, int K,
     """
     cdef char ta = b'T' if trans_b else b'N'
     cdef char tb = b'T' if trans_a else b'N'
+    cdef char tv
+    cdef int m, n, incx, incy
     if M == 0 or N == 0:
+        return
+    if M == 1 or N == 1:
+        # matrix-vector products go to gemv, as numpy's matmul does (OpenBLAS's
+        # gemm would pack the whole matrix first; the rounding follows numpy)
+        if M == 1:
+            # c (1 x N) = a @ op(B); a is row 0 of op(A)
+            incx = lda if trans_a else 1
+            incy = 1
+            if trans_b:
+                tv = b'T'; m = K; n = N
+            else:
+                tv = b'N'; m = N; n = K
+            _gemv(tv, m, n, alpha, B, ldb, A, incx, beta, C, incy)
+        else:
+            # c (M x 1) = op(A) @ b; b is column 0 of op(B)
+            incx = 1 if trans_b else ldb
+            incy = ldc
+            if trans_a:
+                tv = b'N'; m = M; n = K
+            else:
+                tv = b'T'; m = K; n = M
+            _gemv(tv, m, n, alpha, A, lda, B, incx, beta, C, incy)
         return
     if floating is float:
         sgemm(&ta, &tb, &N, &M, &K, &alpha, <float *> B, &ldb, <float *> A, &lda,
@@ -1549,3 +1584,166 @@ def apply_activation_derivative(floating[:, ::1] D, floating[:, ::1] A, str name
     if D.shape[0] and D.shape[1]:
         activation_derivative(&D[0, 0], &A[0, 0], D.shape[0], D.shape[1], D.shape[1],
                               <int> ACTIVATION_CODES[name])
+
+
+# ---------------------------------------------------------------------------
+# predict for small inputs: one call from Python to the kernel
+# ---------------------------------------------------------------------------
+
+cimport numpy as cnp
+cnp.import_array()
+
+cdef extern from "numpy/arrayobject.h":
+    # numpy's own declaration makes ``out`` an ndarray, so None is passed as an
+    # array; take() without an output array needs NULL
+    object _take_from "PyArray_TakeFrom" (cnp.ndarray a, object indices, int axis,
+                                          void *out, cnp.NPY_CLIPMODE mode)
+
+cdef enum:
+    PRED_REGRESSION = 0
+    PRED_BINARY = 1
+    PRED_MULTICLASS = 2
+
+
+cdef class Predictor:
+    """``predict`` for small dense inputs, without the general validation.
+
+    Built from a fitted estimator; ``predict(X, est.__dict__)`` returns the
+    prediction, or None when the fast path does not apply and the caller
+    must take the general one: X not a 2-D C-contiguous ndarray of the
+    model's dtype with 1..``max_rows`` rows, a different network or
+    parameter views, feature names, or non-finite values (the general path
+    then raises the usual error). Shapes, dtype and finiteness are still
+    checked; the workspace is allocated once.
+    """
+    cdef readonly object net
+    cdef NetSpec spec
+    cdef object params
+    cdef object classes
+    cdef tuple coefs
+    cdef tuple intercepts
+    cdef object out
+    cdef object work
+    cdef cnp.dtype dtype
+    cdef int kind
+    cdef readonly Py_ssize_t max_rows
+
+    def __cinit__(self, net, classes, str kind, Py_ssize_t max_rows=64):
+        self.net = net
+        self.spec = net.spec
+        self.params = net.params
+        self.dtype = net.params.dtype
+        self.coefs = tuple(net.coefs)
+        self.intercepts = tuple(net.intercepts)
+        self.classes = classes
+        self.kind = {"regression": PRED_REGRESSION, "binary": PRED_BINARY,
+                     "multiclass": PRED_MULTICLASS}[kind]
+        if self.kind != PRED_REGRESSION and classes is None:
+            raise ValueError("a classifier's Predictor needs its classes")
+        self.max_rows = max_rows
+        self.out = np.empty((max_rows, self.spec.net.sizes[self.spec.net.n_layers]),
+                            dtype=self.dtype)
+        self.work = np.empty(self.spec.predict_workspace_size(max_rows), dtype=self.dtype)
+
+    cdef bint _same_model(self, dict d):
+        cdef object coefs = d.get("coefs_")
+        cdef object intercepts = d.get("intercepts_")
+        cdef Py_ssize_t i, L = len(self.coefs)
+        if d.get("_net") is not self.net or "feature_names_in_" in d:
+            return False
+        if self.kind != PRED_REGRESSION and d.get("classes_") is not self.classes:
+            return False
+        if type(coefs) is not list or type(intercepts) is not list:
+            return False
+        if len(<list> coefs) != L or len(<list> intercepts) != L:
+            return False
+        for i in range(L):
+            if (<list> coefs)[i] is not self.coefs[i]:
+                return False
+            if (<list> intercepts)[i] is not self.intercepts[i]:
+                return False
+        return True
+
+    def predict(self, X, dict d):
+        cdef cnp.ndarray A
+        cdef cnp.ndarray idx
+        cdef cnp.ndarray res
+        cdef cnp.npy_intp dims[2]
+        cdef Py_ssize_t n, nf, n_out
+        if type(X) is not np.ndarray:
+            return None
+        A = <cnp.ndarray> X
+        if (cnp.PyArray_NDIM(A) != 2 or not cnp.PyArray_IS_C_CONTIGUOUS(A)
+                or <object> cnp.PyArray_DESCR(A) is not self.dtype):
+            return None
+        n = cnp.PyArray_DIM(A, 0)
+        nf = cnp.PyArray_DIM(A, 1)
+        if n < 1 or n > self.max_rows or nf != self.spec.net.sizes[0]:
+            return None
+        if not self._same_model(d):
+            return None
+        n_out = self.spec.net.sizes[self.spec.net.n_layers]
+        if self.dtype.type_num == cnp.NPY_FLOAT32:
+            if not _predict_rows(&self.spec.net, <const float *> cnp.PyArray_DATA(A), n,
+                                 <const float *> cnp.PyArray_DATA(<cnp.ndarray> self.params),
+                                 <float *> cnp.PyArray_DATA(<cnp.ndarray> self.out),
+                                 <float *> cnp.PyArray_DATA(<cnp.ndarray> self.work)):
+                return None
+        else:
+            if not _predict_rows(&self.spec.net, <const double *> cnp.PyArray_DATA(A), n,
+                                 <const double *> cnp.PyArray_DATA(<cnp.ndarray> self.params),
+                                 <double *> cnp.PyArray_DATA(<cnp.ndarray> self.out),
+                                 <double *> cnp.PyArray_DATA(<cnp.ndarray> self.work)):
+                return None
+        if self.kind == PRED_REGRESSION:
+            dims[0] = n
+            dims[1] = n_out
+            res = cnp.PyArray_EMPTY(1 if n_out == 1 else 2, dims, self.dtype.type_num, 0)
+            memcpy(cnp.PyArray_DATA(res), cnp.PyArray_DATA(<cnp.ndarray> self.out),
+                   n * n_out * self.dtype.itemsize)
+            return res
+        dims[0] = n
+        idx = cnp.PyArray_EMPTY(1, dims, cnp.NPY_INTP, 0)
+        if self.dtype.type_num == cnp.NPY_FLOAT32:
+            _output_labels(<float *> cnp.PyArray_DATA(<cnp.ndarray> self.out), n, n_out,
+                           self.kind == PRED_BINARY, <cnp.npy_intp *> cnp.PyArray_DATA(idx))
+        else:
+            _output_labels(<double *> cnp.PyArray_DATA(<cnp.ndarray> self.out), n, n_out,
+                           self.kind == PRED_BINARY, <cnp.npy_intp *> cnp.PyArray_DATA(idx))
+        return _take_from(<cnp.ndarray> self.classes, idx, 0, NULL, cnp.NPY_RAISE)
+
+
+
+cdef bint _predict_rows(const Net *net, const floating *x, Py_ssize_t n,
+                        const floating *params, floating *out,
+                        floating *work) noexcept nogil:
+    """Forward ``n`` dense rows into ``out``; False (nothing computed) when X
+    holds NaN or infinity."""
+    cdef Input inp
+    cdef Py_ssize_t j, total = n * net.sizes[0]
+    cdef floating bad = 0
+    for j in range(total):
+        bad += x[j] - x[j]        # 0 for finite values, nan for nan/inf
+    if bad != 0 or bad != bad:
+        return False
+    memset(&inp, 0, sizeof(Input))
+    inp.dense = x
+    inp.n_features = net.sizes[0]
+    _forward_rows(net, &inp, params, n, n, out, work)
+    return True
+
+
+cdef void _output_labels(const floating *P, Py_ssize_t n, Py_ssize_t n_out, bint binary,
+                         cnp.npy_intp *idx) noexcept nogil:
+    """Class positions from output activations: p > 0.5 for one logistic
+    output, else the first largest (as argmax)."""
+    cdef Py_ssize_t r, j, best
+    for r in range(n):
+        if binary:
+            idx[r] = 1 if P[r * n_out] > 0.5 else 0
+        else:
+            best = 0
+            for j in range(1, n_out):
+                if P[r * n_out + j] > P[r * n_out + best]:
+                    best = j
+            idx[r] = best

@@ -224,6 +224,7 @@ class _BaseMLP:
 
     def __getstate__(self):
         state = self.__dict__.copy()
+        state.pop("_predictor", None)  # a cache of predict's fast path
         # coefs_ / intercepts_ are views into the flat buffer: rebuilt on load
         state.pop("coefs_", None)
         state.pop("intercepts_", None)
@@ -768,7 +769,27 @@ class _BaseMLP:
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Class labels (classification) or predicted values (regression).
         """
-        return self._predict_from_output(self._forward(X))
+        fast = self.__dict__.get("_predictor")
+        if fast is not None:
+            y = fast.predict(X, self.__dict__)
+            if y is not None:
+                return y
+        y = self._predict_from_output(self._forward(X))
+        self.__dict__["_predictor"] = self._fast_predictor()
+        return y
+
+    def _fast_predictor(self):
+        """The small-input path of ``predict`` (``_engine.Predictor``), or None
+        for models it does not serve (multilabel, feature names)."""
+        if "feature_names_in_" in self.__dict__:
+            return None
+        net = self._net
+        if not self._is_classifier():
+            return _engine.Predictor(net, None, "regression")
+        y_type = self._label_encoding.y_type_
+        if y_type not in ("binary", "multiclass") or self.classes_.dtype.kind == "O":
+            return None
+        return _engine.Predictor(net, self.classes_, y_type)
 
     def _score_internal(self, X, csr, y, sample_weight):
         P = self._forward_validated(self._net, X, csr)
