@@ -1747,3 +1747,58 @@ cdef void _output_labels(const floating *P, Py_ssize_t n, Py_ssize_t n_out, bint
                 if P[r * n_out + j] > P[r * n_out + best]:
                     best = j
             idx[r] = best
+
+
+# ---------------------------------------------------------------------------
+# The epoch shuffle, draw for draw the one of numpy's RandomState.shuffle
+# ---------------------------------------------------------------------------
+
+from cpython.pycapsule cimport PyCapsule_GetPointer
+from numpy.random cimport bitgen_t
+from libc.stdint cimport uint64_t
+
+
+cdef inline uint64_t _random_interval(bitgen_t *bitgen, uint64_t mx) noexcept nogil:
+    """numpy's legacy ``random_interval``: uniform in [0, mx] by masked
+    rejection (RandomState.shuffle's draw)."""
+    cdef uint64_t mask, value
+    if mx == 0:
+        return 0
+    mask = mx
+    mask |= mask >> 1
+    mask |= mask >> 2
+    mask |= mask >> 4
+    mask |= mask >> 8
+    mask |= mask >> 16
+    mask |= mask >> 32
+    if mx <= <uint64_t> 0xffffffffUL:
+        value = bitgen.next_uint32(bitgen.state) & mask
+        while value > mx:
+            value = bitgen.next_uint32(bitgen.state) & mask
+    else:
+        value = bitgen.next_uint64(bitgen.state) & mask
+        while value > mx:
+            value = bitgen.next_uint64(bitgen.state) & mask
+    return value
+
+
+def shuffle_inplace(Py_ssize_t[::1] a, random_state):
+    """Shuffle ``a`` in place exactly as ``random_state.shuffle(a)`` does (same
+    draws, same result, same generator state afterwards), without the
+    Python-level overhead. ``random_state`` is a ``numpy.random.RandomState``.
+    Applying the shuffle's swaps to ``a`` gives ``a[p]`` where ``p`` is the
+    permutation ``random_state.shuffle(np.arange(len(a)))`` would produce.
+    """
+    cdef bitgen_t *bitgen
+    cdef Py_ssize_t i, j, n = a.shape[0]
+    cdef Py_ssize_t tmp
+    bit_generator = random_state._bit_generator
+    bitgen = <bitgen_t *> PyCapsule_GetPointer(bit_generator.capsule, "BitGenerator")
+    if n <= 1:
+        return
+    with bit_generator.lock, nogil:
+        for i in range(n - 1, 0, -1):
+            j = <Py_ssize_t> _random_interval(bitgen, <uint64_t> i)
+            tmp = a[j]
+            a[j] = a[i]
+            a[i] = tmp
