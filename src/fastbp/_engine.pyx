@@ -1169,6 +1169,15 @@ def _find_scipy_openblas():
     return None
 
 
+def set_segment_work(double work):
+    """Set the multiply-adds per epoch segment (between two thread-count
+    decisions); returns the previous value (for tests and tuning)."""
+    global SEGMENT_WORK
+    old = SEGMENT_WORK
+    SEGMENT_WORK = work
+    return old
+
+
 def blas_threads():
     """Threads scipy's OpenBLAS is set to use (what ``threadpoolctl`` and
     ``OPENBLAS_NUM_THREADS`` control); fastbp trains on at most this many."""

@@ -1,0 +1,220 @@
+"""The engine's alternative code paths agree with each other.
+
+* threads: an epoch split over several threads gives the weights of one thread;
+* the segmenting thread tuner (n_threads=0) gives the same weights too;
+* CSR input (sparse first-layer kernels, gradient rows left unzeroed) gives
+  the weights of the same data dense;
+* matrix-vector products (gemv: batch of one, one output) agree with numpy;
+* predict's small-input fast path agrees with the general path, and steps
+  aside for inputs it does not serve;
+* the typed epoch shuffle makes RandomState.shuffle's draws.
+"""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import fastbp
+from fastbp import _engine
+from fastbp._network import Network
+
+
+def _epoch_setup(sizes, dtype, solver, n=300, seed=0, out_act="softmax"):
+    rng = np.random.RandomState(seed)
+    net = Network(sizes, "relu", out_act, dtype)
+    net.init_glorot(rng, "relu")
+    X = rng.normal(size=(n, sizes[0])).astype(dtype)
+    Y = np.zeros((n, sizes[-1]), dtype=dtype)
+    Y[np.arange(n), rng.randint(0, sizes[-1], n)] = 1
+    order = rng.permutation(n).astype(np.intp)
+    return net, X, Y, order
+
+
+def _run_epochs(net, X, Y, order, solver, batch, n_threads, epochs=2, csr=None):
+    params = net.params.copy()
+    grads = np.empty_like(params)
+    s1 = np.zeros_like(params)
+    s2 = np.zeros_like(params)
+    work = np.empty(net.spec.train_workspace_size(batch, csr is None), dtype=params.dtype)
+    opt = {"solver": solver, "learning_rate": 0.01, "momentum": 0.9, "nesterov": True,
+           "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "t": 0}
+    losses = []
+    for _ in range(epochs):
+        loss, stopped = _engine.train_epoch(
+            net.spec, params, grads, s1, s2, X if csr is None else None, csr, Y, None,
+            order, batch, opt, 1e-3, 1.0, work, n_threads)
+        assert not stopped
+        losses.append(loss)
+    return params, losses
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_thread_counts_give_the_same_weights(dtype, solver):
+    # wide enough that every thread owns a block of every layer
+    net, X, Y, order = _epoch_setup([40, 96, 64, 5], dtype, solver)
+    p1, l1 = _run_epochs(net, X, Y, order, solver, 50, 1)
+    p2, l2 = _run_epochs(net, X, Y, order, solver, 50, 2)
+    p3, l3 = _run_epochs(net, X, Y, order, solver, 50, 3)
+    assert not np.array_equal(p1, net.params)  # it trained
+    # float64: each output element is one BLAS product over the same operands.
+    # float32: OpenBLAS's sgemm rounds differently for different block widths,
+    # and Adam's m / sqrt(v) magnifies that for tiny gradients: rounding only.
+    tol = 1e-12 if dtype == np.float64 else 2e-4
+    np.testing.assert_allclose(p2, p1, rtol=tol, atol=tol)
+    np.testing.assert_allclose(p3, p1, rtol=tol, atol=tol)
+    np.testing.assert_allclose(l2, l1, rtol=tol)
+    np.testing.assert_allclose(l3, l1, rtol=tol)
+
+
+def test_thread_tuner_segments_give_the_same_weights():
+    net, X, Y, order = _epoch_setup([64, 256, 128, 10], np.float64, "adam", n=1200)
+    old = _engine.set_segment_work(2e5)  # many segments, so both choices run
+    try:
+        p_auto, l_auto = _run_epochs(net, X, Y, order, "adam", 64, 0, epochs=3)
+    finally:
+        _engine.set_segment_work(old)
+    p_one, l_one = _run_epochs(net, X, Y, order, "adam", 64, 1, epochs=3)
+    np.testing.assert_allclose(p_auto, p_one, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(l_auto, l_one, rtol=1e-12)
+
+
+def test_loss_and_grad_threads_agree():
+    net, X, Y, _ = _epoch_setup([30, 80, 4], np.float64, "adam", n=700)
+    grads = []
+    for nt in (1, 2):
+        g = np.empty_like(net.params)
+        work = np.empty(net.spec.train_workspace_size(256, False))
+        loss, _ = _engine.loss_and_grad(net.spec, net.params, X, None, Y, None, 1e-3, 1.0,
+                                        g, work, 256, nt)
+        grads.append((loss, g))
+    assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-13)
+    np.testing.assert_allclose(grads[1][1], grads[0][1], rtol=1e-12, atol=1e-15)
+    assert np.abs(grads[0][1]).max() > 0
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("hidden", [(12,), (150, 20)])
+def test_sparse_and_dense_input_train_the_same(solver, hidden):
+    rng = np.random.RandomState(3)
+    Xs = sp.random(240, 90, density=0.04, random_state=4, format="csr")
+    Xs = (Xs @ sp.diags((np.arange(90) >= 10).astype(float))).tocsr()  # 10 unused features
+    Xs.eliminate_zeros()
+    y = rng.randint(0, 3, 240)
+    kw = dict(hidden_layer_sizes=hidden, solver=solver, batch_size=16, max_iter=3,
+              random_state=0, learning_rate_init=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = fastbp.MLPClassifier(**kw).fit(Xs, y)
+        b = fastbp.MLPClassifier(**kw).fit(Xs.toarray(), y)
+    for ca, cb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_allclose(ca, cb, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-12)
+    # rows of W0 for features no sample has still moved (L2 + momentum/Adam)
+    unused = np.asarray(Xs.sum(axis=0)).ravel() == 0
+    assert unused.any()
+    fresh = fastbp.MLPClassifier(**{**kw, "max_iter": 1})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fresh.fit(Xs, y)
+    start = Network(a._net.sizes, "relu", "softmax", np.float64)
+    start.init_glorot(np.random.RandomState(0), "relu")
+    moved, before = fresh.coefs_[0][unused], start.coefs[0][unused]
+    assert not np.any(moved == before)
+    if solver == "sgd":  # only the L2 term acts on them: they shrink
+        assert np.all(np.abs(moved) < np.abs(before))
+
+
+def test_matrix_vector_products_match_numpy():
+    # one sample (gemv over W) and one output unit (gemv over A)
+    rng = np.random.RandomState(5)
+    for sizes, out_act in (([7, 5, 3], "identity"), ([6, 9, 1], "identity")):
+        net = Network(sizes, "tanh", out_act, np.float64)
+        net.init_glorot(rng, "tanh")
+        for n in (1, 4):
+            X = rng.normal(size=(n, sizes[0]))
+            out = np.empty((n, sizes[-1]))
+            work = np.empty(net.spec.predict_workspace_size(n))
+            _engine.forward(net.spec, net.params, X, None, out, work, n)
+            ref = np.tanh(X @ net.coefs[0] + net.intercepts[0]) @ net.coefs[1] + \
+                net.intercepts[1]
+            np.testing.assert_allclose(out, ref, rtol=1e-13, atol=1e-14)
+
+
+def _fitted(kind, dtype=np.float64):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(120, 6)).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if kind == "binary":
+            y = np.where(X[:, 0] > 0, "yes", "no")
+            return fastbp.MLPClassifier((8,), max_iter=30, random_state=0).fit(X, y), X
+        if kind == "multiclass":
+            y = np.digitize(X[:, 0], [-0.5, 0.5])
+            return fastbp.MLPClassifier((8,), max_iter=30, random_state=0).fit(X, y), X
+        Y = X[:, :2] * 2 if kind == "regression2" else X[:, 0] * 2
+        return fastbp.MLPRegressor(hidden_layer_sizes=(8,), max_iter=30,
+                                   random_state=0).fit(X, Y), X
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression", "regression2"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_predict_fast_path_matches_general_path(kind, dtype):
+    model, X = _fitted(kind, dtype)
+    model.predict(X)  # the general path; builds the fast one
+    assert model.__dict__.get("_predictor") is not None
+    for rows in (X[:1], X[:5], X[:64]):
+        rows = np.ascontiguousarray(rows)
+        fast = model._predictor.predict(rows, model.__dict__)
+        assert fast is not None
+        general = model._predict_from_output(model._forward(rows))
+        np.testing.assert_array_equal(fast, general)
+        assert fast.dtype == general.dtype and fast.shape == general.shape
+        np.testing.assert_array_equal(model.predict(rows), general)
+
+
+def test_predict_fast_path_steps_aside():
+    model, X = _fitted("multiclass")
+    model.predict(X[:1])
+    fast = model._predictor
+    d = model.__dict__
+    assert fast.predict(X[:1], d) is not None
+    assert fast.predict(X[:1].astype(np.float32), d) is None       # other dtype
+    assert fast.predict(np.asfortranarray(X[:3]), d) is None        # not C-contiguous
+    assert fast.predict(X[:1].tolist(), d) is None                  # not an ndarray
+    assert fast.predict(X[:100], d) is None                         # more rows than it serves
+    bad = X[:2].copy()
+    bad[1, 3] = np.nan
+    assert fast.predict(bad, d) is None
+    with pytest.raises(ValueError, match="NaN"):
+        model.predict(bad)
+    with pytest.raises(ValueError, match="features"):
+        model.predict(X[:1, :4])
+    # coefs_ replaced by the user: the general path copies them in first
+    new = [c * 0 for c in model.coefs_]
+    model.coefs_ = new
+    assert fast.predict(X[:2], model.__dict__) is None
+    pred = model.predict(X[:2])
+    assert np.all(pred == model.predict(X[:2]))
+    # pickling drops the cache, and the reloaded model predicts the same
+    clone = pickle.loads(pickle.dumps(model))
+    assert "_predictor" not in clone.__dict__
+    np.testing.assert_array_equal(clone.predict(X[:3]), model.predict(X[:3]))
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 17, 1000])
+def test_typed_shuffle_makes_randomstate_draws(n):
+    a = np.random.RandomState(7)
+    b = np.random.RandomState(7)
+    idx = np.arange(n, dtype=np.intp)[::-1].copy()
+    mine = idx.copy()
+    for _ in range(3):
+        perm = np.arange(n)
+        a.shuffle(perm)
+        idx = idx[perm]
+        _engine.shuffle_inplace(mine, b)
+        np.testing.assert_array_equal(mine, idx)
+    assert a.randint(2**31) == b.randint(2**31)
