@@ -921,8 +921,9 @@ class _BaseMLP:
         Runs the same Cython kernels that train the model on the whole of X
         (no mini-batches, no update). The loss is the training objective
         ``sum_i w_i loss_i / sum_i w_i + alpha / (2 sum_i w_i) * sum ||W||²``
-        with the per-sample loss summed over outputs; its gradients are what
-        the solvers step along. (For squared error with several outputs,
+        with the per-sample loss summed over outputs (``w_i`` includes the
+        ``class_weight`` of sample i's class); its gradients are what the
+        solvers step along. (For squared error with several outputs,
         scikit-learn's ``loss_`` reports the data term averaged over outputs
         while its gradients are those of the sum; this method returns the
         objective that matches the gradients.)
@@ -946,6 +947,9 @@ class _BaseMLP:
         X, csr = self._validate_X(X, reset=False)
         Y = self._encode_for_inspection(y, X.shape[0], net.dtype)
         sw = check_sample_weight(sample_weight, X.shape[0], net.dtype)
+        if self._is_classifier():
+            check_class_weight_param(self)
+            sw = class_sample_weight(self, Y, sw, incremental=False)
         grad = np.empty_like(net.params)
         chunk = min(_CHUNK_ROWS, X.shape[0])
         work = np.empty(net.spec.train_workspace_size(chunk, False), dtype=net.dtype)
