@@ -25,11 +25,11 @@ Examples
 >>> rng = np.random.RandomState(0)
 >>> X = rng.normal(size=(200, 4)); y = (X[:, 0] > 0).astype(int)
 >>> history = History()
->>> clf = MLPClassifier((8,), max_iter=50, random_state=0,
-...                     callbacks=[history, lambda info: info.loss < 0.3])
->>> clf = clf.fit(X, y)
->>> history.loss[-1] < 0.3 and len(history.epoch) == clf.n_iter_
-True
+>>> stop_below = lambda info: info.loss < 0.2   # returning True stops training
+>>> clf = MLPClassifier((8,), learning_rate_init=0.01, random_state=0,
+...                     callbacks=[history, stop_below]).fit(X, y)
+>>> history.loss[-1] < 0.2 <= history.loss[-2], len(history.epoch) == clf.n_iter_
+(True, True)
 """
 
 import dataclasses
