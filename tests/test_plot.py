@@ -1,6 +1,8 @@
 """fastbp.plot.learning_curve, drawn on matplotlib's Agg backend."""
 
 import builtins
+import os
+import subprocess
 import sys
 import warnings
 
@@ -123,3 +125,18 @@ def test_clear_error_without_matplotlib(monkeypatch):
     with pytest.raises(ImportError, match=r"pip install matplotlib \(or pip install "
                        r"'fastbp\[plot\]'\)"):
         fastbp.plot.learning_curve(clf)
+
+
+def test_import_fastbp_stays_light():
+    # the optional dependencies load only when their submodule's functions run
+    code = ("import sys, fastbp\n"
+            "heavy = [m for m in ('matplotlib', 'dask', 'distributed', 'tqdm', 'sklearn')\n"
+            "         if m in sys.modules]\n"
+            "assert not heavy, heavy\n"
+            "assert callable(fastbp.plot.learning_curve) and 'matplotlib' not in sys.modules\n"
+            "assert fastbp.callbacks.ProgressBar and 'tqdm' not in sys.modules\n"
+            "assert 'plot' in dir(fastbp)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env)
+    assert result.returncode == 0, result.stderr
