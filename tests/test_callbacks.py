@@ -401,3 +401,31 @@ def test_validation_loss_curve_none_without_early_stopping_and_saved(tmp_path):
     loaded = fastbp.load(tmp_path / "m.npz")
     assert loaded.validation_loss_curve_ == es.validation_loss_curve_
     assert loaded.callbacks is None  # code is not data: set callbacks again after load
+
+
+# ---------------------------------------------------------------------------
+# the README text for these features runs as written
+# ---------------------------------------------------------------------------
+
+def test_training_doc_snippets_run(tmp_path, monkeypatch):
+    import pathlib
+
+    pytest.importorskip("matplotlib")
+    doc = pathlib.Path(__file__).resolve().parents[1] / "docs" / "readme" / "training.md"
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
+    assert len(blocks) == 4
+    monkeypatch.chdir(tmp_path)  # the plot snippet saves a PNG
+    namespace = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fastbp.ConvergenceWarning)  # snippets stay clean
+        for block in blocks[:3]:
+            exec(compile(block, str(doc), "exec"), namespace)
+        assert (tmp_path / "learning_curve.png").stat().st_size > 0
+        assert namespace["balanced"].predict(namespace["X"]).mean() > \
+            namespace["plain"].predict(namespace["X"]).mean()
+        for module in ("dask.array", "distributed", "sklearn"):
+            pytest.importorskip(module)
+        exec(compile(blocks[3], str(doc), "exec"), namespace)
+    assert namespace["accuracy"] > 0.95
+    import matplotlib.pyplot as plt
+    plt.close("all")
