@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 import fastbp
-from fastbp import MLP, MLPClassifier, MLPRegressor
-from fastbp import _estimators
+from fastbp import MLP, MLPClassifier, MLPRegressor, _estimators
 from fastbp.callbacks import Callback, EpochInfo, History, ProgressBar, StopTraining
 
 NUMBER = re.compile(r"-?\d+\.\d+")
@@ -59,7 +58,7 @@ def test_verbose_prints_what_sklearn_prints(params, capsys):
 
 
 def test_verbose_lbfgs_prints_each_iteration_loss(capsys):
-    X, y = _binary()
+    X, _ = _binary()
     Y = np.column_stack([X[:, 0] + X[:, 1], X[:, 2]])  # two outputs: loss_ != objective
     reg = _quiet_fit(MLPRegressor(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=7,
                                   random_state=0, verbose=True), X, Y)
@@ -244,7 +243,7 @@ def test_history_accumulates_fits_and_repr():
 
 @pytest.mark.parametrize("bad", [3, [History(), "tqdm"]])
 def test_invalid_callbacks_parameter(bad):
-    X, y = _binary()
+    X, _ = _binary()
     with pytest.raises(ValueError, match="The 'callbacks' parameter of MLPRegressor must be "
                        "None, a callback or a list of callbacks"):
         MLPRegressor(callbacks=bad).fit(X, X[:, 0])
@@ -412,7 +411,7 @@ def test_training_doc_snippets_run(tmp_path, monkeypatch):
 
     pytest.importorskip("matplotlib")
     doc = pathlib.Path(__file__).resolve().parents[1] / "docs" / "readme" / "training.md"
-    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.DOTALL)
     assert len(blocks) == 4
     monkeypatch.chdir(tmp_path)  # the plot snippet saves a PNG
     namespace = {}

@@ -248,7 +248,7 @@ class ProgressBar(Callback):
 
     def on_epoch_end(self, info):
         if self._bar is None:
-            return None
+            return
         postfix = {"loss": f"{info.loss:.4g}"}
         if info.validation_score is not None:
             postfix["val_score"] = f"{info.validation_score:.4g}"
@@ -256,7 +256,6 @@ class ProgressBar(Callback):
             postfix["val_loss"] = f"{info.validation_loss:.4g}"
         self._bar.set_postfix(postfix, refresh=False)
         self._bar.update(1)
-        return None
 
     def on_fit_end(self, estimator):
         self._close()
