@@ -239,6 +239,8 @@ class _BaseMLP:
         state.pop("_fastbp_version", None)
         self.__dict__.update(state)
         if "_net" in state:
+            if not self._net.params.flags.writeable:  # e.g. loaded from a read-only memmap
+                self._net = self._net.copy()
             self.coefs_ = list(self._net.coefs)
             self.intercepts_ = list(self._net.intercepts)
 
@@ -303,6 +305,10 @@ class _BaseMLP:
             return Y
         y = column_or_2d(y)
         check_consistent_length(n_samples, y.shape[0])
+        if y.dtype.kind in "fc" and not np.all(np.isfinite(y)):
+            raise ValueError("Input y contains NaN." if np.isnan(y).any()
+                             else "Input y contains infinity or a value too large for "
+                             f"{y.dtype!r}.")
         y_type = type_of_target(y)
         if y_type not in ("binary", "multiclass", "multilabel-indicator"):
             if y_type.startswith("continuous"):
@@ -315,9 +321,6 @@ class _BaseMLP:
                 raise ValueError("Multioutput target data is not supported with label "
                                  "binarization")
             raise ValueError(f"Unknown label type: {y_type!r}")
-        if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
-            raise ValueError("Input y contains NaN." if np.isnan(y).any()
-                             else "Input y contains infinity.")
         if y.dtype.kind == "O" and any(v is None for v in y.ravel()):
             raise ValueError("Input y contains None; every sample needs a label.")
         if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
@@ -599,16 +602,18 @@ class _BaseMLP:
                 snap_t = opt.t
                 epoch_learning_rate = opt.learning_rate
                 args = opt.engine_args()
-                loss_sum, interrupted = _engine.train_epoch(
-                    spec, net.params, grads, opt.state1, opt.state2_for_engine(),
-                    X_engine, csr_train, Y_train, sw_train, order, batch_size, args,
-                    alpha, loss_scale, work)
-                if interrupted:
+                try:
+                    loss_sum = _engine.train_epoch(
+                        spec, net.params, grads, opt.state1, opt.state2_for_engine(),
+                        X_engine, csr_train, Y_train, sw_train, order, batch_size, args,
+                        alpha, loss_scale, work)
+                except BaseException:
+                    # stopped mid-epoch (Ctrl-C): keep whole epochs only
                     np.copyto(net.params, snap_params)
                     np.copyto(opt.state1, snap_s1)
                     np.copyto(opt.state2, snap_s2)
                     opt.t = snap_t
-                    raise KeyboardInterrupt
+                    raise
                 opt.t = args["t"]
 
                 self.n_iter_ += 1
@@ -712,10 +717,8 @@ class _BaseMLP:
 
         def loss_grad(x):
             params[...] = x
-            loss, interrupted = _engine.loss_and_grad(spec, params, X_engine, csr, Y, sw,
-                                                      alpha, 1.0, grad, work, chunk)
-            if interrupted:
-                raise KeyboardInterrupt
+            loss = _engine.loss_and_grad(spec, params, X_engine, csr, Y, sw, alpha, 1.0,
+                                         grad, work, chunk)
             return loss, grad.astype(np.float64)
 
         def callback(intermediate_result):
@@ -953,8 +956,8 @@ class _BaseMLP:
         grad = np.empty_like(net.params)
         chunk = min(_CHUNK_ROWS, X.shape[0])
         work = np.empty(net.spec.train_workspace_size(chunk, False), dtype=net.dtype)
-        loss, _ = _engine.loss_and_grad(net.spec, net.params, X if csr is None else None, csr,
-                                        Y, sw, float(self.alpha), 1.0, grad, work, chunk)
+        loss = _engine.loss_and_grad(net.spec, net.params, X if csr is None else None, csr,
+                                     Y, sw, float(self.alpha), 1.0, grad, work, chunk)
         coef_grads = [grad[a:b].reshape(shape) for a, b, shape in net.spec.weight_slices()]
         intercept_grads = [grad[a:b] for a, b in net.spec.bias_slices()]
         return loss, coef_grads, intercept_grads
