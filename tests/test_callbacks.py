@@ -1,14 +1,13 @@
 """Seeing training: verbose output, callbacks, the progress bar and
 validation_loss_curve_."""
 
-import builtins
 import io
 import re
-import sys
 import warnings
 
 import numpy as np
 import pytest
+from conftest import hide_module
 
 import fastbp
 from fastbp import MLP, MLPClassifier, MLPRegressor, _estimators
@@ -274,20 +273,6 @@ def test_callbacks_with_clone_pipeline_and_grid_search():
 # progress bar
 # ---------------------------------------------------------------------------
 
-def _hide_tqdm(monkeypatch):
-    """Make ``import tqdm`` fail, as on a machine without it."""
-    for name in [m for m in sys.modules if m == "tqdm" or m.startswith("tqdm.")]:
-        monkeypatch.delitem(sys.modules, name)
-    real_import = builtins.__import__
-
-    def fake_import(name, *args, **kwargs):
-        if name == "tqdm" or name.startswith("tqdm."):
-            raise ImportError("No module named 'tqdm'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", fake_import)
-
-
 def test_progress_bar_with_tqdm():
     pytest.importorskip("tqdm")
     X, y = _binary()
@@ -300,7 +285,7 @@ def test_progress_bar_with_tqdm():
 
 
 def test_progress_bar_plain_text_without_tqdm(monkeypatch):
-    _hide_tqdm(monkeypatch)
+    hide_module(monkeypatch, "tqdm")
     X, y = _binary()
     out = io.StringIO()
     bar = ProgressBar("training", file=out, mininterval=0)

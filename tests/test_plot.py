@@ -1,6 +1,5 @@
 """fastbp.plot.learning_curve, drawn on matplotlib's Agg backend."""
 
-import builtins
 import os
 import subprocess
 import sys
@@ -8,6 +7,7 @@ import warnings
 
 import numpy as np
 import pytest
+from conftest import hide_module
 
 from fastbp import MLPClassifier, MLPRegressor
 from fastbp.callbacks import History
@@ -109,16 +109,7 @@ def test_works_on_sklearn_models(plt):
 def test_clear_error_without_matplotlib(monkeypatch):
     import fastbp.plot
 
-    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
-        monkeypatch.delitem(sys.modules, name)
-    real_import = builtins.__import__
-
-    def fake_import(name, *args, **kwargs):
-        if name == "matplotlib" or name.startswith("matplotlib."):
-            raise ImportError("No module named 'matplotlib'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", fake_import)
+    hide_module(monkeypatch, "matplotlib")
     X, y = _data()
     clf = _fit(MLPClassifier((3,), max_iter=2, random_state=0), X, y)
     with pytest.raises(ImportError, match=r"pip install matplotlib \(or pip install "
