@@ -840,6 +840,7 @@ class _BaseMLP:
         if P.dtype != np.float64:
             P, Y = P.astype(np.float64), Y.astype(np.float64)
         out = self.out_activation_
+        sign = 1.0
         if out == "identity":
             D = P - Y
             losses = np.square(D, out=D) * (0.5 * self._loss_scale())
@@ -847,20 +848,20 @@ class _BaseMLP:
             with np.errstate(divide="ignore", invalid="ignore"):
                 ylogy = np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1.0) / P), 0.0)
             losses = ylogy - Y + P
-        elif out == "softmax":
-            # probabilities clipped at the model dtype's eps, as the engine and
-            # scikit-learn clip them
-            losses = Y * np.log(np.maximum(P, eps))
-            losses *= -1
         else:
-            # logistic outputs: -log of the probability of the observed 0/1 label
-            losses = np.where(Y != 0, P, 1.0 - P)
-            np.log(np.maximum(losses, eps, out=losses), out=losses)
-            losses *= -1
+            # log-losses: minus the log-probability of the observed labels, the
+            # probability clipped at the model dtype's eps as the engine and
+            # scikit-learn clip it (the sign is applied once, at the end)
+            sign = -1.0
+            if out == "softmax":
+                losses = Y * np.log(np.maximum(P, eps))
+            else:  # logistic: one probability per 0/1 label
+                losses = np.where(Y != 0, P, 1.0 - P)
+                np.log(np.maximum(losses, eps, out=losses), out=losses)
         if sample_weight is None:
-            return float(losses.sum()) / losses.shape[0]
+            return sign * float(losses.sum()) / losses.shape[0]
         row_losses = losses[:, 0] if losses.shape[1] == 1 else losses.sum(axis=1)
-        return float(np.dot(sample_weight, row_losses)) / float(sample_weight.sum())
+        return sign * float(np.dot(sample_weight, row_losses)) / float(sample_weight.sum())
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy (classification; subset accuracy for multilabel) or the
