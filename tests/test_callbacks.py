@@ -416,3 +416,12 @@ def test_training_doc_snippets_run(tmp_path, monkeypatch):
     assert namespace["accuracy"] > 0.95
     import matplotlib.pyplot as plt
     plt.close("all")
+
+
+def test_module_examples():
+    import doctest
+
+    import fastbp.callbacks
+
+    result = doctest.testmod(fastbp.callbacks, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0 and result.failed == 0

@@ -179,3 +179,12 @@ def test_dask_ml_wrappers(client):
     # (is_classifier is False), so pass cv=StratifiedKFold(...) explicitly in
     # searches; fastbp's estimators themselves are classifiers
     assert ppf.estimator.__sklearn_tags__().estimator_type == "classifier"
+
+
+def test_docstring_example(client):
+    import doctest
+
+    import fastbp.dask
+
+    result = doctest.testmod(fastbp.dask)
+    assert result.attempted > 0 and result.failed == 0

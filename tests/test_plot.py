@@ -130,3 +130,12 @@ def test_import_fastbp_stays_light():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env=env, check=False)
     assert result.returncode == 0, result.stderr
+
+
+def test_docstring_example(plt):
+    import doctest
+
+    import fastbp.plot
+
+    result = doctest.testmod(fastbp.plot)
+    assert result.attempted > 0 and result.failed == 0

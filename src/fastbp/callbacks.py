@@ -52,7 +52,10 @@ class StopTraining(Exception):
 class EpochInfo:
     """The figures of one finished epoch (or L-BFGS iteration).
 
-    Attributes
+    fastbp builds one and passes it to every callback; its fields are
+    read-only.
+
+    Parameters
     ----------
     epoch : int
         Epochs run so far in this call to ``fit``/``partial_fit`` (equal to
@@ -115,6 +118,7 @@ class Callback:
         Parameters
         ----------
         info : EpochInfo
+            The epoch's figures and the estimator.
 
         Returns
         -------

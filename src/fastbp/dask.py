@@ -135,6 +135,7 @@ def partial_fit_blocks(model, X, y, *, classes=None, sample_weight=None, epochs=
         Every class label, for classifiers not yet fitted. When None, they
         are computed with one pass over ``y`` (``dask.array.unique``).
     sample_weight : dask array or array-like of shape (n_samples,), default=None
+        Per-sample weights, split like ``y``.
     epochs : int, default=1
         Passes over the whole of X.
     shuffle_blocks : bool, default=True
@@ -244,7 +245,9 @@ def predict(model, X):
     Parameters
     ----------
     model : fitted estimator
+        Any estimator with ``predict``; it is shipped once to the workers.
     X : dask array of shape (n_samples, n_features), or dask DataFrame
+        Rows to predict; several column blocks are merged per row block.
 
     Returns
     -------
@@ -261,7 +264,9 @@ def predict_proba(model, X):
     Parameters
     ----------
     model : fitted classifier
+        Any estimator with ``predict_proba``; it is shipped once to the workers.
     X : dask array of shape (n_samples, n_features), or dask DataFrame
+        Rows to predict; several column blocks are merged per row block.
 
     Returns
     -------
