@@ -188,3 +188,20 @@ def test_docstring_example(client):
 
     result = doctest.testmod(fastbp.dask)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_predict_ships_the_weights_without_optimizer_state():
+    import pickle
+
+    from fastbp.dask import _prediction_copy
+
+    X, y = _blocks(n=300)
+    Xn, yn = X.compute(), y.compute()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fastbp.ConvergenceWarning)
+        clf = MLPClassifier((64,), max_iter=3, random_state=0, early_stopping=True).fit(Xn, yn)
+    lean = _prediction_copy(clf)
+    assert hasattr(clf, "_optimizer") and not hasattr(lean, "_optimizer")
+    # Adam's two moments and the early-stopping snapshot stay home
+    assert len(pickle.dumps(lean)) < 0.4 * len(pickle.dumps(clf))
+    np.testing.assert_array_equal(lean.predict_proba(Xn), clf.predict_proba(Xn))

@@ -29,6 +29,7 @@ or a ``distributed.Client`` when one is active.
 """
 
 import concurrent.futures
+import copy
 import inspect
 import numbers
 
@@ -218,6 +219,20 @@ def partial_fit_blocks(model, X, y, *, classes=None, sample_weight=None, epochs=
     return model
 
 
+def _prediction_copy(model):
+    """The model without what only training needs. A fastbp estimator also
+    carries its optimizer state (Adam's two moments) and the early-stopping
+    snapshot: up to three times the weights, which prediction never reads."""
+    from ._estimators import _BaseMLP
+
+    if not isinstance(model, _BaseMLP):
+        return model
+    lean = copy.copy(model)
+    for name in ("_optimizer", "_best_params"):
+        lean.__dict__.pop(name, None)
+    return lean
+
+
 def _predict_block(block, model, method):
     return getattr(model, method)(block)
 
@@ -230,7 +245,7 @@ def _map_method(model, X, method):
     # one row of zeros gives the output's dtype and trailing shape cheaply
     probe = np.asarray(getattr(model, method)(np.zeros((1, X.shape[1]), dtype=X.dtype)))
     # one graph node holds the model, shared by every block's task
-    model_node = dask.delayed(model, pure=True)
+    model_node = dask.delayed(_prediction_copy(model), pure=True)
     if probe.ndim == 1:
         return X.map_blocks(_predict_block, model_node, method, dtype=probe.dtype,
                             drop_axis=1, meta=np.empty((0,), dtype=probe.dtype))
