@@ -199,7 +199,8 @@ def test_predict_ships_the_weights_without_optimizer_state():
     Xn, yn = X.compute(), y.compute()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", fastbp.ConvergenceWarning)
-        clf = MLPClassifier((64,), max_iter=3, random_state=0, early_stopping=True).fit(Xn, yn)
+        clf = MLPClassifier((200, 200), max_iter=2, random_state=0,
+                            early_stopping=True).fit(Xn, yn)
     lean = _prediction_copy(clf)
     assert hasattr(clf, "_optimizer") and not hasattr(lean, "_optimizer")
     # Adam's two moments and the early-stopping snapshot stay home
