@@ -43,10 +43,9 @@ def _run_epochs(net, X, Y, order, solver, batch, n_threads, epochs=2, csr=None):
            "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "t": 0}
     losses = []
     for _ in range(epochs):
-        loss, stopped = _engine.train_epoch(
+        loss = _engine.train_epoch(
             net.spec, params, grads, s1, s2, X if csr is None else None, csr, Y, None,
             order, batch, opt, 1e-3, 1.0, work, n_threads)
-        assert not stopped
         losses.append(loss)
     return params, losses
 
@@ -88,8 +87,8 @@ def test_loss_and_grad_threads_agree():
     for nt in (1, 2):
         g = np.empty_like(net.params)
         work = np.empty(net.spec.train_workspace_size(256, False))
-        loss, _ = _engine.loss_and_grad(net.spec, net.params, X, None, Y, None, 1e-3, 1.0,
-                                        g, work, 256, nt)
+        loss = _engine.loss_and_grad(net.spec, net.params, X, None, Y, None, 1e-3, 1.0,
+                                     g, work, 256, nt)
         grads.append((loss, g))
     assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-13)
     np.testing.assert_allclose(grads[1][1], grads[0][1], rtol=1e-12, atol=1e-15)
@@ -165,10 +164,10 @@ def _fitted(kind, dtype=np.float64):
 def test_predict_fast_path_matches_general_path(kind, dtype):
     model, X = _fitted(kind, dtype)
     model.predict(X)  # the general path; builds the fast one
-    assert model.__dict__.get("_predictor") is not None
+    assert model._net.spec.predictor is not None
     for rows in (X[:1], X[:5], X[:64]):
         rows = np.ascontiguousarray(rows)
-        fast = model._predictor.predict(rows, model.__dict__)
+        fast = model._net.spec.predictor.predict(rows, model.__dict__)
         assert fast is not None
         general = model._predict_from_output(model._forward(rows))
         np.testing.assert_array_equal(fast, general)
@@ -179,7 +178,7 @@ def test_predict_fast_path_matches_general_path(kind, dtype):
 def test_predict_fast_path_steps_aside():
     model, X = _fitted("multiclass")
     model.predict(X[:1])
-    fast = model._predictor
+    fast = model._net.spec.predictor
     d = model.__dict__
     assert fast.predict(X[:1], d) is not None
     assert fast.predict(X[:1].astype(np.float32), d) is None       # other dtype
@@ -201,7 +200,7 @@ def test_predict_fast_path_steps_aside():
     assert np.all(pred == model.predict(X[:2]))
     # pickling drops the cache, and the reloaded model predicts the same
     clone = pickle.loads(pickle.dumps(model))
-    assert "_predictor" not in clone.__dict__
+    assert clone._net.spec.predictor is None
     np.testing.assert_array_equal(clone.predict(X[:3]), model.predict(X[:3]))
 
 

@@ -45,7 +45,6 @@ cdef extern from "_threads.h" nogil:
 
 cdef extern from "Python.h":
     int PyErr_CheckSignals()
-    void PyErr_Clear()
 
 cdef extern from "<time.h>" nogil:
     ctypedef int clockid_t
@@ -71,10 +70,6 @@ cdef enum:
     OPT_SGD = 0
     OPT_ADAM = 1
 
-# Status codes returned by the epoch kernel.
-cdef enum:
-    STATUS_OK = 0
-    STATUS_INTERRUPTED = 1
 
 ACTIVATION_CODES = {
     "identity": ACT_IDENTITY,
@@ -158,6 +153,9 @@ cdef class NetSpec:
     cdef readonly str hidden_activation
     cdef readonly str output_activation
     cdef ThreadTuner tuner
+    # predict's fast path for the network this spec describes (a cache, set by
+    # the estimator; not pickled)
+    cdef public object predictor
 
     def __cinit__(self, sizes, str hidden_activation, str output_activation):
         cdef int i
@@ -310,7 +308,12 @@ cdef inline long long _now_ns() noexcept nogil:
 
 
 cdef int _check_signals(long long *last_check) noexcept nogil:
-    """Return 1 when Ctrl-C (or another signal handler) asks to stop."""
+    """Run pending Python signal handlers every SIGNAL_CHECK_NS of work.
+
+    Returns 1 when a handler raised (KeyboardInterrupt for Ctrl-C, or whatever
+    the user's handler raises); the exception stays set and the caller must
+    stop and hand it on with ``_raise_pending()`` once it holds the GIL.
+    """
     cdef long long now = _now_ns()
     cdef int stop = 0
     if now - last_check[0] < SIGNAL_CHECK_NS:
@@ -318,9 +321,13 @@ cdef int _check_signals(long long *last_check) noexcept nogil:
     last_check[0] = now
     with gil:
         if PyErr_CheckSignals() != 0:
-            PyErr_Clear()
             stop = 1
     return stop
+
+
+cdef int _raise_pending() except -1:
+    # the exception set by a signal handler in _check_signals propagates from here
+    return -1
 
 
 # ---------------------------------------------------------------------------
@@ -1249,7 +1256,7 @@ cdef int _fill_input(Input *inp, tuple csr, Py_ssize_t n_features,
             raise ValueError(f"X has {Xd.shape[1]} features, the network expects {n_features}")
         inp.dense = &Xd[0, 0] if Xd.shape[0] > 0 else NULL
     else:
-        inp.csr_data = &data[0] if data.shape[0] > 0 else <void *> &indptr[0]
+        inp.csr_data = <const void *> &data[0] if data.shape[0] > 0 else <const void *> &indptr[0]
         inp.csr_indices = &indices[0] if indices.shape[0] > 0 else &indptr[0]
         inp.csr_indptr = &indptr[0]
     return 0
@@ -1303,11 +1310,15 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
 
     Returns
     -------
-    (loss_sum, interrupted) : (float, bool)
-        ``loss_sum`` is scikit-learn's accumulated loss, sum over batches of
+    loss_sum : float
+        scikit-learn's accumulated loss, the sum over batches of
         ``batch_loss * batch_len``; divide by n_samples for ``loss_``.
-        ``interrupted`` is True when Ctrl-C stopped the epoch early (the
-        parameters then hold a partly trained state).
+
+    Raises
+    ------
+    KeyboardInterrupt (or what a signal handler raises)
+        When Ctrl-C stops the epoch early; the parameters then hold a partly
+        trained state, which the caller rolls back.
     """
     cdef Net *net = &spec.net
     cdef Input inp
@@ -1398,13 +1409,15 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
         with nogil:
             E.sumsq0 = weights_sumsq(net, &params[0])
             _run_epoch(&E, ts, n_threads, fixed_threads, floating is float)
+    if E.stop:
+        _raise_pending()
     if opt.kind == OPT_ADAM:
         opt.t += E.n_batches
     optimizer["t"] = opt.t
-    return E.loss_sum, bool(E.stop)
+    return E.loss_sum
 
 
-def loss_and_grad(NetSpec spec, floating[::1] params, X, tuple csr,
+def loss_and_grad(NetSpec spec, const floating[::1] params, X, tuple csr,
                   const floating[:, ::1] Y, const floating[::1] sample_weight, double alpha,
                   double loss_scale, floating[::1] grad_out, floating[::1] work,
                   Py_ssize_t chunk_rows, int n_threads=0):
@@ -1413,8 +1426,8 @@ def loss_and_grad(NetSpec spec, floating[::1] params, X, tuple csr,
 
     Computes ``sum_r sw_r loss_r * loss_scale / sw_sum + alpha / (2 sw_sum)
     * sum ||W||^2`` and writes its gradient into ``grad_out``. Rows are
-    processed ``chunk_rows`` at a time, so memory stays bounded. Returns
-    ``(loss, interrupted)``.
+    processed ``chunk_rows`` at a time, so memory stays bounded. Returns the
+    loss; Ctrl-C raises KeyboardInterrupt.
     """
     cdef Net *net = &spec.net
     cdef Input inp
@@ -1467,10 +1480,10 @@ def loss_and_grad(NetSpec spec, floating[::1] params, X, tuple csr,
     E.sw = sw_ptr
     E.n = n
     E.batch_size = chunk_rows
-    E.params = &params[0]
+    E.params = <void *> &params[0]   # read only: no optimizer step here
     E.grads = &grad_out[0]
-    E.s1 = &params[0]
-    E.s2 = &params[0]
+    E.s1 = NULL
+    E.s2 = NULL
     E.loss_scale = loss_scale
     E.work = &work[0]
     E.train = 0
@@ -1478,27 +1491,30 @@ def loss_and_grad(NetSpec spec, floating[::1] params, X, tuple csr,
     with _BlasSerial(n_threads):
         with nogil:
             _run_segment(&E, n_threads, floating is float)
-            if sw_ptr != NULL:
-                for r in range(n):
-                    sw_sum += sw_ptr[r]
-            else:
-                sw_sum = <double> n
-            sumsq = weights_sumsq(net, &params[0])
-            # finish the gradient the way scikit-learn does: (G + alpha W) / sw_sum
-            a = <floating> alpha
-            inv = <floating> sw_sum
-            g = &grad_out[0]
-            p = &params[0]
-            for i in range(net.n_layers):
-                for j in range(net.off_w[i], net.off_b[i]):
-                    g[j] = (g[j] + a * p[j]) / inv
-                for j in range(net.off_b[i], net.off_b[i] + net.sizes[i + 1]):
-                    g[j] = g[j] / inv
-    return E.loss_sum / sw_sum + 0.5 * alpha * sumsq / sw_sum, bool(E.stop)
+    if E.stop:
+        _raise_pending()
+    with nogil:
+        if sw_ptr != NULL:
+            for r in range(n):
+                sw_sum += sw_ptr[r]
+        else:
+            sw_sum = <double> n
+        sumsq = weights_sumsq(net, &params[0])
+        # finish the gradient the way scikit-learn does: (G + alpha W) / sw_sum
+        a = <floating> alpha
+        inv = <floating> sw_sum
+        g = &grad_out[0]
+        p = &params[0]
+        for i in range(net.n_layers):
+            for j in range(net.off_w[i], net.off_b[i]):
+                g[j] = (g[j] + a * p[j]) / inv
+            for j in range(net.off_b[i], net.off_b[i] + net.sizes[i + 1]):
+                g[j] = g[j] / inv
+    return E.loss_sum / sw_sum + 0.5 * alpha * sumsq / sw_sum
 
 
 
-def forward(NetSpec spec, floating[::1] params, X, tuple csr, floating[:, ::1] out,
+def forward(NetSpec spec, const floating[::1] params, X, tuple csr, floating[:, ::1] out,
             floating[::1] work, Py_ssize_t chunk_rows):
     """Network output for every row of X, written into ``out`` (n, n_outputs).
 
@@ -1534,13 +1550,19 @@ def forward(NetSpec spec, floating[::1] params, X, tuple csr, floating[:, ::1] o
         chunk_rows = n
     if work.shape[0] < 2 * chunk_rows * net.max_width:
         raise ValueError("workspace too small")
+    cdef int interrupted
     with nogil:
-        _forward_rows(net, &inp, &params[0], n, chunk_rows, &out[0, 0], &work[0])
+        interrupted = _forward_rows(net, &inp, &params[0], n, chunk_rows, &out[0, 0],
+                                    &work[0])
+    if interrupted:
+        _raise_pending()
 
 
-cdef void _forward_rows(const Net *net, const Input *X, const floating *params,
-                        Py_ssize_t n, Py_ssize_t chunk_rows, floating *out,
-                        floating *work) noexcept nogil:
+cdef int _forward_rows(const Net *net, const Input *X, const floating *params,
+                       Py_ssize_t n, Py_ssize_t chunk_rows, floating *out,
+                       floating *work) noexcept nogil:
+    """Forward pass over all rows, chunk by chunk; returns 1 if a signal
+    handler raised (Ctrl-C) between chunks."""
     cdef Py_ssize_t start = 0, stop, B, nf = net.sizes[0]
     cdef int i, L = net.n_layers
     cdef floating *cur
@@ -1549,7 +1571,10 @@ cdef void _forward_rows(const Net *net, const Input *X, const floating *params,
     cdef floating *ping = work
     cdef floating *pong = work + chunk_rows * net.max_width
     cdef const floating *A0
+    cdef long long last_check = _now_ns()
     while start < n:
+        if start > 0 and _check_signals(&last_check):
+            return 1
         stop = start + chunk_rows
         if stop > n:
             stop = n
@@ -1572,6 +1597,7 @@ cdef void _forward_rows(const Net *net, const Input *X, const floating *params,
                             net.out_act if i == L - 1 else net.hidden_act)
             cur = nxt
         start = stop
+    return 0
 
 
 def apply_activation(floating[:, ::1] Z, str name):
