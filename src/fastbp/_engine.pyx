@@ -236,14 +236,15 @@ cdef class NetSpec:
 
 cdef inline Py_ssize_t _train_ws_size(const Net *net, Py_ssize_t B, bint gather) noexcept nogil:
     # per-row losses (B doubles) + [gathered input rows] + activations of
-    # layers 1..L + two delta buffers
+    # layers 1..L + deltas of the hidden layers 1..L-1
     cdef Py_ssize_t total = 2 * B
     cdef int i
     if gather:
         total += B * net.sizes[0]
     for i in range(1, net.n_layers + 1):
         total += B * net.sizes[i]
-    total += 2 * B * net.max_width
+    for i in range(1, net.n_layers):
+        total += B * net.sizes[i]
     return total
 
 
@@ -863,14 +864,20 @@ cdef struct Epoch:
 cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept nogil:
     """One thread's part of an epoch (``train``) or of a full-batch gradient.
 
-    Every thread walks the same batches. Forward, thread ``tid`` computes its
-    block of output columns of every layer; the loss and output delta split
-    the rows; backward, it owns a block of rows of each ``W_i`` (and of
-    columns of ``b_i``): it computes that block's gradient, the matching
-    columns of the previous layer's delta (which read only those rows of
-    ``W_i``), then steps those parameters. Each output element is one BLAS
-    dot product over the same operands whatever the thread count, so the
-    weights do not depend on it. Barriers separate the layers.
+    Every thread walks the same batches, each in two phases with a barrier
+    after each:
+
+    1. rows: thread ``tid`` takes its block of the batch's rows through the
+       whole network and back: gather, forward through every layer, loss and
+       output delta, then the deltas of every hidden layer (``delta_i =
+       (delta_{i+1} W_i^T) * act'(A_i)``). Rows are independent, so no thread
+       waits for another until the end of the phase, and ``W`` is only read.
+    2. parameters: thread ``tid`` owns a block of rows of every ``W_i`` (and
+       of columns of every ``b_i``): it computes their gradient from all rows
+       (``A_i^T delta_{i+1}``, column sums of ``delta_{i+1}``) and steps them.
+
+    Each output element is one BLAS product over the same operands whatever
+    the thread count, so in float64 the weights do not depend on it.
     """
     cdef const Net *net = E.net
     cdef const Input *inp = E.inp
@@ -878,6 +885,7 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
     cdef Py_ssize_t n = E.n, bs = E.batch_size, nf = net.sizes[0]
     cdef Py_ssize_t start = E.seg_start, stop, B, r, j, c0, c1, k0, k1, r0, r1, n_in, n_out
     cdef const Py_ssize_t *rows
+    cdef const Py_ssize_t *my_rows
     cdef const floating *Y = <const floating *> E.Y
     cdef const floating *sw = <const floating *> E.sw
     cdef floating *params = <floating *> E.params
@@ -888,15 +896,13 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
     cdef floating *p = (<floating *> E.work) + 2 * bs
     cdef floating *A0 = NULL
     cdef floating *acts
-    cdef floating *ping
-    cdef floating *pong
-    cdef floating *delta
-    cdef floating *prev
+    cdef floating *deltas
+    cdef floating *D
     cdef floating *gb
     cdef floating *A_i
     cdef const floating *Xd = <const floating *> inp.dense
     cdef floating beta
-    cdef double sw_sum, local_sumsq, data_sum, sumsq_prev
+    cdef double sw_sum = 0.0, local_sumsq, data_sum, sumsq_prev
     cdef long long last_check = _now_ns()
     cdef long long batch = E.batch0, first = E.batch0
     cdef Step st
@@ -908,8 +914,7 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
     acts = p
     for i in range(1, L + 1):
         p += bs * net.sizes[i]
-    ping = p
-    pong = p + bs * net.max_width
+    deltas = p          # hidden layers 1..L-1; the output delta overwrites its activations
 
     while start < E.seg_stop:
         stop = start + bs
@@ -920,43 +925,50 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
         beta = 0 if (E.train or start == 0) else 1
         local_sumsq = 0.0
 
-        # input rows: gathered in sample order (split by rows), or read in place
-        if inp.csr_data == NULL:
-            if E.gather:
-                _split(B, tid, nt, &r0, &r1)
-                for r in range(r0, r1):
-                    memcpy(A0 + r * nf, Xd + rows[r] * nf, nf * sizeof(floating))
-                fb_barrier_wait(bar)
-            else:
-                A0 = <floating *> Xd + start * nf
-
-        # forward: each thread its block of every layer's output columns
-        for i in range(L):
-            n_in = net.sizes[i]
-            n_out = net.sizes[i + 1]
-            _split(n_out, tid, nt, &c0, &c1)
-            if c1 > c0:
-                if i == 0:
-                    first_layer_product(net, inp, params, A0, rows, start, B,
-                                        _layer(net, acts, B, 1), c0, c1)
-                else:
-                    gemm_rm(False, False, <int> B, <int> (c1 - c0), <int> n_in,
-                            <floating> 1.0, _layer(net, acts, B, i), <int> n_in,
-                            params + net.off_w[i] + c0, <int> n_out, <floating> 0.0,
-                            _layer(net, acts, B, i + 1) + c0, <int> n_out)
-                if i < L - 1:
-                    bias_activation(_layer(net, acts, B, i + 1) + c0, B, n_out, c1 - c0,
-                                    params + net.off_b[i] + c0, net.hidden_act)
-            fb_barrier_wait(bar)
-
-        # loss and output delta (in place of the output activations), by rows
-        delta = _layer(net, acts, B, L)
-        n_out = net.sizes[L]
+        # ---- phase 1: this thread's rows, forward and back ----------------
         _split(B, tid, nt, &r0, &r1)
         if r1 > r0:
-            output_loss_delta(delta + r0 * n_out, r1 - r0, n_out, params + net.off_b[L - 1],
-                              Y, rows + r0 if rows != NULL else NULL, start + r0, sw,
+            my_rows = rows + r0 if rows != NULL else NULL
+            if inp.csr_data == NULL:
+                if E.gather:
+                    for r in range(r0, r1):
+                        memcpy(A0 + r * nf, Xd + rows[r] * nf, nf * sizeof(floating))
+                else:
+                    A0 = <floating *> Xd + start * nf
+            for i in range(L):
+                n_in = net.sizes[i]
+                n_out = net.sizes[i + 1]
+                A_i = _layer(net, acts, B, i + 1) + r0 * n_out
+                if i == 0:
+                    first_layer_product(net, inp, params,
+                                        A0 + r0 * nf if A0 != NULL else NULL,
+                                        my_rows, start + r0, r1 - r0, A_i, 0, n_out)
+                else:
+                    gemm_rm(False, False, <int> (r1 - r0), <int> n_out, <int> n_in,
+                            <floating> 1.0, _layer(net, acts, B, i) + r0 * n_in, <int> n_in,
+                            params + net.off_w[i], <int> n_out, <floating> 0.0, A_i,
+                            <int> n_out)
+                if i < L - 1:
+                    bias_activation(A_i, r1 - r0, n_out, n_out, params + net.off_b[i],
+                                    net.hidden_act)
+            # loss and output delta, in place of the output activations
+            n_out = net.sizes[L]
+            output_loss_delta(_layer(net, acts, B, L) + r0 * n_out, r1 - r0, n_out,
+                              params + net.off_b[L - 1], Y, my_rows, start + r0, sw,
                               net.out_act, row_losses + r0)
+            # deltas of the hidden layers, last to first
+            D = _layer(net, acts, B, L)
+            for i in range(L - 1, 0, -1):
+                n_in = net.sizes[i]
+                n_out = net.sizes[i + 1]
+                gemm_rm(False, True, <int> (r1 - r0), <int> n_in, <int> n_out,
+                        <floating> 1.0, D + r0 * n_out, <int> n_out, params + net.off_w[i],
+                        <int> n_out, <floating> 0.0, _layer(net, deltas, B, i) + r0 * n_in,
+                        <int> n_in)
+                activation_derivative(_layer(net, deltas, B, i) + r0 * n_in,
+                                      _layer(net, acts, B, i) + r0 * n_in, r1 - r0, n_in,
+                                      n_in, net.hidden_act)
+                D = _layer(net, deltas, B, i)
         if E.train:
             if sw != NULL:
                 sw_sum = 0.0
@@ -965,6 +977,8 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
             else:
                 sw_sum = <double> B
             _make_step(&st, E.opt, E.opt.t + batch + 1, E.alpha, sw_sum)
+        if inp.csr_data == NULL and not E.gather:
+            A0 = <floating *> Xd + start * nf
         fb_barrier_wait(bar)
 
         if tid == 0:
@@ -986,20 +1000,20 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
             if stop < n and _check_signals(&last_check):
                 E.stop = 1
 
-        # backward by the chain rule; thread tid owns rows k0:k1 of W_i
+        # ---- phase 2: this thread's parameters, gradient and step ---------
         for i in range(L - 1, -1, -1):
             n_in = net.sizes[i]
             n_out = net.sizes[i + 1]
+            D = _layer(net, acts, B, L) if i == L - 1 else _layer(net, deltas, B, i + 1)
             _split(n_in, tid, nt, &k0, &k1)
             _split(n_out, tid, nt, &c0, &c1)
             if i > 0:
-                A_i = _layer(net, acts, B, i)
                 if k1 > k0:
                     gemm_rm(True, False, <int> (k1 - k0), <int> n_out, <int> B,
-                            <floating> 1.0, A_i + k0, <int> n_in, delta, <int> n_out, beta,
-                            grads + net.off_w[i] + k0 * n_out, <int> n_out)
+                            <floating> 1.0, _layer(net, acts, B, i) + k0, <int> n_in, D,
+                            <int> n_out, beta, grads + net.off_w[i] + k0 * n_out, <int> n_out)
             else:
-                first_layer_weight_grad(net, inp, A0, rows, start, B, delta, beta,
+                first_layer_weight_grad(net, inp, A0, rows, start, B, D, beta,
                                         grads + net.off_w[0], k0, k1,
                                         E.touched if E.train else NULL)
             gb = grads + net.off_b[i]
@@ -1008,19 +1022,8 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
                     memset(gb + c0, 0, (c1 - c0) * sizeof(floating))
                 for r in range(B):
                     for j in range(c0, c1):
-                        gb[j] += delta[r * n_out + j]
-            prev = NULL
-            if i > 0:
-                prev = ping if delta != ping else pong
-                if k1 > k0:
-                    gemm_rm(False, True, <int> B, <int> (k1 - k0), <int> n_out,
-                            <floating> 1.0, delta, <int> n_out,
-                            params + net.off_w[i] + k0 * n_out, <int> n_out,
-                            <floating> 0.0, prev + k0, <int> n_in)
-                    activation_derivative(prev + k0, A_i + k0, B, n_in, k1 - k0,
-                                          net.hidden_act)
+                        gb[j] += D[r * n_out + j]
             if E.train:
-                # this thread's rows of W_i were last read just above
                 if i == 0 and E.touched != NULL:
                     # sparse input: untouched gradient rows are zero, not stored
                     for r in range(k0, k1):
@@ -1035,10 +1038,9 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
                 if c1 > c0:
                     update_range(params + net.off_b[i] + c0, gb + c0, s1 + net.off_b[i] + c0,
                                  s2 + net.off_b[i] + c0, c1 - c0, False, False, &st)
-                if i == 0:
-                    E.sumsq_part[batch % 2][tid] = local_sumsq
-            fb_barrier_wait(bar)
-            delta = prev
+        if E.train:
+            E.sumsq_part[batch % 2][tid] = local_sumsq
+        fb_barrier_wait(bar)
         batch += 1
         start = stop
         if E.stop:
