@@ -19,6 +19,8 @@ from math import ceil, floor
 
 import numpy as np
 
+from . import _engine
+
 __all__ = [
     "check_random_state",
     "shuffle_indices",
@@ -48,10 +50,8 @@ def shuffle_indices(indices, random_state):
             and indices.ndim == 1):
         # the same swaps as RandomState.shuffle, done on the copy directly
         # (one typed loop instead of shuffle + fancy indexing)
-        from ._engine import shuffle_inplace
-
         out = np.array(indices, copy=True)
-        shuffle_inplace(out, random_state)
+        _engine.shuffle_inplace(out, random_state)
         return out
     order = np.arange(indices.shape[0])
     random_state.shuffle(order)

@@ -119,13 +119,16 @@ cdef struct Net:
 cdef struct TunerState:
     double ns_per_row[2]      # measured time per sample: [0] one thread, [1] n threads
     long long segments        # segments run so far
+    long long next_explore    # segment at which to try the slower choice again
+    long long interval        # segments between tries (doubles while they lose)
 
 
 cdef class ThreadTuner:
     """Chooses, segment by segment, between one thread and the allowed
-    maximum by measured time per sample (an exponential average), trying the
-    other choice every EXPLORE_EVERY segments so that a change of load (a
-    process taking a core, then leaving) is noticed."""
+    maximum by measured time per sample (an exponential average). The slower
+    choice is tried again now and then so that a change of load (a process
+    taking a core, then leaving) is noticed: after EXPLORE_MIN segments, and
+    twice as long after each try that loses (up to EXPLORE_MAX)."""
     cdef TunerState state
 
     def __cinit__(self):
@@ -359,7 +362,32 @@ cdef inline void gemm_rm(bint trans_a, bint trans_b, int M, int N, int K,
     cdef char tb = b'T' if trans_a else b'N'
     cdef char tv
     cdef int m, n, incx, incy
+    cdef Py_ssize_t i, j
+    cdef floating ai
+    cdef const floating *b
+    cdef floating *c
     if M == 0 or N == 0:
+        return
+    if K == 1 and alpha == 1 and (beta == 0 or beta == 1):
+        # an outer product: one rounded multiply per element, as BLAS gives it
+        for i in range(M):
+            ai = A[i * lda] if not trans_a else A[i]
+            c = C + i * ldc
+            if not trans_b:
+                b = B
+                if beta == 0:
+                    for j in range(N):
+                        c[j] = ai * b[j]
+                else:
+                    for j in range(N):
+                        c[j] = c[j] + ai * b[j]
+            else:
+                if beta == 0:
+                    for j in range(N):
+                        c[j] = ai * B[j * ldb]
+                else:
+                    for j in range(N):
+                        c[j] = c[j] + ai * B[j * ldb]
         return
     if M == 1 or N == 1:
         # matrix-vector products go to gemv, as numpy's matmul does (OpenBLAS's
@@ -930,7 +958,12 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
         if r1 > r0:
             my_rows = rows + r0 if rows != NULL else NULL
             if inp.csr_data == NULL:
-                if E.gather:
+                if E.gather and nf < 16:
+                    # few features: a plain loop beats a memcpy call per row
+                    for r in range(r0, r1):
+                        for j in range(nf):
+                            A0[r * nf + j] = Xd[rows[r] * nf + j]
+                elif E.gather:
                     for r in range(r0, r1):
                         memcpy(A0 + r * nf, Xd + rows[r] * nf, nf * sizeof(floating))
                 else:
@@ -1063,7 +1096,8 @@ cdef void _epoch_task_d(void *arg, int tid, int nt) noexcept nogil:
 
 
 cdef enum:
-    EXPLORE_EVERY = 16
+    EXPLORE_MIN = 8
+    EXPLORE_MAX = 512
 
 # Work per segment (multiply-adds) between two thread-count decisions.
 cdef double SEGMENT_WORK = 2.5e8
@@ -1078,6 +1112,7 @@ cdef void _run_epoch(Epoch *E, TunerState *ts, int nmax, bint fixed,
     cdef int i, nt, k
     cdef long long t0
     cdef double rate
+    cdef bint exploring
     for i in range(E.net.n_layers):
         per_batch += E.net.sizes[i] * E.net.sizes[i + 1]
     per_batch *= bs
@@ -1095,14 +1130,18 @@ cdef void _run_epoch(Epoch *E, TunerState *ts, int nmax, bint fixed,
         if E.seg_stop > n:
             E.seg_stop = n
         # the faster choice, the other one now and then, each measured once first
+        exploring = False
         if ts.ns_per_row[1] == 0:
             k = 1
         elif ts.ns_per_row[0] == 0:
             k = 0
+            ts.interval = EXPLORE_MIN
+            ts.next_explore = ts.segments + EXPLORE_MIN
         else:
             k = 0 if ts.ns_per_row[0] < ts.ns_per_row[1] else 1
-            if ts.segments % EXPLORE_EVERY == EXPLORE_EVERY - 1:
+            if ts.segments >= ts.next_explore:
                 k = 1 - k
+                exploring = True
         ts.segments += 1
         nt = nmax if k == 1 else 1
         E.batch0 = E.n_batches
@@ -1113,6 +1152,12 @@ cdef void _run_epoch(Epoch *E, TunerState *ts, int nmax, bint fixed,
             ts.ns_per_row[k] = rate
         else:
             ts.ns_per_row[k] = 0.5 * ts.ns_per_row[k] + 0.5 * rate
+        if exploring:
+            if ts.ns_per_row[k] < ts.ns_per_row[1 - k]:
+                ts.interval = EXPLORE_MIN        # the load changed: it wins now
+            elif ts.interval < EXPLORE_MAX:
+                ts.interval *= 2
+            ts.next_explore = ts.segments + ts.interval
         E.seg_start = E.seg_stop
 
 
