@@ -95,7 +95,12 @@ def sparse_data(n=20000, d=50000, density=0.001, k=5, seed=0):
     import scipy.sparse as sp
 
     rng = np.random.default_rng(seed)
-    X = sp.random(n, d, density=density, format="csr", random_state=seed, dtype=np.float64)
+    per_row = max(1, int(round(d * density)))
+    indices = rng.integers(0, d, size=(n, per_row))
+    indices.sort(axis=1)
+    X = sp.csr_matrix((rng.random(n * per_row), indices.ravel(),
+                       np.arange(0, n * per_row + 1, per_row)), shape=(n, d))
+    X.sum_duplicates()
     W = rng.normal(size=(d, k))
     y = np.argmax(np.asarray(X @ W) + 0.1 * rng.gumbel(size=(n, k)), 1)
     return X, y

@@ -1884,3 +1884,15 @@ def shuffle_inplace(Py_ssize_t[::1] a, random_state):
             tmp = a[j]
             a[j] = a[i]
             a[i] = tmp
+
+
+def all_finite(const floating[::1] values):
+    """True when no value is NaN or infinite: one pass, no temporary array
+    (``np.isfinite(X).all()`` allocates a boolean array the size of X)."""
+    cdef Py_ssize_t i, n = values.shape[0]
+    cdef int bad = 0
+    with nogil:
+        for i in range(n):
+            # x - x is 0 for finite x and NaN for NaN or +-inf
+            bad |= (values[i] - values[i]) != 0
+    return bad == 0
