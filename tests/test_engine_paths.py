@@ -217,3 +217,17 @@ def test_typed_shuffle_makes_randomstate_draws(n):
         _engine.shuffle_inplace(mine, b)
         np.testing.assert_array_equal(mine, idx)
     assert a.randint(2**31) == b.randint(2**31)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_finite_finds_every_bad_value(dtype):
+    x = np.linspace(-1e30, 1e30, 1001).astype(dtype)
+    assert _engine.all_finite(x)
+    assert _engine.all_finite(x[:0])
+    for bad in (np.nan, np.inf, -np.inf):
+        for pos in (0, 1, 500, 1000):
+            y = x.copy()
+            y[pos] = bad
+            assert not _engine.all_finite(y)
+    # the largest finite value is finite
+    assert _engine.all_finite(np.array([np.finfo(dtype).max, -np.finfo(dtype).max], dtype))
