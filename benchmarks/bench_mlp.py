@@ -45,11 +45,6 @@ class Fit:
     def peakmem_fit(self, workload, dtype, solver, library):
         hb.fit(library, self.X, self.y, *self.args)
 
-    def track_train_score(self, workload, dtype, solver, library):
-        return hb.fit(library, self.X, self.y, *self.args)[1]
-
-    track_train_score.unit = "accuracy"
-
 
 class Predict:
     """predict latency (one row) and throughput (the whole digits set x 10)."""

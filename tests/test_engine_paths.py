@@ -231,3 +231,29 @@ def test_all_finite_finds_every_bad_value(dtype):
             assert not _engine.all_finite(y)
     # the largest finite value is finite
     assert _engine.all_finite(np.array([np.finfo(dtype).max, -np.finfo(dtype).max], dtype))
+
+
+def test_threadpoolctl_limits_fastbp_threads_and_blas_is_restored():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if _engine._blas_library is None:
+        pytest.skip("scipy's OpenBLAS was not found: fastbp trains on one thread")
+    spec = Network([64, 256, 10], "relu", "softmax", np.float64).spec
+    scipy_blas = [i for i in threadpoolctl.threadpool_info()
+                  if i["filepath"] == _engine._blas_library[0]]
+    assert scipy_blas, "threadpoolctl sees the OpenBLAS fastbp uses"
+    before = scipy_blas[0]["num_threads"]
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        assert _engine.blas_threads() == 1
+        assert _engine.epoch_threads(spec, 200) == 1
+    assert _engine.epoch_threads(spec, 200) == min(before, 64)
+    assert _engine.epoch_threads(spec, 1) == 1  # too little work per batch
+    # a fit leaves scipy's OpenBLAS thread count as it found it
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(400, 64))
+    y = rng.randint(0, 10, 400)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fastbp.MLPClassifier((256,), max_iter=2, random_state=0).fit(X, y)
+    after = [i for i in threadpoolctl.threadpool_info()
+             if i["filepath"] == _engine._blas_library[0]][0]["num_threads"]
+    assert after == before
