@@ -686,17 +686,18 @@ cdef inline floating *_layer(const Net *net, floating *acts, Py_ssize_t B,
     return acts + B * off
 
 
-cdef inline void _split(Py_ssize_t n, int tid, int nt, Py_ssize_t *lo,
+cdef inline void _split(Py_ssize_t n, int tid, int nt, Py_ssize_t align, Py_ssize_t *lo,
                         Py_ssize_t *hi) noexcept nogil:
     """This thread's share ``[lo, hi)`` of ``n`` items, in blocks of
-    SPLIT_ALIGN so that no two threads write the same cache line."""
+    ``align`` items (single values: SPLIT_ALIGN, so that no two threads write
+    the same cache line; whole rows: 1)."""
     cdef Py_ssize_t chunk
     if nt <= 1:
         lo[0] = 0
         hi[0] = n
         return
     chunk = (n + nt - 1) // nt
-    chunk = (chunk + SPLIT_ALIGN - 1) // SPLIT_ALIGN * SPLIT_ALIGN
+    chunk = (chunk + align - 1) // align * align
     lo[0] = tid * chunk if tid * chunk < n else n
     hi[0] = lo[0] + chunk if lo[0] + chunk < n else n
 
@@ -954,7 +955,7 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
         local_sumsq = 0.0
 
         # ---- phase 1: this thread's rows, forward and back ----------------
-        _split(B, tid, nt, &r0, &r1)
+        _split(B, tid, nt, 1, &r0, &r1)
         if r1 > r0:
             my_rows = rows + r0 if rows != NULL else NULL
             if inp.csr_data == NULL:
@@ -1038,8 +1039,8 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
             n_in = net.sizes[i]
             n_out = net.sizes[i + 1]
             D = _layer(net, acts, B, L) if i == L - 1 else _layer(net, deltas, B, i + 1)
-            _split(n_in, tid, nt, &k0, &k1)
-            _split(n_out, tid, nt, &c0, &c1)
+            _split(n_in, tid, nt, 1, &k0, &k1)
+            _split(n_out, tid, nt, SPLIT_ALIGN, &c0, &c1)
             if i > 0:
                 if k1 > k0:
                     gemm_rm(True, False, <int> (k1 - k0), <int> n_out, <int> B,
@@ -1100,7 +1101,7 @@ cdef enum:
     EXPLORE_MAX = 512
 
 # Work per segment (multiply-adds) between two thread-count decisions.
-cdef double SEGMENT_WORK = 2.5e8
+cdef double SEGMENT_WORK = 3e7
 
 
 cdef void _run_epoch(Epoch *E, TunerState *ts, int nmax, bint fixed,
