@@ -1101,7 +1101,7 @@ cdef enum:
     EXPLORE_MAX = 512
 
 # Work per segment (multiply-adds) between two thread-count decisions.
-cdef double SEGMENT_WORK = 3e7
+cdef double SEGMENT_WORK = 1e8
 
 
 cdef void _run_epoch(Epoch *E, TunerState *ts, int nmax, bint fixed,
