@@ -873,7 +873,7 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     return loss_sum, status == STATUS_INTERRUPTED
 
 
-def loss_and_grad(NetSpec spec, floating[::1] params, X, tuple csr,
+def loss_and_grad(NetSpec spec, const floating[::1] params, X, tuple csr,
                   const floating[:, ::1] Y, const floating[::1] sample_weight, double alpha,
                   double loss_scale, floating[::1] grad_out, floating[::1] work,
                   Py_ssize_t chunk_rows):
@@ -961,7 +961,7 @@ def loss_and_grad(NetSpec spec, floating[::1] params, X, tuple csr,
     return data_sum / sw_sum + 0.5 * alpha * sumsq / sw_sum, bool(interrupted)
 
 
-def forward(NetSpec spec, floating[::1] params, X, tuple csr, floating[:, ::1] out,
+def forward(NetSpec spec, const floating[::1] params, X, tuple csr, floating[:, ::1] out,
             floating[::1] work, Py_ssize_t chunk_rows):
     """Network output for every row of X, written into ``out`` (n, n_outputs).
 

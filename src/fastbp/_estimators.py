@@ -238,6 +238,8 @@ class _BaseMLP:
         state.pop("_fastbp_version", None)
         self.__dict__.update(state)
         if "_net" in state:
+            if not self._net.params.flags.writeable:  # e.g. loaded from a read-only memmap
+                self._net = self._net.copy()
             self.coefs_ = list(self._net.coefs)
             self.intercepts_ = list(self._net.intercepts)
 
@@ -302,6 +304,10 @@ class _BaseMLP:
             return Y
         y = column_or_2d(y)
         check_consistent_length(n_samples, y.shape[0])
+        if y.dtype.kind in "fc" and not np.all(np.isfinite(y)):
+            raise ValueError("Input y contains NaN." if np.isnan(y).any()
+                             else "Input y contains infinity or a value too large for "
+                             f"{y.dtype!r}.")
         y_type = type_of_target(y)
         if y_type not in ("binary", "multiclass", "multilabel-indicator"):
             if y_type.startswith("continuous"):
@@ -314,9 +320,6 @@ class _BaseMLP:
                 raise ValueError("Multioutput target data is not supported with label "
                                  "binarization")
             raise ValueError(f"Unknown label type: {y_type!r}")
-        if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
-            raise ValueError("Input y contains NaN." if np.isnan(y).any()
-                             else "Input y contains infinity.")
         if y.dtype.kind == "O" and any(v is None for v in y.ravel()):
             raise ValueError("Input y contains None; every sample needs a label.")
         if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
