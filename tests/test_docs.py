@@ -7,8 +7,12 @@ own ``assert`` statements compare the hand computation with fastbp's engine.
 """
 
 import contextlib
+import importlib.util
 import io
+import os
 import re
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -122,3 +126,21 @@ def test_walkthrough_gradients_match_the_engine(walkthrough):
     assert np.abs(ns["dW1"]).max() > 0.1
     assert ns["worst_relative_error"] < 1e-6
     assert ns["new_loss"] < ns["L"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("sphinx") is None
+                    or importlib.util.find_spec("numpydoc") is None,
+                    reason="the docs extra (sphinx, numpydoc) is not installed")
+def test_sphinx_builds_the_docs_without_warnings(tmp_path):
+    """The API reference, CLI page and walkthrough build with warnings as
+    errors (a broken docstring or cross-reference fails here)."""
+    env = dict(os.environ, PYTHONPATH=str(Path(fastbp.__file__).resolve().parent.parent))
+    cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", "html", "-q",
+           str(DOCS), str(tmp_path / "html")]
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    api = (tmp_path / "html" / "api.html").read_text(encoding="utf-8")
+    for name in ("MLPClassifier", "MLPRegressor", "loss_and_gradients", "check_gradients"):
+        assert f"fastbp.{name}" in api or name in api
+    assert "usage: fastbp train" in (tmp_path / "html" / "cli.html").read_text(
+        encoding="utf-8")
