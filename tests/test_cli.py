@@ -5,6 +5,7 @@ as a subprocess (the README's demo command).
 """
 
 import csv
+import importlib.util
 import io
 import os
 import re
@@ -73,7 +74,7 @@ def test_train_csv_with_class_names_then_predict(workdir, capsys):
     X, _, _ = workdir
     code, out, err = run_cli(capsys, "train", "labels.csv", "--target", "label",
                              "--hidden", "8,4", "--epochs", "7", "--random-state", "0",
-                             "-o", "m.fbp")
+                             "--progress", "lines", "-o", "m.fbp")
     assert code == 0, err
     model = fastbp.load("m.fbp")
     assert list(model.classes_) == ["no", "yes"]
@@ -112,6 +113,18 @@ def test_cli_trains_what_the_python_api_trains(workdir, capsys):
     for a, b in zip(cli.coefs_ + cli.intercepts_, api.coefs_ + api.intercepts_):
         np.testing.assert_array_equal(a, b)
     assert cli.get_params()["learning_rate_init"] == 0.05
+
+
+@pytest.mark.skipif("callbacks" not in fastbp.MLP().get_params()
+                    or importlib.util.find_spec("tqdm") is None,
+                    reason="needs tqdm and fastbp.callbacks")
+def test_progress_bar(workdir, capsys):
+    code, out, err = run_cli(capsys, "train", "plain.csv", "--epochs", "6",
+                             "--progress", "bar", "-o", "p.fbp")
+    assert code == 0, err
+    assert "6/6" in err and "training" in err       # tqdm draws on stderr
+    assert not re.search(r"^(?:Iteration|epoch)\s+\d+", out, re.M)
+    assert fastbp.load("p.fbp").get_params()["callbacks"] is None  # not saved with it
 
 
 def test_headerless_csv_integer_labels_and_prediction_to_file(workdir, capsys):

@@ -14,6 +14,7 @@ a traceback. argparse only: no dependency beyond numpy and scipy.
 import argparse
 import csv
 import importlib
+import importlib.util
 import math
 import os
 import sys
@@ -281,21 +282,30 @@ class _EpochLines:
         print(line, file=self.stream, flush=True)
 
 
-def _progress_reporting(model, total, stream):
-    """Show progress while ``model`` trains: a tqdm bar when tqdm is installed,
-    else one line per epoch."""
-    if "callbacks" not in model.get_params():
-        # an estimator without the callbacks hook still prints one line per epoch
-        model.set_params(verbose=True)
-        return
-    try:
-        import tqdm  # noqa: F401
-    except ImportError:
-        model.set_params(callbacks=[_EpochLines(total, stream)])
-        return
-    from .callbacks import ProgressBar
+def _have_tqdm():
+    return importlib.util.find_spec("tqdm") is not None
 
-    model.set_params(callbacks=[ProgressBar(desc="training", file=sys.stderr)])
+
+def _progress_reporting(model, mode, total, stream):
+    """Show progress while ``model`` trains: ``'bar'`` (tqdm, on stderr) or
+    ``'lines'`` (one line per epoch on ``stream``); ``'auto'`` draws the bar
+    when tqdm is installed and stderr is a terminal."""
+    has_callbacks = "callbacks" in model.get_params()
+    if mode == "auto":
+        mode = "bar" if (_have_tqdm() and has_callbacks and sys.stderr.isatty()) else "lines"
+    if mode == "bar":
+        if not _have_tqdm():
+            raise CLIError("--progress bar needs tqdm: pip install tqdm")
+        if has_callbacks:
+            from .callbacks import ProgressBar
+
+            model.set_params(callbacks=[ProgressBar(desc="training", file=sys.stderr)])
+            return
+    if has_callbacks:
+        model.set_params(callbacks=[_EpochLines(total, stream)])
+    else:
+        # an estimator without the callbacks hook prints one line per epoch itself
+        model.set_params(verbose=True)
 
 
 def _write_csv(path, header, rows):
@@ -349,7 +359,7 @@ def cmd_train(args):
               f"{X.shape[0]} samples, {X.shape[1]} features from {args.data}; hidden layers "
               f"{', '.join(map(str, hidden))} ({args.activation}), {args.solver}, "
               f"{dtype.name}", file=out)
-        _progress_reporting(model, args.epochs, out)
+        _progress_reporting(model, args.progress, args.epochs, out)
     start = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -548,6 +558,9 @@ def build_parser():
                        help="precision of training and of the saved model (default: float64)")
     train.add_argument("-o", "--output", default="model.fbp", metavar="PATH",
                        help="where to save the model (default: model.fbp)")
+    train.add_argument("--progress", choices=("auto", "bar", "lines"), default="auto",
+                       help="a progress bar (needs tqdm) or one line per epoch; auto "
+                            "(default): the bar in a terminal when tqdm is installed")
     train.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     _add_data_options(train)
     train.set_defaults(func=cmd_train)
