@@ -144,3 +144,45 @@ def test_sphinx_builds_the_docs_without_warnings(tmp_path):
         assert f"fastbp.{name}" in api or name in api
     assert "usage: fastbp train" in (tmp_path / "html" / "cli.html").read_text(
         encoding="utf-8")
+
+
+def markdown_code_blocks(text):
+    """``[(language, code), ...]`` of every fenced block."""
+    return re.findall(r"^```(\w+)\n(.*?)^```", text, re.M | re.S)
+
+
+def test_readme_tour_runs(tmp_path, monkeypatch, capsys):
+    """docs/readme/tour.md (folded into README.md): its Python runs, its
+    command lines succeed, and what it shows is what happens."""
+    for module in ("sklearn", "matplotlib"):
+        pytest.importorskip(module)
+    if importlib.util.find_spec("fastbp.plot") is None:
+        pytest.skip("fastbp.plot is not part of this fastbp")
+    import shlex
+
+    import matplotlib
+
+    from fastbp._cli import main
+
+    matplotlib.use("Agg")
+    blocks = markdown_code_blocks((DOCS / "readme" / "tour.md").read_text(encoding="utf-8"))
+    assert [language for language, _ in blocks] == ["python", "python", "bash"]
+    assert sum(len(code.strip().splitlines()) for _, code in blocks) <= 22
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    for language, code in blocks:
+        if language == "python":
+            exec(compile(code, "tour.md", "exec"), namespace)
+            continue
+        for line in code.strip().splitlines():
+            argv = shlex.split(line)
+            assert argv[0] == "fastbp"
+            assert main(argv[1:]) == 0, capsys.readouterr().err
+    scores = [float(s) for s in re.findall(r"^(0\.\d+|1\.0)$", capsys.readouterr().out, re.M)]
+    assert len(scores) == 2 and min(scores) > 0.9
+    assert (tmp_path / "moons.png").stat().st_size > 0
+    predictions = (tmp_path / "predictions.csv").read_text().splitlines()
+    assert predictions[0] == "prediction,proba_0,proba_1" and len(predictions) == 1001
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
