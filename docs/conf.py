@@ -35,8 +35,8 @@ html_static_path = []
 
 # ``.. command-help:: train`` inserts the --help text of a command, taken from
 # the parser itself so the page cannot drift from the command line.
-from docutils import nodes  # noqa: E402
-from sphinx.util.docutils import SphinxDirective  # noqa: E402
+from docutils import nodes
+from sphinx.util.docutils import SphinxDirective
 
 
 class CommandHelp(SphinxDirective):

@@ -219,7 +219,8 @@ def test_predict_errors(workdir, capsys):
 def test_predict_matches_columns_by_name(workdir, capsys):
     assert run_cli(capsys, "train", "labels.csv", "-t", "label", "--epochs", "2", "-q",
                    "-o", "m.fbp")[0] == 0
-    rows = list(csv.reader(open("labels.csv")))
+    with open("labels.csv", newline="") as fh:
+        rows = list(csv.reader(fh))
     # columns shuffled, label dropped: still the same predictions
     with open("shuffled.csv", "w", newline="") as fh:
         csv.writer(fh).writerows([[r[2], r[0], r[1]] for r in rows])

@@ -92,7 +92,7 @@ def walkthrough():
 
 
 def test_walkthrough_runs_and_prints_what_it_shows(walkthrough):
-    namespace, blocks = walkthrough
+    _, blocks = walkthrough
     n_python = sum(language == "python" for language, _, _ in blocks)
     n_checked = sum(1 for a, b in zip(blocks, blocks[1:])
                     if a[0] == "python" and b[0] == "text")

@@ -10,7 +10,6 @@ wheel (run it before a release).
 
 import importlib.util
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
