@@ -583,16 +583,18 @@ class _BaseMLP:
                 np.copyto(snap_s2, opt.state2)
                 snap_t = opt.t
                 args = opt.engine_args()
-                loss_sum, interrupted = _engine.train_epoch(
-                    spec, net.params, grads, opt.state1, opt.state2_for_engine(),
-                    X_engine, csr_train, Y_train, sw_train, order, batch_size, args,
-                    alpha, loss_scale, work)
-                if interrupted:
+                try:
+                    loss_sum = _engine.train_epoch(
+                        spec, net.params, grads, opt.state1, opt.state2_for_engine(),
+                        X_engine, csr_train, Y_train, sw_train, order, batch_size, args,
+                        alpha, loss_scale, work)
+                except BaseException:
+                    # stopped mid-epoch (Ctrl-C): keep whole epochs only
                     np.copyto(net.params, snap_params)
                     np.copyto(opt.state1, snap_s1)
                     np.copyto(opt.state2, snap_s2)
                     opt.t = snap_t
-                    raise KeyboardInterrupt
+                    raise
                 opt.t = args["t"]
 
                 self.n_iter_ += 1
@@ -681,10 +683,8 @@ class _BaseMLP:
 
         def loss_grad(x):
             params[...] = x
-            loss, interrupted = _engine.loss_and_grad(spec, params, X_engine, csr, Y, sw,
-                                                      alpha, 1.0, grad, work, chunk)
-            if interrupted:
-                raise KeyboardInterrupt
+            loss = _engine.loss_and_grad(spec, params, X_engine, csr, Y, sw, alpha, 1.0,
+                                         grad, work, chunk)
             return loss, grad.astype(np.float64)
 
         def callback(intermediate_result):
@@ -877,8 +877,8 @@ class _BaseMLP:
         grad = np.empty_like(net.params)
         chunk = min(_CHUNK_ROWS, X.shape[0])
         work = np.empty(net.spec.train_workspace_size(chunk, False), dtype=net.dtype)
-        loss, _ = _engine.loss_and_grad(net.spec, net.params, X if csr is None else None, csr,
-                                        Y, sw, float(self.alpha), 1.0, grad, work, chunk)
+        loss = _engine.loss_and_grad(net.spec, net.params, X if csr is None else None, csr,
+                                     Y, sw, float(self.alpha), 1.0, grad, work, chunk)
         coef_grads = [grad[a:b].reshape(shape) for a, b, shape in net.spec.weight_slices()]
         intercept_grads = [grad[a:b] for a, b in net.spec.bias_slices()]
         return loss, coef_grads, intercept_grads
