@@ -31,7 +31,7 @@ __all__ = ["save_model", "load"]
 _SCALAR_ATTRS = ("n_features_in_", "n_iter_", "n_layers_", "n_outputs_", "t_", "loss_",
                  "best_loss_", "best_validation_score_", "out_activation_",
                  "_no_improvement_count")
-_LIST_ATTRS = ("loss_curve_", "validation_scores_")
+_LIST_ATTRS = ("loss_curve_", "validation_scores_", "validation_loss_curve_")
 
 
 def _jsonable(value):
@@ -50,12 +50,16 @@ def _jsonable(value):
         return [_jsonable(v) for v in value]
     if value is None or isinstance(value, str):
         return value
+    if isinstance(value, dict):  # class_weight: keys may be numbers, which JSON cannot key
+        return {"dict": [[_jsonable(k), _jsonable(v)] for k, v in value.items()]}
     raise TypeError(f"cannot store {type(value).__name__} in a model file")
 
 
 def _from_json(value):
     if isinstance(value, dict) and set(value) == {"float"}:
         return float(value["float"])
+    if isinstance(value, dict) and set(value) == {"dict"}:
+        return {_from_json(k): _from_json(v) for k, v in value["dict"]}
     if isinstance(value, list):
         return [_from_json(v) for v in value]
     return value
@@ -71,6 +75,8 @@ def save_model(model, path):
     params = model.get_params()
     if not isinstance(params.get("random_state"), (type(None), numbers.Integral)):
         params["random_state"] = None  # a RandomState instance is not data
+    if params.get("callbacks") is not None:
+        params["callbacks"] = None  # code, not data: set callbacks again after load
     header = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
