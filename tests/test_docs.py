@@ -140,7 +140,8 @@ def test_sphinx_builds_the_docs_without_warnings(tmp_path):
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     api = (tmp_path / "html" / "api.html").read_text(encoding="utf-8")
-    for name in ("MLPClassifier", "MLPRegressor", "loss_and_gradients", "check_gradients"):
+    for name in ("MLPClassifier", "MLPRegressor", "loss_and_gradients", "check_gradients",
+                 "ProgressBar", "learning_curve", "partial_fit_blocks"):
         assert f"fastbp.{name}" in api or name in api
     assert "usage: fastbp train" in (tmp_path / "html" / "cli.html").read_text(
         encoding="utf-8")

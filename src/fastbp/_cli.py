@@ -290,22 +290,16 @@ def _progress_reporting(model, mode, total, stream):
     """Show progress while ``model`` trains: ``'bar'`` (tqdm, on stderr) or
     ``'lines'`` (one line per epoch on ``stream``); ``'auto'`` draws the bar
     when tqdm is installed and stderr is a terminal."""
-    has_callbacks = "callbacks" in model.get_params()
     if mode == "auto":
-        mode = "bar" if (_have_tqdm() and has_callbacks and sys.stderr.isatty()) else "lines"
+        mode = "bar" if _have_tqdm() and sys.stderr.isatty() else "lines"
     if mode == "bar":
         if not _have_tqdm():
             raise CLIError("--progress bar needs tqdm: pip install tqdm")
-        if has_callbacks:
-            from .callbacks import ProgressBar
+        from .callbacks import ProgressBar
 
-            model.set_params(callbacks=[ProgressBar(desc="training", file=sys.stderr)])
-            return
-    if has_callbacks:
-        model.set_params(callbacks=[_EpochLines(total, stream)])
+        model.set_params(callbacks=[ProgressBar(desc="training", file=sys.stderr)])
     else:
-        # an estimator without the callbacks hook prints one line per epoch itself
-        model.set_params(verbose=True)
+        model.set_params(callbacks=[_EpochLines(total, stream)])
 
 
 def _write_csv(path, header, rows):
@@ -372,9 +366,7 @@ def cmd_train(args):
     if not args.quiet:
         for w in caught:
             print(f"{PROG} train: warning: {_one_line(w.message)}", file=sys.stderr)
-    model.set_params(verbose=False)
-    if "callbacks" in model.get_params():
-        model.set_params(callbacks=None)  # progress display is not part of the model
+    model.set_params(callbacks=None)  # the progress display is not part of the model
     if names is not None:
         # as if trained on a dataframe: predict can pick the columns by name
         model.feature_names_in_ = np.asarray(names, dtype=object)
