@@ -240,6 +240,13 @@ def test_bench_dispatches_to_the_benchmark_module(monkeypatch, capsys):
     assert main(["bench", "--quick", "--help"]) == 3
     assert calls == [["--quick", "--help"]]
 
+    def exits(argv=None):  # an argparse-based benchmark exits on --help
+        raise SystemExit(0 if "--help" in argv else 2)
+
+    fake.main = exits
+    assert main(["bench", "--help"]) == 0
+    assert main(["bench", "--bad"]) == 2
+
 
 def test_bench_without_the_benchmark_module(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "fastbp._bench", None)  # import fails

@@ -471,7 +471,13 @@ def cmd_bench(args):
             return 0
         raise CLIError("the benchmark (fastbp._bench) is not part of this fastbp "
                        "installation") from None
-    return bench.main(list(args.bench_args))
+    try:
+        return bench.main(list(args.bench_args))
+    except SystemExit as exc:  # the benchmark's own argparse: --help, usage errors
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        print(exc.code, file=sys.stderr)
+        return EXIT_ERROR
 
 
 def cmd_demo(args):
