@@ -29,6 +29,7 @@ from libc.math cimport exp, expf, log, logf, log1p, log1pf, tanh, tanhf, sqrt, s
 from libc.string cimport memcpy, memset
 from libc.stdlib cimport malloc, free
 from libc.time cimport clock_t
+cimport cython
 from cython cimport floating
 from scipy.linalg.cython_blas cimport sgemm, dgemm, sgemv, dgemv
 
@@ -123,6 +124,7 @@ cdef struct TunerState:
     long long interval        # segments between tries (doubles while they lose)
 
 
+@cython.auto_pickle(False)
 cdef class ThreadTuner:
     """Chooses, segment by segment, between one thread and the allowed
     maximum by measured time per sample (an exponential average). The slower
@@ -1258,6 +1260,7 @@ def epoch_threads(NetSpec spec, Py_ssize_t batch_size):
     return min(blas_threads(), 64)
 
 
+@cython.auto_pickle(False)
 cdef class _BlasSerial:
     """Context manager: scipy's OpenBLAS on one thread while fastbp's
     kernels run, restored afterwards. fastbp's own threads are then the only
@@ -1277,7 +1280,7 @@ cdef class _BlasSerial:
                 _blas_set_threads(1)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         if self.active and self.saved != 1:
             _blas_set_threads(self.saved)
         return False
@@ -1688,6 +1691,7 @@ cdef enum:
     PRED_MULTICLASS = 2
 
 
+@cython.auto_pickle(False)
 cdef class Predictor:
     """``predict`` for small dense inputs, without the general validation.
 
