@@ -257,3 +257,20 @@ def test_threadpoolctl_limits_fastbp_threads_and_blas_is_restored():
     after = [i for i in threadpoolctl.threadpool_info()
              if i["filepath"] == _engine._blas_library[0]][0]["num_threads"]
     assert after == before
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_forward_chunks_on_several_threads_match_one(dtype):
+    rng = np.random.RandomState(8)
+    net = Network([20, 64, 32, 3], "relu", "softmax", dtype)
+    net.init_glorot(rng, "relu")
+    X = rng.normal(size=(1000, 20)).astype(dtype)
+    outs = []
+    for nt in (1, 2, 3):
+        out = np.empty((1000, 3), dtype=dtype)
+        work = np.empty(net.spec.predict_workspace_size(64), dtype=dtype)
+        _engine.forward(net.spec, net.params, X, None, out, work, 64, nt)
+        outs.append(out)
+    np.testing.assert_array_equal(outs[1], outs[0])  # each row computed the same way
+    np.testing.assert_array_equal(outs[2], outs[0])
+    np.testing.assert_allclose(outs[0].sum(axis=1), 1, rtol=1e-5)

@@ -43,6 +43,7 @@ cdef extern from "_threads.h" nogil:
     void fb_barrier_destroy(fb_barrier *b)
     void fb_barrier_wait(fb_barrier *b)
     void fb_pool_run(fb_task_fn fn, void *arg, int n)
+    long fb_fetch_add(long *counter)
 
 cdef extern from "Python.h":
     int PyErr_CheckSignals()
@@ -1566,20 +1567,26 @@ def loss_and_grad(NetSpec spec, const floating[::1] params, X, tuple csr,
 
 
 def forward(NetSpec spec, const floating[::1] params, X, tuple csr, floating[:, ::1] out,
-            floating[::1] work, Py_ssize_t chunk_rows):
+            floating[::1] work, Py_ssize_t chunk_rows, int n_threads=0):
     """Network output for every row of X, written into ``out`` (n, n_outputs).
 
     Rows are processed ``chunk_rows`` at a time with two ping-pong buffers
     from ``work`` (``spec.predict_workspace_size(chunk_rows)``), so memory
-    stays bounded; the GIL is released throughout.
+    stays bounded; the GIL is released throughout. With several chunks the
+    chunks are shared out between threads (``n_threads``; 0: as for
+    training, at most what scipy's OpenBLAS is allowed), each taking the next
+    free chunk, with their own buffers; scipy's OpenBLAS stays on one thread.
     """
     cdef Net *net = &spec.net
     cdef Input inp
-    cdef Py_ssize_t n = out.shape[0]
+    cdef PredictJob J
+    cdef Py_ssize_t n = out.shape[0], n_chunks, ws
     cdef const floating[:, ::1] Xd = None
     cdef const floating[::1] data = None
     cdef const Py_ssize_t[::1] indices = None
     cdef const Py_ssize_t[::1] indptr = None
+    cdef floating[::1] extra = None
+    cdef int t
     if params.shape[0] != net.n_params:
         raise ValueError("parameter buffer does not match the network")
     if out.shape[1] != net.sizes[net.n_layers]:
@@ -1599,22 +1606,95 @@ def forward(NetSpec spec, const floating[::1] params, X, tuple csr, floating[:, 
         raise ValueError("chunk_rows must be >= 1")
     if chunk_rows > n:
         chunk_rows = n
-    if work.shape[0] < 2 * chunk_rows * net.max_width:
+    ws = 2 * chunk_rows * net.max_width
+    if work.shape[0] < ws:
         raise ValueError("workspace too small")
-    cdef int interrupted
-    with nogil:
-        interrupted = _forward_rows(net, &inp, &params[0], n, chunk_rows, &out[0, 0],
-                                    &work[0])
-    if interrupted:
+    n_chunks = (n + chunk_rows - 1) // chunk_rows
+    if n_threads <= 0:
+        n_threads = epoch_threads(spec, chunk_rows)
+    n_threads = <int> min(n_threads, n_chunks, 64)
+    if n_threads > 1:
+        extra = np.empty((n_threads - 1) * ws, dtype=np.asarray(work).dtype)
+    memset(&J, 0, sizeof(PredictJob))
+    J.net = net
+    J.inp = &inp
+    J.params = &params[0]
+    J.n = n
+    J.chunk_rows = chunk_rows
+    J.out = &out[0, 0]
+    J.work[0] = &work[0]
+    for t in range(1, n_threads):
+        J.work[t] = &extra[(t - 1) * ws]
+    with _BlasSerial(n_threads):
+        with nogil:
+            if floating is float:
+                fb_pool_run(_predict_task_f, <void *> &J, n_threads)
+            else:
+                fb_pool_run(_predict_task_d, <void *> &J, n_threads)
+    if J.stop:
         _raise_pending()
+
+
+cdef struct PredictJob:
+    const Net *net
+    const Input *inp
+    const void *params
+    Py_ssize_t n
+    Py_ssize_t chunk_rows
+    void *out
+    void *work[64]            # each thread's ping-pong buffers
+    long next_chunk           # the next chunk nobody has taken (atomic)
+    int stop
+
+
+cdef void _predict_body(PredictJob *J, int tid, int nt, floating *dtype_tag) noexcept nogil:
+    """Take free chunks until none is left (a thread the OS pauses holds up
+    one chunk at most); thread 0 checks for Ctrl-C between its chunks."""
+    cdef long c
+    cdef Py_ssize_t start, B
+    cdef long long last_check = _now_ns()
+    while not J.stop:
+        c = fb_fetch_add(&J.next_chunk)
+        start = c * J.chunk_rows
+        if start >= J.n:
+            break
+        B = J.n - start if J.n - start < J.chunk_rows else J.chunk_rows
+        _forward_chunk(J.net, J.inp, <const floating *> J.params, start, B, J.chunk_rows,
+                       <floating *> J.out, <floating *> J.work[tid])
+        if tid == 0 and _check_signals(&last_check):
+            J.stop = 1
+
+
+cdef void _predict_task_f(void *arg, int tid, int nt) noexcept nogil:
+    _predict_body(<PredictJob *> arg, tid, nt, <float *> NULL)
+
+
+cdef void _predict_task_d(void *arg, int tid, int nt) noexcept nogil:
+    _predict_body(<PredictJob *> arg, tid, nt, <double *> NULL)
 
 
 cdef int _forward_rows(const Net *net, const Input *X, const floating *params,
                        Py_ssize_t n, Py_ssize_t chunk_rows, floating *out,
                        floating *work) noexcept nogil:
-    """Forward pass over all rows, chunk by chunk; returns 1 if a signal
-    handler raised (Ctrl-C) between chunks."""
-    cdef Py_ssize_t start = 0, stop, B, nf = net.sizes[0]
+    """Forward pass over all rows, chunk by chunk, on this thread; returns 1
+    if a signal handler raised (Ctrl-C) between chunks."""
+    cdef Py_ssize_t start = 0, B
+    cdef long long last_check = _now_ns()
+    while start < n:
+        if start > 0 and _check_signals(&last_check):
+            return 1
+        B = n - start if n - start < chunk_rows else chunk_rows
+        _forward_chunk(net, X, params, start, B, chunk_rows, out, work)
+        start += B
+    return 0
+
+
+cdef void _forward_chunk(const Net *net, const Input *X, const floating *params,
+                         Py_ssize_t start, Py_ssize_t B, Py_ssize_t chunk_rows,
+                         floating *out, floating *work) noexcept nogil:
+    """Output rows ``start:start + B`` (B <= chunk_rows) into ``out``, with
+    ``work`` (2 * chunk_rows * max_width) as ping-pong buffers."""
+    cdef Py_ssize_t nf = net.sizes[0]
     cdef int i, L = net.n_layers
     cdef floating *cur
     cdef floating *nxt
@@ -1622,33 +1702,23 @@ cdef int _forward_rows(const Net *net, const Input *X, const floating *params,
     cdef floating *ping = work
     cdef floating *pong = work + chunk_rows * net.max_width
     cdef const floating *A0
-    cdef long long last_check = _now_ns()
-    while start < n:
-        if start > 0 and _check_signals(&last_check):
-            return 1
-        stop = start + chunk_rows
-        if stop > n:
-            stop = n
-        B = stop - start
-        A0 = (<const floating *> X.dense) + start * nf if X.csr_data == NULL else NULL
-        dst = out + start * net.sizes[L] if L == 1 else ping
-        first_layer_product(net, X, params, A0, NULL, start, B, dst, 0, net.sizes[1])
-        bias_activation(dst, B, net.sizes[1], net.sizes[1], params + net.off_b[0],
-                        net.out_act if L == 1 else net.hidden_act)
-        cur = dst
-        for i in range(1, L):
-            if i == L - 1:
-                nxt = out + start * net.sizes[L]
-            else:
-                nxt = pong if cur == ping else ping
-            gemm_rm(False, False, <int> B, <int> net.sizes[i + 1], <int> net.sizes[i],
-                    <floating> 1.0, cur, <int> net.sizes[i], params + net.off_w[i],
-                    <int> net.sizes[i + 1], <floating> 0.0, nxt, <int> net.sizes[i + 1])
-            bias_activation(nxt, B, net.sizes[i + 1], net.sizes[i + 1], params + net.off_b[i],
-                            net.out_act if i == L - 1 else net.hidden_act)
-            cur = nxt
-        start = stop
-    return 0
+    A0 = (<const floating *> X.dense) + start * nf if X.csr_data == NULL else NULL
+    dst = out + start * net.sizes[L] if L == 1 else ping
+    first_layer_product(net, X, params, A0, NULL, start, B, dst, 0, net.sizes[1])
+    bias_activation(dst, B, net.sizes[1], net.sizes[1], params + net.off_b[0],
+                    net.out_act if L == 1 else net.hidden_act)
+    cur = dst
+    for i in range(1, L):
+        if i == L - 1:
+            nxt = out + start * net.sizes[L]
+        else:
+            nxt = pong if cur == ping else ping
+        gemm_rm(False, False, <int> B, <int> net.sizes[i + 1], <int> net.sizes[i],
+                <floating> 1.0, cur, <int> net.sizes[i], params + net.off_w[i],
+                <int> net.sizes[i + 1], <floating> 0.0, nxt, <int> net.sizes[i + 1])
+        bias_activation(nxt, B, net.sizes[i + 1], net.sizes[i + 1], params + net.off_b[i],
+                        net.out_act if i == L - 1 else net.hidden_act)
+        cur = nxt
 
 
 def apply_activation(floating[:, ::1] Z, str name):

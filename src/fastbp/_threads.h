@@ -31,6 +31,11 @@ typedef void (*fb_task_fn)(void *arg, int tid, int nthreads);
 
 #if FB_HAVE_THREADS
 
+/* the previous value of *counter, which goes up by one (shared work queues) */
+static inline long fb_fetch_add(long *counter) {
+    return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+}
+
 static inline long long fb_now_ns(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -226,6 +231,7 @@ static void fb_pool_run(fb_task_fn fn, void *arg, int n) {
 #else  /* no threads: everything runs on the caller */
 
 typedef struct { int n; } fb_barrier;
+static inline long fb_fetch_add(long *counter) { return (*counter)++; }
 static void fb_barrier_init(fb_barrier *b, int n) { b->n = 1; }
 static void fb_barrier_destroy(fb_barrier *b) {}
 static void fb_barrier_wait(fb_barrier *b) {}
