@@ -35,6 +35,9 @@ from scipy.linalg.cython_blas cimport sgemm, dgemm, sgemv, dgemv
 
 import numpy as np
 
+cdef extern from "_simd.h":
+    pass
+
 cdef extern from "_threads.h" nogil:
     ctypedef struct fb_barrier:
         pass
