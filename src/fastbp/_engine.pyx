@@ -94,9 +94,6 @@ cdef double _LEAKY_SLOPE = 0.01
 # bounds the workspace whatever the number of samples.
 DEFAULT_CHUNK_ROWS = 512
 
-# Thread shares of a layer are whole blocks of this many values (>= a cache line).
-cdef Py_ssize_t SPLIT_ALIGN = 16
-
 # Parameters an optimizer step processes per block (the gradient block stays in L1).
 cdef enum:
     UPDATE_BLOCK = 1024
@@ -692,11 +689,30 @@ cdef inline floating *_layer(const Net *net, floating *acts, Py_ssize_t B,
     return acts + B * off
 
 
+cdef void _column_sums(const floating *D, Py_ssize_t B, Py_ssize_t n_out, Py_ssize_t c0,
+                       Py_ssize_t c1, floating beta, floating *out) noexcept nogil:
+    """``out[c0:c1] = beta * out[c0:c1] + D[:, c0:c1].sum(axis=0)`` (beta 0 or
+    1), row after row as numpy reduces axis 0. Sums build up in a local block
+    written once, so two threads owning neighbouring columns never share a
+    cache line while they add."""
+    cdef floating acc[64]
+    cdef Py_ssize_t r, j, j0 = c0, jn
+    while j0 < c1:
+        jn = j0 + 64 if j0 + 64 < c1 else c1
+        for j in range(j0, jn):
+            acc[j - j0] = out[j] if beta != 0 else 0
+        for r in range(B):
+            for j in range(j0, jn):
+                acc[j - j0] = acc[j - j0] + D[r * n_out + j]
+        for j in range(j0, jn):
+            out[j] = acc[j - j0]
+        j0 = jn
+
+
 cdef inline void _split(Py_ssize_t n, int tid, int nt, Py_ssize_t align, Py_ssize_t *lo,
                         Py_ssize_t *hi) noexcept nogil:
     """This thread's share ``[lo, hi)`` of ``n`` items, in blocks of
-    ``align`` items (single values: SPLIT_ALIGN, so that no two threads write
-    the same cache line; whole rows: 1)."""
+    ``align`` items."""
     cdef Py_ssize_t chunk
     if nt <= 1:
         lo[0] = 0
@@ -1021,8 +1037,11 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
             A0 = <floating *> Xd + start * nf
         fb_barrier_wait(bar)
 
-        if tid == 0:
-            # the batch loss, summed in row order whatever the thread count
+        if tid == 0 and stop < n and _check_signals(&last_check):
+            E.stop = 1
+        if tid == nt - 1:
+            # the batch loss, summed in row order whatever the thread count (on
+            # the last thread: thread 0 already checks for Ctrl-C)
             data_sum = 0.0
             for r in range(B):
                 data_sum += row_losses[r]
@@ -1037,8 +1056,6 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
                 E.loss_sum += (data_sum / sw_sum + 0.5 * E.alpha * sumsq_prev / sw_sum) * B
             else:
                 E.loss_sum += data_sum
-            if stop < n and _check_signals(&last_check):
-                E.stop = 1
 
         # ---- phase 2: this thread's parameters, gradient and step ---------
         for i in range(L - 1, -1, -1):
@@ -1046,7 +1063,7 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
             n_out = net.sizes[i + 1]
             D = _layer(net, acts, B, L) if i == L - 1 else _layer(net, deltas, B, i + 1)
             _split(n_in, tid, nt, 1, &k0, &k1)
-            _split(n_out, tid, nt, SPLIT_ALIGN, &c0, &c1)
+            _split(n_out, tid, nt, 1, &c0, &c1)
             if i > 0:
                 if k1 > k0:
                     gemm_rm(True, False, <int> (k1 - k0), <int> n_out, <int> B,
@@ -1058,11 +1075,7 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
                                         E.touched if E.train else NULL)
             gb = grads + net.off_b[i]
             if c1 > c0:
-                if beta == 0:
-                    memset(gb + c0, 0, (c1 - c0) * sizeof(floating))
-                for r in range(B):
-                    for j in range(c0, c1):
-                        gb[j] += D[r * n_out + j]
+                _column_sums(D, B, n_out, c0, c1, beta, gb)
             if E.train:
                 if i == 0 and E.touched != NULL:
                     # sparse input: untouched gradient rows are zero, not stored
@@ -1103,7 +1116,7 @@ cdef void _epoch_task_d(void *arg, int tid, int nt) noexcept nogil:
 
 
 cdef enum:
-    EXPLORE_MIN = 8
+    EXPLORE_MIN = 16
     EXPLORE_MAX = 512
 
 # Work per segment (multiply-adds) between two thread-count decisions.
