@@ -1132,7 +1132,8 @@ cdef void _run_epoch(Epoch *E, TunerState *ts, int nmax, bint fixed,
     cdef int i, nt, k
     cdef long long t0
     cdef double rate
-    cdef bint exploring
+    cdef bint exploring, trial
+    cdef Py_ssize_t nb
     for i in range(E.net.n_layers):
         per_batch += E.net.sizes[i] * E.net.sizes[i + 1]
     per_batch *= bs
@@ -1146,15 +1147,14 @@ cdef void _run_epoch(Epoch *E, TunerState *ts, int nmax, bint fixed,
         seg_batches = 1
     E.seg_start = 0
     while E.seg_start < n and not E.stop:
-        E.seg_stop = E.seg_start + seg_batches * bs
-        if E.seg_stop > n:
-            E.seg_stop = n
         # the faster choice, the other one now and then, each measured once first
         exploring = False
+        trial = False
         if ts.ns_per_row[1] == 0:
             k = 1
         elif ts.ns_per_row[0] == 0:
             k = 0
+            trial = True
             ts.interval = EXPLORE_MIN
             ts.next_explore = ts.segments + EXPLORE_MIN
         else:
@@ -1162,12 +1162,27 @@ cdef void _run_epoch(Epoch *E, TunerState *ts, int nmax, bint fixed,
             if ts.segments >= ts.next_explore:
                 k = 1 - k
                 exploring = True
+                trial = True
         ts.segments += 1
+        # a try of the (probably) slower choice runs a quarter of a segment
+        nb = (n - E.seg_start + bs - 1) // bs
+        if nb > seg_batches:
+            nb = seg_batches
+        if trial and nb >= 4:
+            nb = nb // 4
+        E.seg_stop = E.seg_start + nb * bs
+        if E.seg_stop > n:
+            E.seg_stop = n
         nt = nmax if k == 1 else 1
         E.batch0 = E.n_batches
         t0 = _now_ns()
         _run_segment(E, nt, is_float)
         rate = <double> (_now_ns() - t0) / <double> (E.seg_stop - E.seg_start)
+        if ts.segments == 1:
+            # the first segment warms up (threads start, buffers fault in): not a
+            # fair measure of either choice
+            E.seg_start = E.seg_stop
+            continue
         if ts.ns_per_row[k] == 0:
             ts.ns_per_row[k] = rate
         else:
