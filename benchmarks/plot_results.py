@@ -68,7 +68,7 @@ def plot(res, path):
     ax.legend(fontsize=8)
     if sweep:
         ax2 = axes[0][1]
-        names = [f"{r['problem'].split()[0]} {r['solver']} {r['dtype'][-2:]} b{r['batch']}"
+        names = [f"{r['problem'].split()[0]} {r['solver']} f{r['dtype'][-2:]} b{r['batch']}"
                  for r in sweep]
         ratios = [r["sklearn"] / r["fastbp"] for r in sweep if "sklearn" in r]
         ax2.barh(range(len(ratios)), ratios, color="#4e79a7")
