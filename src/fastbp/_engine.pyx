@@ -1107,6 +1107,23 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
                 E.sumsq0 += E.sumsq_part[(batch - 1) % 2][t]
 
 
+cdef void _epoch_init(Epoch *E, const Net *net, const Input *inp, const void *Y,
+                      const void *sw, Py_ssize_t n, Py_ssize_t batch_size, void *params,
+                      void *grads, double loss_scale, void *work) noexcept nogil:
+    """The fields an epoch and a full-batch gradient share; the rest zero."""
+    memset(E, 0, sizeof(Epoch))
+    E.net = net
+    E.inp = inp
+    E.Y = Y
+    E.sw = sw
+    E.n = n
+    E.batch_size = batch_size
+    E.params = params
+    E.grads = grads
+    E.loss_scale = loss_scale
+    E.work = work
+
+
 cdef void _epoch_task_f(void *arg, int tid, int nt) noexcept nogil:
     _epoch_body(<Epoch *> arg, tid, nt, <float *> NULL)
 
@@ -1469,22 +1486,13 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     opt.epsilon = optimizer.get("epsilon", 1e-8)
     opt.t = optimizer.get("t", 0)
 
-    memset(&E, 0, sizeof(Epoch))
-    E.net = net
-    E.inp = &inp
-    E.Y = &Y[0, 0]
-    E.sw = sw_ptr
+    _epoch_init(&E, net, &inp, &Y[0, 0], sw_ptr, n, batch_size, &params[0], &grads[0],
+                loss_scale, &work[0])
     E.rows_all = rows_all
-    E.n = n
-    E.batch_size = batch_size
-    E.params = &params[0]
-    E.grads = &grads[0]
     E.s1 = &state1[0]
     E.s2 = &state2[0]
     E.opt = &opt
     E.alpha = alpha
-    E.loss_scale = loss_scale
-    E.work = &work[0]
     E.touched = &touched[0] if touched is not None else NULL
     E.gather = gather
     E.train = 1
@@ -1556,19 +1564,9 @@ def loss_and_grad(NetSpec spec, const floating[::1] params, X, tuple csr,
         n_threads = epoch_threads(spec, chunk_rows)
     n_threads = min(n_threads, 64)
 
-    memset(&E, 0, sizeof(Epoch))
-    E.net = net
-    E.inp = &inp
-    E.Y = &Y[0, 0]
-    E.sw = sw_ptr
-    E.n = n
-    E.batch_size = chunk_rows
-    E.params = <void *> &params[0]   # read only: no optimizer step here
-    E.grads = &grad_out[0]
-    E.s1 = NULL
-    E.s2 = NULL
-    E.loss_scale = loss_scale
-    E.work = &work[0]
+    # params are only read: no optimizer step here
+    _epoch_init(&E, net, &inp, &Y[0, 0], sw_ptr, n, chunk_rows, <void *> &params[0],
+                &grad_out[0], loss_scale, &work[0])
     E.train = 0
     E.seg_stop = n
     with _BlasSerial(n_threads):
