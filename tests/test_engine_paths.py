@@ -274,3 +274,37 @@ def test_forward_chunks_on_several_threads_match_one(dtype):
     np.testing.assert_array_equal(outs[1], outs[0])  # each row computed the same way
     np.testing.assert_array_equal(outs[2], outs[0])
     np.testing.assert_allclose(outs[0].sum(axis=1), 1, rtol=1e-5)
+
+
+def test_concurrent_fits_leave_blas_threads_as_found():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import threading
+
+    if _engine._blas_library is None:
+        pytest.skip("scipy's OpenBLAS was not found")
+
+    def blas_threads_now():
+        return [i for i in threadpoolctl.threadpool_info()
+                if i["filepath"] == _engine._blas_library[0]][0]["num_threads"]
+
+    before = blas_threads_now()
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(600, 64))
+    y = rng.randint(0, 10, 600)
+    errors = []
+
+    def fit():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fastbp.MLPClassifier((256,), max_iter=3, random_state=0).fit(X, y)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fit) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert blas_threads_now() == before

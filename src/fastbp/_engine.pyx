@@ -1314,25 +1314,37 @@ cdef class _BlasSerial:
     """Context manager: scipy's OpenBLAS on one thread while fastbp's
     kernels run, restored afterwards. fastbp's own threads are then the only
     threading layer (threaded OpenBLAS on these small products loses, and
-    collapses when another process holds a core)."""
-    cdef int saved
+    collapses when another process holds a core).
+
+    Nested and concurrent uses (fits in several Python threads) share one
+    count: the first entry saves the setting, the last exit restores it
+    (entries and exits run under the GIL)."""
     cdef bint active
 
     def __cinit__(self, int n_threads):
         self.active = _blas_set_threads != NULL
-        self.saved = 1
 
     def __enter__(self):
+        global _serial_users, _serial_saved
         if self.active:
-            self.saved = _blas_get_threads()
-            if self.saved != 1:
-                _blas_set_threads(1)
+            if _serial_users == 0:
+                _serial_saved = _blas_get_threads()
+                if _serial_saved != 1:
+                    _blas_set_threads(1)
+            _serial_users += 1
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if self.active and self.saved != 1:
-            _blas_set_threads(self.saved)
+        global _serial_users
+        if self.active:
+            _serial_users -= 1
+            if _serial_users == 0 and _serial_saved != 1:
+                _blas_set_threads(_serial_saved)
         return False
+
+
+cdef int _serial_users = 0     # _BlasSerial blocks open now
+cdef int _serial_saved = 1     # scipy's OpenBLAS threads before the first of them
 
 
 try:
