@@ -63,7 +63,8 @@ extensions = [
 # is the same in every clone (no contraction: -ffp-contract=off), so results
 # do not depend on the clone. Cython cannot attach an attribute to a function,
 # so the marker goes into the generated C.
-VECTOR_KERNELS = ("update_range", "bias_activation", "activation_derivative", "_epoch_body")
+VECTOR_KERNELS = ("update_range", "bias_activation", "activation_derivative", "_column_sums",
+                  "_epoch_body")
 
 
 def _mark_vector_kernels(c_file):

@@ -525,7 +525,7 @@ cdef void output_loss_delta(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_out,
     cdef Py_ssize_t r, j, src
     cdef floating *z
     cdef const floating *y
-    cdef floating v, e, p, mx, s, w, a
+    cdef floating v, e, p, mx, s, w, a, d
     cdef double row_loss, lp, logs
     cdef floating eps = f_eps(<floating> 0)
     cdef double max_loss = -log(<double> eps)             # -log(eps)
@@ -545,16 +545,22 @@ cdef void output_loss_delta(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_out,
         elif out_act == ACT_LOGISTIC:
             for j in range(n_out):
                 v = z[j] + b[j]
-                # e = exp(-|v|) gives both p and log(1 + e) without overflow
+                # e = exp(-|v|) gives both p and log(1 + e) without overflow.
+                # log(1 + e) rather than log1p(e) (a third of the cost): its
+                # absolute error stays below 2 ulp(1), as good as computing
+                # log(p) from p the way scikit-learn does; the loss is only
+                # reported, the gradient p - y does not use it
                 if v >= 0:
                     e = f_exp(-v)
-                    p = 1 / (1 + e)
-                    # -log p = log1p(e); -log(1 - p) = v + log1p(e)
-                    lp = f_log1p(e) if y[j] != 0 else v + f_log1p(e)
+                    d = 1 + e
+                    p = 1 / d
+                    # -log p = log(1 + e); -log(1 - p) = v + log(1 + e)
+                    lp = f_log(d) if y[j] != 0 else v + f_log(d)
                 else:
                     e = f_exp(v)
-                    p = e / (1 + e)
-                    lp = -v + f_log1p(e) if y[j] != 0 else f_log1p(e)
+                    d = 1 + e
+                    p = e / d
+                    lp = -v + f_log(d) if y[j] != 0 else f_log(d)
                 if lp > max_loss:
                     lp = max_loss
                 elif lp < min_loss:
