@@ -295,16 +295,16 @@ def test_concurrent_fits_leave_blas_threads_as_found():
 
     def fit():
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                fastbp.MLPClassifier((256,), max_iter=3, random_state=0).fit(X, y)
+            fastbp.MLPClassifier((256,), max_iter=3, random_state=0).fit(X, y)
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=fit) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    with warnings.catch_warnings():  # not thread-safe: set once, around all threads
+        warnings.simplefilter("ignore")
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
     assert not errors
     assert blas_threads_now() == before

@@ -1802,6 +1802,10 @@ cdef extern from "numpy/arrayobject.h":
     object _take_from "PyArray_TakeFrom" (cnp.ndarray a, object indices, int axis,
                                           void *out, cnp.NPY_CLIPMODE mode)
 
+# Multiply-adds from which OpenBLAS may split one product between threads
+# (its GEMM_MULTITHREAD_THRESHOLD * 65536 is 262144; gemv starts lower).
+cdef Py_ssize_t BLAS_THREADED_WORK = 9216
+
 cdef enum:
     PRED_REGRESSION = 0
     PRED_BINARY = 1
@@ -1831,6 +1835,7 @@ cdef class Predictor:
     cdef cnp.dtype dtype
     cdef int kind
     cdef readonly Py_ssize_t max_rows
+    cdef Py_ssize_t max_layer_work
 
     def __cinit__(self, net, classes, str kind, Py_ssize_t max_rows=64):
         self.net = net
@@ -1845,9 +1850,22 @@ cdef class Predictor:
         if self.kind != PRED_REGRESSION and classes is None:
             raise ValueError("a classifier's Predictor needs its classes")
         self.max_rows = max_rows
+        self.max_layer_work = max(self.spec.sizes[i] * self.spec.sizes[i + 1]
+                                  for i in range(self.spec.n_layers))
         self.out = np.empty((max_rows, self.spec.net.sizes[self.spec.net.n_layers]),
                             dtype=self.dtype)
         self.work = np.empty(self.spec.predict_workspace_size(max_rows), dtype=self.dtype)
+
+    cdef bint _forward(self, cnp.ndarray A, Py_ssize_t n):
+        if self.dtype.type_num == cnp.NPY_FLOAT32:
+            return _predict_rows(&self.spec.net, <const float *> cnp.PyArray_DATA(A), n,
+                                 <const float *> cnp.PyArray_DATA(<cnp.ndarray> self.params),
+                                 <float *> cnp.PyArray_DATA(<cnp.ndarray> self.out),
+                                 <float *> cnp.PyArray_DATA(<cnp.ndarray> self.work))
+        return _predict_rows(&self.spec.net, <const double *> cnp.PyArray_DATA(A), n,
+                             <const double *> cnp.PyArray_DATA(<cnp.ndarray> self.params),
+                             <double *> cnp.PyArray_DATA(<cnp.ndarray> self.out),
+                             <double *> cnp.PyArray_DATA(<cnp.ndarray> self.work))
 
     cdef bint _same_model(self, dict d):
         cdef object coefs = d.get("coefs_")
@@ -1874,6 +1892,7 @@ cdef class Predictor:
         cdef cnp.ndarray res
         cdef cnp.npy_intp dims[2]
         cdef Py_ssize_t n, nf, n_out
+        cdef bint ok
         if type(X) is not np.ndarray:
             return None
         A = <cnp.ndarray> X
@@ -1887,18 +1906,15 @@ cdef class Predictor:
         if not self._same_model(d):
             return None
         n_out = self.spec.net.sizes[self.spec.net.n_layers]
-        if self.dtype.type_num == cnp.NPY_FLOAT32:
-            if not _predict_rows(&self.spec.net, <const float *> cnp.PyArray_DATA(A), n,
-                                 <const float *> cnp.PyArray_DATA(<cnp.ndarray> self.params),
-                                 <float *> cnp.PyArray_DATA(<cnp.ndarray> self.out),
-                                 <float *> cnp.PyArray_DATA(<cnp.ndarray> self.work)):
-                return None
+        if n * self.max_layer_work >= BLAS_THREADED_WORK:
+            # products OpenBLAS would thread: keep it on one thread (its idle
+            # workers would otherwise spin beside the next fit)
+            with _BlasSerial(1):
+                ok = self._forward(A, n)
         else:
-            if not _predict_rows(&self.spec.net, <const double *> cnp.PyArray_DATA(A), n,
-                                 <const double *> cnp.PyArray_DATA(<cnp.ndarray> self.params),
-                                 <double *> cnp.PyArray_DATA(<cnp.ndarray> self.out),
-                                 <double *> cnp.PyArray_DATA(<cnp.ndarray> self.work)):
-                return None
+            ok = self._forward(A, n)
+        if not ok:
+            return None
         if self.kind == PRED_REGRESSION:
             dims[0] = n
             dims[1] = n_out
