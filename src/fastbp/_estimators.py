@@ -35,6 +35,7 @@ from ._network import Network
 from ._validation import (
     check_consistent_length,
     check_feature_names,
+    check_labels_present,
     check_sample_weight,
     check_X,
     check_y_regression,
@@ -293,7 +294,8 @@ class _BaseMLP:
         """Encode y into the (n_samples, n_outputs) target matrix the engine trains on."""
         if y is None:
             raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y is None."
+                f"This {type(self).__name__} estimator requires y to be passed, but the "
+                "target y is None."
             )
         if not self._is_classifier():
             Y = check_y_regression(y, dtype=dtype,
@@ -302,6 +304,7 @@ class _BaseMLP:
             return Y
         y = column_or_2d(y)
         check_consistent_length(n_samples, y.shape[0])
+        check_labels_present(y)
         y_type = type_of_target(y)
         if y_type not in ("binary", "multiclass", "multilabel-indicator"):
             if y_type.startswith("continuous"):
@@ -314,11 +317,6 @@ class _BaseMLP:
                 raise ValueError("Multioutput target data is not supported with label "
                                  "binarization")
             raise ValueError(f"Unknown label type: {y_type!r}")
-        if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
-            raise ValueError("Input y contains NaN." if np.isnan(y).any()
-                             else "Input y contains infinity.")
-        if y.dtype.kind == "O" and any(v is None for v in y.ravel()):
-            raise ValueError("Input y contains None; every sample needs a label.")
         if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
             self._label_encoding = LabelEncoding().fit(y)
             self.classes_ = self._label_encoding.classes_
@@ -341,7 +339,7 @@ class _BaseMLP:
                 and len(self.classes_) < 2):
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes in the data, "
-                f"but the data contains only one class: {self.classes_[0]!r}."
+                f"but the data contains only one class: {self.classes_[0].item()!r}."
             )
         return self._label_encoding.transform(y, dtype)
 
@@ -445,10 +443,10 @@ class _BaseMLP:
         if classes is None and first_call:
             raise ValueError("classes must be passed on the first call to partial_fit.")
         if classes is not None:
-            classes = np.unique(np.asarray(classes))
+            given, classes = classes, np.unique(np.asarray(classes))
             if not first_call and not np.array_equal(self.classes_, classes):
                 raise ValueError(
-                    f"`classes={classes!r}` is not the same as on last call to "
+                    f"`classes={given!r}` is not the same as on last call to "
                     f"partial_fit, was: {self.classes_!r}"
                 )
             if first_call:
