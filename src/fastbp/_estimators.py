@@ -417,6 +417,7 @@ class _BaseMLP:
         else:
             self._check_compatible(layer_units)
         self.n_outputs_ = n_outputs
+        epochs_before = len(getattr(self, "loss_curve_", None) or ())
 
         if self.solver in _STOCHASTIC_SOLVERS:
             self._fit_stochastic(X, csr, Y, sw, incremental)
@@ -428,7 +429,38 @@ class _BaseMLP:
                 "Solver produced non-finite parameter weights. The input data may contain "
                 "large values and need to be preprocessed."
             )
+        opt = getattr(self, "_optimizer", None)
+        if opt is not None and not (np.all(np.isfinite(opt.state1))
+                                    and np.all(np.isfinite(opt.state2))):
+            # e.g. Adam's second moment overflowing: the weights would silently
+            # stop moving in every later epoch
+            raise ValueError(
+                "Solver produced a non-finite optimizer state (the gradients overflowed). "
+                "The input data may contain large values and need to be preprocessed, or "
+                f"learning_rate_init={self.learning_rate_init} may be too large."
+            )
+        if not np.isfinite(getattr(self, "loss_", 0.0)):
+            # finite weights whose outputs overflow on the training data
+            raise ValueError(
+                f"The training loss is {self.loss_}: the network's outputs overflow on the "
+                "training data. The input data may contain large values and need to be "
+                "preprocessed."
+            )
+        self._warn_if_diverged(epochs_before)
         return self
+
+    def _warn_if_diverged(self, epochs_before):
+        """Warn when the loss of this call ends far above its first epoch: the
+        weights are finite, but training went the wrong way."""
+        curve = (getattr(self, "loss_curve_", None) or [])[epochs_before:]
+        if len(curve) >= 2 and curve[0] > 0 and curve[-1] > 10 * curve[0]:
+            warnings.warn(
+                f"Training diverged: the training loss rose from {curve[0]:.6g} after the "
+                f"first epoch to {curve[-1]:.6g} after epoch {len(curve)} of this call. "
+                f"learning_rate_init={self.learning_rate_init} is probably too large, or "
+                "the input data needs to be scaled.",
+                convergence_warning(),
+            )
 
     def _hidden_sizes(self):
         hidden = self.hidden_layer_sizes
