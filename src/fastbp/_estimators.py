@@ -598,6 +598,7 @@ class _BaseMLP:
         alpha = float(self.alpha)
         X_engine = X_train if csr is None else None
 
+        snap = None  # (n_iter_, t_, loss_, len(loss_curve_)) once the snapshot is whole
         try:
             self.n_iter_ = 0
             for it in range(self.max_iter):
@@ -605,10 +606,13 @@ class _BaseMLP:
                 if self.shuffle:
                     sample_idx = shuffle_indices(sample_idx, self._random_state)
                     order = sample_idx
+                snap = None
                 np.copyto(snap_params, net.params)
                 np.copyto(snap_s1, opt.state1)
                 np.copyto(snap_s2, opt.state2)
                 snap_t = opt.t
+                snap = (self.n_iter_, self.t_, getattr(self, "loss_", None),
+                        len(self.loss_curve_))
                 args = opt.engine_args()
                 loss_sum, interrupted = _engine.train_epoch(
                     spec, net.params, grads, opt.state1, opt.state2_for_engine(),
@@ -665,6 +669,19 @@ class _BaseMLP:
                         convergence_warning(),
                     )
         except KeyboardInterrupt:
+            if snap is not None and len(self.loss_curve_) == snap[3]:
+                # Ctrl-C reached Python after the engine's epoch but before the
+                # epoch was recorded: drop that epoch too, so the weights, the
+                # optimizer state and the counters describe the same epoch
+                np.copyto(net.params, snap_params)
+                np.copyto(opt.state1, snap_s1)
+                np.copyto(opt.state2, snap_s2)
+                opt.t = snap_t
+                self.n_iter_, self.t_ = snap[0], snap[1]
+                if snap[2] is None:
+                    self.__dict__.pop("loss_", None)
+                else:
+                    self.loss_ = snap[2]
             warnings.warn(
                 f"Training interrupted by user. The model holds the weights after epoch "
                 f"{self.n_iter_} of this call."
@@ -715,9 +732,9 @@ class _BaseMLP:
             return loss, grad.astype(np.float64)
 
         def callback(intermediate_result):
-            last["x"] = np.array(intermediate_result.x)
-            last["fun"] = float(intermediate_result.fun)
-            last["nit"] += 1
+            # one update call, so Ctrl-C cannot separate the iterate from its loss
+            last.update({"x": np.array(intermediate_result.x),
+                         "fun": float(intermediate_result.fun), "nit": last["nit"] + 1})
             if self.verbose:
                 print("Iteration %d, loss = %.8f" % (last["nit"], last["fun"]))
 
