@@ -7,7 +7,6 @@ pytest's configuration turns RuntimeWarning into errors, so any overflow,
 division by zero or invalid operation in these paths fails the test.
 """
 
-import copy
 import warnings
 
 import numpy as np
@@ -16,6 +15,9 @@ from scipy.special import expit, softmax
 
 from fastbp import MLP, ConvergenceWarning, MLPClassifier, MLPRegressor, NotFittedError
 from fastbp import _engine
+
+from _model_state import assert_same_state as _assert_same_state
+from _model_state import model_state as _state
 
 RNG = np.random.RandomState(0)
 X = RNG.normal(size=(40, 3))
@@ -151,47 +153,6 @@ def test_poisson_and_squared_error_with_zero_targets():
 # ---------------------------------------------------------------------------
 # divergence: a clear error, and never NaN weights in a "fitted" model
 # ---------------------------------------------------------------------------
-
-def _state(model):
-    """Everything an estimator holds, copied (arrays by value)."""
-    out = {}
-    for key, value in model.__dict__.items():
-        if key == "_net":
-            out[key] = (value.sizes, value.dtype, value.params.copy())
-        elif key == "_optimizer":
-            out[key] = {k: (v.copy() if isinstance(v, np.ndarray) else v)
-                        for k, v in vars(value).items()}
-        elif key == "_random_state":
-            out[key] = value.get_state()[1].copy()
-        elif key == "_label_encoding":
-            out[key] = copy.deepcopy(vars(value))
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def _assert_same_state(a, b):
-    assert a.keys() == b.keys()
-    for key in a:
-        _assert_equal(a[key], b[key], key)
-
-
-def _assert_equal(a, b, where):
-    if isinstance(a, dict):
-        assert a.keys() == b.keys(), where
-        for k in a:
-            _assert_equal(a[k], b[k], f"{where}.{k}")
-    elif isinstance(a, (list, tuple)):
-        assert len(a) == len(b), where
-        for i, (u, v) in enumerate(zip(a, b)):
-            _assert_equal(u, v, f"{where}[{i}]")
-    elif isinstance(a, np.ndarray):
-        np.testing.assert_array_equal(a, b, err_msg=where)
-    elif isinstance(a, float) and np.isnan(a):
-        assert np.isnan(b), where
-    else:
-        assert a == b, where
-
 
 DIVERGING = dict(solver="sgd", learning_rate_init=1e3, momentum=0.9, max_iter=50)
 NON_FINITE = "Solver produced non-finite parameter weights"

@@ -229,7 +229,11 @@ class _BaseMLP:
         state.pop("coefs_", None)
         state.pop("intercepts_", None)
         if "_net" in state:
-            state["_net"] = self._sync()
+            # the network as data: pickling its views would store copies that
+            # no longer share memory with the flat buffer once unpickled
+            net = self._sync()
+            state["_net"] = (net.sizes, net.spec.hidden_activation,
+                             net.spec.output_activation, net.dtype.str, net.params)
         from . import __version__
         state["_fastbp_version"] = __version__
         return state
@@ -237,6 +241,10 @@ class _BaseMLP:
     def __setstate__(self, state):
         state = dict(state)
         state.pop("_fastbp_version", None)
+        if isinstance(state.get("_net"), tuple):
+            sizes, hidden, output, dtype, params = state["_net"]
+            state["_net"] = Network(sizes, hidden, output, np.dtype(dtype),
+                                    np.array(params, dtype=np.dtype(dtype), order="C"))
         self.__dict__.update(state)
         if "_net" in state:
             self.coefs_ = list(self._net.coefs)
@@ -946,6 +954,18 @@ class _BaseMLP:
         ``allow_pickle=False``) holding the parameters, the optimizer state
         and a JSON header; ``fastbp.load(path)`` restores an identical model
         that predicts the same and can continue training.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Where to write the file (replaced atomically if it exists).
+
+        Notes
+        -----
+        ``pickle`` and ``joblib`` work too, but loading a pickle runs code
+        chosen by whoever wrote the file: never unpickle a model from a
+        source you do not trust. ``fastbp.load`` never runs code from the
+        file.
         """
         from ._io import save_model
 
