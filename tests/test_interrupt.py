@@ -76,13 +76,22 @@ CHILD = textwrap.dedent(r"""
 """)
 
 
+def child_environment():
+    """The environment for a child Python that imports the same fastbp as
+    this process (an in-place build, an installed wheel or tools/asan.sh's
+    instrumented copy)."""
+    import fastbp
+
+    env = dict(os.environ)
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(fastbp.__file__)))
+    env["PYTHONPATH"] = package_parent + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
 def interrupt_fit(solver, kind, wait_epochs=1, delay=0.02, timeout=120):
     """Start the child, SIGINT it ``delay`` s after ``wait_epochs`` epochs were
     printed; return (latency in s, report)."""
-    env = dict(os.environ)
-    src = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "src")
-    if os.path.isdir(os.path.join(src, "fastbp")):
-        env["PYTHONPATH"] = src + os.pathsep + env.get("PYTHONPATH", "")
+    env = child_environment()
     child = subprocess.Popen([sys.executable, "-u", "-c", CHILD, solver, kind],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env=env)
