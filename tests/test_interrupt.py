@@ -183,7 +183,7 @@ def test_interrupt_mid_epoch_or_just_after_keeps_whole_epochs(monkeypatch, solve
         calls.append(1)
         if len(calls) == 4 and where == "inside":
             params[...] += 1.0  # a partly trained epoch, as the engine leaves it
-            return 0.0, True
+            raise KeyboardInterrupt
         result = real(spec, params, *args)
         if len(calls) == 4:
             raise KeyboardInterrupt
@@ -213,7 +213,10 @@ def test_interrupt_in_first_epoch_keeps_the_initial_weights(monkeypatch):
     from fastbp import MLPClassifier, _engine
 
     X, y = _small_problem()
-    monkeypatch.setattr(_engine, "train_epoch", lambda *a: (0.0, True))
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(_engine, "train_epoch", interrupted)
     model = MLPClassifier((5,), max_iter=50, random_state=0)
     with pytest.warns(UserWarning, match="after epoch 0 of this call"):
         model.fit(X, y)

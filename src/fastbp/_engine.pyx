@@ -36,7 +36,6 @@ import numpy as np
 
 cdef extern from "Python.h":
     int PyErr_CheckSignals()
-    void PyErr_Clear()
 
 cdef extern from "<time.h>" nogil:
     ctypedef int clockid_t
@@ -265,7 +264,12 @@ cdef inline long long _now_ns() noexcept nogil:
 
 
 cdef int _check_signals(long long *last_check) noexcept nogil:
-    """Return 1 when Ctrl-C (or another signal handler) asks to stop."""
+    """Run pending Python signal handlers every SIGNAL_CHECK_NS of work.
+
+    Returns 1 when a handler raised (KeyboardInterrupt for Ctrl-C, or whatever
+    the user's handler raises); the exception stays set and the caller must
+    stop and hand it on with ``_raise_pending()`` once it holds the GIL.
+    """
     cdef long long now = _now_ns()
     cdef int stop = 0
     if now - last_check[0] < SIGNAL_CHECK_NS:
@@ -273,9 +277,13 @@ cdef int _check_signals(long long *last_check) noexcept nogil:
     last_check[0] = now
     with gil:
         if PyErr_CheckSignals() != 0:
-            PyErr_Clear()
             stop = 1
     return stop
+
+
+cdef int _raise_pending() except -1:
+    # the exception set by a signal handler in _check_signals propagates from here
+    return -1
 
 
 # ---------------------------------------------------------------------------
@@ -732,7 +740,7 @@ cdef int _fill_input(Input *inp, tuple csr, Py_ssize_t n_features,
             raise ValueError(f"X has {Xd.shape[1]} features, the network expects {n_features}")
         inp.dense = &Xd[0, 0] if Xd.shape[0] > 0 else NULL
     else:
-        inp.csr_data = &data[0] if data.shape[0] > 0 else <void *> &indptr[0]
+        inp.csr_data = <const void *> &data[0] if data.shape[0] > 0 else <const void *> &indptr[0]
         inp.csr_indices = &indices[0] if indices.shape[0] > 0 else &indptr[0]
         inp.csr_indptr = &indptr[0]
     return 0
@@ -779,11 +787,15 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
 
     Returns
     -------
-    (loss_sum, interrupted) : (float, bool)
-        ``loss_sum`` is scikit-learn's accumulated loss, sum over batches of
+    loss_sum : float
+        scikit-learn's accumulated loss, the sum over batches of
         ``batch_loss * batch_len``; divide by n_samples for ``loss_``.
-        ``interrupted`` is True when Ctrl-C stopped the epoch early (the
-        parameters then hold a partly trained state).
+
+    Raises
+    ------
+    KeyboardInterrupt (or what a signal handler raises)
+        When Ctrl-C stops the epoch early; the parameters then hold a partly
+        trained state, which the caller rolls back.
     """
     cdef Net *net = &spec.net
     cdef Input inp
@@ -869,11 +881,13 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
             if start < n and _check_signals(&last_check):
                 status = STATUS_INTERRUPTED
                 break
+    if status == STATUS_INTERRUPTED:
+        _raise_pending()
     optimizer["t"] = opt.t
-    return loss_sum, status == STATUS_INTERRUPTED
+    return loss_sum
 
 
-def loss_and_grad(NetSpec spec, floating[::1] params, X, tuple csr,
+def loss_and_grad(NetSpec spec, const floating[::1] params, X, tuple csr,
                   const floating[:, ::1] Y, const floating[::1] sample_weight, double alpha,
                   double loss_scale, floating[::1] grad_out, floating[::1] work,
                   Py_ssize_t chunk_rows):
@@ -882,8 +896,8 @@ def loss_and_grad(NetSpec spec, floating[::1] params, X, tuple csr,
 
     Computes ``sum_r sw_r loss_r * loss_scale / sw_sum + alpha / (2 sw_sum)
     * sum ||W||^2`` and writes its gradient into ``grad_out``. Rows are
-    processed ``chunk_rows`` at a time, so memory stays bounded. Returns
-    ``(loss, interrupted)``.
+    processed ``chunk_rows`` at a time, so memory stays bounded. Returns the
+    loss; Ctrl-C raises KeyboardInterrupt.
     """
     cdef Net *net = &spec.net
     cdef Input inp
@@ -942,6 +956,9 @@ def loss_and_grad(NetSpec spec, floating[::1] params, X, tuple csr,
             if start < n and _check_signals(&last_check):
                 interrupted = 1
                 break
+    if interrupted:
+        _raise_pending()
+    with nogil:
         if sw_ptr != NULL:
             for r in range(n):
                 sw_sum += sw_ptr[r]
@@ -951,17 +968,17 @@ def loss_and_grad(NetSpec spec, floating[::1] params, X, tuple csr,
         # finish the gradient the way scikit-learn does: (G + alpha W) / sw_sum
         a = <floating> alpha
         inv = <floating> sw_sum
+        g = &grad_out[0]
+        p = &params[0]
         for i in range(net.n_layers):
-            g = &grad_out[0]
-            p = &params[0]
             for j in range(net.off_w[i], net.off_b[i]):
                 g[j] = (g[j] + a * p[j]) / inv
             for j in range(net.off_b[i], net.off_b[i] + net.sizes[i + 1]):
                 g[j] = g[j] / inv
-    return data_sum / sw_sum + 0.5 * alpha * sumsq / sw_sum, bool(interrupted)
+    return data_sum / sw_sum + 0.5 * alpha * sumsq / sw_sum
 
 
-def forward(NetSpec spec, floating[::1] params, X, tuple csr, floating[:, ::1] out,
+def forward(NetSpec spec, const floating[::1] params, X, tuple csr, floating[:, ::1] out,
             floating[::1] work, Py_ssize_t chunk_rows):
     """Network output for every row of X, written into ``out`` (n, n_outputs).
 
@@ -997,13 +1014,19 @@ def forward(NetSpec spec, floating[::1] params, X, tuple csr, floating[:, ::1] o
         chunk_rows = n
     if work.shape[0] < 2 * chunk_rows * net.max_width:
         raise ValueError("workspace too small")
+    cdef int interrupted
     with nogil:
-        _forward_rows(net, &inp, &params[0], n, chunk_rows, &out[0, 0], &work[0])
+        interrupted = _forward_rows(net, &inp, &params[0], n, chunk_rows, &out[0, 0],
+                                    &work[0])
+    if interrupted:
+        _raise_pending()
 
 
-cdef void _forward_rows(const Net *net, const Input *X, const floating *params,
-                        Py_ssize_t n, Py_ssize_t chunk_rows, floating *out,
-                        floating *work) noexcept nogil:
+cdef int _forward_rows(const Net *net, const Input *X, const floating *params,
+                       Py_ssize_t n, Py_ssize_t chunk_rows, floating *out,
+                       floating *work) noexcept nogil:
+    """Forward pass over all rows, chunk by chunk; returns 1 if a signal
+    handler raised (Ctrl-C) between chunks."""
     cdef Py_ssize_t start = 0, stop, B, nf = net.sizes[0]
     cdef int i, L = net.n_layers
     cdef floating *cur
@@ -1012,7 +1035,10 @@ cdef void _forward_rows(const Net *net, const Input *X, const floating *params,
     cdef floating *ping = work
     cdef floating *pong = work + chunk_rows * net.max_width
     cdef const floating *A0
+    cdef long long last_check = _now_ns()
     while start < n:
+        if start > 0 and _check_signals(&last_check):
+            return 1
         stop = start + chunk_rows
         if stop > n:
             stop = n
@@ -1035,6 +1061,7 @@ cdef void _forward_rows(const Net *net, const Input *X, const floating *params,
                             net.out_act if i == L - 1 else net.hidden_act)
             cur = nxt
         start = stop
+    return 0
 
 
 def apply_activation(floating[:, ::1] Z, str name):

@@ -229,11 +229,7 @@ class _BaseMLP:
         state.pop("coefs_", None)
         state.pop("intercepts_", None)
         if "_net" in state:
-            # the network as data: pickling its views would store copies that
-            # no longer share memory with the flat buffer once unpickled
-            net = self._sync()
-            state["_net"] = (net.sizes, net.spec.hidden_activation,
-                             net.spec.output_activation, net.dtype.str, net.params)
+            state["_net"] = self._sync()
         from . import __version__
         state["_fastbp_version"] = __version__
         return state
@@ -241,12 +237,10 @@ class _BaseMLP:
     def __setstate__(self, state):
         state = dict(state)
         state.pop("_fastbp_version", None)
-        if isinstance(state.get("_net"), tuple):
-            sizes, hidden, output, dtype, params = state["_net"]
-            state["_net"] = Network(sizes, hidden, output, np.dtype(dtype),
-                                    np.array(params, dtype=np.dtype(dtype), order="C"))
         self.__dict__.update(state)
         if "_net" in state:
+            if not self._net.params.flags.writeable:  # e.g. loaded from a read-only memmap
+                self._net = self._net.copy()
             self.coefs_ = list(self._net.coefs)
             self.intercepts_ = list(self._net.intercepts)
 
@@ -622,16 +616,18 @@ class _BaseMLP:
                 snap = (self.n_iter_, self.t_, getattr(self, "loss_", None),
                         len(self.loss_curve_))
                 args = opt.engine_args()
-                loss_sum, interrupted = _engine.train_epoch(
-                    spec, net.params, grads, opt.state1, opt.state2_for_engine(),
-                    X_engine, csr_train, Y_train, sw_train, order, batch_size, args,
-                    alpha, loss_scale, work)
-                if interrupted:
+                try:
+                    loss_sum = _engine.train_epoch(
+                        spec, net.params, grads, opt.state1, opt.state2_for_engine(),
+                        X_engine, csr_train, Y_train, sw_train, order, batch_size, args,
+                        alpha, loss_scale, work)
+                except BaseException:
+                    # stopped mid-epoch (Ctrl-C): keep whole epochs only
                     np.copyto(net.params, snap_params)
                     np.copyto(opt.state1, snap_s1)
                     np.copyto(opt.state2, snap_s2)
                     opt.t = snap_t
-                    raise KeyboardInterrupt
+                    raise
                 opt.t = args["t"]
 
                 self.n_iter_ += 1
@@ -733,10 +729,8 @@ class _BaseMLP:
 
         def loss_grad(x):
             params[...] = x
-            loss, interrupted = _engine.loss_and_grad(spec, params, X_engine, csr, Y, sw,
-                                                      alpha, 1.0, grad, work, chunk)
-            if interrupted:
-                raise KeyboardInterrupt
+            loss = _engine.loss_and_grad(spec, params, X_engine, csr, Y, sw, alpha, 1.0,
+                                         grad, work, chunk)
             return loss, grad.astype(np.float64)
 
         def callback(intermediate_result):
@@ -929,8 +923,8 @@ class _BaseMLP:
         grad = np.empty_like(net.params)
         chunk = min(_CHUNK_ROWS, X.shape[0])
         work = np.empty(net.spec.train_workspace_size(chunk, False), dtype=net.dtype)
-        loss, _ = _engine.loss_and_grad(net.spec, net.params, X if csr is None else None, csr,
-                                        Y, sw, float(self.alpha), 1.0, grad, work, chunk)
+        loss = _engine.loss_and_grad(net.spec, net.params, X if csr is None else None, csr,
+                                     Y, sw, float(self.alpha), 1.0, grad, work, chunk)
         coef_grads = [grad[a:b].reshape(shape) for a, b, shape in net.spec.weight_slices()]
         intercept_grads = [grad[a:b] for a, b in net.spec.bias_slices()]
         return loss, coef_grads, intercept_grads

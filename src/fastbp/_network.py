@@ -68,6 +68,11 @@ class Network:
                 o[...] = u
                 user[i] = o
 
+    def __reduce__(self):
+        # pickle the buffer only; the per-layer views are rebuilt on load
+        return (Network, (self.sizes, self.spec.hidden_activation,
+                          self.spec.output_activation, self.dtype, self.params))
+
     def copy(self):
         return Network(self.sizes, self.spec.hidden_activation, self.spec.output_activation,
                        self.dtype, self.params.copy())

@@ -158,7 +158,9 @@ def _to_numeric(array, input_name, dtype):
     try:
         return array.astype(dtype)
     except (TypeError, ValueError) as exc:
-        raise ValueError(
+        # keep numpy's exception type (TypeError for non-numbers such as dicts,
+        # ValueError for unparsable strings), with a clearer message
+        raise type(exc)(
             f"{input_name} holds values that are not numbers ({exc}). Convert "
             f"{input_name} to a numeric array first"
             + (" (encode categories as numbers)." if input_name == "X" else ".")
