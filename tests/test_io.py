@@ -505,3 +505,16 @@ def test_bit_flips_are_caught_or_harmless(saved, tmp_path):
         outcomes["harmless"] += 1
     print(outcomes)
     assert outcomes["rejected"] > 100, outcomes
+
+
+def test_reliability_doc_example_runs(tmp_path, monkeypatch):
+    import pathlib
+    import re
+
+    doc = pathlib.Path(__file__).resolve().parents[1] / "docs" / "readme" / "reliability.md"
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
+    assert blocks
+    monkeypatch.chdir(tmp_path)
+    for code in blocks:
+        exec(compile(code, str(doc), "exec"), {})
+    assert (tmp_path / "model.npz").exists()
