@@ -3,7 +3,6 @@ and models trained side by side do not interfere."""
 
 import threading
 import time
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -18,12 +17,8 @@ Y_CLF = (X[:, 0] + X[:, 1] ** 2 > 0.5).astype(int) + (X[:, 2] > 1)
 Y_REG = np.c_[X[:, 0] * X[:, 1], np.sin(X[:, 2])]
 
 
-@pytest.fixture(autouse=True)
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*Maximum iterations")
-        warnings.filterwarnings("ignore", message="lbfgs failed to converge")
-        yield
+# short fits on purpose: their convergence warnings are expected
+pytestmark = pytest.mark.filterwarnings("ignore::fastbp.ConvergenceWarning")
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

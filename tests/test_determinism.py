@@ -13,7 +13,6 @@ import warnings
 
 import numpy as np
 import pytest
-
 from test_interrupt import child_environment
 
 

@@ -11,13 +11,11 @@ import warnings
 
 import numpy as np
 import pytest
-from scipy.special import expit, softmax
-
-from fastbp import MLP, ConvergenceWarning, MLPClassifier, MLPRegressor, NotFittedError
-from fastbp import _engine
-
 from _model_state import assert_same_state as _assert_same_state
 from _model_state import model_state as _state
+from scipy.special import expit, softmax
+
+from fastbp import MLP, ConvergenceWarning, MLPClassifier, MLPRegressor, NotFittedError, _engine
 
 RNG = np.random.RandomState(0)
 X = RNG.normal(size=(40, 3))

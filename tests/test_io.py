@@ -13,11 +13,10 @@ import zipfile
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _model_state import assert_same_state, model_state
 
 import fastbp
 from fastbp import MLP, MLPClassifier, MLPRegressor
-
-from _model_state import assert_same_state, model_state
 
 RNG = np.random.RandomState(0)
 X = RNG.normal(size=(80, 4))
@@ -27,12 +26,8 @@ Y_ML = np.c_[X[:, 0] > 0, X[:, 1] > 0, X[:, 2] > 1].astype(int)
 Y_REG = np.c_[X[:, 0] - X[:, 1], X[:, 2] * X[:, 3]]
 
 
-@pytest.fixture(autouse=True)
-def _quiet():
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*Maximum iterations")
-        warnings.filterwarnings("ignore", message="lbfgs failed to converge")
-        yield
+# short fits on purpose: their convergence warnings are expected
+pytestmark = pytest.mark.filterwarnings("ignore::fastbp.ConvergenceWarning")
 
 
 def _cases():

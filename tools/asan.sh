@@ -54,11 +54,15 @@ export PYTHONPATH="$SCRATCH/src${PYTHONPATH:+:$PYTHONPATH}"
 
 # the instrumented engine must be the one the tests import
 "$PYTHON" - <<'EOF'
+import os
 import fastbp._engine as engine
 path = engine.__file__
 assert "fastbp-asan" in path, path
 with open(path, "rb") as fh:
-    assert b"__asan_report_load" in fh.read(), "the engine is not instrumented"
+    binary = fh.read()
+assert b"__asan_report_load" in binary, "the engine is not instrumented"
+if os.environ.get("FASTBP_DEBUG") == "1":
+    assert b"Out of bounds on buffer access" in binary, "bounds checks are off"
 print("asan.sh: testing", path)
 EOF
 
