@@ -25,3 +25,21 @@ def with_weights(est, X, y, coefs, intercepts):
 @pytest.fixture
 def rng():
     return np.random.RandomState(0)
+
+
+def hide_module(monkeypatch, name):
+    """Make ``import name`` (and its submodules) raise ImportError for one
+    test, as on a machine where the optional dependency is not installed."""
+    import builtins
+    import sys
+
+    for loaded in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+        monkeypatch.delitem(sys.modules, loaded)
+    real_import = builtins.__import__
+
+    def fake_import(module, *args, **kwargs):
+        if module == name or module.startswith(name + "."):
+            raise ImportError(f"No module named {name!r}")
+        return real_import(module, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)

@@ -21,7 +21,9 @@ def test_get_set_params_and_repr():
     est = fastbp.MLPClassifier(hidden_layer_sizes=(5,), alpha=0.1)
     params = est.get_params()
     assert params["hidden_layer_sizes"] == (5,) and params["alpha"] == 0.1
-    assert params["solver"] == "adam" and len(params) == 23
+    # scikit-learn's 23 parameters plus fastbp's class_weight and callbacks
+    assert params["solver"] == "adam" and len(params) == 25
+    assert params["class_weight"] is None and params["callbacks"] is None
     assert est.set_params(alpha=0.5) is est and est.alpha == 0.5
     with pytest.raises(ValueError, match="Invalid parameter 'nope'"):
         est.set_params(nope=1)

@@ -3,7 +3,9 @@
 ``MLPClassifier`` and ``MLPRegressor`` are drop-in replacements for
 scikit-learn's (same parameters, attributes and random draws); ``MLP`` is one
 class for both tasks. Training runs in a typed Cython engine, one GIL-free
-call per epoch.
+call per epoch. Submodules: ``fastbp.callbacks`` (progress bar, history,
+stopping), ``fastbp.plot`` (learning curves) and ``fastbp.dask`` (out-of-core
+training and parallel prediction).
 """
 
 __version__ = "0.1.0"
@@ -23,3 +25,20 @@ __all__ = [
     "NotFittedError",
     "__version__",
 ]
+
+# optional-dependency submodules, imported on first use so that `import fastbp`
+# needs numpy and scipy only: fastbp.callbacks (tqdm optional), fastbp.plot
+# (matplotlib), fastbp.dask (dask, distributed)
+_LAZY_SUBMODULES = ("callbacks", "dask", "plot")
+
+
+def __getattr__(name):
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY_SUBMODULES))

@@ -5,7 +5,7 @@ allocates the network and the workspace once, then per epoch Python draws the
 shuffle from the seeded RandomState (the same draws as scikit-learn) and calls
 one GIL-free Cython function that runs every mini-batch of the epoch. Python
 only sees the epoch loss and does the per-epoch work: tolerance and early
-stopping, learning-rate schedule, verbose output.
+stopping, learning-rate schedule, verbose output, callbacks.
 
 The behaviour mirrors scikit-learn 1.9's ``sklearn.neural_network`` line by
 line where it is observable (parameters, defaults, attributes, messages,
@@ -21,6 +21,7 @@ import numpy as np
 import scipy.optimize
 
 from . import _engine
+from ._class_weight import check_class_weight_param, class_sample_weight
 from ._compat import (
     LabelEncoding,
     accuracy_score,
@@ -375,9 +376,15 @@ class _BaseMLP:
 
     def _fit(self, X, y, sample_weight, incremental, classes=None):
         validate_params(self, _HIDDEN_ACTIVATIONS, self._loss_options)
+        check_class_weight_param(self)
+        runner = None
+        if getattr(self, "callbacks", None) is not None:
+            from .callbacks import _make_runner
+
+            runner = _make_runner(self)
         saved = self._save_state()
         try:
-            return self._fit_unguarded(X, y, sample_weight, incremental, classes)
+            return self._fit_unguarded(X, y, sample_weight, incremental, classes, runner)
         except BaseException:
             # a failed fit leaves the estimator exactly as it was before the call
             self._restore_state(saved)
@@ -401,7 +408,7 @@ class _BaseMLP:
         if net is not None:
             net.params[...] = arrays["params"]
 
-    def _fit_unguarded(self, X, y, sample_weight, incremental, classes):
+    def _fit_unguarded(self, X, y, sample_weight, incremental, classes, runner=None):
         hidden_layer_sizes = self._hidden_sizes()
         first_pass = not hasattr(self, "_net") or (not self.warm_start and not incremental)
         if classes is not None or (incremental and self._is_classifier()):
@@ -410,6 +417,8 @@ class _BaseMLP:
         dtype = X.dtype
         Y = self._validate_targets(y, X.shape[0], dtype, incremental)
         sw = check_sample_weight(sample_weight, X.shape[0], dtype)
+        if self._is_classifier():
+            sw = class_sample_weight(self, Y, sw, incremental)
 
         n_outputs = Y.shape[1]
         layer_units = [X.shape[1]] + hidden_layer_sizes + [n_outputs]
@@ -421,10 +430,16 @@ class _BaseMLP:
         self.n_outputs_ = n_outputs
         epochs_before = len(getattr(self, "loss_curve_", None) or ())
 
-        if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(X, csr, Y, sw, incremental)
-        else:
-            self._fit_lbfgs(X, csr, Y, sw)
+        if runner is not None:
+            runner.fit_begin(self, 1 if incremental else self.max_iter)
+        try:
+            if self.solver in _STOCHASTIC_SOLVERS:
+                self._fit_stochastic(X, csr, Y, sw, incremental, runner)
+            else:
+                self._fit_lbfgs(X, csr, Y, sw, runner)
+        finally:
+            if runner is not None:
+                runner.fit_end(self)
 
         if not np.all(np.isfinite(self._net.params)):
             raise ValueError(
@@ -520,18 +535,20 @@ class _BaseMLP:
         self.intercepts_ = list(self._net.intercepts)
         self._best_params = self._net.params.copy()
         for name in ("_optimizer", "loss_curve_", "best_loss_", "validation_scores_",
-                     "best_validation_score_", "loss_"):
+                     "validation_loss_curve_", "best_validation_score_", "loss_"):
             self.__dict__.pop(name, None)
         if self.solver in _STOCHASTIC_SOLVERS:
             self.loss_curve_ = []
             self._no_improvement_count = 0
             if self.early_stopping:
                 self.validation_scores_ = []
+                self.validation_loss_curve_ = []
                 self.best_validation_score_ = -np.inf
                 self.best_loss_ = None
             else:
                 self.best_loss_ = np.inf
                 self.validation_scores_ = None
+                self.validation_loss_curve_ = None
                 self.best_validation_score_ = None
 
     def _loss_scale(self):
@@ -539,7 +556,7 @@ class _BaseMLP:
         # gradient is that of the sum); every other loss sums over outputs
         return 1.0 / self.n_outputs_ if self._loss_name() == "squared_error" else 1.0
 
-    def _fit_stochastic(self, X, csr, Y, sw, incremental):
+    def _fit_stochastic(self, X, csr, Y, sw, incremental, runner=None):
         net = self._sync()
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = _Optimizer(self, net.spec.n_params, net.dtype)
@@ -561,6 +578,7 @@ class _BaseMLP:
             Y_train = np.ascontiguousarray(Y[train])
             sw_train = None if sw is None else np.ascontiguousarray(sw[train])
             sw_val = None if sw is None else sw[val]
+            Y_val = Y[val]
             if self._is_classifier():
                 y_val = self._label_encoding.inverse(Y[val])
             else:
@@ -572,7 +590,7 @@ class _BaseMLP:
             csr_val = _engine._csr_parts(X_val) if csr is not None else None
         else:
             X_train, Y_train, sw_train, csr_train = X, Y, sw, csr
-            X_val = y_val = sw_val = csr_val = None
+            X_val = y_val = Y_val = sw_val = csr_val = None
 
         n_samples = X_train.shape[0]
         sample_idx = np.arange(n_samples, dtype=np.intp)
@@ -615,6 +633,7 @@ class _BaseMLP:
                 snap_t = opt.t
                 snap = (self.n_iter_, self.t_, getattr(self, "loss_", None),
                         len(self.loss_curve_))
+                epoch_learning_rate = opt.learning_rate
                 args = opt.engine_args()
                 try:
                     loss_sum = _engine.train_epoch(
@@ -645,8 +664,17 @@ class _BaseMLP:
                     )
 
                 self._update_no_improvement_count(early_stopping, X_val, csr_val, y_val,
-                                                  sw_val)
+                                                  sw_val, Y_val)
                 opt.iteration_ends(self.t_)
+
+                if runner is not None and runner.epoch_end(
+                        self, self.n_iter_, self.loss_,
+                        self.validation_scores_[-1] if early_stopping else None,
+                        self.validation_loss_curve_[-1] if early_stopping else None,
+                        epoch_learning_rate) and not incremental:
+                    if self.verbose:
+                        print("Training stopped by a callback after epoch %d." % self.n_iter_)
+                    break
 
                 if self._no_improvement_count > self.n_iter_no_change:
                     if early_stopping:
@@ -694,10 +722,16 @@ class _BaseMLP:
         if early_stopping:
             np.copyto(net.params, self._best_params)
 
-    def _update_no_improvement_count(self, early_stopping, X_val, csr_val, y_val, sw_val):
+    def _update_no_improvement_count(self, early_stopping, X_val, csr_val, y_val, sw_val,
+                                     Y_val=None):
         if early_stopping:
-            val_score = self._score_internal(X_val, csr_val, y_val, sw_val)
+            P = self._forward_validated(self._net, X_val, csr_val)
+            val_score = self._score_internal(X_val, csr_val, y_val, sw_val, P)
             self.validation_scores_.append(val_score)
+            if getattr(self, "validation_loss_curve_", None) is None:
+                # a model fitted by an older fastbp, or without early stopping before
+                self.validation_loss_curve_ = [np.nan] * (len(self.validation_scores_) - 1)
+            self.validation_loss_curve_.append(self._validation_loss(P, Y_val, sw_val))
             if self.verbose:
                 print("Validation score: %f" % self.validation_scores_[-1])
             last_valid_score = self.validation_scores_[-1]
@@ -716,7 +750,7 @@ class _BaseMLP:
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
 
-    def _fit_lbfgs(self, X, csr, Y, sw):
+    def _fit_lbfgs(self, X, csr, Y, sw, runner=None):
         net = self._sync()
         spec = net.spec
         params = net.params
@@ -725,7 +759,7 @@ class _BaseMLP:
         grad = np.empty_like(params)
         alpha = float(self.alpha)
         X_engine = X if csr is None else None
-        last = {"x": params.astype(np.float64), "fun": None, "nit": 0}
+        last = {"x": params.astype(np.float64), "fun": None, "nit": 0, "stopped": False}
 
         def loss_grad(x):
             params[...] = x
@@ -737,8 +771,20 @@ class _BaseMLP:
             # one update call, so Ctrl-C cannot separate the iterate from its loss
             last.update({"x": np.array(intermediate_result.x),
                          "fun": float(intermediate_result.fun), "nit": last["nit"] + 1})
+            if not (self.verbose or runner is not None):
+                return
+            # the buffer holds the last point the line search tried; show the
+            # iterate itself to the loss report and to the callbacks
+            params[...] = last["x"]
+            loss = self._reported_loss(last["fun"], sw, X.shape[0])
             if self.verbose:
-                print("Iteration %d, loss = %.8f" % (last["nit"], last["fun"]))
+                print("Iteration %d, loss = %.8f" % (last["nit"], loss))
+            if runner is not None and runner.epoch_end(self, last["nit"], loss):
+                last["stopped"] = True
+                if self.verbose:
+                    print("Training stopped by a callback after iteration %d."
+                          % last["nit"])
+                raise StopIteration
 
         try:
             opt_res = scipy.optimize.minimize(
@@ -759,7 +805,7 @@ class _BaseMLP:
             params[...] = last["x"]
             return
         n_iter = min(opt_res.nit, self.max_iter)
-        if opt_res.status != 0:
+        if opt_res.status != 0 and not last["stopped"]:
             msg = (f"lbfgs failed to converge after {n_iter} iteration(s) "
                    f"(status={opt_res.status}):\n{opt_res.message}\n")
             if n_iter == self.max_iter:
@@ -819,8 +865,9 @@ class _BaseMLP:
         """
         return self._predict_from_output(self._forward(X))
 
-    def _score_internal(self, X, csr, y, sample_weight):
-        P = self._forward_validated(self._net, X, csr)
+    def _score_internal(self, X, csr, y, sample_weight, P=None):
+        if P is None:
+            P = self._forward_validated(self._net, X, csr)
         y_pred = self._predict_from_output(P)
         if np.issubdtype(np.asarray(y_pred).dtype, np.floating) and \
                 not np.isfinite(y_pred).all():
@@ -828,6 +875,39 @@ class _BaseMLP:
         if self._is_classifier():
             return accuracy_score(y, y_pred, sample_weight)
         return r2_score(y, y_pred, sample_weight)
+
+    def _validation_loss(self, P, Y, sample_weight):
+        """The training loss of held-out data, from the output activations ``P``:
+        the sample-weighted mean over rows of the per-row loss (summed over
+        outputs; squared error averaged over outputs, as ``loss_curve_``),
+        without the L2 penalty, which describes the weights, not the data.
+        Few numpy calls: it runs every epoch, where tiny nets take ~50 us."""
+        eps = np.finfo(self._net.dtype).eps
+        if P.dtype != np.float64:
+            P, Y = P.astype(np.float64), Y.astype(np.float64)
+        out = self.out_activation_
+        sign = 1.0
+        if out == "identity":
+            D = P - Y
+            losses = np.square(D, out=D) * (0.5 * self._loss_scale())
+        elif out == "exp":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ylogy = np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1.0) / P), 0.0)
+            losses = ylogy - Y + P
+        else:
+            # log-losses: minus the log-probability of the observed labels, the
+            # probability clipped at the model dtype's eps as the engine and
+            # scikit-learn clip it (the sign is applied once, at the end)
+            sign = -1.0
+            if out == "softmax":
+                losses = Y * np.log(np.maximum(P, eps))
+            else:  # logistic: one probability per 0/1 label
+                losses = np.where(Y != 0, P, 1.0 - P)
+                np.log(np.maximum(losses, eps, out=losses), out=losses)
+        if sample_weight is None:
+            return sign * float(losses.sum()) / losses.shape[0]
+        row_losses = losses[:, 0] if losses.shape[1] == 1 else losses.sum(axis=1)
+        return sign * float(np.dot(sample_weight, row_losses)) / float(sample_weight.sum())
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy (classification; subset accuracy for multilabel) or the
@@ -895,8 +975,9 @@ class _BaseMLP:
         Runs the same Cython kernels that train the model on the whole of X
         (no mini-batches, no update). The loss is the training objective
         ``sum_i w_i loss_i / sum_i w_i + alpha / (2 sum_i w_i) * sum ||W||²``
-        with the per-sample loss summed over outputs; its gradients are what
-        the solvers step along. (For squared error with several outputs,
+        with the per-sample loss summed over outputs (``w_i`` includes the
+        ``class_weight`` of sample i's class); its gradients are what the
+        solvers step along. (For squared error with several outputs,
         scikit-learn's ``loss_`` reports the data term averaged over outputs
         while its gradients are those of the sum; this method returns the
         objective that matches the gradients.)
@@ -920,6 +1001,9 @@ class _BaseMLP:
         X, csr = self._validate_X(X, reset=False)
         Y = self._encode_for_inspection(y, X.shape[0], net.dtype)
         sw = check_sample_weight(sample_weight, X.shape[0], net.dtype)
+        if self._is_classifier():
+            check_class_weight_param(self)
+            sw = class_sample_weight(self, Y, sw, incremental=False)
         grad = np.empty_like(net.params)
         chunk = min(_CHUNK_ROWS, X.shape[0])
         work = np.empty(net.spec.train_workspace_size(chunk, False), dtype=net.dtype)
@@ -1024,6 +1108,23 @@ class MLPClassifier(_BaseMLP):
         Epochs without ``tol`` improvement before stopping (sgd, adam).
     max_fun : int, default=15000
         Maximum loss evaluations (lbfgs).
+    class_weight : dict, list of dict, 'balanced' or None, default=None
+        Weights of the classes (a fastbp addition; scikit-learn semantics):
+        each sample's weight is its class's weight times its
+        ``sample_weight``. A dict maps labels to weights (classes it does not
+        name weigh 1). ``'balanced'`` uses ``n_samples / (n_classes *
+        np.bincount(y))`` (counts weighted by ``sample_weight`` when given),
+        as ``sklearn.utils.class_weight.compute_class_weight``; it is not
+        supported by ``partial_fit``. Multilabel y takes ``'balanced'`` or a
+        list of one dict per label (keys 0 and 1), as scikit-learn's
+        ``compute_sample_weight``. With ``early_stopping``, the held-out
+        data is weighted the same way for its score and loss.
+    callbacks : callable, Callback or list of them, default=None
+        Called after every epoch (L-BFGS: every iteration) with a
+        :class:`fastbp.callbacks.EpochInfo`; returning True or raising
+        :class:`fastbp.callbacks.StopTraining` stops training. See
+        :mod:`fastbp.callbacks` (``ProgressBar``, ``History``). Not stored
+        by ``save``: set it again after ``fastbp.load``.
 
     Attributes
     ----------
@@ -1031,7 +1132,15 @@ class MLPClassifier(_BaseMLP):
     loss_ : float
     best_loss_ : float or None
     loss_curve_ : list of float
+        Training loss per epoch (sgd, adam), L2 penalty included.
     validation_scores_ : list of float or None
+        Score on the held-out data per epoch (``early_stopping=True``).
+    validation_loss_curve_ : list of float or None
+        Loss on the held-out data per epoch when ``early_stopping=True``,
+        else None (a fastbp addition). It is the training loss (the same
+        per-sample loss as ``loss_curve_``, weighted by ``sample_weight`` and
+        ``class_weight``) without the L2 penalty, which does not depend on
+        the data; at the default ``alpha`` the penalty is negligible.
     best_validation_score_ : float or None
     t_ : int
         Training samples seen by the solver.
@@ -1084,6 +1193,8 @@ class MLPClassifier(_BaseMLP):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        class_weight=None,
+        callbacks=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -1108,6 +1219,8 @@ class MLPClassifier(_BaseMLP):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.class_weight = class_weight
+        self.callbacks = callbacks
 
     def _is_classifier(self):
         return True
@@ -1141,8 +1254,9 @@ class MLPRegressor(_BaseMLP):
     Poisson deviance with a log link (``loss='poisson'``, needs ``y >= 0``)
     with L-BFGS, SGD or Adam. Parameters, defaults, attributes and behaviour
     are those of ``sklearn.neural_network.MLPRegressor`` (scikit-learn 1.9);
-    see :class:`MLPClassifier` for the shared parameters. ``activation`` also
-    accepts ``'leaky_relu'``.
+    see :class:`MLPClassifier` for the shared parameters and attributes
+    (``callbacks`` and ``validation_loss_curve_`` included). ``activation``
+    also accepts ``'leaky_relu'``.
 
     Examples
     --------
@@ -1182,6 +1296,7 @@ class MLPRegressor(_BaseMLP):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        callbacks=None,
     ):
         self.loss = loss
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -1207,6 +1322,7 @@ class MLPRegressor(_BaseMLP):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.callbacks = callbacks
 
     _loss_options = frozenset({"squared_error", "poisson"})
 
@@ -1247,6 +1363,8 @@ class MLP(_BaseMLP):
 
     Every other parameter and attribute is the one of :class:`MLPClassifier`
     / :class:`MLPRegressor`; ``predict_proba`` exists for classification.
+    ``class_weight`` applies to classification only (any other value than
+    None with a regression loss is an error).
 
     Examples
     --------
@@ -1286,6 +1404,8 @@ class MLP(_BaseMLP):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        class_weight=None,
+        callbacks=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -1311,6 +1431,8 @@ class MLP(_BaseMLP):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.class_weight = class_weight
+        self.callbacks = callbacks
 
     _loss_options = frozenset({"log_loss", "squared_error", "poisson"})
 

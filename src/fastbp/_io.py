@@ -39,7 +39,7 @@ __all__ = ["save_model", "load"]
 _SCALAR_ATTRS = ("n_features_in_", "n_iter_", "n_layers_", "n_outputs_", "t_", "loss_",
                  "best_loss_", "best_validation_score_", "out_activation_",
                  "_no_improvement_count")
-_LIST_ATTRS = ("loss_curve_", "validation_scores_")
+_LIST_ATTRS = ("loss_curve_", "validation_scores_", "validation_loss_curve_")
 _OPTIMIZER_FLOATS = ("learning_rate_init", "learning_rate", "momentum", "power_t", "beta_1",
                      "beta_2", "epsilon")
 _ENTRIES = ("header", "params", "classes", "opt_state1", "opt_state2", "best_params",
@@ -69,6 +69,8 @@ def _jsonable(value):
         return [_jsonable(v) for v in value]
     if value is None or isinstance(value, str):
         return value
+    if isinstance(value, dict):  # class_weight: keys may be numbers, which JSON cannot key
+        return {"dict": [[_jsonable(k), _jsonable(v)] for k, v in value.items()]}
     raise TypeError(f"cannot store {type(value).__name__} in a model file")
 
 
@@ -76,6 +78,12 @@ def _from_json(value):
     if isinstance(value, dict) and set(value) == {"float"} and \
             value["float"] in ("nan", "inf", "-inf"):
         return float(value["float"])
+    if isinstance(value, dict) and set(value) == {"dict"}:
+        pairs = value["dict"]
+        _require(isinstance(pairs, list) and all(
+            isinstance(p, list) and len(p) == 2 and isinstance(p[0], (str, int, float))
+            for p in pairs), "a stored mapping is malformed")
+        return {_from_json(k): _from_json(v) for k, v in pairs}
     if isinstance(value, list):
         return [_from_json(v) for v in value]
     return value
@@ -120,6 +128,8 @@ def save_model(model, path):
     net = model._sync()
     params = model.get_params()
     arrays = {"params": net.params}
+    if params.get("callbacks") is not None:
+        params["callbacks"] = None  # code, not data: set callbacks again after load
     header = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
@@ -330,6 +340,7 @@ def load(path):
 def _load(archive):
     from . import _estimators
     from ._compat import LabelEncoding
+    from ._class_weight import check_class_weight_param
     from ._network import Network
     from ._validation import InvalidParameterError, validate_params
 
@@ -364,6 +375,7 @@ def _load(archive):
     model = cls(**params)
     try:
         validate_params(model, _estimators._HIDDEN_ACTIVATIONS, model._loss_options)
+        check_class_weight_param(model)
     except (InvalidParameterError, ValueError, TypeError) as exc:
         raise _BadFile(f"invalid parameters ({exc})") from None
 
@@ -418,7 +430,9 @@ def _load(archive):
         setattr(model, key, value)
     for key, value in lists.items():
         value = _from_json(value)
-        _require(value is None or (isinstance(value, list) and all(_float(v) for v in value)),
+        # NaN is a valid entry (a score or loss that could not be computed)
+        _require(value is None or (isinstance(value, list)
+                                   and all(_float(v, finite=False) for v in value)),
                  f"the fitted attribute {key} is invalid")
         setattr(model, key, None if value is None else [float(v) for v in value])
     if "feature_names_in_" in header:
