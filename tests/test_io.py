@@ -62,13 +62,19 @@ def _cases():
                                                random_state=np.random.RandomState(5)),
                          X, Y_BIN),
         "global-rng": (lambda: MLPClassifier((4,), max_iter=3, random_state=None), X, Y_BIN),
+        "class-weight-dict": (lambda: MLPClassifier((4,), max_iter=3, random_state=10,
+                                                    class_weight={"cat": 2.0, "emu": 0.5}),
+                              X, Y_STR),
+        "class-weight-multilabel": (lambda: MLP((4,), max_iter=3, random_state=11,
+                                                class_weight=[{0: 1.0, 1: 3.0}] * 3),
+                                    X, Y_ML),
     }
 
 
 CASE_NAMES = ["clf-binary-adam", "clf-str-sgd-f32", "clf-object-labels", "clf-multilabel-lbfgs",
               "clf-dataframe-early-stopping", "reg-multi-sgd", "reg-poisson-f32",
               "reg-sparse-lbfgs", "mlp-logloss-tanh", "mlp-squared-leaky", "rng-instance",
-              "global-rng"]
+              "global-rng", "class-weight-dict", "class-weight-multilabel"]
 
 
 def _through_file(model, tmp_path):
@@ -141,6 +147,17 @@ def test_training_continues_exactly(case, how, route, tmp_path):
     _continue(model, Xd, yd, how)
     _continue(copy, Xd, yd, how)
     assert_same_state(model_state(copy), model_state(model))
+
+
+def test_callbacks_are_not_saved(tmp_path):
+    seen = []
+    model = MLPClassifier((4,), max_iter=3, random_state=0, callbacks=seen.append)
+    model.fit(X, Y_BIN)
+    assert seen
+    model.save(tmp_path / "m.npz")
+    loaded = fastbp.load(tmp_path / "m.npz")
+    assert loaded.callbacks is None  # code, not data: set it again after loading
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
 
 
 def test_save_rejects_what_it_cannot_store(tmp_path):
@@ -291,6 +308,12 @@ HEADER_TAMPERING = [
     (_delete(["optimizer", "beta_1"]), "the optimizer state is malformed"),
     (_set(["rngs", "_random_state", "pos"], 10**6), "the random state is invalid"),
     (_set(["rngs", "other"], {}), "the random state is malformed"),
+    (_set(["params", "class_weight"], {"dict": [["cat", -1.0]]}), "invalid parameters"),
+    (_set(["params", "class_weight"], {"dict": [[["cat"], 1.0]]}), "a stored mapping is "
+                                                                   "malformed"),
+    (_set(["params", "class_weight"], {"dict": "cat"}), "a stored mapping is malformed"),
+    (_set(["lists", "validation_loss_curve_"], ["x"]),
+     "the fitted attribute validation_loss_curve_ is invalid"),
 ]
 
 
