@@ -731,3 +731,17 @@ def test_failed_validation_leaves_fitted_model_untouched():
         model.fit(X[:, :2], Y_CLF[:5])
     np.testing.assert_array_equal(fitted_params(model), before)
     assert model.n_features_in_ == 3
+
+
+def test_clean_input_is_not_copied():
+    from fastbp._validation import check_X
+
+    checked, csr = check_X(X, dtype=np.dtype(np.float64), estimator_name="MLP")
+    assert checked is X and csr is None
+    X32 = X.astype(np.float32)
+    assert check_X(X32, dtype=np.dtype(np.float32), estimator_name="MLP")[0] is X32
+    S = sp.csr_matrix(X)
+    S.indices = S.indices.astype(np.intp)
+    S.indptr = S.indptr.astype(np.intp)
+    _, (data, indices, indptr) = check_X(S, dtype=np.dtype(np.float64), estimator_name="MLP")
+    assert np.shares_memory(data, S.data) and np.shares_memory(indices, S.indices)

@@ -339,8 +339,8 @@ def load(path):
 
 def _load(archive):
     from . import _estimators
-    from ._compat import LabelEncoding
     from ._class_weight import check_class_weight_param
+    from ._compat import LabelEncoding
     from ._network import Network
     from ._validation import InvalidParameterError, validate_params
 
