@@ -1,6 +1,8 @@
-"""``python -m fastbp``: the demo (see ``fastbp._demo``)."""
+"""``python -m fastbp``: the command line (see ``fastbp._cli``); run bare, the demo."""
 
-from ._demo import run
+import sys
+
+from ._cli import main
 
 if __name__ == "__main__":
-    run()
+    sys.exit(main())

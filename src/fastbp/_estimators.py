@@ -1149,7 +1149,7 @@ class MLPClassifier(_BaseMLP):
         model's flat parameter buffer.
     intercepts_ : list of ndarray
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Only when X had string column names.
     n_iter_ : int
     n_layers_ : int

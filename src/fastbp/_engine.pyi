@@ -1,0 +1,90 @@
+"""Type stubs for fastbp's compiled core (``_engine.pyx``).
+
+Every array argument is float32 or float64 throughout one call (Cython's
+``floating`` fused type picks the engine); the TypeVar ``_F`` says so.
+Checked against the compiled module by ``python -m mypy.stubtest
+fastbp._engine`` (tests/test_stubs.py).
+"""
+
+from collections.abc import Iterable
+from typing import Any, TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+from typing_extensions import Self, disjoint_base
+
+_F = TypeVar("_F", np.float32, np.float64)
+
+# (data, indices, indptr) of a CSR matrix, indices as intp
+_CSRParts = tuple[NDArray[Any], NDArray[np.intp], NDArray[np.intp]]
+
+ACTIVATION_CODES: dict[str, int]
+LEAKY_SLOPE: float
+DEFAULT_CHUNK_ROWS: int
+
+@disjoint_base
+class NetSpec:
+    """Shape and activations of a network, and where each layer lives in the
+    flat parameter buffer."""
+
+    def __new__(
+        cls, sizes: Iterable[int], hidden_activation: str, output_activation: str
+    ) -> Self: ...
+    @property
+    def sizes(self) -> tuple[int, ...]: ...
+    @property
+    def hidden_activation(self) -> str: ...
+    @property
+    def output_activation(self) -> str: ...
+    @property
+    def n_params(self) -> int: ...
+    @property
+    def n_layers(self) -> int: ...
+    def weight_slices(self) -> list[tuple[int, int, tuple[int, int]]]: ...
+    def bias_slices(self) -> list[tuple[int, int]]: ...
+    def train_workspace_size(self, batch_size: int, gather_rows: bool) -> int: ...
+    def predict_workspace_size(self, chunk_rows: int) -> int: ...
+    def __reduce__(self) -> tuple[type[NetSpec], tuple[tuple[int, ...], str, str]]: ...
+
+def _csr_parts(X: Any) -> _CSRParts | None: ...
+def train_epoch(
+    spec: NetSpec,
+    params: NDArray[_F],
+    grads: NDArray[_F],
+    state1: NDArray[_F],
+    state2: NDArray[_F],
+    X: NDArray[_F] | None,
+    csr: _CSRParts | None,
+    Y: NDArray[_F],
+    sample_weight: NDArray[_F] | None,
+    order: NDArray[np.intp] | None,
+    batch_size: int,
+    optimizer: dict[str, Any],
+    alpha: float,
+    loss_scale: float,
+    work: NDArray[_F],
+) -> tuple[float, bool]: ...
+def loss_and_grad(
+    spec: NetSpec,
+    params: NDArray[_F],
+    X: NDArray[_F] | None,
+    csr: _CSRParts | None,
+    Y: NDArray[_F],
+    sample_weight: NDArray[_F] | None,
+    alpha: float,
+    loss_scale: float,
+    grad_out: NDArray[_F],
+    work: NDArray[_F],
+    chunk_rows: int,
+) -> tuple[float, bool]: ...
+def forward(
+    spec: NetSpec,
+    params: NDArray[_F],
+    X: NDArray[_F] | None,
+    csr: _CSRParts | None,
+    out: NDArray[_F],
+    work: NDArray[_F],
+    chunk_rows: int,
+) -> None: ...
+def apply_activation(Z: NDArray[_F], name: str) -> None: ...
+def apply_activation_derivative(D: NDArray[_F], A: NDArray[_F], name: str) -> None: ...

@@ -1,0 +1,84 @@
+"""The shipped type stubs (``_engine.pyi``) describe the compiled module.
+
+``mypy.stubtest`` is the full check (names, parameters, kinds, properties)
+and runs when mypy is installed. The light check below needs nothing but the
+standard library, so even a minimal test environment catches a stub that
+drifted from ``_engine.pyx`` (a renamed, added or removed argument).
+"""
+
+import ast
+import importlib.util
+import inspect
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import fastbp
+from fastbp import _engine
+
+PACKAGE_DIR = Path(fastbp.__file__).resolve().parent
+STUB = PACKAGE_DIR / "_engine.pyi"
+ALLOWLIST = Path(__file__).resolve().parent.parent / "tools" / "stubtest_allowlist.txt"
+
+
+def test_stub_and_marker_ship_with_the_package():
+    assert STUB.is_file()
+    assert (PACKAGE_DIR / "py.typed").is_file()
+
+
+def _stub_functions(tree):
+    """{qualified name: [parameter names]} of every def in the stub."""
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            found[node.name] = [a.arg for a in node.args.args]
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and not any(
+                        isinstance(d, ast.Name) and d.id == "property"
+                        for d in item.decorator_list):
+                    found[f"{node.name}.{item.name}"] = [a.arg for a in item.args.args]
+    return found
+
+
+def test_stub_parameters_match_the_compiled_module():
+    stub = _stub_functions(ast.parse(STUB.read_text(encoding="utf-8")))
+    runtime_public = {name for name, obj in vars(_engine).items()
+                      if callable(obj) and not name.startswith("__")
+                      and getattr(obj, "__module__", None) == "fastbp._engine"}
+    assert runtime_public <= {n.split(".")[0] for n in stub}, (
+        f"not in the stub: {sorted(runtime_public - set(stub))}")
+    checked = 0
+    for name, stub_params in stub.items():
+        obj = _engine
+        for part in name.split("."):
+            assert hasattr(obj, part), f"the stub declares {name}, the module has no such name"
+            obj = getattr(obj, part)
+        try:
+            signature = inspect.signature(obj)
+        except (TypeError, ValueError):
+            continue
+        if all(p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+               for p in signature.parameters.values()):
+            continue  # the cdef class's __new__ shows only (*args, **kwargs)
+        runtime_params = list(signature.parameters)
+        if stub_params[:1] in (["self"], ["cls"]) and runtime_params[:1] != stub_params[:1]:
+            stub_params = stub_params[1:]
+        assert stub_params == runtime_params, f"{name}: stub {stub_params}, runtime {runtime_params}"
+        checked += 1
+    assert checked >= 8
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mypy") is None, reason="mypy is not installed")
+def test_stubtest(tmp_path):
+    env = dict(os.environ, PYTHONPATH=str(PACKAGE_DIR.parent))
+    # run in an empty directory: no project config, no cache left in the tree
+    cmd = [sys.executable, "-m", "mypy.stubtest", "fastbp._engine", "--allowlist",
+           str(ALLOWLIST)]
+    result = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Success" in result.stdout
