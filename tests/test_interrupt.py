@@ -33,15 +33,15 @@ CHILD = textwrap.dedent(r"""
     solver, kind = sys.argv[1], sys.argv[2]
     rng = np.random.RandomState(0)
     if kind == "dense":
-        X = rng.normal(size=(6000, 40))
+        X = rng.normal(size=(4000, 40))
     else:
-        X = sp.random(6000, 400, density=0.05, format="csr", random_state=0) * 3
+        X = sp.random(4000, 400, density=0.05, format="csr", random_state=0) * 3
     y = (np.asarray(X[:, 0].toarray()).ravel() if kind == "sparse" else X[:, 0]) > 0
     y = y.astype(int) + (np.asarray(X[:, 1:2].sum(axis=1)).ravel() > 0.5)
 
 
     def model(max_iter, verbose):
-        params = dict(hidden_layer_sizes=(256, 256), solver=solver, max_iter=max_iter,
+        params = dict(hidden_layer_sizes=(128, 128), solver=solver, max_iter=max_iter,
                       random_state=0, verbose=verbose, tol=0.0)
         if solver != "lbfgs":
             params.update(n_iter_no_change=10**9, batch_size=100)
