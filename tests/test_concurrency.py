@@ -142,44 +142,64 @@ def _big_net():
     return model
 
 
+def _engine_call(make_call, target=0.2):
+    """``make_call(copies)`` builds a call over ``copies`` copies of X; return
+    the call sized to take about ``target`` seconds on this machine (the
+    engine's speed differs between builds, machines and loads)."""
+    probe = make_call(1)
+    probe()  # warm-up (first touch of the buffers, thread pools)
+    runs, start = 0, time.perf_counter()
+    while runs == 0 or time.perf_counter() - start < 0.02:
+        probe()
+        runs += 1
+    per_copy = (time.perf_counter() - start) / runs
+    return make_call(int(min(400, max(1, np.ceil(target / per_copy)))))
+
+
 def test_predict_releases_the_gil():
     model = _big_net()
     net = model._net
-    Xbig = np.repeat(X, 12, axis=0)  # one engine call of 7,200 rows
-    out = np.empty((Xbig.shape[0], 2))
-    work = np.empty(net.spec.predict_workspace_size(512))
-    stall, seconds = _longest_stall_during(
-        lambda: _engine.forward(net.spec, net.params, Xbig, None, out, work, 512))
+
+    def make_call(copies):
+        Xbig = np.repeat(X, copies, axis=0)
+        out = np.empty((Xbig.shape[0], 2))
+        work = np.empty(net.spec.predict_workspace_size(512))
+
+        def call():
+            _engine.forward(net.spec, net.params, Xbig, None, out, work, 512)
+        call.check = lambda: np.testing.assert_array_equal(out, model.predict(Xbig))
+        return call
+
+    call = _engine_call(make_call)
+    stall, seconds = _longest_stall_during(call)
     # holding the GIL would stall this thread for most of the call (see the
     # probe's own test above)
     assert seconds > 0.05, seconds
     assert stall < 0.5 * seconds, (stall, seconds)
-    np.testing.assert_array_equal(out, model.predict(Xbig))
+    call.check()
 
 
 @pytest.mark.parametrize("entry", ["train_epoch", "loss_and_grad"])
 def test_training_releases_the_gil(entry):
     model = _big_net()
     net = model._net
-    copies = 2 if entry == "train_epoch" else 8  # about 0.1-0.3 s either way
-    Xbig = np.repeat(X, copies, axis=0)
-    Ybig = np.ascontiguousarray(np.repeat(Y_REG, copies, axis=0))
     grads = np.empty_like(net.params)
-    if entry == "train_epoch":
-        state = np.zeros_like(net.params)
-        work = np.empty(net.spec.train_workspace_size(200, False))
-        args = {"solver": "sgd", "learning_rate": 1e-4, "momentum": 0.0, "nesterov": False,
-                "t": 0}
 
-        def call():
-            _engine.train_epoch(net.spec, net.params, grads, state, state, Xbig, None, Ybig,
-                                None, None, 200, args, 1e-4, 0.5, work)
-    else:
+    def make_call(copies):
+        Xbig = np.repeat(X, copies, axis=0)
+        Ybig = np.ascontiguousarray(np.repeat(Y_REG, copies, axis=0))
+        if entry == "train_epoch":
+            state = np.zeros_like(net.params)
+            work = np.empty(net.spec.train_workspace_size(200, False))
+            args = {"solver": "sgd", "learning_rate": 1e-6, "momentum": 0.0,
+                    "nesterov": False, "t": 0}
+            return lambda: _engine.train_epoch(net.spec, net.params, grads, state, state,
+                                               Xbig, None, Ybig, None, None, 200, args, 1e-4,
+                                               0.5, work)
         work = np.empty(net.spec.train_workspace_size(512, False))
+        return lambda: _engine.loss_and_grad(net.spec, net.params, Xbig, None, Ybig, None,
+                                             1e-4, 1.0, grads, work, 512)
 
-        def call():
-            _engine.loss_and_grad(net.spec, net.params, Xbig, None, Ybig, None, 1e-4, 1.0,
-                                  grads, work, 512)
-    stall, seconds = _longest_stall_during(call)
+    stall, seconds = _longest_stall_during(_engine_call(make_call))
     assert seconds > 0.05, seconds
     assert stall < 0.5 * seconds, (stall, seconds)
