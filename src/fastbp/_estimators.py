@@ -14,7 +14,6 @@ random draws, stopping rules), so swapping the import gives the same model.
 
 import copy
 import inspect
-import numbers
 import warnings
 
 import numpy as np
