@@ -3,7 +3,6 @@ implementation: every hidden activation x output/loss pair x dtype, depths 1-3."
 
 import numpy as np
 import pytest
-from conftest import with_weights
 
 import fastbp
 

@@ -15,7 +15,7 @@ re-implemented without importing scikit-learn.
 """
 
 import numbers
-from math import ceil, floor
+from math import ceil
 
 import numpy as np
 

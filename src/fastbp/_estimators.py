@@ -14,7 +14,6 @@ random draws, stopping rules), so swapping the import gives the same model.
 
 import copy
 import inspect
-import numbers
 import warnings
 
 import numpy as np
@@ -36,6 +35,7 @@ from ._network import Network
 from ._validation import (
     check_consistent_length,
     check_feature_names,
+    check_labels_present,
     check_sample_weight,
     check_X,
     check_y_regression,
@@ -296,7 +296,8 @@ class _BaseMLP:
         """Encode y into the (n_samples, n_outputs) target matrix the engine trains on."""
         if y is None:
             raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y is None."
+                f"This {type(self).__name__} estimator requires y to be passed, but the "
+                "target y is None."
             )
         if not self._is_classifier():
             Y = check_y_regression(y, dtype=dtype,
@@ -305,10 +306,7 @@ class _BaseMLP:
             return Y
         y = column_or_2d(y)
         check_consistent_length(n_samples, y.shape[0])
-        if y.dtype.kind in "fc" and not np.all(np.isfinite(y)):
-            raise ValueError("Input y contains NaN." if np.isnan(y).any()
-                             else "Input y contains infinity or a value too large for "
-                             f"{y.dtype!r}.")
+        check_labels_present(y)
         y_type = type_of_target(y)
         if y_type not in ("binary", "multiclass", "multilabel-indicator"):
             if y_type.startswith("continuous"):
@@ -321,8 +319,6 @@ class _BaseMLP:
                 raise ValueError("Multioutput target data is not supported with label "
                                  "binarization")
             raise ValueError(f"Unknown label type: {y_type!r}")
-        if y.dtype.kind == "O" and any(v is None for v in y.ravel()):
-            raise ValueError("Input y contains None; every sample needs a label.")
         if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
             self._label_encoding = LabelEncoding().fit(y)
             self.classes_ = self._label_encoding.classes_
@@ -345,7 +341,7 @@ class _BaseMLP:
                 and len(self.classes_) < 2):
             raise ValueError(
                 f"{type(self).__name__} needs samples of at least 2 classes in the data, "
-                f"but the data contains only one class: {self.classes_[0]!r}."
+                f"but the data contains only one class: {self.classes_[0].item()!r}."
             )
         return self._label_encoding.transform(y, dtype)
 
@@ -431,6 +427,7 @@ class _BaseMLP:
         else:
             self._check_compatible(layer_units)
         self.n_outputs_ = n_outputs
+        epochs_before = len(getattr(self, "loss_curve_", None) or ())
 
         if runner is not None:
             runner.fit_begin(self, 1 if incremental else self.max_iter)
@@ -448,7 +445,38 @@ class _BaseMLP:
                 "Solver produced non-finite parameter weights. The input data may contain "
                 "large values and need to be preprocessed."
             )
+        opt = getattr(self, "_optimizer", None)
+        if opt is not None and not (np.all(np.isfinite(opt.state1))
+                                    and np.all(np.isfinite(opt.state2))):
+            # e.g. Adam's second moment overflowing: the weights would silently
+            # stop moving in every later epoch
+            raise ValueError(
+                "Solver produced a non-finite optimizer state (the gradients overflowed). "
+                "The input data may contain large values and need to be preprocessed, or "
+                f"learning_rate_init={self.learning_rate_init} may be too large."
+            )
+        if not np.isfinite(getattr(self, "loss_", 0.0)):
+            # finite weights whose outputs overflow on the training data
+            raise ValueError(
+                f"The training loss is {self.loss_}: the network's outputs overflow on the "
+                "training data. The input data may contain large values and need to be "
+                "preprocessed."
+            )
+        self._warn_if_diverged(epochs_before)
         return self
+
+    def _warn_if_diverged(self, epochs_before):
+        """Warn when the loss of this call ends far above its first epoch: the
+        weights are finite, but training went the wrong way."""
+        curve = (getattr(self, "loss_curve_", None) or [])[epochs_before:]
+        if len(curve) >= 2 and curve[0] > 0 and curve[-1] > 10 * curve[0]:
+            warnings.warn(
+                f"Training diverged: the training loss rose from {curve[0]:.6g} after the "
+                f"first epoch to {curve[-1]:.6g} after epoch {len(curve)} of this call. "
+                f"learning_rate_init={self.learning_rate_init} is probably too large, or "
+                "the input data needs to be scaled.",
+                convergence_warning(),
+            )
 
     def _hidden_sizes(self):
         hidden = self.hidden_layer_sizes
@@ -463,10 +491,10 @@ class _BaseMLP:
         if classes is None and first_call:
             raise ValueError("classes must be passed on the first call to partial_fit.")
         if classes is not None:
-            classes = np.unique(np.asarray(classes))
+            given, classes = classes, np.unique(np.asarray(classes))
             if not first_call and not np.array_equal(self.classes_, classes):
                 raise ValueError(
-                    f"`classes={classes!r}` is not the same as on last call to "
+                    f"`classes={given!r}` is not the same as on last call to "
                     f"partial_fit, was: {self.classes_!r}"
                 )
             if first_call:
@@ -589,6 +617,7 @@ class _BaseMLP:
         alpha = float(self.alpha)
         X_engine = X_train if csr is None else None
 
+        snap = None  # (n_iter_, t_, loss_, len(loss_curve_)) once the snapshot is whole
         try:
             self.n_iter_ = 0
             for it in range(self.max_iter):
@@ -596,10 +625,13 @@ class _BaseMLP:
                 if self.shuffle:
                     sample_idx = shuffle_indices(sample_idx, self._random_state)
                     order = sample_idx
+                snap = None
                 np.copyto(snap_params, net.params)
                 np.copyto(snap_s1, opt.state1)
                 np.copyto(snap_s2, opt.state2)
                 snap_t = opt.t
+                snap = (self.n_iter_, self.t_, getattr(self, "loss_", None),
+                        len(self.loss_curve_))
                 epoch_learning_rate = opt.learning_rate
                 args = opt.engine_args()
                 try:
@@ -668,6 +700,19 @@ class _BaseMLP:
                         convergence_warning(),
                     )
         except KeyboardInterrupt:
+            if snap is not None and len(self.loss_curve_) == snap[3]:
+                # Ctrl-C reached Python after the engine's epoch but before the
+                # epoch was recorded: drop that epoch too, so the weights, the
+                # optimizer state and the counters describe the same epoch
+                np.copyto(net.params, snap_params)
+                np.copyto(opt.state1, snap_s1)
+                np.copyto(opt.state2, snap_s2)
+                opt.t = snap_t
+                self.n_iter_, self.t_ = snap[0], snap[1]
+                if snap[2] is None:
+                    self.__dict__.pop("loss_", None)
+                else:
+                    self.loss_ = snap[2]
             warnings.warn(
                 f"Training interrupted by user. The model holds the weights after epoch "
                 f"{self.n_iter_} of this call."
@@ -722,9 +767,9 @@ class _BaseMLP:
             return loss, grad.astype(np.float64)
 
         def callback(intermediate_result):
-            last["x"] = np.array(intermediate_result.x)
-            last["fun"] = float(intermediate_result.fun)
-            last["nit"] += 1
+            # one update call, so Ctrl-C cannot separate the iterate from its loss
+            last.update({"x": np.array(intermediate_result.x),
+                         "fun": float(intermediate_result.fun), "nit": last["nit"] + 1})
             if not (self.verbose or runner is not None):
                 return
             # the buffer holds the last point the line search tried; show the
@@ -1009,6 +1054,18 @@ class _BaseMLP:
         ``allow_pickle=False``) holding the parameters, the optimizer state
         and a JSON header; ``fastbp.load(path)`` restores an identical model
         that predicts the same and can continue training.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Where to write the file (replaced atomically if it exists).
+
+        Notes
+        -----
+        ``pickle`` and ``joblib`` work too, but loading a pickle runs code
+        chosen by whoever wrote the file: never unpickle a model from a
+        source you do not trust. ``fastbp.load`` never runs code from the
+        file.
         """
         from ._io import save_model
 

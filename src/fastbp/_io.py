@@ -1,18 +1,26 @@
 """Save and load models without pickle.
 
-A model file is a NumPy ``.npz`` archive read with ``allow_pickle=False``:
+A model file is a zip archive of ``.npy`` entries, as ``numpy.savez`` writes
+it (uncompressed):
 
-* ``header``: a UTF-8 JSON document (as a uint8 array) with the format name and
-  version, the estimator class, its constructor parameters, the scalar fitted
-  attributes and the dtype and layer sizes;
+* ``header``: a UTF-8 JSON document (as a uint8 array) with the format name
+  and version, the estimator class, its constructor parameters, the fitted
+  attributes that are not arrays, the dtype and the layer sizes;
 * ``params``: the flat parameter buffer ``[W0, b0, W1, b1, ...]``;
 * ``classes``: the class labels (classifiers; numbers or unicode strings);
-* ``opt_state1`` / ``opt_state2`` and ``best_params`` when present, so that
-  training can continue (``partial_fit``, ``warm_start``) exactly where it
-  stopped.
+* ``opt_state1`` / ``opt_state2``, ``best_params`` and ``rng_keys`` when
+  present: the optimizer's moments, the early-stopping weights and the
+  random generators' state, so that training continues (``partial_fit``,
+  ``warm_start``) exactly where it stopped.
 
-Nothing in the file is executed or unpickled on load: unknown classes,
-versions, shapes or dtypes raise ``ValueError``.
+Loading never unpickles or executes anything from the file. Every entry is
+checked before anything is allocated: only the entries above, stored
+uncompressed, no larger than the file; each array's dtype and shape are
+compared with what the JSON header implies before its data is read (a
+tampered header cannot make the loader allocate more than the file holds);
+the JSON header is checked field by field against the estimator's rules
+(parameters, layer sizes, activations, classes, optimizer state, finite
+numbers). Anything else raises ``ValueError`` naming the file and the problem.
 """
 
 import io
@@ -32,7 +40,18 @@ _SCALAR_ATTRS = ("n_features_in_", "n_iter_", "n_layers_", "n_outputs_", "t_", "
                  "best_loss_", "best_validation_score_", "out_activation_",
                  "_no_improvement_count")
 _LIST_ATTRS = ("loss_curve_", "validation_scores_", "validation_loss_curve_")
+_OPTIMIZER_FLOATS = ("learning_rate_init", "learning_rate", "momentum", "power_t", "beta_1",
+                     "beta_2", "epsilon")
+_ENTRIES = ("header", "params", "classes", "opt_state1", "opt_state2", "best_params",
+            "rng_keys")
+# the JSON header holds parameters, scalars, the loss curve and feature names
+_MAX_HEADER_BYTES = 256 * 2**20
+_MT19937_KEYS = 624
 
+
+# ---------------------------------------------------------------------------
+# JSON values
+# ---------------------------------------------------------------------------
 
 def _jsonable(value):
     if isinstance(value, (bool, np.bool_)):
@@ -46,7 +65,7 @@ def _jsonable(value):
         if v in (float("inf"), float("-inf")):
             return {"float": "inf" if v > 0 else "-inf"}
         return v
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple, np.ndarray)):
         return [_jsonable(v) for v in value]
     if value is None or isinstance(value, str):
         return value
@@ -56,16 +75,51 @@ def _jsonable(value):
 
 
 def _from_json(value):
-    if isinstance(value, dict) and set(value) == {"float"}:
+    if isinstance(value, dict) and set(value) == {"float"} and \
+            value["float"] in ("nan", "inf", "-inf"):
         return float(value["float"])
     if isinstance(value, dict) and set(value) == {"dict"}:
-        return {_from_json(k): _from_json(v) for k, v in value["dict"]}
+        pairs = value["dict"]
+        _require(isinstance(pairs, list) and all(
+            isinstance(p, list) and len(p) == 2 and isinstance(p[0], (str, int, float))
+            for p in pairs), "a stored mapping is malformed")
+        return {_from_json(k): _from_json(v) for k, v in pairs}
     if isinstance(value, list):
         return [_from_json(v) for v in value]
     return value
 
 
+def _rng_state(rng):
+    """(header part, keys array) of a RandomState's MT19937 state."""
+    kind, keys, pos, has_gauss, cached = rng.get_state()
+    return {"pos": int(pos), "has_gauss": int(has_gauss),
+            "cached_gaussian": _jsonable(cached)}, np.asarray(keys, dtype=np.uint32)
+
+
+# ---------------------------------------------------------------------------
+# save
+# ---------------------------------------------------------------------------
+
+def _encode_classes(classes):
+    """Classes as an array numpy can store without pickle, and whether they
+    were Python objects (restored as such)."""
+    classes = np.asarray(classes)
+    if classes.dtype.kind != "O":
+        if classes.dtype.kind not in "biufU":
+            raise TypeError(f"class labels of dtype {classes.dtype} cannot be saved without "
+                            "pickle; use numbers or strings as labels")
+        return classes, False
+    values = classes.tolist()
+    if all(isinstance(c, str) for c in values):
+        return np.asarray(values, dtype=str), True
+    if all(isinstance(c, numbers.Integral) and not isinstance(c, bool) for c in values):
+        return np.asarray(values, dtype=np.int64), True
+    raise TypeError("class labels that mix types (or are not numbers or strings) cannot be "
+                    "saved without pickle; use numbers or strings as labels")
+
+
 def save_model(model, path):
+    """Write ``model`` to ``path`` (see the module docstring for the format)."""
     from ._estimators import _BaseMLP
 
     if not isinstance(model, _BaseMLP):
@@ -73,15 +127,13 @@ def save_model(model, path):
     model._check_fitted()
     net = model._sync()
     params = model.get_params()
-    if not isinstance(params.get("random_state"), (type(None), numbers.Integral)):
-        params["random_state"] = None  # a RandomState instance is not data
+    arrays = {"params": net.params}
     if params.get("callbacks") is not None:
         params["callbacks"] = None  # code, not data: set callbacks again after load
     header = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
         "estimator": type(model).__name__,
-        "params": {k: _jsonable(v) for k, v in params.items()},
         "dtype": net.dtype.name,
         "sizes": list(net.sizes),
         "hidden_activation": net.spec.hidden_activation,
@@ -89,26 +141,38 @@ def save_model(model, path):
         "attrs": {k: _jsonable(getattr(model, k)) for k in _SCALAR_ATTRS if hasattr(model, k)},
         "lists": {k: _jsonable(getattr(model, k)) for k in _LIST_ATTRS if hasattr(model, k)},
     }
-    arrays = {"params": net.params}
+    # random generators: the parameter (when it is a RandomState) and the one
+    # the last fit drew from, so that continued training draws the same
+    rngs, keys = {}, []
+    param_rng = params["random_state"]
+    if isinstance(param_rng, np.random.RandomState):
+        params["random_state"] = None
+        rngs["random_state"], k = _rng_state(param_rng)
+        keys.append(k)
+    fit_rng = getattr(model, "_random_state", None)
+    if fit_rng is not None:
+        if fit_rng is param_rng:
+            rngs["_random_state"] = "random_state"
+        elif fit_rng is np.random.mtrand._rand:
+            rngs["_random_state"] = "global"
+        else:
+            rngs["_random_state"], k = _rng_state(fit_rng)
+            keys.append(k)
+    header["rngs"] = rngs
+    if keys:
+        arrays["rng_keys"] = np.stack(keys)
+    header["params"] = {k: _jsonable(v) for k, v in params.items()}
+
     if model._is_classifier():
         enc = model._label_encoding
-        classes = np.asarray(enc.classes_)
-        if classes.dtype.kind == "O" and all(isinstance(c, str) for c in classes):
-            classes = classes.astype(str)
-        if classes.dtype.kind not in "biufU":
-            raise TypeError(
-                f"class labels of dtype {classes.dtype} cannot be saved without pickle; "
-                "use numbers or strings as labels"
-            )
-        arrays["classes"] = classes
+        arrays["classes"], header["classes_as_objects"] = _encode_classes(enc.classes_)
         header["y_type"] = enc.y_type_
     if hasattr(model, "feature_names_in_"):
         header["feature_names_in_"] = [str(n) for n in model.feature_names_in_]
     opt = getattr(model, "_optimizer", None)
     if opt is not None:
         header["optimizer"] = {k: _jsonable(getattr(opt, k)) for k in (
-            "solver", "learning_rate_init", "learning_rate", "lr_schedule", "momentum",
-            "nesterov", "power_t", "beta_1", "beta_2", "epsilon", "t")}
+            ("solver", "lr_schedule", "nesterov", "t") + _OPTIMIZER_FLOATS)}
         arrays["opt_state1"] = opt.state1
         arrays["opt_state2"] = opt.state2
     if hasattr(model, "_best_params"):
@@ -116,10 +180,107 @@ def save_model(model, path):
     arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
     buf = io.BytesIO()
     np.savez(buf, **arrays)
+    # write next to the target, then rename: a crash never leaves half a file
     tmp = f"{os.fspath(path)}.tmp"
-    with open(tmp, "wb") as fh:
-        fh.write(buf.getvalue())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(buf.getbuffer())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+# ---------------------------------------------------------------------------
+# load
+# ---------------------------------------------------------------------------
+
+class _BadFile(Exception):
+    """Internal: the reason a file is rejected (turned into ValueError)."""
+
+
+def _require(condition, why):
+    if not condition:
+        raise _BadFile(why)
+
+
+class _Archive:
+    """The entries of a model file, each checked before it is read."""
+
+    def __init__(self, path):
+        file_size = os.path.getsize(path)
+        try:
+            self.zip = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError) as exc:
+            raise _BadFile(f"it is not a zip/npz archive ({exc})") from None
+        self.infos = {}
+        total = 0
+        for info in self.zip.infolist():
+            name = info.filename[:-4] if info.filename.endswith(".npy") else None
+            _require(name in _ENTRIES, f"unexpected entry {info.filename!r}")
+            _require(name not in self.infos, f"entry {info.filename!r} appears twice")
+            _require(not info.flag_bits & 0x1, f"entry {info.filename!r} is encrypted")
+            _require(info.compress_type == zipfile.ZIP_STORED,
+                     f"entry {info.filename!r} is compressed; model files store their "
+                     "arrays uncompressed")
+            total += info.file_size
+            self.infos[name] = info
+        _require(total <= file_size, "its entries declare more data than the file holds")
+
+    def close(self):
+        self.zip.close()
+
+    def has(self, name):
+        return name in self.infos
+
+    def array(self, name, shape, kinds, itemsize=None):
+        """Read entry ``name``; its dtype kind must be in ``kinds`` (and its
+        item size ``itemsize`` when given) and its shape ``shape`` (None
+        entries: any length). Checked before the data is read."""
+        _require(name in self.infos, f"the entry {name!r} is missing")
+        info = self.infos[name]
+        with self.zip.open(info) as fp:
+            try:
+                version = np.lib.format.read_magic(fp)
+                if version == (1, 0):
+                    got_shape, fortran, dtype = np.lib.format.read_array_header_1_0(fp)
+                elif version == (2, 0):
+                    got_shape, fortran, dtype = np.lib.format.read_array_header_2_0(fp)
+                else:
+                    raise _BadFile(f"entry {name!r} has .npy version {version}")
+            except (ValueError, EOFError, SyntaxError, TypeError) as exc:
+                raise _BadFile(f"entry {name!r} is not a valid .npy array ({exc})") from None
+            _require(not dtype.hasobject, f"entry {name!r} holds Python objects; model files "
+                     "never do (loading them would need pickle)")
+            _require(dtype.kind in kinds and dtype.fields is None and dtype.subdtype is None
+                     and (itemsize is None or dtype.itemsize == itemsize),
+                     f"entry {name!r} has dtype {dtype}")
+            _require(len(got_shape) == len(shape) and all(
+                want is None or got == want for got, want in zip(got_shape, shape)),
+                f"entry {name!r} has shape {got_shape}, expected "
+                f"{tuple('n' if s is None else s for s in shape)}")
+            count = 1
+            for s in got_shape:
+                count *= s
+            nbytes = count * dtype.itemsize
+            _require(nbytes <= info.file_size,
+                     f"entry {name!r} declares {nbytes} bytes of data but holds fewer")
+            data = fp.read(nbytes)
+            _require(len(data) == nbytes, f"entry {name!r} is truncated")
+            _require(fp.read(1) == b"", f"entry {name!r} has trailing data")
+        array = np.frombuffer(data, dtype=dtype)
+        if fortran:
+            array = array.reshape(got_shape[::-1]).T
+        return np.array(array.reshape(got_shape), dtype=dtype.newbyteorder("="), order="C")
+
+
+def _int(value, low=0, high=None):
+    return (isinstance(value, int) and not isinstance(value, bool) and value >= low
+            and (high is None or value <= high))
+
+
+def _float(value, finite=True):
+    return (isinstance(value, float) and (not finite or np.isfinite(value))) or _int(value, -2**63)
 
 
 def _bad(path, why):
@@ -129,117 +290,233 @@ def _bad(path, why):
 def load(path):
     """Load a model saved with ``model.save(path)``.
 
-    Never unpickles or executes anything from the file: it is safe to load
-    files from untrusted sources (the worst a bad file can do is raise
-    ``ValueError``).
+    Nothing in the file is unpickled or executed, and every part of it is
+    checked (entries, sizes, dtypes, shapes, parameters, finiteness) before
+    it is used, so files from untrusted sources are safe to load: the worst
+    a bad file can do is raise ``ValueError``.
 
     Parameters
     ----------
     path : str or path-like
+        A file written by ``save``.
 
     Returns
     -------
     model : MLP, MLPClassifier or MLPRegressor
+        The saved estimator with its fitted state: it predicts exactly as
+        the saved one did, and ``partial_fit`` or ``fit`` with
+        ``warm_start=True`` continue training exactly as the saved one would
+        have.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a fastbp model file of this format version, or is
+        truncated, damaged or inconsistent.
+    OSError
+        If the file cannot be opened (missing, a directory, no permission).
+
+    Notes
+    -----
+    ``pickle`` and ``joblib`` also save and load fastbp models (as
+    scikit-learn users expect), but unpickling runs code chosen by whoever
+    wrote the file: never unpickle a model from a source you do not trust.
+    Use ``save`` / ``load`` to exchange models.
     """
+    try:
+        archive = _Archive(path)
+    except _BadFile as exc:
+        raise _bad(path, str(exc)) from None
+    try:
+        return _load(archive)
+    except _BadFile as exc:
+        raise _bad(path, str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - a damaged file may fail anywhere in zipfile
+        raise _bad(path, f"the archive is damaged ({type(exc).__name__}: {exc})") from None
+    finally:
+        archive.close()
+
+
+def _load(archive):
     from . import _estimators
+    from ._class_weight import check_class_weight_param
     from ._compat import LabelEncoding
     from ._network import Network
+    from ._validation import InvalidParameterError, validate_params
 
+    # -- header ----------------------------------------------------------------
+    raw = archive.array("header", (None,), "u", itemsize=1)
+    _require(raw.size <= _MAX_HEADER_BYTES, "the header is too large")
     try:
-        archive = np.load(path, allow_pickle=False)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        raise _bad(path, f"cannot read it as an .npz archive ({exc})") from None
-    with archive:
-        try:
-            files = set(archive.files)
-            if "header" not in files or "params" not in files:
-                raise _bad(path, "the header or the parameters are missing")
-            header_arr = archive["header"]
-            if header_arr.dtype != np.uint8 or header_arr.ndim != 1:
-                raise _bad(path, "the header is malformed")
-            try:
-                header = json.loads(header_arr.tobytes().decode("utf-8"))
-            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-                raise _bad(path, f"the header is not valid JSON ({exc})") from None
-            if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
-                raise _bad(path, "it is not a fastbp model")
-            version = header.get("version")
-            if version != FORMAT_VERSION:
-                raise _bad(path, f"format version {version!r}; this fastbp reads version "
-                           f"{FORMAT_VERSION}. Re-save the model with a matching fastbp.")
-            cls = {"MLP": _estimators.MLP, "MLPClassifier": _estimators.MLPClassifier,
-                   "MLPRegressor": _estimators.MLPRegressor}.get(header.get("estimator"))
-            if cls is None:
-                raise _bad(path, f"unknown estimator {header.get('estimator')!r}")
-            dtype = header.get("dtype")
-            if dtype not in ("float32", "float64"):
-                raise _bad(path, f"unsupported dtype {dtype!r}")
-            params = archive["params"]
-            sizes = header.get("sizes")
-            if (not isinstance(sizes, list) or len(sizes) < 2
-                    or not all(isinstance(s, int) and s >= 1 for s in sizes)):
-                raise _bad(path, "layer sizes are malformed")
-            expected = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
-            if params.dtype != np.dtype(dtype) or params.shape != (expected,):
-                raise _bad(path, f"parameters have dtype {params.dtype} and shape "
-                           f"{params.shape}, expected {dtype} and ({expected},)")
-            if not np.all(np.isfinite(params)):
-                raise _bad(path, "parameters contain NaN or infinity")
-            try:
-                model = cls(**{k: _from_json(v) for k, v in header["params"].items()})
-                if isinstance(model.hidden_layer_sizes, list):
-                    model.hidden_layer_sizes = tuple(model.hidden_layer_sizes)
-                net = Network(sizes, header["hidden_activation"], header["output_activation"],
-                              np.dtype(dtype), np.array(params, dtype=dtype))
-            except (TypeError, ValueError, KeyError) as exc:
-                raise _bad(path, f"inconsistent contents ({exc})") from None
-            model._net = net
-            model.coefs_ = list(net.coefs)
-            model.intercepts_ = list(net.intercepts)
-            for k, v in header.get("attrs", {}).items():
-                if k in _SCALAR_ATTRS:
-                    setattr(model, k, _from_json(v))
-            for k, v in header.get("lists", {}).items():
-                if k in _LIST_ATTRS:
-                    setattr(model, k, None if v is None else [float(x) for x in _from_json(v)])
-            if "feature_names_in_" in header:
-                model.feature_names_in_ = np.asarray(header["feature_names_in_"], dtype=object)
-            if model._is_classifier():
-                if "classes" not in files:
-                    raise _bad(path, "class labels are missing")
-                enc = LabelEncoding()
-                enc.classes_ = archive["classes"]
-                enc.y_type_ = header.get("y_type")
-                if enc.y_type_ not in ("binary", "multiclass", "multilabel-indicator"):
-                    raise _bad(path, f"unknown target type {enc.y_type_!r}")
-                model._label_encoding = enc
-                model.classes_ = enc.classes_
-            if "best_params" in files:
-                best = archive["best_params"]
-                if best.shape != params.shape or best.dtype != params.dtype:
-                    raise _bad(path, "best_params does not match the parameters")
-                model._best_params = np.array(best)
-            if "optimizer" in header:
-                o = header["optimizer"]
-                opt = _estimators._Optimizer(model, params.size, np.dtype(dtype))
-                for k in ("learning_rate_init", "learning_rate", "momentum", "power_t",
-                          "beta_1", "beta_2", "epsilon"):
-                    setattr(opt, k, float(_from_json(o[k])))
-                opt.solver = o["solver"]
-                opt.lr_schedule = o["lr_schedule"]
-                opt.nesterov = bool(o["nesterov"])
-                opt.t = int(o["t"])
-                s1, s2 = archive["opt_state1"], archive["opt_state2"]
-                if (s1.shape != opt.state1.shape or s2.shape != opt.state2.shape
-                        or s1.dtype != opt.state1.dtype or s2.dtype != opt.state2.dtype):
-                    raise _bad(path, "optimizer state does not match the parameters")
-                opt.state1[...] = s1
-                opt.state2[...] = s2
-                model._optimizer = opt
-        except KeyError as exc:
-            raise _bad(path, f"missing entry {exc}") from None
-        except (zipfile.BadZipFile, EOFError, OSError) as exc:
-            raise _bad(path, f"the archive is damaged ({exc})") from None
+        header = json.loads(raw.tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise _BadFile(f"the header is not valid JSON ({type(exc).__name__})") from None
+    _require(isinstance(header, dict) and header.get("format") == FORMAT_NAME,
+             "it is not a fastbp model")
+    version = header.get("version")
+    _require(_int(version) and version == FORMAT_VERSION,
+             f"format version {version!r}; this fastbp reads version {FORMAT_VERSION}. "
+             "Save the model again with a fastbp that reads it.")
+    classes_by_name = {"MLP": _estimators.MLP, "MLPClassifier": _estimators.MLPClassifier,
+                       "MLPRegressor": _estimators.MLPRegressor}
+    cls = classes_by_name.get(header.get("estimator"))
+    _require(cls is not None, f"unknown estimator {header.get('estimator')!r}")
+    dtype_name = header.get("dtype")
+    _require(dtype_name in ("float32", "float64"), f"unsupported dtype {dtype_name!r}")
+    dtype = np.dtype(dtype_name)
+
+    # -- parameters --------------------------------------------------------------
+    params = header.get("params")
+    _require(isinstance(params, dict) and set(params) == set(cls._get_param_names()),
+             "the estimator parameters are missing or unknown")
+    params = {k: _from_json(v) for k, v in params.items()}
+    if isinstance(params["hidden_layer_sizes"], list):
+        params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
+    model = cls(**params)
+    try:
+        validate_params(model, _estimators._HIDDEN_ACTIVATIONS, model._loss_options)
+        check_class_weight_param(model)
+    except (InvalidParameterError, ValueError, TypeError) as exc:
+        raise _BadFile(f"invalid parameters ({exc})") from None
+
+    # -- network -----------------------------------------------------------------
+    sizes = header.get("sizes")
+    _require(isinstance(sizes, list) and 2 <= len(sizes) <= 10_000
+             and all(_int(s, 1) for s in sizes), "the layer sizes are malformed")
+    _require(sizes[1:-1] == model._hidden_sizes(),
+             "the layer sizes do not match hidden_layer_sizes")
+    hidden_act, out_act = header.get("hidden_activation"), header.get("output_activation")
+    _require(hidden_act == model.activation, "the hidden activation does not match")
+    if model._is_classifier():
+        _require(out_act in ("logistic", "softmax"), f"output activation {out_act!r}")
+    else:
+        _require(out_act == ("exp" if model._loss_name() == "poisson" else "identity"),
+                 f"output activation {out_act!r} does not match the loss")
+    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    # shape checked before reading: a header declaring a huge network cannot
+    # make this allocate more than the file holds
+    flat = archive.array("params", (n_params,), "f", dtype.itemsize)
+    _require(np.all(np.isfinite(flat)), "the parameters contain NaN or infinity")
+    try:
+        net = Network(sizes, hidden_act, out_act, dtype, flat)
+    except (TypeError, ValueError) as exc:
+        raise _BadFile(f"inconsistent network ({exc})") from None
+    model._net = net
+    model.coefs_ = list(net.coefs)
+    model.intercepts_ = list(net.intercepts)
+
+    # -- fitted attributes -------------------------------------------------------
+    attrs = header.get("attrs", {})
+    lists = header.get("lists", {})
+    _require(isinstance(attrs, dict) and set(attrs) <= set(_SCALAR_ATTRS)
+             and isinstance(lists, dict) and set(lists) <= set(_LIST_ATTRS),
+             "unknown fitted attributes")
+    attrs = {k: _from_json(v) for k, v in attrs.items()}
+    checks = {
+        "n_features_in_": lambda v: v == sizes[0],
+        "n_layers_": lambda v: v == len(sizes),
+        "n_outputs_": lambda v: v == sizes[-1],
+        "out_activation_": lambda v: v == out_act,
+        "n_iter_": _int, "t_": _int, "_no_improvement_count": _int,
+        "loss_": _float,
+        "best_loss_": lambda v: v is None or _float(v, finite=False),
+        "best_validation_score_": lambda v: v is None or _float(v, finite=False),
+    }
+    for key in ("n_features_in_", "n_layers_", "n_outputs_", "out_activation_", "n_iter_",
+                "t_"):
+        _require(key in attrs, f"the fitted attribute {key} is missing")
+    for key, value in attrs.items():
+        _require(checks[key](value), f"the fitted attribute {key} = {value!r} is invalid")
+        setattr(model, key, value)
+    for key, value in lists.items():
+        value = _from_json(value)
+        # NaN is a valid entry (a score or loss that could not be computed)
+        _require(value is None or (isinstance(value, list)
+                                   and all(_float(v, finite=False) for v in value)),
+                 f"the fitted attribute {key} is invalid")
+        setattr(model, key, None if value is None else [float(v) for v in value])
+    if "feature_names_in_" in header:
+        names = header["feature_names_in_"]
+        _require(isinstance(names, list) and len(names) == sizes[0]
+                 and all(isinstance(n, str) for n in names), "the feature names are invalid")
+        model.feature_names_in_ = np.asarray(names, dtype=object)
+
+    # -- classes -----------------------------------------------------------------
+    if model._is_classifier():
+        y_type = header.get("y_type")
+        _require(y_type in ("binary", "multiclass", "multilabel-indicator"),
+                 f"unknown target type {y_type!r}")
+        n_classes = {"binary": 2, "multiclass": sizes[-1],
+                     "multilabel-indicator": sizes[-1]}[y_type]
+        _require((y_type == "binary") == (sizes[-1] == 1) and
+                 (y_type != "multiclass" or n_classes >= 3) and
+                 (out_act == "softmax") == (y_type == "multiclass"),
+                 "the target type does not match the network")
+        classes = archive.array("classes", (n_classes,), "biufU")
+        _require(classes.dtype.kind != "f" or np.all(np.isfinite(classes)),
+                 "the class labels contain NaN or infinity")
+        _require(np.array_equal(np.unique(classes), classes),
+                 "the class labels are not sorted and unique")
+        if y_type == "multilabel-indicator":
+            _require(np.array_equal(classes, np.arange(n_classes)),
+                     "multilabel classes must be 0..n-1")
+        if header.get("classes_as_objects") is True:
+            classes = classes.astype(object)
+        enc = LabelEncoding()
+        enc.classes_ = classes
+        enc.y_type_ = y_type
+        model._label_encoding = enc
+        model.classes_ = classes
+
+    # -- training state ----------------------------------------------------------
+    if archive.has("best_params"):
+        best = archive.array("best_params", (n_params,), "f", dtype.itemsize)
+        _require(np.all(np.isfinite(best)), "best_params contain NaN or infinity")
+        model._best_params = best
+    if "optimizer" in header:
+        o = header["optimizer"]
+        keys = {"solver", "lr_schedule", "nesterov", "t"} | set(_OPTIMIZER_FLOATS)
+        _require(isinstance(o, dict) and set(o) == keys, "the optimizer state is malformed")
+        _require(o["solver"] in ("sgd", "adam") and o["lr_schedule"] in
+                 ("constant", "invscaling", "adaptive") and isinstance(o["nesterov"], bool)
+                 and _int(o["t"]) and all(_float(o[k]) for k in _OPTIMIZER_FLOATS),
+                 "the optimizer state is invalid")
+        opt = _estimators._Optimizer(model, n_params, dtype)
+        opt.solver = o["solver"]
+        opt.lr_schedule = o["lr_schedule"]
+        opt.nesterov = o["nesterov"]
+        opt.t = o["t"]
+        for k in _OPTIMIZER_FLOATS:
+            setattr(opt, k, float(o[k]))
+        s1 = archive.array("opt_state1", (n_params,), "f", dtype.itemsize)
+        s2 = archive.array("opt_state2", (n_params if opt.solver == "adam" else 1,), "f",
+                           dtype.itemsize)
+        _require(np.all(np.isfinite(s1)) and np.all(np.isfinite(s2)),
+                 "the optimizer state contains NaN or infinity")
+        opt.state1, opt.state2 = s1, s2
+        model._optimizer = opt
+
+    rngs = header.get("rngs", {})
+    _require(isinstance(rngs, dict) and set(rngs) <= {"random_state", "_random_state"},
+             "the random state is malformed")
+    stored = [k for k in ("random_state", "_random_state") if isinstance(rngs.get(k), dict)]
+    keys = archive.array("rng_keys", (len(stored), _MT19937_KEYS), "u", 4) if stored else None
+    for i, name in enumerate(stored):
+        state = rngs[name]
+        _require(set(state) == {"pos", "has_gauss", "cached_gaussian"}
+                 and _int(state["pos"], 0, _MT19937_KEYS) and state["has_gauss"] in (0, 1)
+                 and _float(_from_json(state["cached_gaussian"])),
+                 "the random state is invalid")
+        rng = np.random.RandomState()
+        rng.set_state(("MT19937", keys[i], state["pos"], state["has_gauss"],
+                       float(_from_json(state["cached_gaussian"]))))
+        setattr(model, name, rng)
+    if rngs.get("_random_state") == "random_state":
+        _require("random_state" in stored, "the random state is invalid")
+        model._random_state = model.random_state
+    elif rngs.get("_random_state") == "global":
+        model._random_state = np.random.mtrand._rand
+    else:
+        _require("_random_state" not in rngs or "_random_state" in stored,
+                 "the random state is invalid")
     return model

@@ -114,7 +114,7 @@ def check_feature_names(estimator, X, *, reset):
 # Arrays
 # ---------------------------------------------------------------------------
 
-def _assert_finite(values, input_name, dtype):
+def _assert_finite(values, input_name, dtype, estimator_name=None):
     # one vectorised pass (the engine's for float arrays: np.isfinite would
     # allocate a boolean array the size of X); only when it fails do we look
     # for which kind of bad value it was.
@@ -127,60 +127,86 @@ def _assert_finite(values, input_name, dtype):
     elif np.isfinite(values).all():
         return
     if np.isnan(values).any():
-        raise ValueError(f"Input {input_name} contains NaN.")
+        message = f"Input {input_name} contains NaN."
+        if estimator_name is not None and input_name == "X":
+            message += (
+                f"\n{estimator_name} does not accept missing values encoded as NaN "
+                "natively. Preprocess the data, for instance with an imputer "
+                "(sklearn.impute.SimpleImputer) in a pipeline, or drop the samples with "
+                "missing values."
+            )
+        raise ValueError(message)
     raise ValueError(
         f"Input {input_name} contains infinity or a value too large for {np.dtype(dtype)!r}."
     )
 
 
+def _is_missing(v):
+    # None, and pandas.NA without importing pandas
+    return v is None or type(v).__name__ == "NAType"
+
+
 def _to_numeric(array, input_name, dtype):
-    """Convert an array-like of any numeric kind to ``dtype``; clear errors for
-    complex, string and object data that is not numeric."""
+    """Convert an array of any numeric kind to ``dtype``; clear errors for
+    complex data and for strings or objects that are not numbers. Strings
+    holding numbers ("1.5") convert, as in scikit-learn; None and pandas.NA
+    become NaN (and are then reported as missing values)."""
     kind = array.dtype.kind
-    if kind == "c":
+    if kind in "biuf":
+        return array
+    if kind == "c" or (kind == "O" and any(isinstance(v, complex) for v in array.flat)):
         raise ValueError(f"Complex data not supported\n{array}\n")
-    if kind in "USV":
+    if kind not in "USO":
         raise ValueError(
-            f"{input_name} has dtype {array.dtype}: dtype='numeric' is not compatible "
-            "with arrays of bytes/strings. Convert your data to numeric values explicitly "
-            "instead."
+            f"{input_name} has dtype {array.dtype}; fastbp needs numbers (float, int or "
+            f"bool). Convert {input_name} to a numeric array first."
         )
-    if kind == "O":
-        if any(isinstance(v, complex) for v in array.flat):
-            raise ValueError(f"Complex data not supported\n{array}\n")
-        try:
-            return array.astype(dtype)
-        except (TypeError, ValueError) as exc:
-            # keep numpy's exception type (TypeError for non-numbers such as
-            # dicts, ValueError for unparsable strings), with a clearer message
-            raise type(exc)(
-                f"{input_name} holds objects that are not numbers ({exc}). Convert "
-                f"{input_name} to a numeric array first."
-            ) from exc
-    if kind not in "biuf":
-        raise ValueError(f"{input_name} has unsupported dtype {array.dtype}.")
-    return array
+    if kind == "O" and any(_is_missing(v) for v in array.flat):
+        array = np.where(np.frompyfunc(_is_missing, 1, 1)(array).astype(bool), np.nan, array)
+    try:
+        return array.astype(dtype)
+    except (TypeError, ValueError) as exc:
+        # keep numpy's exception type (TypeError for non-numbers such as dicts,
+        # ValueError for unparsable strings), with a clearer message
+        raise type(exc)(
+            f"{input_name} holds values that are not numbers ({exc}). Convert "
+            f"{input_name} to a numeric array first"
+            + (" (encode categories as numbers)." if input_name == "X" else ".")
+        ) from None
 
 
 def choose_dtype(X):
-    """float32 stays float32; everything else trains in float64."""
-    dt = getattr(X, "dtype", None)
-    if dt is not None and np.dtype(dt) == np.float32:
-        return np.dtype(np.float32)
+    """float32 stays float32 (whatever its byte order); everything else trains
+    in float64."""
     if _is_dataframe(X):
         dts = list(X.dtypes)
-        if dts and all(np.dtype(d) == np.float32 for d in dts if _is_numpy_dtype(d)) \
-                and all(_is_numpy_dtype(d) for d in dts):
+        if dts and all(_is_float32(d) for d in dts):
             return np.dtype(np.float32)
+        return np.dtype(np.float64)
+    dt = getattr(X, "dtype", None)
+    if dt is not None and _is_float32(dt):
+        return np.dtype(np.float32)
     return np.dtype(np.float64)
 
 
-def _is_numpy_dtype(d):
+def _is_float32(d):
     try:
-        np.dtype(d)
-        return True
-    except TypeError:
+        d = np.dtype(d)
+    except TypeError:  # pandas extension dtypes
         return False
+    return d.kind == "f" and d.itemsize == 4
+
+
+def _dataframe_to_array(X, dtype):
+    """A dataframe's values as an ndarray: numeric columns (also pandas'
+    nullable Int64/Float64/boolean, whose missing values become NaN) in
+    ``dtype``; anything else as objects, converted (or rejected) later."""
+    if hasattr(X, "to_numpy"):
+        try:
+            return X.to_numpy(dtype=dtype, na_value=np.nan)
+        except (TypeError, ValueError):
+            return X.to_numpy()
+    return np.asarray(X)
 
 
 def check_X(X, *, dtype, estimator_name, input_name="X", allow_sparse=True):
@@ -195,23 +221,40 @@ def check_X(X, *, dtype, estimator_name, input_name="X", allow_sparse=True):
             raise TypeError(f"{estimator_name} does not accept sparse {input_name}; "
                             "pass a dense array.")
         X = sp.csr_matrix(X) if X.format != "csr" else X
-        if X.data.dtype.kind not in "biuf":
-            _to_numeric(X.data, input_name, dtype)
         _check_shape(X.shape, 2, input_name, estimator_name, X)
-        data = np.ascontiguousarray(X.data, dtype=dtype)
-        _assert_finite(data, input_name, dtype)
+        n_rows, n_cols = X.shape
+        data = np.ascontiguousarray(_to_numeric(np.asarray(X.data), input_name, dtype),
+                                    dtype=dtype)
         indices = np.ascontiguousarray(X.indices, dtype=np.intp)
         indptr = np.ascontiguousarray(X.indptr, dtype=np.intp)
-        if indices.size and (indices.min() < 0 or indices.max() >= X.shape[1]):
-            raise ValueError(f"Sparse {input_name} has column indices outside [0, {X.shape[1]}).")
-        if indptr[0] != 0 or np.any(np.diff(indptr) < 0) or indptr[-1] > data.size:
-            raise ValueError(f"Sparse {input_name} has an invalid indptr array.")
-        X = sp.csr_matrix((data, indices, indptr), shape=X.shape)
+        # the engine reads these without bounds checks: a malformed matrix must
+        # stop here, not in the kernels
+        if data.ndim != 1 or indices.ndim != 1 or indptr.shape != (n_rows + 1,):
+            raise ValueError(f"Sparse {input_name} is malformed: indptr has shape "
+                             f"{indptr.shape}, expected ({n_rows + 1},).")
+        if (indptr[0] != 0 or np.any(np.diff(indptr) < 0)
+                or indptr[-1] > min(data.size, indices.size)):
+            raise ValueError(f"Sparse {input_name} is malformed: its indptr array is not "
+                             "a non-decreasing sequence from 0 to the number of stored "
+                             "values.")
+        stored = slice(0, int(indptr[-1]))
+        data, indices = data[stored], indices[stored]
+        if indices.size and (indices.min() < 0 or indices.max() >= n_cols):
+            raise ValueError(f"Sparse {input_name} is malformed: it has column indices "
+                             f"outside [0, {n_cols}).")
+        _assert_finite(data, input_name, dtype, estimator_name)
+        X = sp.csr_matrix((data, indices, indptr), shape=(n_rows, n_cols))
         return X, (data, indices, indptr)
 
     if _is_dataframe(X):
-        X = X.to_numpy() if hasattr(X, "to_numpy") else np.asarray(X)
-    array = np.asarray(X)
+        X = _dataframe_to_array(X, dtype)
+    try:
+        array = np.asarray(X)
+    except ValueError as exc:  # ragged nested sequences
+        raise ValueError(
+            f"{input_name} could not be read as a 2-D array ({exc}). Every row needs the "
+            "same number of features."
+        ) from None
     if array.ndim == 0:
         raise ValueError(
             f"Expected 2D array, got scalar array instead:\narray={array}.\n"
@@ -224,16 +267,18 @@ def check_X(X, *, dtype, estimator_name, input_name="X", allow_sparse=True):
             "Reshape your data either using array.reshape(-1, 1) if your data has a "
             "single feature or array.reshape(1, -1) if it contains a single sample."
         )
-    array = _to_numeric(array, input_name, dtype)
     _check_shape(array.shape, array.ndim, input_name, estimator_name, array)
+    array = _to_numeric(array, input_name, dtype)
     array = np.ascontiguousarray(array, dtype=dtype)
-    _assert_finite(array, input_name, dtype)
+    _assert_finite(array, input_name, dtype, estimator_name)
     return array, None
 
 
 def _check_shape(shape, ndim, input_name, estimator_name, array):
     if ndim > 2:
-        raise ValueError(f"Found array with dim {ndim}. {estimator_name} expected <= 2.")
+        raise ValueError(
+            f"Found array with dim {ndim}, while dim <= 2 is required by {estimator_name}."
+        )
     if shape[0] < 1:
         raise ValueError(
             f"Found array with {shape[0]} sample(s) (shape={shape}) while a minimum of 1 "
@@ -289,6 +334,16 @@ def check_y_regression(y, *, dtype, require_non_negative=False):
     return np.ascontiguousarray(y)
 
 
+def check_labels_present(y):
+    """Classification labels: no NaN, infinity, None or pandas.NA (checked
+    before the target type is inferred, so the message says what is wrong)."""
+    if y.dtype.kind == "f":
+        _assert_finite(y, "y", y.dtype)
+    elif y.dtype.kind == "O" and any(_is_missing(v) for v in y.flat):
+        raise ValueError("Input y contains missing labels (None or pandas.NA); every "
+                         "sample needs a label.")
+
+
 def check_consistent_length(*lengths):
     unique = set(lengths)
     if len(unique) > 1:
@@ -300,179 +355,205 @@ def check_consistent_length(*lengths):
 
 def check_sample_weight(sample_weight, n_samples, dtype):
     """None, or a finite, non-negative 1-D array of length n_samples in ``dtype``
-    with a positive sum (scalars broadcast)."""
+    with a positive sum (scalars broadcast).
+
+    Unlike scikit-learn's MLP, negative weights are rejected: they turn the
+    loss into one without a lower bound, so training diverges.
+    """
     if sample_weight is None:
         return None
-    if isinstance(sample_weight, numbers.Number):
-        sw = np.full(n_samples, sample_weight, dtype=dtype)
-    else:
-        sw = column_like_1d(sample_weight, "sample_weight")
-        sw = _to_numeric(sw, "sample_weight", dtype)
-        sw = np.ascontiguousarray(sw, dtype=dtype)
-        if sw.shape != (n_samples,):
-            raise ValueError(
-                f"sample_weight.shape == {sw.shape}, expected {(n_samples,)}!"
-            )
+    if hasattr(sample_weight, "to_numpy") and not isinstance(sample_weight, np.ndarray):
+        sample_weight = sample_weight.to_numpy()
+    sw = np.asarray(sample_weight)
+    if sw.ndim == 0:  # a scalar weighs every sample the same
+        sw = np.full(n_samples, sw)
+    if sw.ndim == 2 and sw.shape[1] == 1:
+        sw = sw.ravel()
+    if sw.ndim != 1:
+        raise ValueError(
+            f"Sample weights must be 1D array or scalar, got {sw.ndim}D array. "
+            f"Expected either a scalar value or a 1D array of length {n_samples}."
+        )
+    sw = np.ascontiguousarray(_to_numeric(sw, "sample_weight", dtype), dtype=dtype)
+    if sw.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight.shape == {sw.shape}, expected {(n_samples,)}!"
+        )
     _assert_finite(sw, "sample_weight", dtype)
     if sw.size and sw.min() < 0:
         raise ValueError("Negative values in data passed to sample_weight: weights must be "
                          ">= 0.")
     if not sw.sum() > 0:
-        raise ValueError("sample_weight sums to zero: at least one sample needs a positive "
-                         "weight.")
+        raise ValueError("Sample weights must contain at least one non-zero number.")
     return sw
-
-
-def column_like_1d(v, input_name):
-    if hasattr(v, "to_numpy") and not isinstance(v, np.ndarray):
-        v = v.to_numpy()
-    v = np.asarray(v)
-    if v.ndim == 2 and v.shape[1] == 1:
-        v = v.ravel()
-    if v.ndim != 1:
-        raise ValueError(f"{input_name} must be 1D array or scalar, got shape {v.shape}.")
-    return v
 
 
 # ---------------------------------------------------------------------------
 # Hyper-parameters
 # ---------------------------------------------------------------------------
+#
+# Each parameter has a list of constraints; a value is valid when it satisfies
+# one of them. This mirrors scikit-learn's ``_parameter_constraints`` so that
+# the same values are accepted and rejected, with the same messages
+# ("The 'alpha' parameter of MLPClassifier must be a float in the range
+# [0.0, inf). Got -1.0 instead.").
 
-def _interval_text(low, high, closed):
-    left = "[" if closed in ("left", "both") else "("
-    right = "]" if closed in ("right", "both") else ")"
-    lo = "-inf" if low is None else repr(float(low)) if not isinstance(low, int) else str(low)
-    hi = "inf" if high is None else repr(float(high)) if not isinstance(high, int) else str(high)
-    return f"{left}{lo}, {hi}{right}"
 
+class _Interval:
+    """Numbers of ``kind`` (numbers.Integral or numbers.Real) in an interval;
+    ``None`` bounds are infinite and never included."""
 
-def _in_interval(v, low, high, closed):
-    if low is not None:
-        if closed in ("left", "both"):
-            if v < low:
-                return False
-        elif v <= low:
+    def __init__(self, kind, low, high, closed):
+        self.kind, self.low, self.high, self.closed = kind, low, high, closed
+
+    def accepts(self, v):
+        if not isinstance(v, self.kind):
             return False
-    if high is not None:
-        if closed in ("right", "both"):
-            if v > high:
-                return False
-        elif v >= high:
+        if not isinstance(v, numbers.Integral) and np.isnan(v):
             return False
-    return True
+        low = -np.inf if self.low is None else self.low
+        high = np.inf if self.high is None else self.high
+        if (v < low) if self.closed in ("left", "both") else (v <= low):
+            return False
+        if (v > high) if self.closed in ("right", "both") else (v >= high):
+            return False
+        return True
+
+    def __str__(self):
+        integral = self.kind is numbers.Integral
+        left = "[" if self.closed in ("left", "both") else "("
+        right = "]" if self.closed in ("right", "both") else ")"
+        low = "-inf" if self.low is None else self.low if integral else float(self.low)
+        high = "inf" if self.high is None else self.high if integral else float(self.high)
+        return f"{'an int' if integral else 'a float'} in the range {left}{low}, {high}{right}"
 
 
-def _is_int(v):
-    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+class _Options:
+    """One of a finite set of values of ``kind``."""
+
+    def __init__(self, kind, options):
+        self.kind, self.options = kind, options
+
+    def accepts(self, v):
+        return isinstance(v, self.kind) and v in self.options
+
+    def __str__(self):
+        name = "str" if self.kind is str else "float"
+        # sorted, so that the message does not depend on the hash seed
+        return f"a {name} among {{{', '.join(repr(o) for o in sorted(self.options))}}}"
 
 
-def _is_real(v):
-    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+class _InstanceOf:
+    def __init__(self, cls, name):
+        self.cls, self.name = cls, name
+
+    def accepts(self, v):
+        return isinstance(v, self.cls)
+
+    def __str__(self):
+        return f"an instance of '{self.name}'"
 
 
-def check_real(est, name, value, low=None, high=None, closed="neither", allow_inf=False):
-    if not _is_real(value) or (np.isnan(value)):
+class _ArrayLike:
+    """A sequence or array (not a string or other scalar)."""
+
+    def accepts(self, v):
+        return ((hasattr(v, "__len__") or hasattr(v, "shape") or hasattr(v, "__array__"))
+                and not np.isscalar(v))
+
+    def __str__(self):
+        return "an array-like"
+
+
+class _NoneValue:
+    def accepts(self, v):
+        return v is None
+
+    def __str__(self):
+        return "None"
+
+
+_BOOLEAN = [_InstanceOf(bool, "bool"), _InstanceOf(np.bool_, "numpy.bool")]
+
+
+def _real(low, high, closed):
+    return [_Interval(numbers.Real, low, high, closed)]
+
+
+def _int(low, high=None, closed="left"):
+    return _Interval(numbers.Integral, low, high, closed)
+
+
+def mlp_parameter_constraints(activations, losses=None):
+    """The constraints of every MLP constructor parameter (scikit-learn 1.9's
+    ``BaseMultilayerPerceptron._parameter_constraints``; ``activations`` adds
+    fastbp's ``'leaky_relu'``, ``losses`` the ``loss`` options)."""
+    constraints = {
+        "hidden_layer_sizes": [_ArrayLike(), _int(1)],
+        "activation": [_Options(str, set(activations))],
+        "solver": [_Options(str, {"lbfgs", "sgd", "adam"})],
+        "alpha": _real(0, None, "left"),
+        "batch_size": [_Options(str, {"auto"}), _int(1)],
+        "learning_rate": [_Options(str, {"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": _real(0, None, "neither"),
+        "power_t": _real(0, None, "left"),
+        "max_iter": [_int(1)],
+        "shuffle": _BOOLEAN,
+        "random_state": [_int(0, 2**32 - 1, "both"),
+                         _InstanceOf(np.random.RandomState, "numpy.random.mtrand.RandomState"),
+                         _NoneValue()],
+        "tol": _real(0, None, "left"),
+        "verbose": [_int(0)] + _BOOLEAN,
+        "warm_start": _BOOLEAN,
+        "momentum": _real(0, 1, "both"),
+        "nesterovs_momentum": _BOOLEAN,
+        "early_stopping": _BOOLEAN,
+        "validation_fraction": _real(0, 1, "left"),
+        "beta_1": _real(0, 1, "left"),
+        "beta_2": _real(0, 1, "left"),
+        "epsilon": _real(0, None, "neither"),
+        "n_iter_no_change": [_int(1), _Options(numbers.Real, {np.inf})],
+        "max_fun": [_int(1)],
+    }
+    if losses is not None:
+        constraints["loss"] = [_Options(str, set(losses))]
+    return constraints
+
+
+def _check_hidden_layer_sizes(est, value):
+    """Beyond the type constraint: every layer is an int >= 1 (scikit-learn
+    raises the same ValueError for sizes <= 0)."""
+    sizes = [value] if isinstance(value, numbers.Integral) else list(value)
+    if not all(isinstance(s, numbers.Integral) for s in sizes):
         raise InvalidParameterError(
-            f"The '{name}' parameter of {type(est).__name__} must be a float in the range "
-            f"{_interval_text(low, high, closed)}. Got {value!r} instead."
+            f"The 'hidden_layer_sizes' parameter of {type(est).__name__} must hold one int "
+            f">= 1 per hidden layer. Got {value!r} instead."
         )
-    if allow_inf and value == np.inf:
-        return
-    if not _in_interval(value, low, high, closed):
-        raise InvalidParameterError(
-            f"The '{name}' parameter of {type(est).__name__} must be a float in the range "
-            f"{_interval_text(low, high, closed)}. Got {value!r} instead."
-        )
-
-
-def check_int(est, name, value, low=None, high=None, closed="left", extra=""):
-    if not _is_int(value) or not _in_interval(value, low, high, closed):
-        raise InvalidParameterError(
-            f"The '{name}' parameter of {type(est).__name__} must be an int in the range "
-            f"{_interval_text(low, high, closed)}{extra}. Got {value!r} instead."
-        )
-
-
-def check_options(est, name, value, options):
-    if not isinstance(value, str) or value not in options:
-        opts = ", ".join(repr(o) for o in sorted(options))
-        raise InvalidParameterError(
-            f"The '{name}' parameter of {type(est).__name__} must be a str among "
-            f"{{{opts}}}. Got {value!r} instead."
-        )
-
-
-def check_bool(est, name, value):
-    if not isinstance(value, (bool, np.bool_)):
-        raise InvalidParameterError(
-            f"The '{name}' parameter of {type(est).__name__} must be an instance of "
-            f"'bool' or an instance of 'numpy.bool'. Got {value!r} instead."
-        )
-
-
-def check_hidden_layer_sizes(est, value):
-    """A positive int or a sequence of positive ints, returned as a list."""
-    if _is_int(value):
-        sizes = [value]
-    else:
-        try:
-            sizes = list(value)
-        except TypeError:
-            raise InvalidParameterError(
-                f"The 'hidden_layer_sizes' parameter of {type(est).__name__} must be an "
-                f"int in the range [1, inf) or an array-like of such ints. Got {value!r} "
-                "instead."
-            ) from None
-    for s in sizes:
-        if not _is_int(s):
-            raise InvalidParameterError(
-                f"hidden_layer_sizes must hold integers, got {value!r}."
-            )
     if any(s <= 0 for s in sizes):
         raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
-    return [int(s) for s in sizes]
 
 
-def check_random_state_param(est, value):
-    if value is None or _is_int(value) or isinstance(value, np.random.RandomState):
-        return
-    raise InvalidParameterError(
-        f"The 'random_state' parameter of {type(est).__name__} must be an int, an "
-        f"instance of 'numpy.random.mtrand.RandomState' or None. Got {value!r} instead."
-    )
+def validate_params(est, activations, losses=None, extra_constraints=None):
+    """Check every constructor parameter of an MLP estimator (called by fit).
 
-
-def validate_params(est, activations, losses=None):
-    """Check every constructor parameter of an MLP estimator (called by fit)."""
-    check_hidden_layer_sizes(est, est.hidden_layer_sizes)
-    check_options(est, "activation", est.activation, activations)
-    check_options(est, "solver", est.solver, {"lbfgs", "sgd", "adam"})
-    check_real(est, "alpha", est.alpha, 0, None, "left")
-    if not (isinstance(est.batch_size, str) and est.batch_size == "auto"):
-        check_int(est, "batch_size", est.batch_size, 1, None, "left", " or a str among {'auto'}")
-    check_options(est, "learning_rate", est.learning_rate, {"constant", "invscaling", "adaptive"})
-    check_real(est, "learning_rate_init", est.learning_rate_init, 0, None, "neither")
-    check_real(est, "power_t", est.power_t, 0, None, "left")
-    check_int(est, "max_iter", est.max_iter, 1, None, "left")
-    check_bool(est, "shuffle", est.shuffle)
-    check_random_state_param(est, est.random_state)
-    check_real(est, "tol", est.tol, 0, None, "left")
-    if not isinstance(est.verbose, (bool, np.bool_, numbers.Integral)):
+    Parameters are checked in alphabetical order, as scikit-learn does, and
+    the first invalid one raises :class:`InvalidParameterError` naming the
+    parameter, the accepted values and the value received. Parameters
+    without a constraint (``extra_constraints`` adds some) are not checked.
+    """
+    constraints = mlp_parameter_constraints(activations, losses)
+    if extra_constraints:
+        constraints.update(extra_constraints)
+    for name, value in est.get_params(deep=False).items():
+        options = constraints.get(name)
+        if options is None or any(c.accepts(value) for c in options):
+            continue
+        if len(options) == 1:
+            accepted = str(options[0])
+        else:
+            accepted = f"{', '.join(str(c) for c in options[:-1])} or {options[-1]}"
         raise InvalidParameterError(
-            f"The 'verbose' parameter of {type(est).__name__} must be an int or a bool. "
-            f"Got {est.verbose!r} instead."
+            f"The {name!r} parameter of {type(est).__name__} must be {accepted}. "
+            f"Got {value!r} instead."
         )
-    check_bool(est, "warm_start", est.warm_start)
-    check_real(est, "momentum", est.momentum, 0, 1, "both")
-    check_bool(est, "nesterovs_momentum", est.nesterovs_momentum)
-    check_bool(est, "early_stopping", est.early_stopping)
-    check_real(est, "validation_fraction", est.validation_fraction, 0, 1, "left")
-    check_real(est, "beta_1", est.beta_1, 0, 1, "left")
-    check_real(est, "beta_2", est.beta_2, 0, 1, "left")
-    check_real(est, "epsilon", est.epsilon, 0, None, "neither")
-    if not (est.n_iter_no_change == np.inf and _is_real(est.n_iter_no_change)):
-        check_int(est, "n_iter_no_change", est.n_iter_no_change, 1, None, "left",
-                  " or numpy.inf")
-    check_int(est, "max_fun", est.max_fun, 1, None, "left")
-    if losses is not None:
-        check_options(est, "loss", est.loss, losses)
+    _check_hidden_layer_sizes(est, est.hidden_layer_sizes)

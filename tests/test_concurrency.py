@@ -1,0 +1,205 @@
+"""Threads: the engine releases the GIL, one fitted model serves many threads,
+and models trained side by side do not interfere."""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from fastbp import MLPClassifier, MLPRegressor, _engine
+
+RNG = np.random.RandomState(0)
+X = RNG.normal(size=(600, 8))
+Y_CLF = (X[:, 0] + X[:, 1] ** 2 > 0.5).astype(int) + (X[:, 2] > 1)
+Y_REG = np.c_[X[:, 0] * X[:, 1], np.sin(X[:, 2])]
+
+
+# short fits on purpose: their convergence warnings are expected
+pytestmark = pytest.mark.filterwarnings("ignore::fastbp.ConvergenceWarning")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_eight_threads_predict_like_one(dtype, sparse):
+    model = MLPClassifier((32, 16), max_iter=20, random_state=0).fit(X.astype(dtype), Y_CLF)
+    data = sp.csr_matrix(X.astype(dtype)) if sparse else X.astype(dtype)
+    # row blocks of different sizes, so threads run different chunkings at once
+    blocks = [data[i:j] for i, j in [(0, 600), (0, 1), (5, 77), (100, 600), (1, 2), (0, 513)]]
+    serial_proba = [model.predict_proba(b) for b in blocks]
+    serial_labels = [model.predict(b) for b in blocks]
+
+    def work(k):
+        out = []
+        for r in range(30):
+            i = (k + r) % len(blocks)
+            out.append((i, model.predict_proba(blocks[i]), model.predict(blocks[i])))
+        return out
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(work, range(8)))
+    for per_thread in results:
+        for i, proba, labels in per_thread:
+            np.testing.assert_array_equal(proba, serial_proba[i])
+            np.testing.assert_array_equal(labels, serial_labels[i])
+
+
+def _fit_all(specs):
+    return [make().fit(Xd, yd) for make, Xd, yd in specs]
+
+
+SPECS = [
+    (lambda: MLPClassifier((24,), solver="adam", max_iter=15, batch_size=32, random_state=1),
+     X, Y_CLF),
+    (lambda: MLPRegressor(hidden_layer_sizes=(16, 8), solver="sgd", max_iter=15,
+                          batch_size=50, random_state=2), X, Y_REG),
+    (lambda: MLPClassifier((12,), solver="lbfgs", max_iter=30, random_state=3),
+     sp.csr_matrix(np.where(np.abs(X) > 1, X, 0)), Y_CLF),
+    (lambda: MLPRegressor(hidden_layer_sizes=(20,), solver="adam", max_iter=15,
+                          random_state=4, early_stopping=True), X.astype(np.float32), Y_REG),
+]
+
+
+def test_models_fit_in_threads_match_serial_fits():
+    serial = _fit_all(SPECS)
+    barrier = threading.Barrier(len(SPECS))
+
+    def fit(spec):
+        make, Xd, yd = spec
+        model = make()
+        barrier.wait()  # start together, so the fits really overlap
+        return model.fit(Xd, yd)
+
+    with ThreadPoolExecutor(max_workers=len(SPECS)) as pool:
+        threaded = list(pool.map(fit, SPECS))
+    for a, b in zip(serial, threaded):
+        np.testing.assert_array_equal(a._net.params, b._net.params)
+        assert a.n_iter_ == b.n_iter_
+        assert getattr(a, "loss_curve_", None) == getattr(b, "loss_curve_", None)
+
+
+def test_fitting_one_model_while_other_threads_predict_with_another():
+    served = MLPRegressor(hidden_layer_sizes=(16,), max_iter=10, random_state=0).fit(X, Y_REG)
+    expected = served.predict(X)
+    stop = threading.Event()
+    mismatches = []
+
+    def serve():
+        while not stop.is_set():
+            if not np.array_equal(served.predict(X), expected):
+                mismatches.append(1)
+
+    readers = [threading.Thread(target=serve) for _ in range(3)]
+    for t in readers:
+        t.start()
+    try:
+        trained = MLPRegressor(hidden_layer_sizes=(16,), max_iter=10, random_state=5).fit(X, Y_REG)
+    finally:
+        stop.set()
+        for t in readers:
+            t.join()
+    assert not mismatches
+    reference = MLPRegressor(hidden_layer_sizes=(16,), max_iter=10, random_state=5).fit(X, Y_REG)
+    np.testing.assert_array_equal(trained._net.params, reference._net.params)
+
+
+def _longest_stall_during(call):
+    """Run ``call`` in a thread while this thread spins on a Python loop.
+    Return (the longest stretch of the call during which this thread ran no
+    Python, the call's duration). A call that holds the GIL stalls this
+    thread for (almost) its whole duration; one that releases it does not."""
+    window = {}
+
+    def target():
+        window["start"] = time.perf_counter()
+        call()
+        window["end"] = time.perf_counter()
+
+    worker = threading.Thread(target=target)
+    ticks = []
+    worker.start()
+    while worker.is_alive():
+        ticks.append(time.perf_counter())
+    worker.join()
+    start, end = window["start"], window["end"]
+    ticks = np.asarray(ticks)
+    inside = np.concatenate([[start], ticks[(ticks > start) & (ticks < end)], [end]])
+    return float(np.diff(inside).max()), end - start
+
+
+def test_gil_probe_detects_a_call_that_holds_the_gil():
+    # builtin sum over a range runs in C without ever releasing the GIL
+    stall, seconds = _longest_stall_during(lambda: sum(range(8_000_000)))
+    assert seconds > 0.05, seconds
+    assert stall > 0.5 * seconds, (stall, seconds)
+
+
+def _big_net():
+    model = MLPRegressor(hidden_layer_sizes=(256, 256), max_iter=1, random_state=0)
+    model.fit(X[:50], Y_REG[:50])
+    return model
+
+
+def _engine_call(make_call, target=0.2):
+    """``make_call(copies)`` builds a call over ``copies`` copies of X; return
+    the call sized to take about ``target`` seconds on this machine (the
+    engine's speed differs between builds, machines and loads)."""
+    probe = make_call(1)
+    probe()  # warm-up (first touch of the buffers, thread pools)
+    runs, start = 0, time.perf_counter()
+    while runs == 0 or time.perf_counter() - start < 0.02:
+        probe()
+        runs += 1
+    per_copy = (time.perf_counter() - start) / runs
+    return make_call(int(min(400, max(1, np.ceil(target / per_copy)))))
+
+
+def test_predict_releases_the_gil():
+    model = _big_net()
+    net = model._net
+
+    def make_call(copies):
+        Xbig = np.repeat(X, copies, axis=0)
+        out = np.empty((Xbig.shape[0], 2))
+        work = np.empty(net.spec.predict_workspace_size(512))
+
+        def call():
+            _engine.forward(net.spec, net.params, Xbig, None, out, work, 512)
+        call.check = lambda: np.testing.assert_array_equal(out, model.predict(Xbig))
+        return call
+
+    call = _engine_call(make_call)
+    stall, seconds = _longest_stall_during(call)
+    # holding the GIL would stall this thread for most of the call (see the
+    # probe's own test above)
+    assert seconds > 0.05, seconds
+    assert stall < 0.5 * seconds, (stall, seconds)
+    call.check()
+
+
+@pytest.mark.parametrize("entry", ["train_epoch", "loss_and_grad"])
+def test_training_releases_the_gil(entry):
+    model = _big_net()
+    net = model._net
+    grads = np.empty_like(net.params)
+
+    def make_call(copies):
+        Xbig = np.repeat(X, copies, axis=0)
+        Ybig = np.ascontiguousarray(np.repeat(Y_REG, copies, axis=0))
+        if entry == "train_epoch":
+            state = np.zeros_like(net.params)
+            work = np.empty(net.spec.train_workspace_size(200, False))
+            args = {"solver": "sgd", "learning_rate": 1e-6, "momentum": 0.0,
+                    "nesterov": False, "t": 0}
+            return lambda: _engine.train_epoch(net.spec, net.params, grads, state, state,
+                                               Xbig, None, Ybig, None, None, 200, args, 1e-4,
+                                               0.5, work)
+        work = np.empty(net.spec.train_workspace_size(512, False))
+        return lambda: _engine.loss_and_grad(net.spec, net.params, Xbig, None, Ybig, None,
+                                             1e-4, 1.0, grads, work, 512)
+
+    stall, seconds = _longest_stall_during(_engine_call(make_call))
+    assert seconds > 0.05, seconds
+    assert stall < 0.5 * seconds, (stall, seconds)

@@ -1,0 +1,136 @@
+"""The same ``random_state`` gives bit-identical models: twice in one
+process, in separate processes, and with BLAS limited to 1 or 2 threads.
+
+Each case records a digest of the flat parameter buffer, the exact loss
+curve (``float.hex``) and ``n_iter_``; any difference in any bit fails.
+"""
+
+import hashlib
+import json
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from test_interrupt import child_environment
+
+
+def _data():
+    import scipy.sparse as sp
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 12))
+    y = (X[:, 0] + X[:, 1] * X[:, 2] > 0).astype(int) + (X[:, 3] > 1)
+    return {"X": X, "X32": X.astype(np.float32),
+            "Xs": sp.csr_matrix(np.where(np.abs(X) > 0.8, X, 0.0)), "y": y,
+            "y_reg": np.c_[X[:, 0] * X[:, 1], np.tanh(X[:, 2])]}
+
+
+CASES = {
+    "sgd-dense": ("MLPClassifier", dict(hidden_layer_sizes=(64, 64), solver="sgd",
+                                         max_iter=8, batch_size=50), "X", "y"),
+    "adam-sparse": ("MLPClassifier", dict(hidden_layer_sizes=(32,), solver="adam",
+                                           max_iter=8), "Xs", "y"),
+    "lbfgs-dense": ("MLPRegressor", dict(hidden_layer_sizes=(48, 48), solver="lbfgs",
+                                          max_iter=15), "X", "y_reg"),
+    "adam-float32-early-stopping": ("MLPRegressor", dict(hidden_layer_sizes=(64,),
+                                                          early_stopping=True, max_iter=10),
+                                    "X32", "y_reg"),
+    "sgd-wide-blas": ("MLPRegressor", dict(hidden_layer_sizes=(256, 256), solver="sgd",
+                                            max_iter=3, batch_size=200,
+                                            learning_rate_init=1e-3), "X", "y_reg"),
+}
+
+
+def fingerprint(name, data=None):
+    """(sha256 of the parameters, loss curve as hex floats, n_iter_) of one fit."""
+    import fastbp
+
+    data = _data() if data is None else data
+    estimator, params, X_key, y_key = CASES[name]
+    model = getattr(fastbp, estimator)(random_state=42, **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(data[X_key], data[y_key])
+    curve = [float(v).hex() for v in getattr(model, "loss_curve_", None) or []]
+    return [hashlib.sha256(model._net.params.tobytes()).hexdigest(), curve,
+            model.n_iter_, float(model.loss_).hex()]
+
+
+CHILD = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import test_determinism as t
+data = t._data()
+print("RESULT " + json.dumps({name: t.fingerprint(name, data) for name in t.CASES}))
+"""
+
+
+def _in_subprocess(extra_env=None):
+    import os
+
+    env = child_environment()
+    env.update(extra_env or {})
+    here = os.path.dirname(os.path.abspath(__file__))
+    out = subprocess.run([sys.executable, "-c", CHILD, here], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    line = [x for x in out.stdout.splitlines() if x.startswith("RESULT ")]
+    assert line, out.stdout + out.stderr
+    return json.loads(line[0][len("RESULT "):])
+
+
+@pytest.fixture(scope="module")
+def reference():
+    data = _data()
+    return {name: fingerprint(name, data) for name in CASES}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_two_fits_in_one_process_are_identical(name, reference):
+    assert fingerprint(name) == reference[name]
+
+
+def test_separate_processes_give_identical_models(reference):
+    # this process and a fresh one (new interpreter, new BLAS, new allocations)
+    assert _in_subprocess() == reference
+
+
+# Cases whose matrix products are too small for OpenBLAS to split across
+# threads: their weights cannot depend on the BLAS thread count. In the others
+# (L-BFGS's full-batch products, 256-wide layers) OpenBLAS splits the products
+# when allowed 2 threads and the last bits change (measured with OpenBLAS
+# 0.3.30: relative differences of 1e-15 after 3 SGD epochs, 5e-10 after 25
+# L-BFGS iterations of a 64x64 network); see docs/readme/reliability.md.
+THREAD_INDEPENDENT = ("sgd-dense", "adam-sparse", "adam-float32-early-stopping")
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_fixed_blas_thread_count_is_deterministic(name, reference):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    default = {i["num_threads"] for i in threadpoolctl.threadpool_info()
+               if i["user_api"] == "blas"}
+    results = {}
+    for n in (1, 2):
+        with threadpoolctl.threadpool_limits(limits=n, user_api="blas"):
+            results[n] = [fingerprint(name), fingerprint(name)]
+        assert results[n][0] == results[n][1]
+        if default == {n}:
+            assert results[n][0] == reference[name]
+    if name in THREAD_INDEPENDENT:
+        assert results[1][0] == results[2][0]
+
+
+def test_random_state_instances_and_ints_agree():
+    import fastbp
+
+    X, y = _data()["X"], _data()["y"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = fastbp.MLPClassifier((8,), max_iter=5, random_state=7).fit(X, y)
+        b = fastbp.MLPClassifier((8,), max_iter=5,
+                                 random_state=np.random.RandomState(7)).fit(X, y)
+        c = fastbp.MLPClassifier((8,), max_iter=5, random_state=8).fit(X, y)
+    np.testing.assert_array_equal(a._net.params, b._net.params)
+    assert not np.array_equal(a._net.params, c._net.params)  # the seed matters
