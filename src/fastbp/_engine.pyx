@@ -1186,13 +1186,17 @@ cdef void _run_epoch(Epoch *E, TunerState *ts, int nmax, bint fixed,
                 k = 1 - k
                 exploring = True
                 trial = True
-        ts.segments += 1
-        # a try of the (probably) slower choice runs a quarter of a segment
+        # the warm-up runs one batch; a first measurement or a try of the
+        # (probably) slower choice runs a quarter of a segment, so that short
+        # fits settle early
         nb = (n - E.seg_start + bs - 1) // bs
         if nb > seg_batches:
             nb = seg_batches
-        if trial and nb >= 4:
-            nb = nb // 4
+        if ts.segments == 0:
+            nb = 1
+        elif trial or ts.ns_per_row[k] == 0:
+            nb = nb // 4 if nb >= 4 else nb
+        ts.segments += 1
         E.seg_stop = E.seg_start + nb * bs
         if E.seg_stop > n:
             E.seg_stop = n
