@@ -308,3 +308,20 @@ def test_concurrent_fits_leave_blas_threads_as_found():
             t.join()
     assert not errors
     assert blas_threads_now() == before
+
+
+@pytest.mark.parametrize("dtype, max_ulp", [(np.float64, 2), (np.float32, 1)])
+def test_tanh_is_accurate_everywhere(dtype, max_ulp):
+    # the engine's tanh: a rational approximation below |x| = 0.625, one exp above
+    x = np.concatenate([np.linspace(-25, 25, 200001), np.logspace(-30, 1.5, 20001),
+                        -np.logspace(-30, 1.5, 20001), [0.6249999, 0.625, 0.6250001]])
+    x = x.astype(dtype)
+    z = x.reshape(1, -1).copy()
+    _engine.apply_activation(z, "tanh")
+    ref = np.tanh(x.astype(np.float64))
+    ulp = np.abs(z[0].astype(np.float64) - ref) / np.spacing(np.abs(ref).astype(dtype))
+    assert ulp.max() <= max_ulp
+    special = np.array([[0.0, -0.0, np.inf, -np.inf, np.nan]], dtype=dtype)
+    _engine.apply_activation(special, "tanh")
+    assert list(np.signbit(special[0, :2])) == [False, True]
+    assert list(special[0, 2:4]) == [1.0, -1.0] and np.isnan(special[0, 4])
