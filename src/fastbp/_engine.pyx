@@ -551,10 +551,18 @@ cdef void output_loss_delta(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_out,
     cdef floating *z
     cdef const floating *y
     cdef floating v, e, p, mx, s, w, a, d
-    cdef double row_loss, lp, logs
+    cdef double row_loss, lp
     cdef floating eps = f_eps(<floating> 0)
     cdef double max_loss = -log(<double> eps)             # -log(eps)
     cdef double min_loss = -log1p(-<double> eps)          # -log(1 - eps)
+    cdef double max_ratio = 1 / (<double> eps)            # exp(max_loss)
+    cdef double min_ratio = 1 / (1 - <double> eps)        # exp(min_loss)
+    # Unweighted rows sum logs as the log of a product (renormalised before it
+    # can overflow): one log per block of rows instead of one per row. The sum
+    # then differs from the per-row sum by rounding only (it is the reported
+    # loss; no gradient uses it).
+    cdef bint products = sw == NULL
+    cdef double prod = 1.0, log_sum = 0.0, lin, ratio
     for r in range(n_rows):
         src = rows[r] if rows != NULL else row0 + r
         z = Z + r * n_out
@@ -570,27 +578,36 @@ cdef void output_loss_delta(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_out,
         elif out_act == ACT_LOGISTIC:
             for j in range(n_out):
                 v = z[j] + b[j]
-                # e = exp(-|v|) gives both p and log(1 + e) without overflow.
-                # log(1 + e) rather than log1p(e) (a third of the cost): its
-                # absolute error stays below 2 ulp(1), as good as computing
-                # log(p) from p the way scikit-learn does; the loss is only
-                # reported, the gradient p - y does not use it
+                # e = exp(-|v|) gives both p and log(1 + e) without overflow;
+                # -log p = log(1 + e), -log(1 - p) = v + log(1 + e) (v >= 0)
                 if v >= 0:
                     e = f_exp(-v)
                     d = 1 + e
                     p = 1 / d
-                    # -log p = log(1 + e); -log(1 - p) = v + log(1 + e)
-                    lp = f_log(d) if y[j] != 0 else v + f_log(d)
+                    lin = 0.0 if y[j] != 0 else <double> v
                 else:
                     e = f_exp(v)
                     d = 1 + e
                     p = e / d
-                    lp = -v + f_log(d) if y[j] != 0 else f_log(d)
-                if lp > max_loss:
-                    lp = max_loss
-                elif lp < min_loss:
-                    lp = min_loss
-                row_loss += lp
+                    lin = -(<double> v) if y[j] != 0 else 0.0
+                if products and lin < 30:
+                    # lp = lin + log(d) < max_loss since log(d) <= log 2; the
+                    # logs go into the block's product (d in [1, 2])
+                    if lin == 0 and d == 1:
+                        row_loss += min_loss
+                    else:
+                        row_loss += lin
+                        prod *= d
+                        if prod > 1e280:
+                            log_sum += log(prod)
+                            prod = 1.0
+                else:
+                    lp = lin + log(<double> d)
+                    if lp > max_loss:
+                        lp = max_loss
+                    elif lp < min_loss:
+                        lp = min_loss
+                    row_loss += lp
                 v = p - y[j]
                 z[j] = v * w if sw != NULL else v
         elif out_act == ACT_SOFTMAX:
@@ -603,16 +620,22 @@ cdef void output_loss_delta(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_out,
             for j in range(n_out):
                 z[j] = f_exp(z[j] - mx)
                 s = s + z[j]
-            logs = log(<double> s)
             for j in range(n_out):
                 if y[j] != 0:
-                    # -log p_j = log(sum) - log(e_j); e_j == 0 gives +inf, clipped
-                    lp = logs - log(<double> z[j])
-                    if lp > max_loss:
-                        lp = max_loss
-                    elif lp < min_loss:
-                        lp = min_loss
-                    row_loss += y[j] * lp
+                    # -log p_j = log(sum / e_j), clipped to [min_loss, max_loss]:
+                    # ratio > 1 / eps is the top clip, e_j == 0 included
+                    ratio = (<double> s) / z[j]
+                    if ratio > max_ratio:
+                        row_loss += y[j] * max_loss
+                    elif ratio < min_ratio:
+                        row_loss += y[j] * min_loss
+                    elif products and y[j] == 1:
+                        prod *= ratio
+                        if prod > 1e280:
+                            log_sum += log(prod)
+                            prod = 1.0
+                    else:
+                        row_loss += y[j] * log(ratio)
                 v = z[j] / s - y[j]
                 z[j] = v * w if sw != NULL else v
         elif out_act == ACT_EXP:
@@ -625,6 +648,9 @@ cdef void output_loss_delta(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_out,
                 v = p - y[j]
                 z[j] = v * w if sw != NULL else v
         row_losses[r] = row_loss * w if sw != NULL else row_loss
+    if n_rows > 0:
+        # the block's logs, taken once: log of the product of their arguments
+        row_losses[0] += log_sum + log(prod)
 
 
 # ---------------------------------------------------------------------------
