@@ -869,9 +869,10 @@ class _BaseMLP:
             if y is not None:
                 return y
         y = self._predict_from_output(self._forward(X))
-        # cached on the network's spec, not on the estimator (predict must not
-        # change the estimator's __dict__)
-        self._net.spec.predictor = self._fast_predictor()
+        if fast is None or fast.net is not self._net:
+            # cached on the network's spec, not on the estimator (predict must
+            # not change the estimator's __dict__)
+            self._net.spec.predictor = self._fast_predictor()
         return y
 
     def _fast_predictor(self):
