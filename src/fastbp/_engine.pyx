@@ -13,11 +13,22 @@
 #   gives the float32 and float64 engines from one source.
 # * Batches are row-major: ``Z = A @ W + b``. Matrix products go through BLAS
 #   (``scipy.linalg.cython_blas``) using the transpose trick (a row-major
-#   matrix is its transpose in column-major), bias and activation are added
-#   in one pass over the product.
+#   matrix is its transpose in column-major; matrix-vector products go to
+#   gemv, as numpy's matmul does), bias and activation are added in one pass
+#   over the product.
 # * ``train_epoch`` runs a whole epoch (every mini-batch: forward, loss,
 #   backward, optimizer step) without the GIL; it takes it back only every
 #   ~20 ms to check for Ctrl-C. Python only runs between epochs.
+# * Threads (``_threads.h``): each batch is split between the threads of a
+#   small persistent pool in two phases, rows (forward, loss, every delta)
+#   then parameters (each thread's rows of every W_i: gradient and step), with
+#   spin-then-sleep barriers. scipy's OpenBLAS is held at one thread meanwhile
+#   (one threading layer). The epoch runs in segments; a tuner picks one
+#   thread or the allowed maximum per segment by measured speed, so a busy
+#   machine slows training down instead of collapsing it. float64 weights do
+#   not depend on the thread count.
+# * Element-wise kernels are compiled for AVX-512, AVX2 and baseline x86-64;
+#   the CPU picks one at load time (``_simd.h``, setup.py).
 # * Kernels take raw pointers (``# IN`` / ``# OUT`` comments name the roles);
 #   ``def`` entry points do the buffer checks once and release the GIL.
 # * Arithmetic follows scikit-learn's order of operations (``(G + alpha W) /
