@@ -862,7 +862,31 @@ class _BaseMLP:
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Class labels (classification) or predicted values (regression).
         """
-        return self._predict_from_output(self._forward(X))
+        net = self.__dict__.get("_net")
+        fast = net.spec.predictor if net is not None else None
+        if fast is not None:
+            y = fast.predict(X, self.__dict__)
+            if y is not None:
+                return y
+        y = self._predict_from_output(self._forward(X))
+        if fast is None or fast.net is not self._net:
+            # cached on the network's spec, not on the estimator (predict must
+            # not change the estimator's __dict__)
+            self._net.spec.predictor = self._fast_predictor()
+        return y
+
+    def _fast_predictor(self):
+        """The small-input path of ``predict`` (``_engine.Predictor``), or None
+        for models it does not serve (multilabel, feature names)."""
+        if "feature_names_in_" in self.__dict__:
+            return None
+        net = self._net
+        if not self._is_classifier():
+            return _engine.Predictor(net, None, "regression")
+        y_type = self._label_encoding.y_type_
+        if y_type not in ("binary", "multiclass") or self.classes_.dtype.kind == "O":
+            return None
+        return _engine.Predictor(net, self.classes_, y_type)
 
     def _score_internal(self, X, csr, y, sample_weight, P=None):
         if P is None:

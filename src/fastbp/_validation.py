@@ -13,6 +13,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 
+from ._engine import all_finite
 from ._exceptions import data_conversion_warning
 
 __all__ = [
@@ -114,9 +115,16 @@ def check_feature_names(estimator, X, *, reset):
 # ---------------------------------------------------------------------------
 
 def _assert_finite(values, input_name, dtype, estimator_name=None):
-    # np.isfinite on the whole array is one fast vectorised pass; only
-    # when it fails do we look for which kind of bad value it was.
-    if values.size == 0 or np.isfinite(values).all():
+    # one vectorised pass (the engine's for float arrays: np.isfinite would
+    # allocate a boolean array the size of X); only when it fails do we look
+    # for which kind of bad value it was.
+    if values.size == 0:
+        return
+    if (values.dtype in (np.float32, np.float64) and values.flags.c_contiguous
+            and type(values) is np.ndarray):
+        if all_finite(values.reshape(-1)):
+            return
+    elif np.isfinite(values).all():
         return
     if np.isnan(values).any():
         message = f"Input {input_name} contains NaN."

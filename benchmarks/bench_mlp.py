@@ -1,0 +1,140 @@
+"""asv benchmarks: fastbp fit and predict, with scikit-learn and PyTorch as
+parameterised peers (a peer that is not installed is skipped).
+
+Sizes are smaller than the head-to-head's (``benchmarks/head_to_head.py``) so
+that ``asv run --python=same --quick`` finishes in a few minutes; the
+workloads are the same shapes, solvers and batch sizes.
+"""
+
+import numpy as np
+
+from fastbp import _bench as hb
+
+# rows and epochs per workload under asv (the head-to-head uses the full sizes)
+ASV_SIZES = {
+    "tiny": (2000, 20),
+    "digits": (None, 20),
+    "wide": (4000, 1),
+}
+LIBS = ["fastbp", "sklearn", "torch"]
+
+
+def _require(lib):
+    if not hb.available(lib):
+        raise NotImplementedError(f"{lib} is not installed")
+
+
+class Fit:
+    """Training time and peak memory: workload x dtype x solver x library."""
+
+    params = (["tiny", "digits", "wide"], ["float32", "float64"], ["sgd", "adam"], LIBS)
+    param_names = ["workload", "dtype", "solver", "library"]
+    timeout = 600
+
+    def setup(self, workload, dtype, solver, library):
+        _require(library)
+        _, hidden, _, batch, _, _ = hb.WORKLOADS[workload]
+        rows, epochs = ASV_SIZES[workload]
+        X, self.y = hb.workload_data(workload, rows)
+        self.X = np.ascontiguousarray(X, dtype=dtype)
+        self.args = (hidden, solver, batch, epochs, dtype)
+
+    def time_fit(self, workload, dtype, solver, library):
+        hb.fit(library, self.X, self.y, *self.args)
+
+    def peakmem_fit(self, workload, dtype, solver, library):
+        hb.fit(library, self.X, self.y, *self.args)
+
+
+class Predict:
+    """predict latency (one row) and throughput (the whole digits set x 10)."""
+
+    params = (["one_row", "many_rows"], ["float32", "float64"], LIBS)
+    param_names = ["rows", "dtype", "library"]
+
+    def setup(self, rows, dtype, library):
+        _require(library)
+        X, y = hb.digits()
+        X = np.ascontiguousarray(X, dtype=dtype)
+        _, _, self.model = hb.fit(library, X, y, (100,), "adam", 200, 5, dtype)
+        self.X = X[:1].copy() if rows == "one_row" else np.tile(X, (10, 1))
+        if library == "torch":
+            import torch
+
+            Xt = torch.from_numpy(self.X)
+            net = self.model
+
+            def predict(_):
+                with torch.no_grad():
+                    return net(Xt).argmax(1)
+
+            self.predict = predict
+        else:
+            self.predict = self.model.predict
+        self.predict(self.X)  # first call builds fastbp's small-input path
+
+    def time_predict(self, rows, dtype, library):
+        self.predict(self.X)
+
+    def peakmem_predict(self, rows, dtype, library):
+        self.predict(self.X)
+
+
+class SizeSweep:
+    """How one epoch of training grows with rows and layer width (adam,
+    batch 200, two hidden layers of ``width`` units, 64 features)."""
+
+    params = ([1000, 4000, 16000], [16, 128, 512], ["fastbp", "sklearn"])
+    param_names = ["rows", "width", "library"]
+    timeout = 600
+
+    def setup(self, rows, width, library):
+        _require(library)
+        self.X, self.y = hb.synth(rows, 64, 5, seed=2, dtype=np.float32)
+
+    def time_fit_one_epoch(self, rows, width, library):
+        hb.fit(library, self.X, self.y, (width, width), "adam", 200, 1, "float32")
+
+
+class SparseFit:
+    """CSR input (TF-IDF-like, 0.1% dense): the first layer reads the sparse
+    rows in place. The head-to-head's ``--sparse`` runs 20000 x 50000."""
+
+    params = (["fastbp", "sklearn"],)
+    param_names = ["library"]
+    timeout = 600
+
+    def setup(self, library):
+        _require(library)
+        self.X, self.y = hb.sparse_data(n=5000, d=20000, density=0.001)
+
+    def time_fit(self, library):
+        hb.fit(library, self.X, self.y, (100,), "adam", 200, 1, "float64")
+
+    def peakmem_fit(self, library):
+        hb.fit(library, self.X, self.y, (100,), "adam", 200, 1, "float64")
+
+
+class Threads:
+    """fastbp training with its threads limited by threadpoolctl (1) or not."""
+
+    params = (["digits", "wide"], [1, 0])
+    param_names = ["workload", "thread_limit"]
+    timeout = 600
+
+    def setup(self, workload, thread_limit):
+        try:
+            import threadpoolctl  # noqa: F401
+        except ImportError:
+            raise NotImplementedError("threadpoolctl is not installed")
+        _, hidden, solver, batch, _, dtype = hb.WORKLOADS[workload]
+        rows, epochs = ASV_SIZES[workload]
+        X, self.y = hb.workload_data(workload, rows)
+        self.X = np.ascontiguousarray(X, dtype=dtype)
+        self.args = (hidden, solver, batch, epochs, dtype)
+
+    def time_fit(self, workload, thread_limit):
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(limits=thread_limit or None, user_api="blas"):
+            hb.fit("fastbp", self.X, self.y, *self.args)

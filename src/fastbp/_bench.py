@@ -1,0 +1,517 @@
+"""Head-to-head benchmark: fastbp against scikit-learn and PyTorch (when installed).
+
+``main()`` prints the table of issue 3 for this machine: the same work (data,
+architecture, solver, batch size, epochs) for every library, best of
+``--repeat`` runs each, the ratios against fastbp and the target ratios, the
+one-sample ``predict`` latency, and (``--memory``) the memory each library
+adds beyond the data for fit + predict on ``wide``. ``--sweep`` times the
+wider class of problems (deep-and-narrow, wide-and-shallow, regression,
+float32/float64, sgd/adam, batch sizes 1..512); ``--sparse`` trains on a
+20000 x 50000 CSR matrix at 0.1% density. ``--json FILE`` writes every figure
+for ``benchmarks/plot_results.py``.
+
+Absolute times depend on the machine and on what else runs on it; ratios
+measured in one run are what to compare. Threads: every library runs with its
+default thread settings; limit them with ``threadpoolctl`` or the
+``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS`` environment variables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import warnings
+
+import numpy as np
+
+# workload: (description, hidden layers, solver, batch size, epochs, dtype)
+WORKLOADS = {
+    "tiny": ("moons 2-16-1 sgd b32 x50 f64", (16,), "sgd", 32, 50, "float64"),
+    "digits": ("digits 64-100-10 adam b200 x100 f64", (100,), "adam", 200, 100, "float64"),
+    "wide": ("synth 784-256-128-10 adam b128 x3 f32", (256, 128), "adam", 128, 3, "float32"),
+}
+# the ratio fastbp must reach against each peer (issue 3)
+TARGETS = {"tiny": 80.0, "digits": 5.0, "wide": 2.5, "predict1": 50.0}
+TORCH_TARGETS = {"wide": 2.5, "predict1": 5.0}
+LIBRARIES = ("fastbp", "sklearn", "torch")
+
+
+# ---------------------------------------------------------------------------
+# data
+# ---------------------------------------------------------------------------
+
+def moons(n, seed=0):
+    """Two interleaving half circles with noise (the seed's toy problem)."""
+    rng = np.random.default_rng(seed)
+    t = rng.uniform(0, np.pi, n)
+    lab = rng.integers(0, 2, n)
+    x = np.where(lab == 0, np.cos(t), 1 - np.cos(t))
+    y = np.where(lab == 0, np.sin(t), 0.5 - np.sin(t))
+    return np.c_[x, y] + rng.normal(0, 0.1, (n, 2)), lab
+
+
+def synth(n, d, k, seed=0, dtype=np.float32):
+    """Gaussian inputs, labels from a random linear map plus Gumbel noise."""
+    rng = np.random.default_rng(seed)
+    W = rng.normal(size=(d, k))
+    X = rng.normal(size=(n, d)).astype(dtype)
+    return X, np.argmax(X @ W + rng.gumbel(size=(n, k)), 1)
+
+
+def digits():
+    """scikit-learn's 8x8 digits scaled to [0, 1] (a synthetic stand-in of
+    the same shape when scikit-learn is not installed)."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        return synth(1797, 64, 10, seed=1, dtype=np.float64)
+    X, y = load_digits(return_X_y=True)
+    return X / 16.0, y
+
+
+def workload_data(name, n_rows=None):
+    """``(X, y)`` of a named workload; ``n_rows`` trims it (asv's quick sizes)."""
+    if name == "tiny":
+        X, y = moons(n_rows or 2000)
+    elif name == "digits":
+        X, y = digits()
+    elif name == "wide":
+        X, y = synth(n_rows or 20000, 784, 10)
+    else:
+        raise ValueError(f"unknown workload {name!r}; expected one of {sorted(WORKLOADS)}")
+    if n_rows is not None:
+        X, y = X[:n_rows], y[:n_rows]
+    return X, y
+
+
+def sparse_data(n=20000, d=50000, density=0.001, k=5, seed=0):
+    """A TF-IDF-like CSR matrix (float64) and labels that depend on it."""
+    import scipy.sparse as sp
+
+    rng = np.random.default_rng(seed)
+    per_row = max(1, int(round(d * density)))
+    indices = rng.integers(0, d, size=(n, per_row))
+    indices.sort(axis=1)
+    X = sp.csr_matrix((rng.random(n * per_row), indices.ravel(),
+                       np.arange(0, n * per_row + 1, per_row)), shape=(n, d))
+    X.sum_duplicates()
+    W = rng.normal(size=(d, k))
+    y = np.argmax(np.asarray(X @ W) + 0.1 * rng.gumbel(size=(n, k)), 1)
+    return X, y
+
+
+# ---------------------------------------------------------------------------
+# the libraries, doing the same work
+# ---------------------------------------------------------------------------
+
+def estimator_params(hidden, solver, batch, epochs, activation="relu"):
+    return dict(hidden_layer_sizes=hidden, activation=activation, solver=solver,
+                batch_size=batch, max_iter=epochs, tol=0, n_iter_no_change=10**9,
+                alpha=1e-4, random_state=0,
+                learning_rate_init=1e-2 if solver == "sgd" else 1e-3, momentum=0.9)
+
+
+def available(lib):
+    """Whether ``lib`` ('fastbp', 'sklearn', 'torch') can be imported."""
+    module = {"fastbp": "fastbp", "sklearn": "sklearn", "torch": "torch"}[lib]
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+def _estimator_class(lib, regression):
+    if lib == "fastbp":
+        import fastbp as mod
+    elif lib == "sklearn":
+        import sklearn.neural_network as mod
+    else:
+        raise ValueError(lib)
+    return mod.MLPRegressor if regression else mod.MLPClassifier
+
+
+def fit_estimator(lib, X, y, hidden, solver, batch, epochs, dtype, regression=False,
+                  activation="relu"):
+    """Fit fastbp's or scikit-learn's MLP; ``(seconds, train score, model)``."""
+    cls = _estimator_class(lib, regression)
+    model = cls(**estimator_params(hidden, solver, batch, epochs, activation))
+    X = X.astype(dtype) if not hasattr(X, "tocsr") else X.astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        t = time.perf_counter()
+        model.fit(X, y)
+        seconds = time.perf_counter() - t
+        score = model.score(X, y)
+    return seconds, score, model
+
+
+def fit_torch(X, y, hidden, solver, batch, epochs, dtype, regression=False,
+              activation="relu"):
+    """The same network, optimizer and epochs in PyTorch (eager, CPU)."""
+    import torch
+
+    torch.manual_seed(0)
+    X = torch.tensor(np.asarray(X, dtype=dtype))
+    act = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "logistic": torch.nn.Sigmoid}[activation]
+    if regression:
+        y = torch.tensor(np.asarray(y, dtype=dtype).reshape(len(X), -1))
+        k = y.shape[1]
+    else:
+        y = torch.tensor(np.asarray(y))
+        k = int(y.max()) + 1
+    layers, a = [], X.shape[1]
+    for h in hidden:
+        layers += [torch.nn.Linear(a, h), act()]
+        a = h
+    n_out = k if regression else (1 if k == 2 else k)
+    layers.append(torch.nn.Linear(a, n_out))
+    net = torch.nn.Sequential(*layers).to(X.dtype)
+    if solver == "sgd":
+        opt = torch.optim.SGD(net.parameters(), lr=1e-2, momentum=0.9, nesterov=True,
+                              weight_decay=1e-4)
+    else:
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-4)
+    if regression:
+        lossf = torch.nn.MSELoss()
+    else:
+        lossf = torch.nn.BCEWithLogitsLoss() if k == 2 else torch.nn.CrossEntropyLoss()
+    n = len(X)
+    t = time.perf_counter()
+    for _ in range(epochs):
+        perm = torch.randperm(n)
+        for i in range(0, n, batch):
+            idx = perm[i:i + batch]
+            out = net(X[idx])
+            if regression:
+                loss = lossf(out, y[idx])
+            elif k == 2:
+                loss = lossf(out.squeeze(1), y[idx].to(X.dtype))
+            else:
+                loss = lossf(out, y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    seconds = time.perf_counter() - t
+    with torch.no_grad():
+        out = net(X)
+        if regression:
+            score = float(1 - ((out - y) ** 2).sum() / ((y - y.mean(0)) ** 2).sum())
+        else:
+            pred = (out.squeeze(1) > 0).long() if k == 2 else out.argmax(1)
+            score = float((pred == y).float().mean())
+    return seconds, score, net
+
+
+def fit(lib, X, y, hidden, solver, batch, epochs, dtype, regression=False, activation="relu"):
+    if lib == "torch":
+        return fit_torch(X, y, hidden, solver, batch, epochs, dtype, regression, activation)
+    return fit_estimator(lib, X, y, hidden, solver, batch, epochs, dtype, regression,
+                         activation)
+
+
+def predict_one_latency(lib, n_calls=3000):
+    """Microseconds per ``predict`` of one digits row (64-100-10, through the
+    public predict; torch: forward + argmax under no_grad)."""
+    X, y = digits()
+    _, _, model = fit(lib, X, y, (100,), "adam", 200, 20, "float64")
+    x1 = X[:1].copy()
+    if lib == "torch":
+        import torch
+
+        xt = torch.tensor(x1)
+
+        def call():
+            with torch.no_grad():
+                return model(xt).argmax(1)
+    else:
+        def call():
+            return model.predict(x1)
+    for _ in range(200):
+        call()
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        for _ in range(n_calls):
+            call()
+        best = min(best, (time.perf_counter() - t) / n_calls * 1e6)
+    return best
+
+
+def gemm_peak(dtype, m=2048):
+    """GFLOP/s of numpy's matmul at m x m x m (the machine's BLAS limit)."""
+    a = np.random.rand(m, m).astype(dtype)
+    b = np.random.rand(m, m).astype(dtype)
+    a @ b
+    best = float("inf")
+    for _ in range(5):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    return 2 * m**3 / best / 1e9
+
+
+def flops_per_epoch(n, sizes):
+    # forward 2ab + weight grad 2ab + input grad 2ab (none for the first layer)
+    return sum(n * (4 if i == 0 else 6) * a * b
+               for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])))
+
+
+# ---------------------------------------------------------------------------
+# memory: peak RSS added by fit + predict, in a fresh process per library
+# ---------------------------------------------------------------------------
+
+def _rss_kib(field):
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"{field} not in /proc/self/status")
+
+
+def _memory_child(lib, workload):
+    """Runs in its own process: import the library, build the data, reset the
+    peak-RSS mark, fit + predict, report (peak RSS - RSS before the fit)."""
+    if lib == "torch":
+        import torch  # noqa: F401
+    else:
+        _estimator_class(lib, False)
+    desc, hidden, solver, batch, epochs, dtype = WORKLOADS[workload]
+    X, y = workload_data(workload)
+    X = np.ascontiguousarray(X, dtype=dtype)
+    import gc
+
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")  # resets VmHWM (peak RSS) to the current RSS
+    base = _rss_kib("VmRSS")
+    if lib == "torch":
+        _, _, net = fit_torch(X, y, hidden, solver, batch, epochs, dtype)
+        import torch
+
+        with torch.no_grad():
+            net(torch.from_numpy(X)).argmax(1)
+    else:
+        cls = _estimator_class(lib, False)
+        model = cls(**estimator_params(hidden, solver, batch, epochs))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model.fit(X, y)
+            model.predict(X)
+    peak = _rss_kib("VmHWM")
+    print(json.dumps({"data_mib": (X.nbytes + y.nbytes) / 2**20,
+                      "added_mib": (peak - base) / 1024}))
+
+
+def memory_added(lib, workload="wide"):
+    """MiB of peak RSS that fit + predict add beyond the loaded data (Linux)."""
+    out = subprocess.run(
+        [sys.executable, "-c",
+         f"from fastbp._bench import _memory_child; _memory_child({lib!r}, {workload!r})"],
+        capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+# ---------------------------------------------------------------------------
+# the sweep over the class of problems
+# ---------------------------------------------------------------------------
+
+def sweep_configs(quick=False):
+    """``(name, X, y, hidden, solver, batch, epochs, dtype, regression, activation)``."""
+    n = 2000 if quick else 4000
+    Xc, yc = synth(n, 32, 4, seed=3, dtype=np.float64)
+    Xw, yw = synth(n, 784, 10, seed=4, dtype=np.float64)
+    rng = np.random.default_rng(5)
+    Xr = rng.normal(size=(n, 20))
+    yr = np.sin(Xr[:, 0]) + Xr[:, 1] * Xr[:, 2] + 0.1 * rng.normal(size=n)
+    out = []
+    for dtype in ("float64", "float32"):
+        for solver in ("sgd", "adam"):
+            out.append(("deep-narrow 32-(64x6)-4", Xc, yc, (64,) * 6, solver, 64, 3, dtype,
+                        False, "relu"))
+            out.append(("wide-shallow 784-1024-10", Xw, yw, (1024,), solver, 128, 1, dtype,
+                        False, "relu"))
+            out.append(("regression 20-64-64-1 tanh", Xr, yr, (64, 64), solver, 32, 3, dtype,
+                        True, "tanh"))
+    for batch in (1, 8, 32, 128, 512):
+        epochs = 1 if batch < 8 else 3
+        out.append((f"batch {batch} 32-128-4", Xc, yc, (128,), "adam", batch, epochs,
+                    "float32", False, "relu"))
+    return out
+
+
+def run_sweep(libs, repeat, quick=False):
+    rows = []
+    for name, X, y, hidden, solver, batch, epochs, dtype, regression, act in sweep_configs(quick):
+        row = {"problem": name, "solver": solver, "dtype": dtype, "batch": batch,
+               "epochs": epochs, "n": len(X)}
+        for lib in libs:
+            n_rep = 1 if (lib != "fastbp" and batch <= 8) else repeat
+            runs = [fit(lib, X, y, hidden, solver, batch, epochs, dtype, regression, act)
+                    for _ in range(n_rep)]
+            row[lib] = min(r[0] for r in runs)
+            row[lib + "_score"] = runs[0][1]
+        rows.append(row)
+        print(_sweep_line(row, libs), flush=True)
+    return rows
+
+
+def _sweep_line(row, libs):
+    text = (f"{row['problem']:27s} {row['solver']:4s} {row['dtype']:7s} b{row['batch']:<4d} "
+            f"x{row['epochs']}")
+    for lib in libs:
+        text += f" {lib} {row[lib]:8.4f}s"
+    for lib in libs[1:]:
+        text += f"  {lib}/fastbp {row[lib] / row['fastbp']:6.1f}x"
+    text += f"  score fastbp {row['fastbp_score']:.3f}"
+    if "sklearn" in libs:
+        text += f" sklearn {row['sklearn_score']:.3f}"
+    return text
+
+
+# ---------------------------------------------------------------------------
+# the report
+# ---------------------------------------------------------------------------
+
+def machine_line():
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    versions = []
+    for mod in ("fastbp", "numpy", "scipy", "sklearn", "torch"):
+        try:
+            versions.append(f"{mod} {__import__(mod).__version__}")
+        except ImportError:
+            pass
+    load = ""
+    if hasattr(os, "getloadavg"):
+        load = " load %.1f" % os.getloadavg()[0]
+    return (f"{datetime.date.today().isoformat()} {cpu}, {os.cpu_count()} cores,"
+            f"{load} | python {platform.python_version()} | " + ", ".join(versions))
+
+
+def _parser():
+    p = argparse.ArgumentParser(
+        prog="fastbp bench",
+        description="Time fastbp against scikit-learn and PyTorch (when installed) on "
+                    "the same work and print the ratios.")
+    p.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best counts")
+    p.add_argument("--workloads", default="tiny,digits,wide",
+                   help="comma-separated subset of tiny,digits,wide ('' for none)")
+    p.add_argument("--libs", default=",".join(LIBRARIES),
+                   help="libraries to compare (those not installed are skipped)")
+    p.add_argument("--no-predict", action="store_true", help="skip the one-sample predict latency")
+    p.add_argument("--no-peak", action="store_true", help="skip the 2048^3 gemm peak")
+    p.add_argument("--memory", action="store_true",
+                   help="also measure memory added by fit + predict on wide (Linux)")
+    p.add_argument("--sparse", action="store_true",
+                   help="also train on a 20000 x 50000 CSR input at 0.1%% density")
+    p.add_argument("--sweep", action="store_true",
+                   help="also time the wider sweep of problem shapes")
+    p.add_argument("--quick", action="store_true", help="smaller sweep data")
+    p.add_argument("--json", metavar="FILE", help="write every figure to FILE")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the head-to-head benchmark; returns a process exit code."""
+    args = _parser().parse_args(argv)
+    libs = [lib for lib in args.libs.split(",") if lib]
+    if "fastbp" not in libs:
+        libs.insert(0, "fastbp")
+    missing = [lib for lib in libs if not available(lib)]
+    libs = [lib for lib in libs if lib not in missing]
+    print("machine:", machine_line())
+    if missing:
+        print("not installed (skipped):", ", ".join(missing))
+    res = {"machine": machine_line(), "libs": libs, "limit": {}, "fit": {}, "predict1": {}}
+    if not args.no_peak:
+        for dt in ("float32", "float64"):
+            res["limit"][dt] = g = gemm_peak(dt)
+            print(f"limit  gemm 2048^3 {dt}: {g:.0f} GFLOP/s")
+    workloads = [w for w in args.workloads.split(",") if w]
+    for key in workloads:
+        desc, hidden, solver, batch, epochs, dtype = WORKLOADS[key]
+        X, y = workload_data(key)
+        k = len(np.unique(y))
+        sizes = [X.shape[1], *hidden, 1 if k == 2 else k]
+        flops = flops_per_epoch(len(X), sizes) * epochs
+        res["fit"][key] = {"desc": desc}
+        for lib in libs:
+            runs = [fit(lib, X, y, hidden, solver, batch, epochs, dtype)
+                    for _ in range(args.repeat)]
+            sec = min(r[0] for r in runs)
+            res["fit"][key][lib] = {"s": sec, "acc": runs[0][1], "gflops": flops / sec / 1e9}
+            print(f"{desc:40s} {lib:8s} {sec:8.4f}s {flops / sec / 1e9:7.2f} GFLOP/s "
+                  f"acc={runs[0][1]:.3f}", flush=True)
+    if not args.no_predict:
+        for lib in libs:
+            res["predict1"][lib] = us = predict_one_latency(lib)
+            print(f"predict 1 sample digits 64-100-10   {lib:8s} {us:8.2f} us", flush=True)
+    if args.memory:
+        res["memory"] = {}
+        for lib in libs:
+            try:
+                res["memory"][lib] = m = memory_added(lib)
+            except (OSError, subprocess.CalledProcessError) as exc:
+                print(f"memory {lib}: not measured ({exc})")
+                continue
+            print(f"memory wide fit+predict {lib:8s} +{m['added_mib']:7.1f} MiB beyond "
+                  f"{m['data_mib']:.1f} MiB of data", flush=True)
+    if args.sparse:
+        Xs, ys = sparse_data()
+        res["sparse"] = {}
+        for lib in [lib for lib in libs if lib != "torch"]:
+            sec, acc, _ = fit(lib, Xs, ys, (100,), "adam", 200, 2, "float64")
+            res["sparse"][lib] = {"s": sec, "acc": acc}
+            print(f"sparse 20000x50000 0.1% 50000-100-5 adam b200 x2 f64 {lib:8s} "
+                  f"{sec:8.3f}s acc={acc:.3f}", flush=True)
+    if args.sweep:
+        res["sweep"] = run_sweep(libs, args.repeat, args.quick)
+    _print_summary(res, libs)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(res, fh, indent=1)
+    return 0
+
+
+def _print_summary(res, libs):
+    print()
+    print("| workload | " + " | ".join(libs) + " | "
+          + " | ".join(f"{lib}/fastbp" for lib in libs[1:]) + " | target | accuracy |")
+    print("|---" * (len(libs) * 2 + 2) + "|")
+    for key, row in res["fit"].items():
+        f = row["fastbp"]["s"]
+        cells = [f"{row[lib]['s']:.4f} s" for lib in libs]
+        ratios = [f"{row[lib]['s'] / f:.1f}x" for lib in libs[1:]]
+        target = f">= {TARGETS[key]:g}x" + (f" (torch {TORCH_TARGETS[key]:g}x)"
+                                             if key in TORCH_TARGETS else "")
+        acc = " / ".join(f"{row[lib]['acc']:.3f}" for lib in libs)
+        print(f"| {row['desc']} | " + " | ".join(cells) + " | " + " | ".join(ratios)
+              + f" | {target} | {acc} |")
+    if res["predict1"]:
+        p = res["predict1"]
+        cells = [f"{p[lib]:.2f} us" for lib in libs]
+        ratios = [f"{p[lib] / p['fastbp']:.1f}x" for lib in libs[1:]]
+        print("| predict one sample 64-100-10 | " + " | ".join(cells) + " | "
+              + " | ".join(ratios) + " | >= 50x (torch 5x) | |")
+    if "wide" in res["fit"] and res["limit"].get("float32"):
+        share = res["fit"]["wide"]["fastbp"]["gflops"] / res["limit"]["float32"] * 100
+        print(f"\nwide: fastbp at {share:.0f}% of the measured sgemm peak "
+              f"({res['limit']['float32']:.0f} GFLOP/s)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+/* A tiny persistent worker pool and a spin-then-sleep barrier for fastbp's
+ * training epoch (included verbatim by _engine.pyx).
+ *
+ * Why our own: the epoch is SPMD (every thread walks the same mini-batches
+ * and works on its own slice of each layer), with a handful of barriers per
+ * batch. OpenBLAS is set to one thread for the duration, so exactly one
+ * threading layer is active. A barrier waiter spins for at most
+ * FB_SPIN_NS, then sleeps on a condition variable: when the other thread
+ * has been descheduled (a busy machine), the waiter gives its core back
+ * instead of burning it, so the late thread can run there at once.
+ *
+ * Worker threads are created on first use and parked on a condition
+ * variable between jobs. After fork() the child starts with no workers.
+ */
+#ifndef FASTBP_THREADS_H
+#define FASTBP_THREADS_H
+
+#if defined(_WIN32)
+#define FB_HAVE_THREADS 0
+#else
+#define FB_HAVE_THREADS 1
+#include <pthread.h>
+#include <time.h>
+#endif
+
+#define FB_MAX_THREADS 64
+#define FB_SPIN_NS 40000LL      /* spin this long at a barrier before sleeping */
+#define FB_PARK_SPIN_NS 200000LL /* workers spin this long for the next job */
+
+typedef void (*fb_task_fn)(void *arg, int tid, int nthreads);
+
+#if FB_HAVE_THREADS
+
+/* the previous value of *counter, which goes up by one (shared work queues) */
+static inline long fb_fetch_add(long *counter) {
+    return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
+}
+
+static inline long long fb_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static inline void fb_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+typedef struct {
+    int n;                  /* participants */
+    int count;              /* arrivals in this round (atomic) */
+    int generation;         /* bumped when a round completes (atomic) */
+    int sleepers;           /* threads blocked in cond_wait (atomic) */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} fb_barrier;
+
+static void fb_barrier_init(fb_barrier *b, int n) {
+    b->n = n;
+    b->count = 0;
+    b->generation = 0;
+    b->sleepers = 0;
+    pthread_mutex_init(&b->mu, NULL);
+    pthread_cond_init(&b->cv, NULL);
+}
+
+static void fb_barrier_destroy(fb_barrier *b) {
+    pthread_mutex_destroy(&b->mu);
+    pthread_cond_destroy(&b->cv);
+}
+
+static void fb_barrier_wait(fb_barrier *b) {
+    int gen, i;
+    long long t0;
+    if (b->n <= 1) return;
+    gen = __atomic_load_n(&b->generation, __ATOMIC_ACQUIRE);
+    if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == b->n) {
+        __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&b->generation, 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&b->sleepers, __ATOMIC_SEQ_CST) > 0) {
+            pthread_mutex_lock(&b->mu);
+            pthread_cond_broadcast(&b->cv);
+            pthread_mutex_unlock(&b->mu);
+        }
+        return;
+    }
+    t0 = fb_now_ns();
+    for (;;) {
+        for (i = 0; i < 64; i++) {
+            if (__atomic_load_n(&b->generation, __ATOMIC_ACQUIRE) != gen) return;
+            fb_cpu_relax();
+        }
+        if (fb_now_ns() - t0 > FB_SPIN_NS) break;
+    }
+    pthread_mutex_lock(&b->mu);
+    __atomic_add_fetch(&b->sleepers, 1, __ATOMIC_SEQ_CST);
+    while (__atomic_load_n(&b->generation, __ATOMIC_SEQ_CST) == gen)
+        pthread_cond_wait(&b->cv, &b->mu);
+    __atomic_sub_fetch(&b->sleepers, 1, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* ---- the pool ---------------------------------------------------------- */
+
+typedef struct {
+    pthread_mutex_t mu;       /* guards job hand-over and sleeping */
+    pthread_cond_t cv_job;    /* workers wait here for a job */
+    pthread_cond_t cv_done;   /* the caller waits here for the workers */
+    int n_workers;            /* created workers */
+    int job_seq;              /* bumped per job (atomic) */
+    int job_threads;          /* threads taking part in the current job */
+    int remaining;            /* workers still running the job (atomic) */
+    int sleepers;             /* workers asleep on cv_job (atomic) */
+    int caller_sleeping;
+    fb_task_fn fn;
+    void *arg;
+    pthread_t tids[FB_MAX_THREADS];
+} fb_pool_t;
+
+static fb_pool_t fb_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
+                            PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, NULL, NULL};
+static pthread_mutex_t fb_pool_call = PTHREAD_MUTEX_INITIALIZER;  /* one job at a time */
+static int fb_atfork_set = 0;
+
+static void *fb_worker_main(void *p) {
+    int tid = (int)(long)p;
+    int seen = 0, seq, i;
+    long long t0;
+    for (;;) {
+        /* wait for a new job: spin a little, then sleep */
+        t0 = fb_now_ns();
+        for (;;) {
+            seq = __atomic_load_n(&fb_pool.job_seq, __ATOMIC_ACQUIRE);
+            if (seq != seen) break;
+            for (i = 0; i < 64; i++) fb_cpu_relax();
+            if (fb_now_ns() - t0 > FB_PARK_SPIN_NS) {
+                pthread_mutex_lock(&fb_pool.mu);
+                __atomic_add_fetch(&fb_pool.sleepers, 1, __ATOMIC_SEQ_CST);
+                while ((seq = __atomic_load_n(&fb_pool.job_seq, __ATOMIC_SEQ_CST)) == seen)
+                    pthread_cond_wait(&fb_pool.cv_job, &fb_pool.mu);
+                __atomic_sub_fetch(&fb_pool.sleepers, 1, __ATOMIC_SEQ_CST);
+                pthread_mutex_unlock(&fb_pool.mu);
+                break;
+            }
+        }
+        seen = seq;
+        if (tid < fb_pool.job_threads) {
+            fb_pool.fn(fb_pool.arg, tid, fb_pool.job_threads);
+            if (__atomic_sub_fetch(&fb_pool.remaining, 1, __ATOMIC_SEQ_CST) == 0) {
+                pthread_mutex_lock(&fb_pool.mu);
+                if (fb_pool.caller_sleeping) pthread_cond_signal(&fb_pool.cv_done);
+                pthread_mutex_unlock(&fb_pool.mu);
+            }
+        }
+    }
+    return NULL;
+}
+
+static void fb_after_fork_child(void) {
+    /* the child has no workers; start over */
+    pthread_mutex_init(&fb_pool.mu, NULL);
+    pthread_cond_init(&fb_pool.cv_job, NULL);
+    pthread_cond_init(&fb_pool.cv_done, NULL);
+    pthread_mutex_init(&fb_pool_call, NULL);
+    fb_pool.n_workers = 0;
+    fb_pool.sleepers = 0;
+    fb_pool.remaining = 0;
+    fb_pool.caller_sleeping = 0;
+}
+
+/* Start workers up to n - 1; returns the number of threads available (>= 1). */
+static int fb_pool_ensure(int n) {
+    pthread_attr_t attr;
+    if (n > FB_MAX_THREADS) n = FB_MAX_THREADS;
+    if (!fb_atfork_set) {
+        pthread_atfork(NULL, NULL, fb_after_fork_child);
+        fb_atfork_set = 1;
+    }
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    while (fb_pool.n_workers < n - 1) {
+        int tid = fb_pool.n_workers + 1;
+        if (pthread_create(&fb_pool.tids[tid], &attr, fb_worker_main, (void *)(long)tid) != 0)
+            break;
+        fb_pool.n_workers++;
+    }
+    pthread_attr_destroy(&attr);
+    return fb_pool.n_workers + 1;
+}
+
+/* Run fn(arg, tid, n) on n threads (the caller is tid 0) and wait for all. */
+static void fb_pool_run(fb_task_fn fn, void *arg, int n) {
+    long long t0;
+    int i;
+    if (n <= 1) { fn(arg, 0, 1); return; }
+    pthread_mutex_lock(&fb_pool_call);
+    i = fb_pool_ensure(n);
+    if (i < n) n = i;
+    if (n <= 1) { pthread_mutex_unlock(&fb_pool_call); fn(arg, 0, 1); return; }
+    fb_pool.fn = fn;
+    fb_pool.arg = arg;
+    fb_pool.job_threads = n;
+    __atomic_store_n(&fb_pool.remaining, n - 1, __ATOMIC_SEQ_CST);
+    __atomic_add_fetch(&fb_pool.job_seq, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&fb_pool.sleepers, __ATOMIC_SEQ_CST) > 0) {
+        pthread_mutex_lock(&fb_pool.mu);
+        pthread_cond_broadcast(&fb_pool.cv_job);
+        pthread_mutex_unlock(&fb_pool.mu);
+    }
+    fn(arg, 0, n);
+    t0 = fb_now_ns();
+    while (__atomic_load_n(&fb_pool.remaining, __ATOMIC_SEQ_CST) != 0) {
+        for (i = 0; i < 64; i++) fb_cpu_relax();
+        if (fb_now_ns() - t0 > FB_SPIN_NS) {
+            pthread_mutex_lock(&fb_pool.mu);
+            fb_pool.caller_sleeping = 1;
+            while (__atomic_load_n(&fb_pool.remaining, __ATOMIC_SEQ_CST) != 0)
+                pthread_cond_wait(&fb_pool.cv_done, &fb_pool.mu);
+            fb_pool.caller_sleeping = 0;
+            pthread_mutex_unlock(&fb_pool.mu);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&fb_pool_call);
+}
+
+#else  /* no threads: everything runs on the caller */
+
+typedef struct { int n; } fb_barrier;
+static inline long fb_fetch_add(long *counter) { return (*counter)++; }
+static void fb_barrier_init(fb_barrier *b, int n) { b->n = 1; }
+static void fb_barrier_destroy(fb_barrier *b) {}
+static void fb_barrier_wait(fb_barrier *b) {}
+static int fb_pool_ensure(int n) { return 1; }
+static void fb_pool_run(fb_task_fn fn, void *arg, int n) { fn(arg, 0, 1); }
+
+#endif
+#endif

@@ -1,0 +1,58 @@
+"""The head-to-head benchmark runs end to end on a small slice and writes the
+JSON that benchmarks/plot_results.py turns into the README chart. (No
+timings are asserted: speed lives in the benchmarks, not in tests.)"""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fastbp import _bench
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_head_to_head_runs_and_writes_json(tmp_path, capsys):
+    out = tmp_path / "res.json"
+    code = _bench.main(["--workloads", "tiny", "--libs", "fastbp,sklearn", "--repeat", "1",
+                        "--no-predict", "--no-peak", "--json", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "machine:" in text and "| workload |" in text
+    res = json.loads(out.read_text())
+    tiny = res["fit"]["tiny"]
+    libs = [lib for lib in ("fastbp", "sklearn") if _bench.available(lib)]
+    assert res["libs"] == libs
+    for lib in libs:
+        assert tiny[lib]["s"] > 0 and 0.5 < tiny[lib]["acc"] <= 1
+    if "sklearn" in libs:  # same draws, same arithmetic: the same accuracy
+        assert tiny["fastbp"]["acc"] == pytest.approx(tiny["sklearn"]["acc"], abs=0.01)
+
+
+def test_plot_script_draws_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    spec = importlib.util.spec_from_file_location("plot_results",
+                                                  ROOT / "benchmarks" / "plot_results.py")
+    plot_results = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plot_results)
+    res = {"machine": "test", "libs": ["fastbp", "sklearn"],
+           "fit": {"tiny": {"desc": "t", "fastbp": {"s": 0.01}, "sklearn": {"s": 0.5}}},
+           "predict1": {"fastbp": 2.0, "sklearn": 100.0},
+           "sweep": [{"problem": "deep-narrow x", "solver": "sgd", "dtype": "float64",
+                      "batch": 64, "fastbp": 0.1, "sklearn": 0.3}]}
+    src = tmp_path / "r.json"
+    src.write_text(json.dumps(res))
+    png = tmp_path / "chart.png"
+    assert plot_results.main([str(src), str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    ups = plot_results.speedups(res)
+    assert ups["sklearn"] == [("tiny", pytest.approx(50.0)), ("predict1", pytest.approx(50.0))]
+
+
+def test_sparse_benchmark_data_has_the_asked_density():
+    X, y = _bench.sparse_data(n=500, d=4000, density=0.005, k=3)
+    assert X.shape == (500, 4000) and X.format == "csr"
+    assert abs(X.nnz / (500 * 4000) - 0.005) < 0.0005
+    assert set(np.unique(y)) <= {0, 1, 2}

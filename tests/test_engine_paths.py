@@ -1,0 +1,362 @@
+"""The engine's alternative code paths agree with each other.
+
+* threads: an epoch split over several threads gives the weights of one thread;
+* the segmenting thread tuner (n_threads=0) gives the same weights too;
+* CSR input (sparse first-layer kernels, gradient rows left unzeroed) gives
+  the weights of the same data dense;
+* matrix-vector products (gemv: batch of one, one output) agree with numpy;
+* predict's small-input fast path agrees with the general path, and steps
+  aside for inputs it does not serve;
+* the typed epoch shuffle makes RandomState.shuffle's draws.
+"""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+import fastbp
+from fastbp import _engine
+from fastbp._network import Network
+
+
+def _epoch_setup(sizes, dtype, solver, n=300, seed=0, out_act="softmax"):
+    rng = np.random.RandomState(seed)
+    net = Network(sizes, "relu", out_act, dtype)
+    net.init_glorot(rng, "relu")
+    X = rng.normal(size=(n, sizes[0])).astype(dtype)
+    Y = np.zeros((n, sizes[-1]), dtype=dtype)
+    Y[np.arange(n), rng.randint(0, sizes[-1], n)] = 1
+    order = rng.permutation(n).astype(np.intp)
+    return net, X, Y, order
+
+
+def _run_epochs(net, X, Y, order, solver, batch, n_threads, epochs=2, csr=None):
+    params = net.params.copy()
+    grads = np.empty_like(params)
+    s1 = np.zeros_like(params)
+    s2 = np.zeros_like(params)
+    work = np.empty(net.spec.train_workspace_size(batch, csr is None), dtype=params.dtype)
+    opt = {"solver": solver, "learning_rate": 0.01, "momentum": 0.9, "nesterov": True,
+           "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "t": 0}
+    losses = []
+    for _ in range(epochs):
+        loss = _engine.train_epoch(
+            net.spec, params, grads, s1, s2, X if csr is None else None, csr, Y, None,
+            order, batch, opt, 1e-3, 1.0, work, n_threads)
+        losses.append(loss)
+    return params, losses
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_thread_counts_give_the_same_weights(dtype, solver):
+    # wide enough that every thread owns a block of every layer
+    net, X, Y, order = _epoch_setup([40, 96, 64, 5], dtype, solver)
+    p1, l1 = _run_epochs(net, X, Y, order, solver, 50, 1)
+    p2, l2 = _run_epochs(net, X, Y, order, solver, 50, 2)
+    p3, l3 = _run_epochs(net, X, Y, order, solver, 50, 3)
+    assert not np.array_equal(p1, net.params)  # it trained
+    # float64: each output element is one BLAS product over the same operands.
+    # float32: OpenBLAS's sgemm rounds differently for different block widths,
+    # and Adam's m / sqrt(v) magnifies that for tiny gradients: rounding only.
+    tol = 1e-12 if dtype == np.float64 else 2e-4
+    np.testing.assert_allclose(p2, p1, rtol=tol, atol=tol)
+    np.testing.assert_allclose(p3, p1, rtol=tol, atol=tol)
+    np.testing.assert_allclose(l2, l1, rtol=tol)
+    np.testing.assert_allclose(l3, l1, rtol=tol)
+
+
+def test_thread_tuner_segments_give_the_same_weights():
+    net, X, Y, order = _epoch_setup([64, 256, 128, 10], np.float64, "adam", n=1200)
+    old = _engine.set_segment_work(2e5)  # many segments, so both choices run
+    try:
+        p_auto, l_auto = _run_epochs(net, X, Y, order, "adam", 64, 0, epochs=3)
+    finally:
+        _engine.set_segment_work(old)
+    p_one, l_one = _run_epochs(net, X, Y, order, "adam", 64, 1, epochs=3)
+    np.testing.assert_allclose(p_auto, p_one, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(l_auto, l_one, rtol=1e-12)
+
+
+def test_loss_and_grad_threads_agree():
+    net, X, Y, _ = _epoch_setup([30, 80, 4], np.float64, "adam", n=700)
+    grads = []
+    for nt in (1, 2):
+        g = np.empty_like(net.params)
+        work = np.empty(net.spec.train_workspace_size(256, False))
+        loss = _engine.loss_and_grad(net.spec, net.params, X, None, Y, None, 1e-3, 1.0,
+                                     g, work, 256, nt)
+        grads.append((loss, g))
+    assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-13)
+    np.testing.assert_allclose(grads[1][1], grads[0][1], rtol=1e-12, atol=1e-15)
+    assert np.abs(grads[0][1]).max() > 0
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("hidden", [(12,), (150, 20)])
+def test_sparse_and_dense_input_train_the_same(solver, hidden):
+    rng = np.random.RandomState(3)
+    Xs = sp.random(240, 90, density=0.04, random_state=4, format="csr")
+    Xs = (Xs @ sp.diags((np.arange(90) >= 10).astype(float))).tocsr()  # 10 unused features
+    Xs.eliminate_zeros()
+    y = rng.randint(0, 3, 240)
+    kw = dict(hidden_layer_sizes=hidden, solver=solver, batch_size=16, max_iter=3,
+              random_state=0, learning_rate_init=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = fastbp.MLPClassifier(**kw).fit(Xs, y)
+        b = fastbp.MLPClassifier(**kw).fit(Xs.toarray(), y)
+    for ca, cb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_allclose(ca, cb, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-12)
+    # rows of W0 for features no sample has still moved (L2 + momentum/Adam)
+    unused = np.asarray(Xs.sum(axis=0)).ravel() == 0
+    assert unused.any()
+    fresh = fastbp.MLPClassifier(**{**kw, "max_iter": 1})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fresh.fit(Xs, y)
+    start = Network(a._net.sizes, "relu", "softmax", np.float64)
+    start.init_glorot(np.random.RandomState(0), "relu")
+    moved, before = fresh.coefs_[0][unused], start.coefs[0][unused]
+    assert not np.any(moved == before)
+    if solver == "sgd":  # only the L2 term acts on them: they shrink
+        assert np.all(np.abs(moved) < np.abs(before))
+
+
+def test_matrix_vector_products_match_numpy():
+    # one sample (gemv over W) and one output unit (gemv over A)
+    rng = np.random.RandomState(5)
+    for sizes, out_act in (([7, 5, 3], "identity"), ([6, 9, 1], "identity")):
+        net = Network(sizes, "tanh", out_act, np.float64)
+        net.init_glorot(rng, "tanh")
+        for n in (1, 4):
+            X = rng.normal(size=(n, sizes[0]))
+            out = np.empty((n, sizes[-1]))
+            work = np.empty(net.spec.predict_workspace_size(n))
+            _engine.forward(net.spec, net.params, X, None, out, work, n)
+            ref = np.tanh(X @ net.coefs[0] + net.intercepts[0]) @ net.coefs[1] + \
+                net.intercepts[1]
+            np.testing.assert_allclose(out, ref, rtol=1e-13, atol=1e-14)
+
+
+def _fitted(kind, dtype=np.float64):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(120, 6)).astype(dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if kind == "binary":
+            y = np.where(X[:, 0] > 0, "yes", "no")
+            return fastbp.MLPClassifier((8,), max_iter=30, random_state=0).fit(X, y), X
+        if kind == "multiclass":
+            y = np.digitize(X[:, 0], [-0.5, 0.5])
+            return fastbp.MLPClassifier((8,), max_iter=30, random_state=0).fit(X, y), X
+        Y = X[:, :2] * 2 if kind == "regression2" else X[:, 0] * 2
+        return fastbp.MLPRegressor(hidden_layer_sizes=(8,), max_iter=30,
+                                   random_state=0).fit(X, Y), X
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass", "regression", "regression2"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_predict_fast_path_matches_general_path(kind, dtype):
+    model, X = _fitted(kind, dtype)
+    model.predict(X)  # the general path; builds the fast one
+    assert model._net.spec.predictor is not None
+    for rows in (X[:1], X[:5], X[:64]):
+        rows = np.ascontiguousarray(rows)
+        fast = model._net.spec.predictor.predict(rows, model.__dict__)
+        assert fast is not None
+        general = model._predict_from_output(model._forward(rows))
+        np.testing.assert_array_equal(fast, general)
+        assert fast.dtype == general.dtype and fast.shape == general.shape
+        np.testing.assert_array_equal(model.predict(rows), general)
+
+
+def test_predict_fast_path_steps_aside():
+    model, X = _fitted("multiclass")
+    model.predict(X[:1])
+    fast = model._net.spec.predictor
+    d = model.__dict__
+    assert fast.predict(X[:1], d) is not None
+    assert fast.predict(X[:1].astype(np.float32), d) is None       # other dtype
+    assert fast.predict(np.asfortranarray(X[:3]), d) is None        # not C-contiguous
+    assert fast.predict(X[:1].tolist(), d) is None                  # not an ndarray
+    assert fast.predict(X[:100], d) is None                         # more rows than it serves
+    bad = X[:2].copy()
+    bad[1, 3] = np.nan
+    assert fast.predict(bad, d) is None
+    with pytest.raises(ValueError, match="NaN"):
+        model.predict(bad)
+    with pytest.raises(ValueError, match="features"):
+        model.predict(X[:1, :4])
+    # coefs_ replaced by the user: the general path copies them in first
+    new = [c * 0 for c in model.coefs_]
+    model.coefs_ = new
+    assert fast.predict(X[:2], model.__dict__) is None
+    pred = model.predict(X[:2])
+    assert np.all(pred == model.predict(X[:2]))
+    # pickling drops the cache, and the reloaded model predicts the same
+    clone = pickle.loads(pickle.dumps(model))
+    assert clone._net.spec.predictor is None
+    np.testing.assert_array_equal(clone.predict(X[:3]), model.predict(X[:3]))
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 17, 1000])
+def test_typed_shuffle_makes_randomstate_draws(n):
+    a = np.random.RandomState(7)
+    b = np.random.RandomState(7)
+    idx = np.arange(n, dtype=np.intp)[::-1].copy()
+    mine = idx.copy()
+    for _ in range(3):
+        perm = np.arange(n)
+        a.shuffle(perm)
+        idx = idx[perm]
+        _engine.shuffle_inplace(mine, b)
+        np.testing.assert_array_equal(mine, idx)
+    assert a.randint(2**31) == b.randint(2**31)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_all_finite_finds_every_bad_value(dtype):
+    x = np.linspace(-1e30, 1e30, 1001).astype(dtype)
+    assert _engine.all_finite(x)
+    assert _engine.all_finite(x[:0])
+    for bad in (np.nan, np.inf, -np.inf):
+        for pos in (0, 1, 500, 1000):
+            y = x.copy()
+            y[pos] = bad
+            assert not _engine.all_finite(y)
+    # the largest finite value is finite
+    assert _engine.all_finite(np.array([np.finfo(dtype).max, -np.finfo(dtype).max], dtype))
+
+
+def test_threadpoolctl_limits_fastbp_threads_and_blas_is_restored():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    if _engine._blas_library is None:
+        pytest.skip("scipy's OpenBLAS was not found: fastbp trains on one thread")
+    spec = Network([64, 256, 10], "relu", "softmax", np.float64).spec
+    scipy_blas = [i for i in threadpoolctl.threadpool_info()
+                  if i["filepath"] == _engine._blas_library[0]]
+    assert scipy_blas, "threadpoolctl sees the OpenBLAS fastbp uses"
+    before = scipy_blas[0]["num_threads"]
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        assert _engine.blas_threads() == 1
+        assert _engine.epoch_threads(spec, 200) == 1
+    assert _engine.epoch_threads(spec, 200) == min(before, 64)
+    assert _engine.epoch_threads(spec, 1) == 1  # too little work per batch
+    # a fit leaves scipy's OpenBLAS thread count as it found it
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(400, 64))
+    y = rng.randint(0, 10, 400)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fastbp.MLPClassifier((256,), max_iter=2, random_state=0).fit(X, y)
+    after = [i for i in threadpoolctl.threadpool_info()
+             if i["filepath"] == _engine._blas_library[0]][0]["num_threads"]
+    assert after == before
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_forward_chunks_on_several_threads_match_one(dtype):
+    rng = np.random.RandomState(8)
+    net = Network([20, 64, 32, 3], "relu", "softmax", dtype)
+    net.init_glorot(rng, "relu")
+    X = rng.normal(size=(1000, 20)).astype(dtype)
+    outs = []
+    for nt in (1, 2, 3):
+        out = np.empty((1000, 3), dtype=dtype)
+        work = np.empty(net.spec.predict_workspace_size(64), dtype=dtype)
+        _engine.forward(net.spec, net.params, X, None, out, work, 64, nt)
+        outs.append(out)
+    np.testing.assert_array_equal(outs[1], outs[0])  # each row computed the same way
+    np.testing.assert_array_equal(outs[2], outs[0])
+    np.testing.assert_allclose(outs[0].sum(axis=1), 1, rtol=1e-5)
+
+
+def test_concurrent_fits_leave_blas_threads_as_found():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    import threading
+
+    if _engine._blas_library is None:
+        pytest.skip("scipy's OpenBLAS was not found")
+
+    def blas_threads_now():
+        return [i for i in threadpoolctl.threadpool_info()
+                if i["filepath"] == _engine._blas_library[0]][0]["num_threads"]
+
+    before = blas_threads_now()
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(600, 64))
+    y = rng.randint(0, 10, 600)
+    errors = []
+
+    def fit():
+        try:
+            fastbp.MLPClassifier((256,), max_iter=3, random_state=0).fit(X, y)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fit) for _ in range(3)]
+    with warnings.catch_warnings():  # not thread-safe: set once, around all threads
+        warnings.simplefilter("ignore")
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert not errors
+    assert blas_threads_now() == before
+
+
+@pytest.mark.parametrize("dtype, max_ulp", [(np.float64, 2), (np.float32, 1)])
+def test_tanh_is_accurate_everywhere(dtype, max_ulp):
+    # the engine's tanh: a rational approximation below |x| = 0.625, one exp above
+    x = np.concatenate([np.linspace(-25, 25, 200001), np.logspace(-30, 1.5, 20001),
+                        -np.logspace(-30, 1.5, 20001), [0.6249999, 0.625, 0.6250001]])
+    x = x.astype(dtype)
+    z = x.reshape(1, -1).copy()
+    _engine.apply_activation(z, "tanh")
+    ref = np.tanh(x.astype(np.float64))
+    ulp = np.abs(z[0].astype(np.float64) - ref) / np.spacing(np.abs(ref).astype(dtype))
+    assert ulp.max() <= max_ulp
+    special = np.array([[0.0, np.inf, -np.inf, np.nan]], dtype=dtype)
+    _engine.apply_activation(special, "tanh")
+    assert list(special[0, :3]) == [0.0, 1.0, -1.0] and np.isnan(special[0, 3])
+
+
+@pytest.mark.parametrize("out_act, n_out", [("logistic", 1), ("logistic", 3), ("softmax", 4)])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_log_loss_with_one_log_per_block_matches_the_reference(out_act, n_out, weighted):
+    # unweighted rows take their logs as one log of a product; weighted rows one
+    # each; both must give scikit-learn's clipped log-loss, saturated outputs too
+    rng = np.random.RandomState(11)
+    net = Network([5, 7, n_out], "relu", out_act, np.float64)
+    net.init_glorot(rng, "relu")
+    net.coefs[1][...] *= 60  # some outputs saturate: the clipping bounds apply
+    n = 700
+    X = rng.normal(size=(n, 5))
+    if out_act == "softmax":
+        Y = np.zeros((n, n_out))
+        Y[np.arange(n), rng.randint(0, n_out, n)] = 1
+    else:
+        Y = (rng.rand(n, n_out) < 0.5).astype(float)
+    sw = rng.uniform(0.5, 2, n) if weighted else None
+    # the reference from the logits (stable at saturation), clipped as
+    # scikit-learn clips probabilities to [eps, 1 - eps]
+    V = np.maximum(X @ net.coefs[0] + net.intercepts[0], 0) @ net.coefs[1] + net.intercepts[1]
+    eps = np.finfo(np.float64).eps
+    lo, hi = -np.log1p(-eps), -np.log(eps)
+    if out_act == "softmax":
+        nlogp = np.logaddexp.reduce(V, axis=1, keepdims=True) - V
+        per_row = (Y * np.clip(nlogp, lo, hi)).sum(axis=1)
+    else:
+        per_row = (Y * np.clip(np.logaddexp(0, -V), lo, hi)
+                   + (1 - Y) * np.clip(np.logaddexp(0, V), lo, hi)).sum(axis=1)
+    w = np.ones(n) if sw is None else sw
+    ref = (per_row * w).sum() / w.sum()
+    g = np.empty_like(net.params)
+    loss = _engine.loss_and_grad(net.spec, net.params, X, None, Y, sw, 0.0, 1.0, g,
+                                 np.empty(net.spec.train_workspace_size(256, False)), 256, 1)
+    assert loss == pytest.approx(ref, rel=1e-9, abs=1e-12)
