@@ -58,17 +58,10 @@ cdef extern from "_threads.h" nogil:
     void fb_barrier_wait(fb_barrier *b)
     void fb_pool_run(fb_task_fn fn, void *arg, int n)
     long fb_fetch_add(long *counter)
+    long long fb_now_ns()
 
 cdef extern from "Python.h":
     int PyErr_CheckSignals()
-
-cdef extern from "<time.h>" nogil:
-    ctypedef int clockid_t
-    cdef struct timespec:
-        long tv_sec
-        long tv_nsec
-    int clock_gettime(clockid_t clk_id, timespec *tp)
-    clockid_t CLOCK_MONOTONIC
 
 
 # Activation codes shared with Python (_network.ACTIVATION_CODES).
@@ -345,9 +338,7 @@ cdef inline floating f_eps(floating x) noexcept nogil:
 
 
 cdef inline long long _now_ns() noexcept nogil:
-    cdef timespec ts
-    clock_gettime(CLOCK_MONOTONIC, &ts)
-    return <long long> ts.tv_sec * 1000000000 + ts.tv_nsec
+    return fb_now_ns()
 
 
 cdef int _check_signals(long long *last_check) noexcept nogil:

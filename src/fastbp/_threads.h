@@ -17,11 +17,27 @@
 
 #if defined(_WIN32)
 #define FB_HAVE_THREADS 0
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
 #else
 #define FB_HAVE_THREADS 1
 #include <pthread.h>
 #include <time.h>
 #endif
+
+/* a monotonic clock in nanoseconds (Ctrl-C checks, the thread tuner, barriers) */
+static inline long long fb_now_ns(void) {
+#if defined(_WIN32)
+    LARGE_INTEGER freq, count;
+    QueryPerformanceFrequency(&freq);
+    QueryPerformanceCounter(&count);
+    return (long long)((double)count.QuadPart * (1e9 / (double)freq.QuadPart));
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+#endif
+}
 
 #define FB_MAX_THREADS 64
 #define FB_SPIN_NS 40000LL      /* spin this long at a barrier before sleeping */
@@ -34,12 +50,6 @@ typedef void (*fb_task_fn)(void *arg, int tid, int nthreads);
 /* the previous value of *counter, which goes up by one (shared work queues) */
 static inline long fb_fetch_add(long *counter) {
     return __atomic_fetch_add(counter, 1, __ATOMIC_RELAXED);
-}
-
-static inline long long fb_now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 static inline void fb_cpu_relax(void) {
