@@ -1,7 +1,7 @@
 """Draw the head-to-head chart (PNG) from a JSON file written by
 ``fastbp bench --json FILE`` (or ``benchmarks/head_to_head.py --json FILE``).
 
-    python benchmarks/plot_results.py results.json docs/readme/performance.png
+    python benchmarks/plot_results.py results.json docs/performance.png
 
 Left: how many times faster fastbp is than each peer per workload (log
 scale), with the issue's targets marked. Right (when the JSON has a sweep):

@@ -398,7 +398,7 @@ def test_training_doc_snippets_run(tmp_path, monkeypatch):
     import pathlib
 
     pytest.importorskip("matplotlib")
-    doc = pathlib.Path(__file__).resolve().parents[1] / "docs" / "readme" / "training.md"
+    doc = pathlib.Path(__file__).resolve().parents[1] / "docs" / "training.md"
     blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.DOTALL)
     assert len(blocks) == 4
     monkeypatch.chdir(tmp_path)  # the plot snippet saves a PNG

@@ -102,7 +102,7 @@ def test_separate_processes_give_identical_models(reference):
 # (L-BFGS's full-batch products, 256-wide layers) OpenBLAS splits the products
 # when allowed 2 threads and the last bits change (measured with OpenBLAS
 # 0.3.30: relative differences of 1e-15 after 3 SGD epochs, 5e-10 after 25
-# L-BFGS iterations of a 64x64 network); see docs/readme/reliability.md.
+# L-BFGS iterations of a 64x64 network); see docs/reliability.md.
 THREAD_INDEPENDENT = ("sgd-dense", "adam-sparse", "adam-float32-early-stopping")
 
 

@@ -153,8 +153,8 @@ def markdown_code_blocks(text):
 
 
 def test_readme_tour_runs(tmp_path, monkeypatch, capsys):
-    """docs/readme/tour.md (folded into README.md): its Python runs, its
-    command lines succeed, and what it shows is what happens."""
+    """README.md's "A 20-line tour": its Python runs, its command lines
+    succeed, and what it shows is what happens."""
     for module in ("sklearn", "matplotlib"):
         pytest.importorskip(module)
     if importlib.util.find_spec("fastbp.plot") is None:
@@ -166,7 +166,10 @@ def test_readme_tour_runs(tmp_path, monkeypatch, capsys):
     from fastbp._cli import main
 
     matplotlib.use("Agg")
-    blocks = markdown_code_blocks((DOCS / "readme" / "tour.md").read_text(encoding="utf-8"))
+    readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("## A 20-line tour")
+    tour = readme[start:readme.index("\n## ", start + 1)]
+    blocks = markdown_code_blocks(tour)
     assert [language for language, _ in blocks] == ["python", "python", "bash"]
     # a tour, not a manual: about twenty lines of code in all
     assert sum(1 for _, code in blocks for line in code.splitlines() if line.strip()) <= 22
@@ -174,7 +177,7 @@ def test_readme_tour_runs(tmp_path, monkeypatch, capsys):
     namespace = {}
     for language, code in blocks:
         if language == "python":
-            exec(compile(code, "tour.md", "exec"), namespace)
+            exec(compile(code, "README.md", "exec"), namespace)
             continue
         for line in code.strip().splitlines():
             argv = shlex.split(line)

@@ -529,7 +529,7 @@ def test_reliability_doc_example_runs(tmp_path, monkeypatch):
     import pathlib
     import re
 
-    doc = pathlib.Path(__file__).resolve().parents[1] / "docs" / "readme" / "reliability.md"
+    doc = pathlib.Path(__file__).resolve().parents[1] / "docs" / "reliability.md"
     blocks = re.findall(r"```python\n(.*?)```", doc.read_text(encoding="utf-8"), re.S)
     assert blocks
     monkeypatch.chdir(tmp_path)

@@ -1,0 +1,38 @@
+"""Every Python snippet in README.md runs, in order, and shows what it says."""
+
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_readme_python_snippets_run(tmp_path, monkeypatch):
+    for module in ("sklearn", "matplotlib", "threadpoolctl"):
+        pytest.importorskip(module)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    blocks = re.findall(r"^```python\n(.*?)^```", README.read_text(encoding="utf-8"),
+                        re.M | re.S)
+    assert len(blocks) >= 7
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning in the short examples
+        for code in blocks:
+            exec(compile(code, "README.md", "exec"), namespace)
+    # what the README says the snippets show
+    net = namespace["net"]
+    np.testing.assert_array_equal(net.predict([[0., 1.], [1., 1.]]), [1, 0])
+    import fastbp
+
+    assert fastbp.check_gradients(net, namespace["X"], namespace["y"]) < 1e-5
+    clf = namespace["clf"]
+    assert len(clf.validation_loss_curve_) == clf.n_iter_ == len(clf.validation_scores_)
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
