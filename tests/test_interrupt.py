@@ -19,8 +19,13 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
+
+import numpy as np
 
 import pytest
+
+import fastbp
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -257,3 +262,45 @@ def test_lbfgs_interrupt_keeps_the_last_accepted_iterate(monkeypatch):
                             random_state=0).fit(X, y)
     np.testing.assert_array_equal(model._net.params, ref._net.params)
     assert model.loss_ == ref.loss_
+
+
+@pytest.mark.skipif(not hasattr(signal, "setitimer"), reason="needs signal.setitimer (POSIX)")
+@pytest.mark.parametrize("entry", ["fit-adam", "fit-lbfgs", "loss_and_gradients", "predict"])
+def test_signal_handler_exception_propagates_from_every_engine_entry(entry):
+    # A handler's exception raised while the engine runs must come out as
+    # itself (here TimeoutError) from each entry point, never as a SystemError,
+    # and the engine must stay usable afterwards.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(40000, 64))
+    y = (X[:, 0] > 0).astype(int)
+    model = fastbp.MLPClassifier((256, 256), max_iter=1, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.fit(X[:500], y[:500])
+
+    def call():
+        if entry == "fit-adam":
+            model.set_params(solver="adam", max_iter=50, warm_start=True).fit(X, y)
+        elif entry == "fit-lbfgs":
+            model.set_params(solver="lbfgs", max_iter=50, warm_start=True).fit(X, y)
+        elif entry == "loss_and_gradients":
+            for _ in range(200):
+                model.loss_and_gradients(X, y)
+        else:
+            for _ in range(200):
+                model.predict_proba(X)
+
+    def handler(signum, frame):
+        raise TimeoutError("alarm")
+
+    previous = signal.signal(signal.SIGALRM, handler)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0.3)
+        with pytest.raises(TimeoutError, match="alarm"):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                call()
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+    assert model.predict(X[:5]).shape == (5,)

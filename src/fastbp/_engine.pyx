@@ -1575,8 +1575,10 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
         with nogil:
             E.sumsq0 = weights_sumsq(net, &params[0])
             _run_epoch(&E, ts, n_threads, fixed_threads, floating is float)
-    if E.stop:
-        _raise_pending()
+        # raise inside the block: leaving it with the exception still pending
+        # would call __exit__ with the error indicator set (a SystemError)
+        if E.stop:
+            _raise_pending()
     if opt.kind == OPT_ADAM:
         opt.t += E.n_batches
     optimizer["t"] = opt.t
@@ -1647,8 +1649,8 @@ def loss_and_grad(NetSpec spec, const floating[::1] params, X, tuple csr,
     with _BlasSerial(n_threads):
         with nogil:
             _run_segment(&E, n_threads, floating is float)
-    if E.stop:
-        _raise_pending()
+        if E.stop:  # raised inside the block (see train_epoch)
+            _raise_pending()
     with nogil:
         if sw_ptr != NULL:
             for r in range(n):
@@ -1735,8 +1737,8 @@ def forward(NetSpec spec, const floating[::1] params, X, tuple csr, floating[:, 
                 fb_pool_run(_predict_task_f, <void *> &J, n_threads)
             else:
                 fb_pool_run(_predict_task_d, <void *> &J, n_threads)
-    if J.stop:
-        _raise_pending()
+        if J.stop:  # raised inside the block (see train_epoch)
+            _raise_pending()
 
 
 cdef struct PredictJob:
