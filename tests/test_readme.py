@@ -11,14 +11,14 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def test_readme_python_snippets_run(tmp_path, monkeypatch):
-    for module in ("sklearn", "matplotlib", "threadpoolctl"):
+    for module in ("sklearn", "matplotlib", "threadpoolctl", "dask.array", "distributed"):
         pytest.importorskip(module)
     import matplotlib
 
     matplotlib.use("Agg")
     blocks = re.findall(r"^```python\n(.*?)^```", README.read_text(encoding="utf-8"),
                         re.M | re.S)
-    assert len(blocks) >= 7
+    assert len(blocks) >= 8
     monkeypatch.chdir(tmp_path)
     namespace = {}
     with warnings.catch_warnings():
@@ -33,6 +33,9 @@ def test_readme_python_snippets_run(tmp_path, monkeypatch):
     assert fastbp.check_gradients(net, namespace["X"], namespace["y"]) < 1e-5
     clf = namespace["clf"]
     assert len(clf.validation_loss_curve_) == clf.n_iter_ == len(clf.validation_scores_)
+    big = namespace["big"]
+    assert big.n_iter_ == 1 and big.t_ == 2 * 50_000  # two passes over five blocks
+    assert big.score(namespace["Xd"][:2000].compute(), namespace["yd"][:2000].compute()) > 0.95
     import matplotlib.pyplot as plt
 
     plt.close("all")
