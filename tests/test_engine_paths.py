@@ -360,3 +360,67 @@ def test_log_loss_with_one_log_per_block_matches_the_reference(out_act, n_out, w
     loss = _engine.loss_and_grad(net.spec, net.params, X, None, Y, sw, 0.0, 1.0, g,
                                  np.empty(net.spec.train_workspace_size(256, False)), 256, 1)
     assert loss == pytest.approx(ref, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_exp_is_accurate_everywhere(dtype):
+    # the engine's exp (a polynomial, vectorised) against a reference with more
+    # precision: within 1 ulp in float64, correctly rounded but for ties in float32
+    rng = np.random.RandomState(3)
+    hi = 709.7 if dtype == np.float64 else 88.7
+    lo = -745.1 if dtype == np.float64 else -103.9
+    x = np.concatenate([rng.uniform(lo, hi, 100001), rng.uniform(-1, 1, 20001),
+                        np.linspace(lo, hi, 20001)]).astype(dtype)
+    z = x.reshape(1, -1).copy()
+    _engine.apply_activation(z, "exp")
+    wide = np.longdouble if np.finfo(np.longdouble).eps < np.finfo(np.float64).eps \
+        else np.float64
+    ref = np.exp(x.astype(wide))
+    ulp = np.abs(z[0].astype(wide) - ref) / np.spacing(np.abs(ref).astype(dtype)).astype(wide)
+    assert ulp.max() <= (1.0 if dtype == np.float64 else 0.5001) + (wide is np.float64)
+    with np.errstate(over="ignore"):
+        special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1000.0, -1000.0,
+                            np.log(np.finfo(dtype).max) * 1.0001, -np.log(np.finfo(dtype).max)],
+                           dtype)
+        expected = np.exp(special.astype(np.float64)).astype(dtype)
+    z = special.reshape(1, -1).copy()
+    _engine.apply_activation(z, "exp")
+    np.testing.assert_array_equal(z[0], expected)
+    # subnormal results (float64): within one subnormal step
+    tiny = np.linspace(-745.0, -709.0, 101)
+    z = tiny.reshape(1, -1).copy()
+    _engine.apply_activation(z, "exp")
+    assert np.all(np.abs(z[0] - np.exp(tiny)) <= np.maximum(2 * np.spacing(np.exp(tiny)),
+                                                            5e-324))
+
+
+@pytest.mark.parametrize("name", ["exp", "tanh", "logistic", "softmax"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_vectorised_activations_match_one_value_at_a_time(name, dtype):
+    # the loops over a block run in vector lanes; each value must come out as
+    # it does alone (same arithmetic in every lane, remainder loop and clone)
+    rng = np.random.RandomState(4)
+    for n_rows, n_cols in ((1, 37), (13, 3), (5, 16)):
+        Z = (rng.normal(size=(n_rows, n_cols)) * 8).astype(dtype)
+        block = Z.copy()
+        _engine.apply_activation(block, name)
+        if name == "softmax":
+            alone = np.vstack([_apply(Z[i:i + 1], name) for i in range(n_rows)])
+        else:
+            alone = np.array([[_apply(Z[i:i + 1, j:j + 1], name)[0, 0]
+                               for j in range(n_cols)] for i in range(n_rows)])
+        np.testing.assert_array_equal(block, alone)
+    if name == "logistic":
+        from scipy.special import expit
+
+        x = np.linspace(-40, 40, 8001).astype(dtype)
+        z = _apply(x.reshape(1, -1), name)[0]
+        ref = expit(x.astype(np.float64))
+        ulp = np.abs(z - ref) / np.spacing(ref.astype(dtype))
+        assert ulp.max() <= 3  # exp within 1 ulp, then a sum and a division
+
+
+def _apply(Z, name):
+    out = np.ascontiguousarray(Z).copy()
+    _engine.apply_activation(out, name)
+    return out

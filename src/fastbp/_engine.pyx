@@ -29,6 +29,10 @@
 #   not depend on the thread count.
 # * Element-wise kernels are compiled for AVX-512, AVX2 and baseline x86-64;
 #   the CPU picks one at load time (``_simd.h``, setup.py).
+# * exp (softmax, logistic, tanh, Poisson) is the engine's own: branch-free
+#   (a polynomial, within 1 ulp) so that loops over a block vectorise, where
+#   libm's is a call per value. Activations built on it add the bias row by
+#   row, then take the exps of the whole block in one loop.
 # * Kernels take raw pointers (``# IN`` / ``# OUT`` comments name the roles);
 #   ``def`` entry points do the buffer checks once and release the GIL.
 # * Arithmetic follows scikit-learn's order of operations (``(G + alpha W) /
@@ -40,6 +44,7 @@ from libc.math cimport exp, expf, log, logf, log1p, log1pf, tanh, tanhf, sqrt, s
 from libc.string cimport memcpy, memset
 from libc.stdlib cimport malloc, free
 from libc.time cimport clock_t
+from libc.stdint cimport uint64_t
 cimport cython
 from cython cimport floating
 from scipy.linalg.cython_blas cimport sgemm, dgemm, sgemv, dgemv
@@ -246,8 +251,8 @@ cdef class NetSpec:
 
 cdef inline Py_ssize_t _train_ws_size(const Net *net, Py_ssize_t B, bint gather) noexcept nogil:
     # per-row losses (B doubles) + [gathered input rows] + activations of
-    # layers 1..L + deltas of the hidden layers 1..L-1
-    cdef Py_ssize_t total = 2 * B
+    # layers 1..L + deltas of the hidden layers 1..L-1 + the output's exps
+    cdef Py_ssize_t total = 2 * B + B * net.sizes[net.n_layers]
     cdef int i
     if gather:
         total += B * net.sizes[0]
@@ -274,11 +279,58 @@ cdef struct Input:
 # Scalar helpers (one source for float and double)
 # ---------------------------------------------------------------------------
 
+cdef union _Bits64:
+    double d
+    uint64_t u
+
+
+cdef inline double _pow2(double n) noexcept nogil:
+    # 2**n for an integer-valued n in [-1022, 1023], from its exponent bits
+    # (n + 1023 lands in the low mantissa bits of n + 1023 + 1.5 * 2**52)
+    cdef _Bits64 s
+    s.d = n + (6755399441055744.0 + 1023.0)
+    s.u = s.u << 52
+    return s.d
+
+
+cdef inline double _exp(double x) noexcept nogil:
+    """exp within 0.96 ulp, branch-free so that loops calling it vectorise
+    (libm's is a function call per value); overflow gives inf, underflow
+    subnormals then 0, NaN stays NaN.
+
+    ``x = n ln2 + r`` with ``|r| <= ln2 / 2`` (ln2 in two parts, the first
+    exact in ``n ln2``); ``e**r = 1 + (r + r**2 P(r))`` with P the Taylor
+    series up to r**11 / 13! (its remainder is below 2**-57), then times ``2**n``
+    applied as two powers of two so that neither leaves the normal range.
+    """
+    cdef double n, n1, r, p
+    x = -746.0 if x < -746.0 else x        # exp(-746) and exp(710) round to 0 and inf
+    x = 710.0 if x > 710.0 else x          # (NaN passes through both)
+    n = (x * 1.4426950408889634 + 6755399441055744.0) - 6755399441055744.0  # round(x / ln2)
+    r = x - n * 6.93145751953125e-1
+    r = r - n * 1.42860682030941723212e-6
+    p = 1.6059043836821613e-10
+    p = p * r + 2.08767569878681e-09
+    p = p * r + 2.505210838544172e-08
+    p = p * r + 2.755731922398589e-07
+    p = p * r + 2.7557319223985893e-06
+    p = p * r + 2.48015873015873e-05
+    p = p * r + 0.0001984126984126984
+    p = p * r + 0.001388888888888889
+    p = p * r + 0.008333333333333333
+    p = p * r + 0.041666666666666664
+    p = p * r + 0.16666666666666666
+    p = p * r + 0.5
+    n1 = (n * 0.5 + 6755399441055744.0) - 6755399441055744.0
+    return ((1.0 + (r + (r * r) * p)) * _pow2(n1)) * _pow2(n - n1)
+
+
 cdef inline floating f_exp(floating x) noexcept nogil:
+    # float: the double exp rounded (within half an ulp but for rare ties)
     if floating is float:
-        return expf(x)
+        return <float> _exp(<double> x)
     else:
-        return exp(x)
+        return _exp(x)
 
 cdef inline floating f_log(floating x) noexcept nogil:
     if floating is float:
@@ -294,34 +346,33 @@ cdef inline floating f_log1p(floating x) noexcept nogil:
 
 cdef inline floating f_tanh(floating x) noexcept nogil:
     """tanh in one exp (or a short rational) instead of libm's expm1-based
-    tanh, about three times faster; within 2 ulp of it.
+    tanh; within 2 ulp of it. Branch-free (both forms are computed, one is
+    kept) so that loops calling it vectorise.
 
     |x| < 0.625: Cephes' rational approximation ``x + x z P(z) / Q(z)``,
     ``z = x**2`` (float: its polynomial); otherwise ``1 - 2 / (exp(2|x|) + 1)``
     with the sign of x, where no cancellation can occur (the result is at
     least 0.55 in magnitude); exp overflowing to inf gives exactly +-1.
+    Zero (either sign) and NaN come back as they are.
     """
-    cdef floating z, a, r
+    cdef floating z, a, r, small
     a = x if x >= 0 else -x
-    if a == 0:
-        return x          # keeps the sign of zero
-    if a < <floating> 0.625:
-        z = x * x
-        if floating is float:
-            return ((((<float> -5.70498872745e-3 * z + <float> 2.06390887954e-2) * z
-                      - <float> 5.37397155531e-2) * z + <float> 1.33314422036e-1) * z
-                    - <float> 3.33332819422e-1) * z * x + x
-        else:
-            return x + x * z * (((-9.64399179425052238628e-1 * z
-                                  - 9.92877231001918586564e1) * z
-                                 - 1.61468768441708447952e3)
-                                / (((z + 1.12811678491632931402e2) * z
-                                    + 2.23548839060100448583e3) * z
-                                   + 4.84406305325125486048e3))
-    if a != a:
-        return x
+    z = x * x
+    if floating is float:
+        small = ((((<float> -5.70498872745e-3 * z + <float> 2.06390887954e-2) * z
+                   - <float> 5.37397155531e-2) * z + <float> 1.33314422036e-1) * z
+                 - <float> 3.33332819422e-1) * z * x + x
+    else:
+        small = x + x * z * (((-9.64399179425052238628e-1 * z
+                               - 9.92877231001918586564e1) * z
+                              - 1.61468768441708447952e3)
+                             / (((z + 1.12811678491632931402e2) * z
+                                 + 2.23548839060100448583e3) * z
+                                + 4.84406305325125486048e3))
     r = 1 - 2 / (f_exp(2 * a) + 1)
-    return r if x >= 0 else -r
+    r = r if x >= 0 else -r
+    r = small if a < <floating> 0.625 else r
+    return x if (a == 0 or a != a) else r
 
 cdef inline floating f_sqrt(floating x) noexcept nogil:
     if floating is float:
@@ -449,22 +500,65 @@ cdef inline void gemm_rm(bint trans_a, bint trans_b, int M, int N, int K,
               &beta, C, &ldc)
 
 
+cdef void exp_activation(floating *z, Py_ssize_t n, int act) noexcept nogil:
+    """In place ``z = act(z)`` on ``n`` consecutive values for the
+    activations built on exp (tanh, logistic, exp): one branch-free loop each,
+    which the compiler vectorises."""
+    cdef Py_ssize_t j
+    cdef floating v, e
+    if act == ACT_TANH:
+        for j in range(n):
+            z[j] = f_tanh(z[j])
+    elif act == ACT_LOGISTIC:
+        for j in range(n):
+            # stable: exponentiate -|v| only; 1 / (1 + e) or e / (1 + e)
+            v = z[j]
+            e = f_exp(v if v < 0 else -v)
+            z[j] = (1 if v >= 0 else e) / (1 + e)
+    elif act == ACT_EXP:
+        for j in range(n):
+            z[j] = f_exp(z[j])
+
+
+cdef inline void _block_exp_activation(floating *Z, Py_ssize_t n_rows, Py_ssize_t ld,
+                                       Py_ssize_t n_out, int act) noexcept nogil:
+    # exp_activation over a block of rows: one loop over the whole block when
+    # its rows are adjacent (few outputs per row still fill the vectors)
+    cdef Py_ssize_t r
+    if ld == n_out:
+        exp_activation(Z, n_rows * n_out, act)
+    else:
+        for r in range(n_rows):
+            exp_activation(Z + r * ld, n_out, act)
+
+
+cdef inline void _softmax_shift(floating *z, Py_ssize_t n_out,
+                                const floating *b) noexcept nogil:
+    # z = (z + b) - max(z + b), the argument of softmax's exp
+    cdef Py_ssize_t j
+    cdef floating mx = z[0] + b[0]
+    for j in range(n_out):
+        z[j] = z[j] + b[j]
+        if z[j] > mx:
+            mx = z[j]
+    for j in range(n_out):
+        z[j] = z[j] - mx
+
+
 cdef void bias_activation(floating *Z, Py_ssize_t n_rows, Py_ssize_t ld, Py_ssize_t n_out,
                           const floating *b, int act) noexcept nogil:
     """In place ``Z = act(Z + b)`` (row-wise bias) on ``n_rows`` rows of
     ``n_out`` values spaced ``ld`` apart (a column block of a row-major
     matrix); the hidden activations and the prediction-time output
-    activations. Softmax needs whole rows (``n_out`` = the row width)."""
+    activations. Softmax needs whole rows (``n_out`` = the row width).
+    Activations built on exp add the bias first, then run over the block."""
     cdef Py_ssize_t r, j
     cdef floating *z
-    cdef floating v, e, mx, s
+    cdef floating v, s
     cdef floating slope = <floating> _LEAKY_SLOPE
     for r in range(n_rows):
         z = Z + r * ld
-        if act == ACT_IDENTITY:
-            for j in range(n_out):
-                z[j] = z[j] + b[j]
-        elif act == ACT_RELU:
+        if act == ACT_RELU:
             for j in range(n_out):
                 v = z[j] + b[j]
                 z[j] = v if v > 0 else 0
@@ -472,30 +566,19 @@ cdef void bias_activation(floating *Z, Py_ssize_t n_rows, Py_ssize_t ld, Py_ssiz
             for j in range(n_out):
                 v = z[j] + b[j]
                 z[j] = v if v > 0 else slope * v
-        elif act == ACT_TANH:
-            for j in range(n_out):
-                z[j] = f_tanh(z[j] + b[j])
-        elif act == ACT_LOGISTIC:
-            for j in range(n_out):
-                v = z[j] + b[j]
-                # stable: never exponentiate a large positive number
-                if v >= 0:
-                    z[j] = 1 / (1 + f_exp(-v))
-                else:
-                    e = f_exp(v)
-                    z[j] = e / (1 + e)
-        elif act == ACT_EXP:
-            for j in range(n_out):
-                z[j] = f_exp(z[j] + b[j])
         elif act == ACT_SOFTMAX:
-            mx = z[0] + b[0]
+            _softmax_shift(z, n_out, b)
+        else:
             for j in range(n_out):
                 z[j] = z[j] + b[j]
-                if z[j] > mx:
-                    mx = z[j]
+    if act == ACT_TANH or act == ACT_LOGISTIC or act == ACT_EXP:
+        _block_exp_activation(Z, n_rows, ld, n_out, act)
+    elif act == ACT_SOFTMAX:
+        _block_exp_activation(Z, n_rows, ld, n_out, ACT_EXP)
+        for r in range(n_rows):
+            z = Z + r * ld
             s = 0
             for j in range(n_out):
-                z[j] = f_exp(z[j] - mx)
                 s = s + z[j]
             for j in range(n_out):
                 z[j] = z[j] / s
@@ -512,6 +595,10 @@ cdef void activation_derivative(floating *D, const floating *A, Py_ssize_t n_row
     cdef floating slope = <floating> _LEAKY_SLOPE
     if act == ACT_IDENTITY:
         return
+    if ld == n:
+        # adjacent rows: one loop over the block
+        n = n * n_rows
+        n_rows = 1
     for r in range(n_rows):
         d = D + r * ld
         a = A + r * ld
@@ -533,8 +620,9 @@ cdef void output_loss_delta(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_out,
                             const floating *b, const floating *Y,
                             const Py_ssize_t *rows, Py_ssize_t row0,
                             const floating *sw, int out_act,
-                            double *row_losses) noexcept nogil:
-    """Finish the output layer and start backprop, in one pass per row.
+                            double *row_losses, floating *ex) noexcept nogil:
+    """Finish the output layer and start backprop: the block's exps in one
+    vectorised loop, then one pass per row.
 
     IN/OUT ``Z``: pre-activation ``A @ W`` without bias; on return it holds
     ``delta = (act(Z + b) - y) * sw``, the gradient of the loss with respect
@@ -543,6 +631,8 @@ cdef void output_loss_delta(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_out,
     log-loss, identity + squared error, exp + Poisson deviance.
     IN ``Y``: targets, row ``rows[r]`` (or ``row0 + r`` when ``rows`` is NULL).
     IN ``sw``: sample weights indexed like ``Y``, or NULL.
+    OUT ``ex``: scratch of ``n_rows * n_out`` (the exps of logistic and exp
+    outputs, taken for the whole block in one vectorised loop first).
     OUT ``row_losses[r]``: ``sw_r * loss_r`` where ``loss_r`` sums over the
     outputs: half squared error; binary log-loss and log-loss with the
     probability clipped to [eps, 1 - eps] as scikit-learn does (computed from
@@ -552,7 +642,7 @@ cdef void output_loss_delta(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_out,
     cdef Py_ssize_t r, j, src
     cdef floating *z
     cdef const floating *y
-    cdef floating v, e, p, mx, s, w, a, d
+    cdef floating v, e, p, s, w, d
     cdef double row_loss, lp
     cdef floating eps = f_eps(<floating> 0)
     cdef double max_loss = -log(<double> eps)             # -log(eps)
@@ -565,6 +655,26 @@ cdef void output_loss_delta(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_out,
     # loss; no gradient uses it).
     cdef bint products = sw == NULL
     cdef double prod = 1.0, log_sum = 0.0, lin, ratio
+    cdef Py_ssize_t i, n = n_rows * n_out
+    # the outputs' arguments z + b (softmax: minus the row's largest), then
+    # the block's exps in one loop
+    for r in range(n_rows):
+        z = Z + r * n_out
+        if out_act == ACT_SOFTMAX:
+            _softmax_shift(z, n_out, b)
+        else:
+            for j in range(n_out):
+                z[j] = z[j] + b[j]
+    if out_act == ACT_SOFTMAX:
+        exp_activation(Z, n, ACT_EXP)
+    elif out_act == ACT_LOGISTIC:
+        for i in range(n):
+            # e = exp(-|v|) gives both p and log(1 + e) without overflow
+            v = Z[i]
+            ex[i] = f_exp(v if v < 0 else -v)
+    elif out_act == ACT_EXP:
+        for i in range(n):
+            ex[i] = f_exp(Z[i])
     for r in range(n_rows):
         src = rows[r] if rows != NULL else row0 + r
         z = Z + r * n_out
@@ -573,25 +683,18 @@ cdef void output_loss_delta(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_out,
         row_loss = 0.0
         if out_act == ACT_IDENTITY:
             for j in range(n_out):
-                a = z[j] + b[j]
-                v = a - y[j]
+                v = z[j] - y[j]
                 row_loss += 0.5 * (<double> v) * v
                 z[j] = v * w if sw != NULL else v
         elif out_act == ACT_LOGISTIC:
             for j in range(n_out):
-                v = z[j] + b[j]
-                # e = exp(-|v|) gives both p and log(1 + e) without overflow;
-                # -log p = log(1 + e), -log(1 - p) = v + log(1 + e) (v >= 0)
-                if v >= 0:
-                    e = f_exp(-v)
-                    d = 1 + e
-                    p = 1 / d
-                    lin = 0.0 if y[j] != 0 else <double> v
-                else:
-                    e = f_exp(v)
-                    d = 1 + e
-                    p = e / d
-                    lin = -(<double> v) if y[j] != 0 else 0.0
+                v = z[j]
+                e = ex[r * n_out + j]
+                d = 1 + e
+                p = (1 if v >= 0 else e) / d
+                # -log p = log(1 + e) (+ |v| if v < 0), -log(1 - p) =
+                # log(1 + e) (+ v if v >= 0)
+                lin = (<double> (v if v >= 0 else -v)) if (y[j] != 0) == (v < 0) else 0.0
                 if products and lin < 30:
                     # lp = lin + log(d) < max_loss since log(d) <= log 2; the
                     # logs go into the block's product (d in [1, 2])
@@ -613,14 +716,8 @@ cdef void output_loss_delta(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_out,
                 v = p - y[j]
                 z[j] = v * w if sw != NULL else v
         elif out_act == ACT_SOFTMAX:
-            mx = z[0] + b[0]
-            for j in range(n_out):
-                z[j] = z[j] + b[j]
-                if z[j] > mx:
-                    mx = z[j]
             s = 0
             for j in range(n_out):
-                z[j] = f_exp(z[j] - mx)
                 s = s + z[j]
             for j in range(n_out):
                 if y[j] != 0:
@@ -638,12 +735,13 @@ cdef void output_loss_delta(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_out,
                             prod = 1.0
                     else:
                         row_loss += y[j] * log(ratio)
+            for j in range(n_out):
                 v = z[j] / s - y[j]
                 z[j] = v * w if sw != NULL else v
         elif out_act == ACT_EXP:
             for j in range(n_out):
-                v = z[j] + b[j]
-                p = f_exp(v)
+                v = z[j]
+                p = ex[r * n_out + j]
                 if y[j] > 0:
                     row_loss += y[j] * (log(<double> y[j]) - v)
                 row_loss += <double> p - y[j]
@@ -748,14 +846,48 @@ cdef inline floating *_layer(const Net *net, floating *acts, Py_ssize_t B,
     return acts + B * off
 
 
+cdef floating _pairwise_sum(const floating *a, Py_ssize_t n) noexcept nogil:
+    """``a[:n].sum()`` in numpy's order (its pairwise summation: eight
+    running sums per block of up to 128 values, blocks halved recursively),
+    so that one output's bias gradient is numpy's to the last bit."""
+    cdef floating r0, r1, r2, r3, r4, r5, r6, r7, res
+    cdef Py_ssize_t i, n2
+    if n < 8:
+        res = 0
+        for i in range(n):
+            res = res + a[i]
+        return res
+    if n > 128:
+        n2 = n // 2
+        n2 -= n2 % 8
+        return _pairwise_sum(a, n2) + _pairwise_sum(a + n2, n - n2)
+    r0 = a[0]; r1 = a[1]; r2 = a[2]; r3 = a[3]
+    r4 = a[4]; r5 = a[5]; r6 = a[6]; r7 = a[7]
+    i = 8
+    while i < n - n % 8:
+        r0 = r0 + a[i]; r1 = r1 + a[i + 1]; r2 = r2 + a[i + 2]; r3 = r3 + a[i + 3]
+        r4 = r4 + a[i + 4]; r5 = r5 + a[i + 5]; r6 = r6 + a[i + 6]; r7 = r7 + a[i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res = res + a[i]
+        i += 1
+    return res
+
+
 cdef void _column_sums(const floating *D, Py_ssize_t B, Py_ssize_t n_out, Py_ssize_t c0,
                        Py_ssize_t c1, floating beta, floating *out) noexcept nogil:
     """``out[c0:c1] = beta * out[c0:c1] + D[:, c0:c1].sum(axis=0)`` (beta 0 or
-    1), row after row as numpy reduces axis 0. Sums build up in a local block
-    written once, so two threads owning neighbouring columns never share a
-    cache line while they add."""
+    1) in numpy's order: one column (a contiguous vector) pairwise, several
+    row after row. Sums build up in a local block written once, so two
+    threads owning neighbouring columns never share a cache line while they
+    add."""
     cdef floating acc[64]
     cdef Py_ssize_t r, j, j0 = c0, jn
+    if n_out == 1:
+        if c1 > c0:
+            out[0] = (out[0] if beta != 0 else 0) + _pairwise_sum(D, B)
+        return
     while j0 < c1:
         jn = j0 + 64 if j0 + 64 < c1 else c1
         for j in range(j0, jn):
@@ -1007,6 +1139,7 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
     cdef floating *A0 = NULL
     cdef floating *acts
     cdef floating *deltas
+    cdef floating *out_ex
     cdef floating *D
     cdef floating *gb
     cdef floating *A_i
@@ -1025,6 +1158,9 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
     for i in range(1, L + 1):
         p += bs * net.sizes[i]
     deltas = p          # hidden layers 1..L-1; the output delta overwrites its activations
+    for i in range(1, L):
+        p += bs * net.sizes[i]
+    out_ex = p          # output_loss_delta's exps
 
     while start < E.seg_stop:
         stop = start + bs
@@ -1070,7 +1206,7 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
             n_out = net.sizes[L]
             output_loss_delta(_layer(net, acts, B, L) + r0 * n_out, r1 - r0, n_out,
                               params + net.off_b[L - 1], Y, my_rows, start + r0, sw,
-                              net.out_act, row_losses + r0)
+                              net.out_act, row_losses + r0, out_ex + r0 * n_out)
             # deltas of the hidden layers, last to first
             D = _layer(net, acts, B, L)
             for i in range(L - 1, 0, -1):
@@ -2032,7 +2168,6 @@ cdef void _output_labels(const floating *P, Py_ssize_t n, Py_ssize_t n_out, bint
 
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from numpy.random cimport bitgen_t
-from libc.stdint cimport uint64_t
 
 
 cdef inline uint64_t _random_interval(bitgen_t *bitgen, uint64_t mx) noexcept nogil:
@@ -2091,3 +2226,4 @@ def all_finite(const floating[::1] values):
             # x - x is 0 for finite x and NaN for NaN or +-inf
             bad |= (values[i] - values[i]) != 0
     return bad == 0
+
