@@ -65,13 +65,14 @@ extensions = [
 # do not depend on the clone. Cython cannot attach an attribute to a function,
 # so the marker goes into the generated C.
 VECTOR_KERNELS = ("update_range", "bias_activation", "exp_activation", "activation_derivative",
-                  "output_loss_delta", "_column_sums", "_epoch_body")
+                  "output_loss_delta", "_column_sums", "_epoch_body", "_mt_twist",
+                  "_mt_temper")
 
 
 def _mark_vector_kernels(c_file):
     with open(c_file, encoding="utf-8") as fh:
         text = fh.read()
-    pattern = re.compile(r"^static (\w+) (__pyx_fuse_[01]__pyx_f_6fastbp_7_engine_(?:%s)\()"
+    pattern = re.compile(r"^static (\w+) ((?:__pyx_fuse_[01])?__pyx_f_6fastbp_7_engine_(?:%s)\()"
                          % "|".join(VECTOR_KERNELS), re.M)
     marked = pattern.sub(r"static FASTBP_VECTOR_CLONES \1 \2", text)
     if marked != text:

@@ -204,19 +204,38 @@ def test_predict_fast_path_steps_aside():
     np.testing.assert_array_equal(clone.predict(X[:3]), model.predict(X[:3]))
 
 
-@pytest.mark.parametrize("n", [0, 1, 2, 17, 1000])
-def test_typed_shuffle_makes_randomstate_draws(n):
-    a = np.random.RandomState(7)
-    b = np.random.RandomState(7)
-    idx = np.arange(n, dtype=np.intp)[::-1].copy()
-    mine = idx.copy()
-    for _ in range(3):
-        perm = np.arange(n)
-        a.shuffle(perm)
-        idx = idx[perm]
-        _engine.shuffle_inplace(mine, b)
-        np.testing.assert_array_equal(mine, idx)
-    assert a.randint(2**31) == b.randint(2**31)
+@pytest.mark.parametrize("n", [0, 1, 2, 17, 1000, 5003])
+@pytest.mark.parametrize("bit_generator", [None, np.random.PCG64])
+def test_typed_shuffle_makes_randomstate_draws(n, bit_generator):
+    # MT19937 is read in place (blocks of 624 draws generated at once); other
+    # bit generators are called draw by draw. Either way: RandomState.shuffle's
+    # permutation, and the generator left exactly where numpy leaves it.
+    for seed in (7, 2**32 - 1, 123456):
+        a = np.random.RandomState(seed if bit_generator is None else bit_generator(seed))
+        b = np.random.RandomState(seed if bit_generator is None else bit_generator(seed))
+        for warm in (0, 1, 623 - seed % 7, 624 * 2):
+            a.random_sample(warm)    # start anywhere in a block of 624 words
+            b.random_sample(warm)
+            idx = np.arange(n, dtype=np.intp)[::-1].copy()
+            mine = idx.copy()
+            for _ in range(3):
+                perm = np.arange(n)
+                a.shuffle(perm)
+                idx = idx[perm]
+                direct = _engine.shuffle_inplace(mine, b)
+                assert direct == (bit_generator is None and n > 1)
+                np.testing.assert_array_equal(mine, idx)
+            _assert_same_state(a.get_state(legacy=False), b.get_state(legacy=False))
+        assert a.randint(2**31) == b.randint(2**31)
+
+
+def _assert_same_state(sa, sb):
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        if isinstance(sa[key], dict):
+            _assert_same_state(sa[key], sb[key])
+        else:
+            np.testing.assert_array_equal(sa[key], sb[key])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

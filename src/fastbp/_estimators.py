@@ -623,7 +623,7 @@ class _BaseMLP:
             for it in range(self.max_iter):
                 order = None
                 if self.shuffle:
-                    sample_idx = shuffle_indices(sample_idx, self._random_state)
+                    shuffle_indices(sample_idx, self._random_state, inplace=True)
                     order = sample_idx
                 snap = None
                 np.copyto(snap_params, net.params)
