@@ -57,16 +57,17 @@ extensions = [
 ]
 
 # Element-wise kernels (optimizer step, bias + activation, exp-based
-# activations, output loss and delta, activation derivative) get AVX-512 and
-# AVX2 clones chosen at load time by the CPU (GCC target_clones, see
-# _simd.h), so wheels stay portable (baseline x86-64) and still use wide
-# vectors where the CPU has them. Each element's arithmetic
-# is the same in every clone (no contraction: -ffp-contract=off), so results
-# do not depend on the clone. Cython cannot attach an attribute to a function,
-# so the marker goes into the generated C.
+# activations, output loss and delta, activation derivative, bias-gradient
+# sums, the epoch body, the shuffle's generator) get AVX-512 and AVX2 clones
+# chosen at load time by the CPU (GCC target_clones, see _simd.h), so wheels
+# stay portable (baseline x86-64) and still use wide vectors where the CPU
+# has them. Each element's arithmetic is the same in every clone (no
+# contraction: -ffp-contract=off), so results do not depend on the clone.
+# Cython cannot attach an attribute to a function, so the marker goes into
+# the generated C.
 VECTOR_KERNELS = ("update_range", "bias_activation", "exp_activation", "activation_derivative",
-                  "output_loss_delta", "_column_sums", "_epoch_body", "_mt_twist",
-                  "_mt_temper")
+                  "output_loss_delta", "_log_of_product", "_column_sums", "_epoch_body",
+                  "_mt_twist", "_mt_temper")
 
 
 def _mark_vector_kernels(c_file):

@@ -46,7 +46,7 @@
 #   float64 fit reproduces scikit-learn's weights up to BLAS rounding.
 """
 
-from libc.math cimport exp, expf, log, logf, log1p, log1pf, tanh, tanhf, sqrt, sqrtf, pow
+from libc.math cimport log, log1p, sqrt, sqrtf, pow
 from libc.string cimport memcpy, memset, memcmp
 from libc.stdlib cimport malloc, free
 from libc.time cimport clock_t
@@ -257,8 +257,8 @@ cdef class NetSpec:
 
 cdef inline Py_ssize_t _train_ws_size(const Net *net, Py_ssize_t B, bint gather) noexcept nogil:
     # per-row losses (B doubles) + [gathered input rows] + activations of
-    # layers 1..L + deltas of the hidden layers 1..L-1 + the output's exps
-    cdef Py_ssize_t total = 2 * B + B * net.sizes[net.n_layers]
+    # layers 1..L + deltas of the hidden layers 1..L-1 + two output scratch blocks
+    cdef Py_ssize_t total = 2 * B + 2 * B * net.sizes[net.n_layers]
     cdef int i
     if gather:
         total += B * net.sizes[0]
@@ -337,18 +337,6 @@ cdef inline floating f_exp(floating x) noexcept nogil:
         return <float> _exp(<double> x)
     else:
         return _exp(x)
-
-cdef inline floating f_log(floating x) noexcept nogil:
-    if floating is float:
-        return logf(x)
-    else:
-        return log(x)
-
-cdef inline floating f_log1p(floating x) noexcept nogil:
-    if floating is float:
-        return log1pf(x)
-    else:
-        return log1p(x)
 
 cdef inline floating f_tanh(floating x) noexcept nogil:
     """tanh in one exp (or a short rational) instead of libm's expm1-based
@@ -626,9 +614,8 @@ cdef void output_loss_delta(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_out,
                             const floating *b, const floating *Y,
                             const Py_ssize_t *rows, Py_ssize_t row0,
                             const floating *sw, int out_act,
-                            double *row_losses, floating *ex) noexcept nogil:
-    """Finish the output layer and start backprop: the block's exps in one
-    vectorised loop, then one pass per row.
+                            double *row_losses, floating *ex, floating *ex2) noexcept nogil:
+    """Finish the output layer and start backprop.
 
     IN/OUT ``Z``: pre-activation ``A @ W`` without bias; on return it holds
     ``delta = (act(Z + b) - y) * sw``, the gradient of the loss with respect
@@ -637,91 +624,120 @@ cdef void output_loss_delta(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_out,
     log-loss, identity + squared error, exp + Poisson deviance.
     IN ``Y``: targets, row ``rows[r]`` (or ``row0 + r`` when ``rows`` is NULL).
     IN ``sw``: sample weights indexed like ``Y``, or NULL.
-    OUT ``ex``: scratch of ``n_rows * n_out`` (the exps of logistic and exp
-    outputs, taken for the whole block in one vectorised loop first).
+    OUT ``ex``, ``ex2``: scratch of ``n_rows * n_out`` each.
     OUT ``row_losses[r]``: ``sw_r * loss_r`` where ``loss_r`` sums over the
     outputs: half squared error; binary log-loss and log-loss with the
     probability clipped to [eps, 1 - eps] as scikit-learn does (computed from
     the logits, so no overflow and no log(0)); half Poisson deviance ``y
     log(y / mu) - y + mu`` with ``log mu = z``.
+
+    Element-wise outputs (identity, logistic, exp) gather the batch's
+    targets into ``ex``, take every value's delta and loss in one branch-free
+    loop over the block (it vectorises, exp included), then sum each row's
+    losses. Softmax takes the block's exps in one loop, then works row by
+    row. Unweighted log-losses sum their logs as the log of a product
+    (renormalised before it can overflow): one log per block of rows instead
+    of one per value; the sum then differs from the per-value sum by rounding
+    only (it is the reported loss; no gradient uses it).
     """
-    cdef Py_ssize_t r, j, src
+    cdef Py_ssize_t r, j, i, src, n = n_rows * n_out
     cdef floating *z
     cdef const floating *y
-    cdef floating v, e, p, s, w, d
-    cdef double row_loss, lp
+    cdef floating v, e, d, p, s, w, yi
+    cdef double row_loss, lin
     cdef floating eps = f_eps(<floating> 0)
     cdef double max_loss = -log(<double> eps)             # -log(eps)
     cdef double min_loss = -log1p(-<double> eps)          # -log(1 - eps)
     cdef double max_ratio = 1 / (<double> eps)            # exp(max_loss)
     cdef double min_ratio = 1 / (1 - <double> eps)        # exp(min_loss)
-    # Unweighted rows sum logs as the log of a product (renormalised before it
-    # can overflow): one log per block of rows instead of one per row. The sum
-    # then differs from the per-row sum by rounding only (it is the reported
-    # loss; no gradient uses it).
+    # lin + log(1 + e) is below max_loss for any e in [0, 1] from here down
+    cdef double lin_max = max_loss - 0.6931471805599453
     cdef bint products = sw == NULL
-    cdef double prod = 1.0, log_sum = 0.0, lin, ratio
-    cdef Py_ssize_t i, n = n_rows * n_out
-    # the outputs' arguments z + b (softmax: minus the row's largest), then
-    # the block's exps in one loop
-    for r in range(n_rows):
-        z = Z + r * n_out
-        if out_act == ACT_SOFTMAX:
-            _softmax_shift(z, n_out, b)
-        else:
-            for j in range(n_out):
-                z[j] = z[j] + b[j]
+    cdef double prod = 1.0, log_sum = 0.0, ratio
     if out_act == ACT_SOFTMAX:
+        # the arguments z + b minus the row's largest, then the block's exps
+        for r in range(n_rows):
+            _softmax_shift(Z + r * n_out, n_out, b)
         exp_activation(Z, n, ACT_EXP)
+    else:
+        # z + b, and the targets gathered ((r, j) stepped along: no inner loop
+        # per row, which costs more than its work when n_out is 1)
+        r = 0
+        j = 0
+        y = Y + (rows[0] if rows != NULL else row0) * n_out
+        for i in range(n):
+            Z[i] = Z[i] + b[j]
+            ex[i] = y[j]
+            j += 1
+            if j == n_out:
+                j = 0
+                r += 1
+                if r < n_rows:
+                    y = Y + (rows[r] if rows != NULL else row0 + r) * n_out
+    if out_act == ACT_IDENTITY:
+        for i in range(n):
+            v = Z[i] - ex[i]
+            ex[i] = (<floating> 0.5 * v) * v
+            Z[i] = v
     elif out_act == ACT_LOGISTIC:
         for i in range(n):
-            # e = exp(-|v|) gives both p and log(1 + e) without overflow
             v = Z[i]
-            ex[i] = f_exp(v if v < 0 else -v)
+            yi = ex[i]
+            # e = exp(-|v|) gives both p and log(1 + e) without overflow:
+            # -log p = |v| [v < 0] + log(1 + e), -log(1 - p) = v [v >= 0] +
+            # log(1 + e); the linear part is lin
+            e = f_exp(v if v < 0 else -v)
+            d = 1 + e
+            p = (1 if v >= 0 else e) / d
+            lin = (<double> (v if v >= 0 else -v)) if (yi != 0) == (v < 0) else 0.0
+            Z[i] = p - yi
+            # the loss is lin + log(d), clipped to [min_loss, max_loss]; log(d)
+            # goes to ex2 (taken later) but where a clip may apply: past lin_max
+            # (e < 2**-21 there, so log(1 + e) = e to better than 1e-13
+            # relative) and at a loss of exactly 0
+            ex[i] = <floating> ((lin + e if lin + e < max_loss else max_loss) if lin > lin_max
+                                else (min_loss if (lin == 0 and d == 1) else lin))
+            ex2[i] = 1 if (lin > lin_max or (lin == 0 and d == 1)) else d
+        if products:
+            log_sum = _log_of_product(ex2, n)
+        else:
+            for i in range(n):
+                ex[i] = ex[i] + <floating> log(<double> ex2[i])
     elif out_act == ACT_EXP:
         for i in range(n):
-            ex[i] = f_exp(Z[i])
-    for r in range(n_rows):
-        src = rows[r] if rows != NULL else row0 + r
-        z = Z + r * n_out
-        y = Y + src * n_out
-        w = sw[src] if sw != NULL else 1
-        row_loss = 0.0
-        if out_act == ACT_IDENTITY:
-            for j in range(n_out):
-                v = z[j] - y[j]
-                row_loss += 0.5 * (<double> v) * v
-                z[j] = v * w if sw != NULL else v
-        elif out_act == ACT_LOGISTIC:
-            for j in range(n_out):
-                v = z[j]
-                e = ex[r * n_out + j]
-                d = 1 + e
-                p = (1 if v >= 0 else e) / d
-                # -log p = log(1 + e) (+ |v| if v < 0), -log(1 - p) =
-                # log(1 + e) (+ v if v >= 0)
-                lin = (<double> (v if v >= 0 else -v)) if (y[j] != 0) == (v < 0) else 0.0
-                if products and lin < 30:
-                    # lp = lin + log(d) < max_loss since log(d) <= log 2; the
-                    # logs go into the block's product (d in [1, 2])
-                    if lin == 0 and d == 1:
-                        row_loss += min_loss
-                    else:
-                        row_loss += lin
-                        prod *= d
-                        if prod > 1e280:
-                            log_sum += log(prod)
-                            prod = 1.0
-                else:
-                    lp = lin + log(<double> d)
-                    if lp > max_loss:
-                        lp = max_loss
-                    elif lp < min_loss:
-                        lp = min_loss
-                    row_loss += lp
-                v = p - y[j]
-                z[j] = v * w if sw != NULL else v
-        elif out_act == ACT_SOFTMAX:
+            v = Z[i]
+            p = f_exp(v)
+            ex2[i] = v
+            Z[i] = p - ex[i]
+        for i in range(n):
+            # y log(y / mu) - y + mu = y (log y - z) + (mu - y); 0 log 0 = 0
+            yi = ex[i]
+            ex[i] = <floating> (((<double> yi) * (log(<double> yi) - ex2[i]) if yi > 0 else 0.0)
+                                + Z[i])
+    # each row's loss, and the deltas weighted
+    r = 0
+    j = 0
+    row_loss = 0.0
+    w = sw[rows[0] if rows != NULL else row0] if sw != NULL and n_rows > 0 else 1
+    for i in range(n if out_act != ACT_SOFTMAX else 0):
+        row_loss += ex[i]
+        if sw != NULL:
+            Z[i] = Z[i] * w
+        j += 1
+        if j == n_out:
+            row_losses[r] = row_loss * w if sw != NULL else row_loss
+            row_loss = 0.0
+            j = 0
+            r += 1
+            if sw != NULL and r < n_rows:
+                w = sw[rows[r] if rows != NULL else row0 + r]
+    if out_act == ACT_SOFTMAX:
+        for r in range(n_rows):
+            src = rows[r] if rows != NULL else row0 + r
+            z = Z + r * n_out
+            y = Y + src * n_out
+            w = sw[src] if sw != NULL else 1
+            row_loss = 0.0
             s = 0
             for j in range(n_out):
                 s = s + z[j]
@@ -744,19 +760,32 @@ cdef void output_loss_delta(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_out,
             for j in range(n_out):
                 v = z[j] / s - y[j]
                 z[j] = v * w if sw != NULL else v
-        elif out_act == ACT_EXP:
-            for j in range(n_out):
-                v = z[j]
-                p = ex[r * n_out + j]
-                if y[j] > 0:
-                    row_loss += y[j] * (log(<double> y[j]) - v)
-                row_loss += <double> p - y[j]
-                v = p - y[j]
-                z[j] = v * w if sw != NULL else v
-        row_losses[r] = row_loss * w if sw != NULL else row_loss
+            row_losses[r] = row_loss * w if sw != NULL else row_loss
     if n_rows > 0:
         # the block's logs, taken once: log of the product of their arguments
         row_losses[0] += log_sum + log(prod)
+
+
+cdef double _log_of_product(const floating *x, Py_ssize_t n) noexcept nogil:
+    """``sum(log(x[:n]))`` for x in [1, 2], as logs of products: eight running
+    products (they vectorise), multiplied together and logged every 1000
+    values, before they could overflow."""
+    cdef double P[8]
+    cdef double total = 0.0
+    cdef Py_ssize_t i = 0, l, stop
+    while i < n:
+        stop = i + 1000 if i + 1000 < n else n
+        for l in range(8):
+            P[l] = 1.0
+        while i + 8 <= stop:
+            for l in range(8):
+                P[l] = P[l] * x[i + l]
+            i += 8
+        for l in range(stop - i):
+            P[l] = P[l] * x[i + l]
+        i = stop
+        total += log(((P[0] * P[1]) * (P[2] * P[3])) * ((P[4] * P[5]) * (P[6] * P[7])))
+    return total
 
 
 # ---------------------------------------------------------------------------
@@ -885,25 +914,51 @@ cdef void _column_sums(const floating *D, Py_ssize_t B, Py_ssize_t n_out, Py_ssi
                        Py_ssize_t c1, floating beta, floating *out) noexcept nogil:
     """``out[c0:c1] = beta * out[c0:c1] + D[:, c0:c1].sum(axis=0)`` (beta 0 or
     1) in numpy's order: one column (a contiguous vector) pairwise, several
-    row after row. Sums build up in a local block written once, so two
-    threads owning neighbouring columns never share a cache line while they
-    add."""
-    cdef floating acc[64]
-    cdef Py_ssize_t r, j, j0 = c0, jn
+    row after row. Blocks of eight columns add up in registers, each column
+    written once (two threads owning neighbouring columns never share a
+    cache line while they add)."""
+    cdef floating s0, s1, s2, s3, s4, s5, s6, s7
+    cdef const floating *d
+    cdef Py_ssize_t r, j
     if n_out == 1:
         if c1 > c0:
             out[0] = (out[0] if beta != 0 else 0) + _pairwise_sum(D, B)
         return
-    while j0 < c1:
-        jn = j0 + 64 if j0 + 64 < c1 else c1
-        for j in range(j0, jn):
-            acc[j - j0] = out[j] if beta != 0 else 0
+    j = c0
+    while j + 8 <= c1:
+        s0 = out[j] if beta != 0 else 0
+        s1 = out[j + 1] if beta != 0 else 0
+        s2 = out[j + 2] if beta != 0 else 0
+        s3 = out[j + 3] if beta != 0 else 0
+        s4 = out[j + 4] if beta != 0 else 0
+        s5 = out[j + 5] if beta != 0 else 0
+        s6 = out[j + 6] if beta != 0 else 0
+        s7 = out[j + 7] if beta != 0 else 0
         for r in range(B):
-            for j in range(j0, jn):
-                acc[j - j0] = acc[j - j0] + D[r * n_out + j]
-        for j in range(j0, jn):
-            out[j] = acc[j - j0]
-        j0 = jn
+            d = D + r * n_out + j
+            s0 = s0 + d[0]
+            s1 = s1 + d[1]
+            s2 = s2 + d[2]
+            s3 = s3 + d[3]
+            s4 = s4 + d[4]
+            s5 = s5 + d[5]
+            s6 = s6 + d[6]
+            s7 = s7 + d[7]
+        out[j] = s0
+        out[j + 1] = s1
+        out[j + 2] = s2
+        out[j + 3] = s3
+        out[j + 4] = s4
+        out[j + 5] = s5
+        out[j + 6] = s6
+        out[j + 7] = s7
+        j += 8
+    while j < c1:
+        s0 = out[j] if beta != 0 else 0
+        for r in range(B):
+            s0 = s0 + D[r * n_out + j]
+        out[j] = s0
+        j += 1
 
 
 cdef inline void _split(Py_ssize_t n, int tid, int nt, Py_ssize_t align, Py_ssize_t *lo,
@@ -1166,7 +1221,7 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
     deltas = p          # hidden layers 1..L-1; the output delta overwrites its activations
     for i in range(1, L):
         p += bs * net.sizes[i]
-    out_ex = p          # output_loss_delta's exps
+    out_ex = p          # output_loss_delta's scratch
 
     while start < E.seg_stop:
         stop = start + bs
@@ -1212,7 +1267,8 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
             n_out = net.sizes[L]
             output_loss_delta(_layer(net, acts, B, L) + r0 * n_out, r1 - r0, n_out,
                               params + net.off_b[L - 1], Y, my_rows, start + r0, sw,
-                              net.out_act, row_losses + r0, out_ex + r0 * n_out)
+                              net.out_act, row_losses + r0, out_ex + r0 * n_out,
+                              out_ex + (B + r0) * n_out)
             # deltas of the hidden layers, last to first
             D = _layer(net, acts, B, L)
             for i in range(L - 1, 0, -1):
