@@ -171,9 +171,10 @@ class LabelEncoding:
     into labels (threshold 0.5, or argmax over classes).
     """
 
-    def fit(self, y):
+    def fit(self, y, y_type=None):
+        """``y_type``: ``type_of_target(y)`` when the caller already has it."""
         y = np.asarray(y)
-        self.y_type_ = type_of_target(y)
+        self.y_type_ = type_of_target(y) if y_type is None else y_type
         if self.y_type_ == "multilabel-indicator":
             self.classes_ = np.arange(y.shape[1])
         else:

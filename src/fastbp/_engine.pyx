@@ -439,23 +439,22 @@ cdef inline void gemm_rm(bint trans_a, bint trans_b, int M, int N, int K,
     cdef int m, n, incx, incy
     cdef Py_ssize_t i, j
     cdef floating ai
-    cdef const floating *b
     cdef floating *c
     if M == 0 or N == 0:
         return
     if K == 1 and alpha == 1 and (beta == 0 or beta == 1):
         # an outer product: one rounded multiply per element, as BLAS gives it
+        # (op(B) is a row of B, or a column: contiguous when ldb is 1)
         for i in range(M):
             ai = A[i * lda] if not trans_a else A[i]
             c = C + i * ldc
-            if not trans_b:
-                b = B
+            if not trans_b or ldb == 1:
                 if beta == 0:
                     for j in range(N):
-                        c[j] = ai * b[j]
+                        c[j] = ai * B[j]
                 else:
                     for j in range(N):
-                        c[j] = c[j] + ai * b[j]
+                        c[j] = c[j] + ai * B[j]
             else:
                 if beta == 0:
                     for j in range(N):
@@ -1208,10 +1207,15 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
     cdef floating beta
     cdef double sw_sum = 0.0, local_sumsq, data_sum, sumsq_prev
     cdef long long last_check = _now_ns()
-    cdef long long batch = E.batch0, first = E.batch0
+    cdef long long batch = E.batch0, first = E.batch0, check_every
     cdef Step st
     cdef fb_barrier *bar = E.barrier
 
+    # the clock is read for the Ctrl-C check every ~1e5 multiply-adds of work
+    check_every = 0
+    for i in range(L):
+        check_every += net.sizes[i] * net.sizes[i + 1]
+    check_every = 100000 // (check_every * bs) + 1
     if inp.csr_data == NULL and E.gather:
         A0 = p
         p += bs * nf
@@ -1294,15 +1298,13 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
             A0 = <floating *> Xd + start * nf
         fb_barrier_wait(bar)
 
-        if tid == 0 and stop < n and _check_signals(&last_check):
+        if (tid == 0 and stop < n and (batch - first) % check_every == 0
+                and _check_signals(&last_check)):
             E.stop = 1
         if tid == nt - 1:
-            # the batch loss, summed in row order whatever the thread count (on
+            # the batch loss, summed in one order whatever the thread count (on
             # the last thread: thread 0 already checks for Ctrl-C)
-            data_sum = 0.0
-            for r in range(B):
-                data_sum += row_losses[r]
-            data_sum *= E.loss_scale
+            data_sum = _pairwise_sum(row_losses, B) * E.loss_scale
             if E.train:
                 if batch == first:
                     sumsq_prev = E.sumsq0
