@@ -2303,7 +2303,7 @@ cdef void _mt_shuffle(MTState *st, Py_ssize_t *a, Py_ssize_t n) noexcept nogil:
     where numpy's own draws would leave it."""
     cdef uint32_t buf[624]
     cdef int p = st.pos
-    cdef uint32_t mask, v, lim
+    cdef uint32_t mask, v, w, lim, rej
     cdef Py_ssize_t i, tmp
     if p < MT_N:
         _mt_temper(st.key + p, buf + p, MT_N - p)
@@ -2319,12 +2319,22 @@ cdef void _mt_shuffle(MTState *st, Py_ssize_t *a, Py_ssize_t n) noexcept nogil:
         while (mask >> 1) >= lim:
             mask >>= 1
         while True:
-            if p == MT_N:
-                _mt_twist(st.key)
-                _mt_temper(st.key, buf, MT_N)
-                p = 0
-            v = buf[p] & mask
-            p += 1
+            if p + 2 <= MT_N:
+                # the first acceptable of the next two draws, picked without a
+                # branch (rejections are coin flips the CPU cannot predict);
+                # both rejected (rarer) takes another turn
+                v = buf[p] & mask
+                w = buf[p + 1] & mask
+                rej = v > lim
+                v = (v & (rej - 1)) | (w & (0 - rej))
+                p += 1 + rej
+            else:
+                if p == MT_N:
+                    _mt_twist(st.key)
+                    _mt_temper(st.key, buf, MT_N)
+                    p = 0
+                v = buf[p] & mask
+                p += 1
             if v <= lim:
                 break
         tmp = a[v]
