@@ -66,7 +66,7 @@ extensions = [
 # Cython cannot attach an attribute to a function, so the marker goes into
 # the generated C.
 VECTOR_KERNELS = ("update_range", "bias_activation", "exp_activation", "activation_derivative",
-                  "output_loss_delta", "_log_of_product", "_column_sums", "_epoch_body",
+                  "output_loss_delta", "_log_of_product", "small_gemm", "_column_sums", "_epoch_body",
                   "_mt_twist", "_mt_temper")
 
 

@@ -69,6 +69,44 @@ def test_thread_counts_give_the_same_weights(dtype, solver):
     np.testing.assert_allclose(l3, l1, rtol=tol)
 
 
+@pytest.mark.parametrize("batch", [1, 3, 7, 32])
+def test_thread_counts_agree_for_small_networks_and_lone_rows(batch):
+    # one output (its weight gradient in typed loops), and batches whose rows
+    # do not split evenly (no thread gets a lone row: a one-row product takes
+    # another path); BLAS's gemv may still round a row differently by its
+    # position in a block, hence rounding-level agreement
+    net, X, Y, order = _epoch_setup([6, 20, 1], np.float64, "sgd", n=61, out_act="logistic")
+    runs = [_run_epochs(net, X, Y, order, "sgd", batch, nt) for nt in (1, 2, 3)]
+    assert not np.array_equal(runs[0][0], net.params)
+    for p, loss in runs[1:]:
+        np.testing.assert_allclose(p, runs[0][0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(loss, runs[0][1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_small_products_match_blas(dtype):
+    # the typed loops for small products (one row times a matrix; one output's
+    # weight gradient) against BLAS, and the automatic choice against both
+    rng = np.random.RandomState(9)
+    tol = 1e-13 if dtype == np.float64 else 2e-6
+    for M, N, K, trans_a in [(1, 16, 2, False), (1, 8, 33, False), (1, 21, 7, True),
+                             (1, 3, 5, False), (5, 1, 32, True), (17, 1, 9, True),
+                             (7, 13, 4, False), (3, 40, 1, False), (6, 9, 31, True)]:
+        A = rng.normal(size=(K, M) if trans_a else (M, K)).astype(dtype)
+        B = rng.normal(size=(K, N)).astype(dtype)
+        out = {}
+        for path in ("blas", "small", "auto"):
+            C = np.full((M, N), np.nan, dtype)
+            _engine.matmul(A, B, C, trans_a, path)
+            out[path] = C
+        ref = (A.T if trans_a else A).astype(np.float64) @ B.astype(np.float64)
+        scale = np.abs(A).max() * np.abs(B).max() * K
+        for path, C in out.items():
+            np.testing.assert_allclose(C, ref, rtol=0, atol=tol * scale, err_msg=path)
+        assert (np.array_equal(out["auto"], out["small"])
+                or np.array_equal(out["auto"], out["blas"]))
+
+
 def test_thread_tuner_segments_give_the_same_weights():
     net, X, Y, order = _epoch_setup([64, 256, 128, 10], np.float64, "adam", n=1200)
     old = _engine.set_segment_work(2e5)  # many segments, so both choices run

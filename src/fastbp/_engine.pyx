@@ -15,7 +15,12 @@
 #   (``scipy.linalg.cython_blas``) using the transpose trick (a row-major
 #   matrix is its transpose in column-major; matrix-vector products go to
 #   gemv, as numpy's matmul does), bias and activation are added in one pass
-#   over the product.
+#   over the product. Small products of one row (a batch of one, a one-row
+#   predict) and one output's weight gradient (a sum of rows) run in typed
+#   loops instead, where a gemv call costs more than the work (limits
+#   measured by benchmarks/small_products.py); their sums are split in two
+#   chains (even and odd terms), the same for every element whichever block
+#   or thread computes it.
 # * ``train_epoch`` runs a whole epoch (every mini-batch: forward, loss,
 #   backward, optimizer step) without the GIL; it takes it back only every
 #   ~20 ms to check for Ctrl-C. Python only runs between epochs.
@@ -26,7 +31,8 @@
 #   (one threading layer). The epoch runs in segments; a tuner picks one
 #   thread or the allowed maximum per segment by measured speed, so a busy
 #   machine slows training down instead of collapsing it. float64 weights do
-#   not depend on the thread count.
+#   not depend on the thread count (to rounding: no thread gets a lone row,
+#   which would take a one-row path).
 # * Element-wise kernels are compiled for AVX-512, AVX2 and baseline x86-64;
 #   the CPU picks one at load time (``_simd.h``, setup.py).
 # * exp (softmax, logistic, tanh, Poisson) is the engine's own: branch-free
@@ -424,19 +430,79 @@ cdef inline void _gemv(char trans, int m, int n, floating alpha, const floating 
               &incy)
 
 
+cdef void small_gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const floating *A,
+                     Py_ssize_t sam, Py_ssize_t sak, const floating *B, Py_ssize_t ldb,
+                     floating *C, Py_ssize_t ldc) noexcept nogil:
+    """Row-major ``C (M x N) = A @ B`` in typed loops, for products too
+    small to pay for a BLAS call: ``A[m, k]`` is ``A[m * sam + k * sak]`` (A,
+    A^T, or a vector with sam 0), rows of B are contiguous.
+
+    Every element is ``sum over even k + sum over odd k`` of ``A[m, k] B[k,
+    j]`` (two dependency chains; for K <= 2 exactly the sum BLAS gives),
+    whichever block it falls in: eight columns at a time in registers (a last
+    partial block overlaps the previous one, writing the same values again),
+    one at a time when N < 8."""
+    cdef floating s0, s1, s2, s3, s4, s5, s6, s7, t0, t1, t2, t3, t4, t5, t6, t7, x, y
+    cdef const floating *a
+    cdef const floating *b
+    cdef floating *c
+    cdef Py_ssize_t m, j0, j, k
+    for m in range(M):
+        a = A + m * sam
+        c = C + m * ldc
+        if N < 8:
+            for j in range(N):
+                s0 = t0 = 0
+                for k in range(0, K - 1, 2):
+                    s0 = s0 + a[k * sak] * B[k * ldb + j]
+                    t0 = t0 + a[(k + 1) * sak] * B[(k + 1) * ldb + j]
+                if K % 2:
+                    s0 = s0 + a[(K - 1) * sak] * B[(K - 1) * ldb + j]
+                c[j] = s0 + t0
+            continue
+        j0 = 0
+        while True:
+            if j0 > N - 8:
+                j0 = N - 8
+            s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0
+            t0 = t1 = t2 = t3 = t4 = t5 = t6 = t7 = 0
+            b = B + j0
+            for k in range(0, K - 1, 2):
+                x = a[k * sak]
+                y = a[(k + 1) * sak]
+                s0 = s0 + x * b[0]; s1 = s1 + x * b[1]; s2 = s2 + x * b[2]; s3 = s3 + x * b[3]
+                s4 = s4 + x * b[4]; s5 = s5 + x * b[5]; s6 = s6 + x * b[6]; s7 = s7 + x * b[7]
+                b = b + ldb
+                t0 = t0 + y * b[0]; t1 = t1 + y * b[1]; t2 = t2 + y * b[2]; t3 = t3 + y * b[3]
+                t4 = t4 + y * b[4]; t5 = t5 + y * b[5]; t6 = t6 + y * b[6]; t7 = t7 + y * b[7]
+                b = b + ldb
+            if K % 2:
+                x = a[(K - 1) * sak]
+                s0 = s0 + x * b[0]; s1 = s1 + x * b[1]; s2 = s2 + x * b[2]; s3 = s3 + x * b[3]
+                s4 = s4 + x * b[4]; s5 = s5 + x * b[5]; s6 = s6 + x * b[6]; s7 = s7 + x * b[7]
+            c[j0] = s0 + t0; c[j0 + 1] = s1 + t1; c[j0 + 2] = s2 + t2; c[j0 + 3] = s3 + t3
+            c[j0 + 4] = s4 + t4; c[j0 + 5] = s5 + t5; c[j0 + 6] = s6 + t6; c[j0 + 7] = s7 + t7
+            if j0 + 8 >= N:
+                break
+            j0 += 8
+
+
+cdef inline bint _small_row_work(Py_ssize_t n, Py_ssize_t K, floating *dtype_tag) noexcept nogil:
+    # a row of n values summed over K terms: typed loops beat a BLAS gemv call
+    # up to here (measured by benchmarks/small_products.py)
+    if floating is float:
+        return n <= 128 and n * K <= 512     # BLAS's float kernels are twice as wide
+    else:
+        return n * K <= (8192 if K <= 64 else 4096)
+
+
 cdef inline void gemm_rm(bint trans_a, bint trans_b, int M, int N, int K,
                          floating alpha, const floating *A, int lda,
                          const floating *B, int ldb, floating beta,
                          floating *C, int ldc) noexcept nogil:
-    """Row-major ``C (M x N) = alpha * op(A) @ op(B) + beta * C``.
-
-    A row-major matrix read as column-major is its transpose, so the
-    column-major call computes ``C^T = op(B)^T @ op(A)^T``.
-    """
-    cdef char ta = b'T' if trans_b else b'N'
-    cdef char tb = b'T' if trans_a else b'N'
-    cdef char tv
-    cdef int m, n, incx, incy
+    """Row-major ``C (M x N) = alpha * op(A) @ op(B) + beta * C``: outer
+    products and products of one row (or one output's weight gradient) that
+    are small enough in typed loops, the rest through BLAS (``_blas_rm``)."""
     cdef Py_ssize_t i, j
     cdef floating ai
     cdef floating *c
@@ -463,6 +529,31 @@ cdef inline void gemm_rm(bint trans_a, bint trans_b, int M, int N, int K,
                     for j in range(N):
                         c[j] = c[j] + ai * B[j * ldb]
         return
+    if beta == 0 and alpha == 1 and not trans_b:
+        # a row times a small matrix, or one output's weight gradient (a sum of
+        # rows of A; lda, the full row length, bounds it whatever this thread's
+        # share): a gemv call costs more than the work
+        if M == 1 and _small_row_work(N, K, C):
+            small_gemm(1, N, K, A, 0, lda if trans_a else 1, B, ldb, C, ldc)
+            return
+        if N == 1 and trans_a and ldc == 1 and _small_row_work(lda, K, C):
+            small_gemm(1, M, K, B, 0, ldb, A, lda, C, ldc)
+            return
+    _blas_rm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+
+
+cdef void _blas_rm(bint trans_a, bint trans_b, int M, int N, int K, floating alpha,
+                   const floating *A, int lda, const floating *B, int ldb, floating beta,
+                   floating *C, int ldc) noexcept nogil:
+    """Row-major ``C (M x N) = alpha * op(A) @ op(B) + beta * C`` through BLAS.
+
+    A row-major matrix read as column-major is its transpose, so the
+    column-major call computes ``C^T = op(B)^T @ op(A)^T``.
+    """
+    cdef char ta = b'T' if trans_b else b'N'
+    cdef char tb = b'T' if trans_a else b'N'
+    cdef char tv
+    cdef int m, n, incx, incy
     if M == 1 or N == 1:
         # matrix-vector products go to gemv, as numpy's matmul does (OpenBLAS's
         # gemm would pack the whole matrix first; the rounding follows numpy)
@@ -960,19 +1051,26 @@ cdef void _column_sums(const floating *D, Py_ssize_t B, Py_ssize_t n_out, Py_ssi
         j += 1
 
 
-cdef inline void _split(Py_ssize_t n, int tid, int nt, Py_ssize_t align, Py_ssize_t *lo,
+cdef inline void _split(Py_ssize_t n, int tid, int nt, Py_ssize_t *lo,
                         Py_ssize_t *hi) noexcept nogil:
-    """This thread's share ``[lo, hi)`` of ``n`` items, in blocks of
-    ``align`` items."""
+    """This thread's share ``[lo, hi)`` of ``n`` items. No share holds a
+    single item unless ``n`` is 1: a product over one row takes other paths
+    (gemv, typed loops) than one over several, so a lone row would round
+    differently depending on the thread count."""
     cdef Py_ssize_t chunk
     if nt <= 1:
         lo[0] = 0
         hi[0] = n
         return
     chunk = (n + nt - 1) // nt
-    chunk = (chunk + align - 1) // align * align
+    if chunk < 2:
+        chunk = 2
     lo[0] = tid * chunk if tid * chunk < n else n
+    if lo[0] == n - 1 and lo[0] > 0:
+        lo[0] = n                       # the lone last item joins the share before
     hi[0] = lo[0] + chunk if lo[0] + chunk < n else n
+    if hi[0] == n - 1:
+        hi[0] = n
 
 
 # ---------------------------------------------------------------------------
@@ -1237,7 +1335,7 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
         local_sumsq = 0.0
 
         # ---- phase 1: this thread's rows, forward and back ----------------
-        _split(B, tid, nt, 1, &r0, &r1)
+        _split(B, tid, nt, &r0, &r1)
         if r1 > r0:
             my_rows = rows + r0 if rows != NULL else NULL
             if inp.csr_data == NULL:
@@ -1321,8 +1419,8 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
             n_in = net.sizes[i]
             n_out = net.sizes[i + 1]
             D = _layer(net, acts, B, L) if i == L - 1 else _layer(net, deltas, B, i + 1)
-            _split(n_in, tid, nt, 1, &k0, &k1)
-            _split(n_out, tid, nt, 1, &c0, &c1)
+            _split(n_in, tid, nt, &k0, &k1)
+            _split(n_out, tid, nt, &c0, &c1)
             if i > 0:
                 if k1 > k0:
                     gemm_rm(True, False, <int> (k1 - k0), <int> n_out, <int> B,
@@ -2424,3 +2522,36 @@ def all_finite(const floating[::1] values):
             bad |= (values[i] - values[i]) != 0
     return bad == 0
 
+
+def matmul(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] C,
+           bint trans_a=False, str path="auto", int repeat=1):
+    """``C = op(A) @ B`` through the engine's products: ``path`` "auto" (as
+    training does), "blas" (always BLAS) or "small" (always typed loops);
+    ``repeat`` runs it that many times (for timing the paths against each
+    other: benchmarks/small_products.py). For tests and tuning."""
+    cdef Py_ssize_t M = C.shape[0], N = C.shape[1]
+    cdef Py_ssize_t K = A.shape[0] if trans_a else A.shape[1]
+    cdef Py_ssize_t sam = 1 if trans_a else A.shape[1], sak = A.shape[1] if trans_a else 1
+    cdef int i, mode
+    if (A.shape[1] if trans_a else A.shape[0]) != M or B.shape[0] != K or B.shape[1] != N:
+        raise ValueError("shapes do not match")
+    if path not in ("auto", "blas", "small"):
+        raise ValueError(f"unknown path {path!r}")
+    mode = ("auto", "blas", "small").index(path)
+    if M == 0 or N == 0 or K == 0:
+        return
+    with nogil:
+        for i in range(repeat):
+            if mode == 0:
+                gemm_rm(trans_a, False, <int> M, <int> N, <int> K, <floating> 1.0, &A[0, 0],
+                        <int> A.shape[1], &B[0, 0], <int> N, <floating> 0.0, &C[0, 0],
+                        <int> N)
+            elif mode == 1:
+                _blas_rm(trans_a, False, <int> M, <int> N, <int> K, <floating> 1.0, &A[0, 0],
+                         <int> A.shape[1], &B[0, 0], <int> N, <floating> 0.0, &C[0, 0],
+                         <int> N)
+            elif N == 1 and trans_a:
+                # one output's weight gradient: a sum of rows of A, as gemm_rm runs it
+                small_gemm(1, M, K, &B[0, 0], 0, 1, &A[0, 0], A.shape[1], &C[0, 0], 1)
+            else:
+                small_gemm(M, N, K, &A[0, 0], sam, sak, &B[0, 0], N, &C[0, 0], N)
