@@ -56,21 +56,24 @@ extensions = [
     )
 ]
 
-# Element-wise kernels (optimizer step, bias + activation, activation
-# derivative) get AVX-512 and AVX2 clones chosen at load time by the CPU
-# (GCC target_clones, see _simd.h), so wheels stay portable (baseline x86-64)
-# and still use wide vectors where the CPU has them. Each element's arithmetic
-# is the same in every clone (no contraction: -ffp-contract=off), so results
-# do not depend on the clone. Cython cannot attach an attribute to a function,
-# so the marker goes into the generated C.
-VECTOR_KERNELS = ("update_range", "bias_activation", "activation_derivative", "_column_sums",
-                  "_epoch_body")
+# Element-wise kernels (optimizer step, bias + activation, exp-based
+# activations, output loss and delta, activation derivative, bias-gradient
+# sums, the epoch body, the shuffle's generator) get AVX-512 and AVX2 clones
+# chosen at load time by the CPU (GCC target_clones, see _simd.h), so wheels
+# stay portable (baseline x86-64) and still use wide vectors where the CPU
+# has them. Each element's arithmetic is the same in every clone (no
+# contraction: -ffp-contract=off), so results do not depend on the clone.
+# Cython cannot attach an attribute to a function, so the marker goes into
+# the generated C.
+VECTOR_KERNELS = ("update_range", "bias_activation", "exp_activation", "activation_derivative",
+                  "output_loss_delta", "_log_of_product", "small_gemm", "_column_sums", "_epoch_body",
+                  "_mt_twist", "_mt_temper")
 
 
 def _mark_vector_kernels(c_file):
     with open(c_file, encoding="utf-8") as fh:
         text = fh.read()
-    pattern = re.compile(r"^static (\w+) (__pyx_fuse_[01]__pyx_f_6fastbp_7_engine_(?:%s)\()"
+    pattern = re.compile(r"^static (\w+) ((?:__pyx_fuse_[01])?__pyx_f_6fastbp_7_engine_(?:%s)\()"
                          % "|".join(VECTOR_KERNELS), re.M)
     marked = pattern.sub(r"static FASTBP_VECTOR_CLONES \1 \2", text)
     if marked != text:

@@ -69,6 +69,44 @@ def test_thread_counts_give_the_same_weights(dtype, solver):
     np.testing.assert_allclose(l3, l1, rtol=tol)
 
 
+@pytest.mark.parametrize("batch", [1, 3, 7, 32])
+def test_thread_counts_agree_for_small_networks_and_lone_rows(batch):
+    # one output (its weight gradient in typed loops), and batches whose rows
+    # do not split evenly (no thread gets a lone row: a one-row product takes
+    # another path); BLAS's gemv may still round a row differently by its
+    # position in a block, hence rounding-level agreement
+    net, X, Y, order = _epoch_setup([6, 20, 1], np.float64, "sgd", n=61, out_act="logistic")
+    runs = [_run_epochs(net, X, Y, order, "sgd", batch, nt) for nt in (1, 2, 3)]
+    assert not np.array_equal(runs[0][0], net.params)
+    for p, loss in runs[1:]:
+        np.testing.assert_allclose(p, runs[0][0], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(loss, runs[0][1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_small_products_match_blas(dtype):
+    # the typed loops for small products (one row times a matrix; one output's
+    # weight gradient) against BLAS, and the automatic choice against both
+    rng = np.random.RandomState(9)
+    tol = 1e-13 if dtype == np.float64 else 2e-6
+    for M, N, K, trans_a in [(1, 16, 2, False), (1, 8, 33, False), (1, 21, 7, True),
+                             (1, 3, 5, False), (5, 1, 32, True), (17, 1, 9, True),
+                             (7, 13, 4, False), (3, 40, 1, False), (6, 9, 31, True)]:
+        A = rng.normal(size=(K, M) if trans_a else (M, K)).astype(dtype)
+        B = rng.normal(size=(K, N)).astype(dtype)
+        out = {}
+        for path in ("blas", "small", "auto"):
+            C = np.full((M, N), np.nan, dtype)
+            _engine.matmul(A, B, C, trans_a, path)
+            out[path] = C
+        ref = (A.T if trans_a else A).astype(np.float64) @ B.astype(np.float64)
+        scale = np.abs(A).max() * np.abs(B).max() * K
+        for path, C in out.items():
+            np.testing.assert_allclose(C, ref, rtol=0, atol=tol * scale, err_msg=path)
+        assert (np.array_equal(out["auto"], out["small"])
+                or np.array_equal(out["auto"], out["blas"]))
+
+
 def test_thread_tuner_segments_give_the_same_weights():
     net, X, Y, order = _epoch_setup([64, 256, 128, 10], np.float64, "adam", n=1200)
     old = _engine.set_segment_work(2e5)  # many segments, so both choices run
@@ -204,19 +242,38 @@ def test_predict_fast_path_steps_aside():
     np.testing.assert_array_equal(clone.predict(X[:3]), model.predict(X[:3]))
 
 
-@pytest.mark.parametrize("n", [0, 1, 2, 17, 1000])
-def test_typed_shuffle_makes_randomstate_draws(n):
-    a = np.random.RandomState(7)
-    b = np.random.RandomState(7)
-    idx = np.arange(n, dtype=np.intp)[::-1].copy()
-    mine = idx.copy()
-    for _ in range(3):
-        perm = np.arange(n)
-        a.shuffle(perm)
-        idx = idx[perm]
-        _engine.shuffle_inplace(mine, b)
-        np.testing.assert_array_equal(mine, idx)
-    assert a.randint(2**31) == b.randint(2**31)
+@pytest.mark.parametrize("n", [0, 1, 2, 17, 1000, 5003])
+@pytest.mark.parametrize("bit_generator", [None, np.random.PCG64])
+def test_typed_shuffle_makes_randomstate_draws(n, bit_generator):
+    # MT19937 is read in place (blocks of 624 draws generated at once); other
+    # bit generators are called draw by draw. Either way: RandomState.shuffle's
+    # permutation, and the generator left exactly where numpy leaves it.
+    for seed in (7, 2**32 - 1, 123456):
+        a = np.random.RandomState(seed if bit_generator is None else bit_generator(seed))
+        b = np.random.RandomState(seed if bit_generator is None else bit_generator(seed))
+        for warm in (0, 1, 623 - seed % 7, 624 * 2):
+            a.random_sample(warm)    # start anywhere in a block of 624 words
+            b.random_sample(warm)
+            idx = np.arange(n, dtype=np.intp)[::-1].copy()
+            mine = idx.copy()
+            for _ in range(3):
+                perm = np.arange(n)
+                a.shuffle(perm)
+                idx = idx[perm]
+                direct = _engine.shuffle_inplace(mine, b)
+                assert direct == (bit_generator is None and n > 1)
+                np.testing.assert_array_equal(mine, idx)
+            _assert_same_state(a.get_state(legacy=False), b.get_state(legacy=False))
+        assert a.randint(2**31) == b.randint(2**31)
+
+
+def _assert_same_state(sa, sb):
+    assert sa.keys() == sb.keys()
+    for key in sa:
+        if isinstance(sa[key], dict):
+            _assert_same_state(sa[key], sb[key])
+        else:
+            np.testing.assert_array_equal(sa[key], sb[key])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -328,25 +385,28 @@ def test_tanh_is_accurate_everywhere(dtype, max_ulp):
 
 @pytest.mark.parametrize("out_act, n_out", [("logistic", 1), ("logistic", 3), ("softmax", 4)])
 @pytest.mark.parametrize("weighted", [False, True])
-def test_log_loss_with_one_log_per_block_matches_the_reference(out_act, n_out, weighted):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_log_loss_with_one_log_per_block_matches_the_reference(out_act, n_out, weighted, dtype):
     # unweighted rows take their logs as one log of a product; weighted rows one
     # each; both must give scikit-learn's clipped log-loss, saturated outputs too
+    # (float32 clips at its own eps: -log(eps) is 15.9 there)
     rng = np.random.RandomState(11)
-    net = Network([5, 7, n_out], "relu", out_act, np.float64)
+    net = Network([5, 7, n_out], "relu", out_act, dtype)
     net.init_glorot(rng, "relu")
     net.coefs[1][...] *= 60  # some outputs saturate: the clipping bounds apply
     n = 700
-    X = rng.normal(size=(n, 5))
+    X = rng.normal(size=(n, 5)).astype(dtype)
     if out_act == "softmax":
-        Y = np.zeros((n, n_out))
+        Y = np.zeros((n, n_out), dtype)
         Y[np.arange(n), rng.randint(0, n_out, n)] = 1
     else:
-        Y = (rng.rand(n, n_out) < 0.5).astype(float)
-    sw = rng.uniform(0.5, 2, n) if weighted else None
+        Y = (rng.rand(n, n_out) < 0.5).astype(dtype)
+    sw = rng.uniform(0.5, 2, n).astype(dtype) if weighted else None
     # the reference from the logits (stable at saturation), clipped as
     # scikit-learn clips probabilities to [eps, 1 - eps]
-    V = np.maximum(X @ net.coefs[0] + net.intercepts[0], 0) @ net.coefs[1] + net.intercepts[1]
-    eps = np.finfo(np.float64).eps
+    c, b = [x.astype(float) for x in net.coefs], [x.astype(float) for x in net.intercepts]
+    V = np.maximum(X.astype(float) @ c[0] + b[0], 0) @ c[1] + b[1]
+    eps = float(np.finfo(dtype).eps)
     lo, hi = -np.log1p(-eps), -np.log(eps)
     if out_act == "softmax":
         nlogp = np.logaddexp.reduce(V, axis=1, keepdims=True) - V
@@ -354,9 +414,76 @@ def test_log_loss_with_one_log_per_block_matches_the_reference(out_act, n_out, w
     else:
         per_row = (Y * np.clip(np.logaddexp(0, -V), lo, hi)
                    + (1 - Y) * np.clip(np.logaddexp(0, V), lo, hi)).sum(axis=1)
-    w = np.ones(n) if sw is None else sw
+    w = np.ones(n) if sw is None else sw.astype(float)
     ref = (per_row * w).sum() / w.sum()
     g = np.empty_like(net.params)
-    loss = _engine.loss_and_grad(net.spec, net.params, X, None, Y, sw, 0.0, 1.0, g,
-                                 np.empty(net.spec.train_workspace_size(256, False)), 256, 1)
-    assert loss == pytest.approx(ref, rel=1e-9, abs=1e-12)
+    work = np.empty(net.spec.train_workspace_size(256, False), dtype)
+    loss = _engine.loss_and_grad(net.spec, net.params, X, None, Y, sw, 0.0, 1.0, g, work, 256, 1)
+    if dtype == np.float64:
+        assert loss == pytest.approx(ref, rel=1e-9, abs=1e-12)
+    else:
+        assert loss == pytest.approx(ref, rel=2e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_exp_is_accurate_everywhere(dtype):
+    # the engine's exp (a polynomial, vectorised) against a reference with more
+    # precision: within 1 ulp in float64, correctly rounded but for ties in float32
+    rng = np.random.RandomState(3)
+    hi = 709.7 if dtype == np.float64 else 88.7
+    lo = -745.1 if dtype == np.float64 else -103.9
+    x = np.concatenate([rng.uniform(lo, hi, 100001), rng.uniform(-1, 1, 20001),
+                        np.linspace(lo, hi, 20001)]).astype(dtype)
+    z = x.reshape(1, -1).copy()
+    _engine.apply_activation(z, "exp")
+    wide = np.longdouble if np.finfo(np.longdouble).eps < np.finfo(np.float64).eps \
+        else np.float64
+    ref = np.exp(x.astype(wide))
+    ulp = np.abs(z[0].astype(wide) - ref) / np.spacing(np.abs(ref).astype(dtype)).astype(wide)
+    assert ulp.max() <= (1.0 if dtype == np.float64 else 0.5001) + (wide is np.float64)
+    with np.errstate(over="ignore"):
+        special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1000.0, -1000.0,
+                            np.log(np.finfo(dtype).max) * 1.0001, -np.log(np.finfo(dtype).max)],
+                           dtype)
+        expected = np.exp(special.astype(np.float64)).astype(dtype)
+    z = special.reshape(1, -1).copy()
+    _engine.apply_activation(z, "exp")
+    np.testing.assert_array_equal(z[0], expected)
+    # subnormal results (float64): within one subnormal step
+    tiny = np.linspace(-745.0, -709.0, 101)
+    z = tiny.reshape(1, -1).copy()
+    _engine.apply_activation(z, "exp")
+    assert np.all(np.abs(z[0] - np.exp(tiny)) <= np.maximum(2 * np.spacing(np.exp(tiny)),
+                                                            5e-324))
+
+
+@pytest.mark.parametrize("name", ["exp", "tanh", "logistic", "softmax"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_vectorised_activations_match_one_value_at_a_time(name, dtype):
+    # the loops over a block run in vector lanes; each value must come out as
+    # it does alone (same arithmetic in every lane, remainder loop and clone)
+    rng = np.random.RandomState(4)
+    for n_rows, n_cols in ((1, 37), (13, 3), (5, 16)):
+        Z = (rng.normal(size=(n_rows, n_cols)) * 8).astype(dtype)
+        block = Z.copy()
+        _engine.apply_activation(block, name)
+        if name == "softmax":
+            alone = np.vstack([_apply(Z[i:i + 1], name) for i in range(n_rows)])
+        else:
+            alone = np.array([[_apply(Z[i:i + 1, j:j + 1], name)[0, 0]
+                               for j in range(n_cols)] for i in range(n_rows)])
+        np.testing.assert_array_equal(block, alone)
+    if name == "logistic":
+        from scipy.special import expit
+
+        x = np.linspace(-40, 40, 8001).astype(dtype)
+        z = _apply(x.reshape(1, -1), name)[0]
+        ref = expit(x.astype(np.float64))
+        ulp = np.abs(z - ref) / np.spacing(ref.astype(dtype))
+        assert ulp.max() <= 3  # exp within 1 ulp, then a sum and a division
+
+
+def _apply(Z, name):
+    out = np.ascontiguousarray(Z).copy()
+    _engine.apply_activation(out, name)
+    return out

@@ -274,10 +274,14 @@ def test_train_test_split_draws_are_sklearns(n, test_size):
 def test_shuffle_and_random_state_are_sklearns():
     from sklearn.utils import check_random_state, shuffle
 
-    idx = np.arange(50) * 3
-    a = _compat.shuffle_indices(idx, np.random.RandomState(3))
-    b = shuffle(idx, random_state=np.random.RandomState(3))
-    np.testing.assert_array_equal(a, b)
+    for dtype in (np.intp, np.int32):  # typed swaps, and numpy's shuffle + indexing
+        idx = np.arange(50, dtype=dtype) * 3
+        b = shuffle(idx, random_state=np.random.RandomState(3))
+        a = _compat.shuffle_indices(idx, np.random.RandomState(3))
+        np.testing.assert_array_equal(a, b)
+        assert not np.array_equal(idx, b)  # the input is left alone
+        assert _compat.shuffle_indices(idx, np.random.RandomState(3), inplace=True) is idx
+        np.testing.assert_array_equal(idx, b)
     for seed in (None, 5, np.random.RandomState(1)):
         assert type(_compat.check_random_state(seed)) is type(check_random_state(seed))
     with pytest.raises(ValueError, match="cannot be used to seed"):

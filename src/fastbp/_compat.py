@@ -44,17 +44,21 @@ def check_random_state(seed):
     raise ValueError(f"{seed!r} cannot be used to seed a numpy.random.RandomState instance")
 
 
-def shuffle_indices(indices, random_state):
-    """``sklearn.utils.shuffle(indices, random_state=random_state)``."""
+def shuffle_indices(indices, random_state, inplace=False):
+    """``sklearn.utils.shuffle(indices, random_state=random_state)``; with
+    ``inplace`` the result is written into ``indices`` (and returned)."""
     if (isinstance(random_state, np.random.RandomState) and indices.dtype == np.intp
-            and indices.ndim == 1):
-        # the same swaps as RandomState.shuffle, done on the copy directly
+            and indices.ndim == 1 and indices.flags.c_contiguous):
+        # the same swaps as RandomState.shuffle, done on the indices directly
         # (one typed loop instead of shuffle + fancy indexing)
-        out = np.array(indices, copy=True)
+        out = indices if inplace else np.array(indices, copy=True)
         _engine.shuffle_inplace(out, random_state)
         return out
     order = np.arange(indices.shape[0])
     random_state.shuffle(order)
+    if inplace:
+        indices[...] = indices[order]
+        return indices
     return indices[order]
 
 
@@ -167,9 +171,10 @@ class LabelEncoding:
     into labels (threshold 0.5, or argmax over classes).
     """
 
-    def fit(self, y):
+    def fit(self, y, y_type=None):
+        """``y_type``: ``type_of_target(y)`` when the caller already has it."""
         y = np.asarray(y)
-        self.y_type_ = type_of_target(y)
+        self.y_type_ = type_of_target(y) if y_type is None else y_type
         if self.y_type_ == "multilabel-indicator":
             self.classes_ = np.arange(y.shape[1])
         else:

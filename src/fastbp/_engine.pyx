@@ -15,7 +15,12 @@
 #   (``scipy.linalg.cython_blas``) using the transpose trick (a row-major
 #   matrix is its transpose in column-major; matrix-vector products go to
 #   gemv, as numpy's matmul does), bias and activation are added in one pass
-#   over the product.
+#   over the product. Small products of one row (a batch of one, a one-row
+#   predict) and one output's weight gradient (a sum of rows) run in typed
+#   loops instead, where a gemv call costs more than the work (limits
+#   measured by benchmarks/small_products.py); their sums are split in two
+#   chains (even and odd terms), the same for every element whichever block
+#   or thread computes it.
 # * ``train_epoch`` runs a whole epoch (every mini-batch: forward, loss,
 #   backward, optimizer step) without the GIL; it takes it back only every
 #   ~20 ms to check for Ctrl-C. Python only runs between epochs.
@@ -26,20 +31,32 @@
 #   (one threading layer). The epoch runs in segments; a tuner picks one
 #   thread or the allowed maximum per segment by measured speed, so a busy
 #   machine slows training down instead of collapsing it. float64 weights do
-#   not depend on the thread count.
+#   not depend on the thread count (to rounding: no thread gets a lone row,
+#   which would take a one-row path).
 # * Element-wise kernels are compiled for AVX-512, AVX2 and baseline x86-64;
 #   the CPU picks one at load time (``_simd.h``, setup.py).
+# * exp (softmax, logistic, tanh, Poisson) is the engine's own: branch-free
+#   (a polynomial, within 1 ulp) so that loops over a block vectorise, where
+#   libm's is a call per value. Activations built on it add the bias row by
+#   row, then take the exps of the whole block in one loop.
 # * Kernels take raw pointers (``# IN`` / ``# OUT`` comments name the roles);
 #   ``def`` entry points do the buffer checks once and release the GIL.
+# * The epoch shuffle makes RandomState.shuffle's draws (scikit-learn's
+#   epoch order) without a call per draw: numpy's MT19937 state is read in
+#   place, 624 words are generated and tempered at once (vectorised), and the
+#   state is left where numpy's own draws would leave it. The layout is
+#   checked once against numpy's own generator; any other bit generator, or
+#   a failed check, takes the per-draw path.
 # * Arithmetic follows scikit-learn's order of operations (``(G + alpha W) /
 #   sw_sum``, ``momentum * v - lr * g``, ``-lr_t * m / (sqrt(v) + eps)``) so a
 #   float64 fit reproduces scikit-learn's weights up to BLAS rounding.
 """
 
-from libc.math cimport exp, expf, log, logf, log1p, log1pf, tanh, tanhf, sqrt, sqrtf, pow
-from libc.string cimport memcpy, memset
+from libc.math cimport log, log1p, sqrt, sqrtf, pow
+from libc.string cimport memcpy, memset, memcmp
 from libc.stdlib cimport malloc, free
 from libc.time cimport clock_t
+from libc.stdint cimport uint32_t, uint64_t
 cimport cython
 from cython cimport floating
 from scipy.linalg.cython_blas cimport sgemm, dgemm, sgemv, dgemv
@@ -246,8 +263,8 @@ cdef class NetSpec:
 
 cdef inline Py_ssize_t _train_ws_size(const Net *net, Py_ssize_t B, bint gather) noexcept nogil:
     # per-row losses (B doubles) + [gathered input rows] + activations of
-    # layers 1..L + deltas of the hidden layers 1..L-1
-    cdef Py_ssize_t total = 2 * B
+    # layers 1..L + deltas of the hidden layers 1..L-1 + two output scratch blocks
+    cdef Py_ssize_t total = 2 * B + 2 * B * net.sizes[net.n_layers]
     cdef int i
     if gather:
         total += B * net.sizes[0]
@@ -274,54 +291,88 @@ cdef struct Input:
 # Scalar helpers (one source for float and double)
 # ---------------------------------------------------------------------------
 
+cdef union _Bits64:
+    double d
+    uint64_t u
+
+
+cdef inline double _pow2(double n) noexcept nogil:
+    # 2**n for an integer-valued n in [-1022, 1023], from its exponent bits
+    # (n + 1023 lands in the low mantissa bits of n + 1023 + 1.5 * 2**52)
+    cdef _Bits64 s
+    s.d = n + (6755399441055744.0 + 1023.0)
+    s.u = s.u << 52
+    return s.d
+
+
+cdef inline double _exp(double x) noexcept nogil:
+    """exp within 0.96 ulp, branch-free so that loops calling it vectorise
+    (libm's is a function call per value); overflow gives inf, underflow
+    subnormals then 0, NaN stays NaN.
+
+    ``x = n ln2 + r`` with ``|r| <= ln2 / 2`` (ln2 in two parts, the first
+    exact in ``n ln2``); ``e**r = 1 + (r + r**2 P(r))`` with P the Taylor
+    series up to r**11 / 13! (its remainder is below 2**-57), then times ``2**n``
+    applied as two powers of two so that neither leaves the normal range.
+    """
+    cdef double n, n1, r, p
+    x = -746.0 if x < -746.0 else x        # exp(-746) and exp(710) round to 0 and inf
+    x = 710.0 if x > 710.0 else x          # (NaN passes through both)
+    n = (x * 1.4426950408889634 + 6755399441055744.0) - 6755399441055744.0  # round(x / ln2)
+    r = x - n * 6.93145751953125e-1
+    r = r - n * 1.42860682030941723212e-6
+    p = 1.6059043836821613e-10
+    p = p * r + 2.08767569878681e-09
+    p = p * r + 2.505210838544172e-08
+    p = p * r + 2.755731922398589e-07
+    p = p * r + 2.7557319223985893e-06
+    p = p * r + 2.48015873015873e-05
+    p = p * r + 0.0001984126984126984
+    p = p * r + 0.001388888888888889
+    p = p * r + 0.008333333333333333
+    p = p * r + 0.041666666666666664
+    p = p * r + 0.16666666666666666
+    p = p * r + 0.5
+    n1 = (n * 0.5 + 6755399441055744.0) - 6755399441055744.0
+    return ((1.0 + (r + (r * r) * p)) * _pow2(n1)) * _pow2(n - n1)
+
+
 cdef inline floating f_exp(floating x) noexcept nogil:
+    # float: the double exp rounded (within half an ulp but for rare ties)
     if floating is float:
-        return expf(x)
+        return <float> _exp(<double> x)
     else:
-        return exp(x)
-
-cdef inline floating f_log(floating x) noexcept nogil:
-    if floating is float:
-        return logf(x)
-    else:
-        return log(x)
-
-cdef inline floating f_log1p(floating x) noexcept nogil:
-    if floating is float:
-        return log1pf(x)
-    else:
-        return log1p(x)
+        return _exp(x)
 
 cdef inline floating f_tanh(floating x) noexcept nogil:
     """tanh in one exp (or a short rational) instead of libm's expm1-based
-    tanh, about three times faster; within 2 ulp of it.
+    tanh; within 2 ulp of it. Branch-free (both forms are computed, one is
+    kept) so that loops calling it vectorise.
 
     |x| < 0.625: Cephes' rational approximation ``x + x z P(z) / Q(z)``,
     ``z = x**2`` (float: its polynomial); otherwise ``1 - 2 / (exp(2|x|) + 1)``
     with the sign of x, where no cancellation can occur (the result is at
     least 0.55 in magnitude); exp overflowing to inf gives exactly +-1.
+    Zero (either sign) and NaN come back as they are.
     """
-    cdef floating z, a, r
+    cdef floating z, a, r, small
     a = x if x >= 0 else -x
-    if a == 0:
-        return x          # keeps the sign of zero
-    if a < <floating> 0.625:
-        z = x * x
-        if floating is float:
-            return ((((<float> -5.70498872745e-3 * z + <float> 2.06390887954e-2) * z
-                      - <float> 5.37397155531e-2) * z + <float> 1.33314422036e-1) * z
-                    - <float> 3.33332819422e-1) * z * x + x
-        else:
-            return x + x * z * (((-9.64399179425052238628e-1 * z
-                                  - 9.92877231001918586564e1) * z
-                                 - 1.61468768441708447952e3)
-                                / (((z + 1.12811678491632931402e2) * z
-                                    + 2.23548839060100448583e3) * z
-                                   + 4.84406305325125486048e3))
-    if a != a:
-        return x
+    z = x * x
+    if floating is float:
+        small = ((((<float> -5.70498872745e-3 * z + <float> 2.06390887954e-2) * z
+                   - <float> 5.37397155531e-2) * z + <float> 1.33314422036e-1) * z
+                 - <float> 3.33332819422e-1) * z * x + x
+    else:
+        small = x + x * z * (((-9.64399179425052238628e-1 * z
+                               - 9.92877231001918586564e1) * z
+                              - 1.61468768441708447952e3)
+                             / (((z + 1.12811678491632931402e2) * z
+                                 + 2.23548839060100448583e3) * z
+                                + 4.84406305325125486048e3))
     r = 1 - 2 / (f_exp(2 * a) + 1)
-    return r if x >= 0 else -r
+    r = r if x >= 0 else -r
+    r = small if a < <floating> 0.625 else r
+    return x if (a == 0 or a != a) else r
 
 cdef inline floating f_sqrt(floating x) noexcept nogil:
     if floating is float:
@@ -379,38 +430,97 @@ cdef inline void _gemv(char trans, int m, int n, floating alpha, const floating 
               &incy)
 
 
+cdef void small_gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const floating *A,
+                     Py_ssize_t sam, Py_ssize_t sak, const floating *B, Py_ssize_t ldb,
+                     floating *C, Py_ssize_t ldc) noexcept nogil:
+    """Row-major ``C (M x N) = A @ B`` in typed loops, for products too
+    small to pay for a BLAS call: ``A[m, k]`` is ``A[m * sam + k * sak]`` (A,
+    A^T, or a vector with sam 0), rows of B are contiguous.
+
+    Every element is ``sum over even k + sum over odd k`` of ``A[m, k] B[k,
+    j]`` (two dependency chains; for K <= 2 exactly the sum BLAS gives),
+    whichever block it falls in: eight columns at a time in registers (a last
+    partial block overlaps the previous one, writing the same values again),
+    one at a time when N < 8."""
+    cdef floating s0, s1, s2, s3, s4, s5, s6, s7, t0, t1, t2, t3, t4, t5, t6, t7, x, y
+    cdef const floating *a
+    cdef const floating *b
+    cdef floating *c
+    cdef Py_ssize_t m, j0, j, k
+    for m in range(M):
+        a = A + m * sam
+        c = C + m * ldc
+        if N < 8:
+            for j in range(N):
+                s0 = t0 = 0
+                for k in range(0, K - 1, 2):
+                    s0 = s0 + a[k * sak] * B[k * ldb + j]
+                    t0 = t0 + a[(k + 1) * sak] * B[(k + 1) * ldb + j]
+                if K % 2:
+                    s0 = s0 + a[(K - 1) * sak] * B[(K - 1) * ldb + j]
+                c[j] = s0 + t0
+            continue
+        j0 = 0
+        while True:
+            if j0 > N - 8:
+                j0 = N - 8
+            s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0
+            t0 = t1 = t2 = t3 = t4 = t5 = t6 = t7 = 0
+            b = B + j0
+            for k in range(0, K - 1, 2):
+                x = a[k * sak]
+                y = a[(k + 1) * sak]
+                s0 = s0 + x * b[0]; s1 = s1 + x * b[1]; s2 = s2 + x * b[2]; s3 = s3 + x * b[3]
+                s4 = s4 + x * b[4]; s5 = s5 + x * b[5]; s6 = s6 + x * b[6]; s7 = s7 + x * b[7]
+                b = b + ldb
+                t0 = t0 + y * b[0]; t1 = t1 + y * b[1]; t2 = t2 + y * b[2]; t3 = t3 + y * b[3]
+                t4 = t4 + y * b[4]; t5 = t5 + y * b[5]; t6 = t6 + y * b[6]; t7 = t7 + y * b[7]
+                b = b + ldb
+            if K % 2:
+                x = a[(K - 1) * sak]
+                s0 = s0 + x * b[0]; s1 = s1 + x * b[1]; s2 = s2 + x * b[2]; s3 = s3 + x * b[3]
+                s4 = s4 + x * b[4]; s5 = s5 + x * b[5]; s6 = s6 + x * b[6]; s7 = s7 + x * b[7]
+            c[j0] = s0 + t0; c[j0 + 1] = s1 + t1; c[j0 + 2] = s2 + t2; c[j0 + 3] = s3 + t3
+            c[j0 + 4] = s4 + t4; c[j0 + 5] = s5 + t5; c[j0 + 6] = s6 + t6; c[j0 + 7] = s7 + t7
+            if j0 + 8 >= N:
+                break
+            j0 += 8
+
+
+cdef inline bint _small_row_work(Py_ssize_t n, Py_ssize_t K, floating *dtype_tag) noexcept nogil:
+    # a row of n values summed over K terms: typed loops beat a BLAS gemv call
+    # up to here (measured by benchmarks/small_products.py)
+    if floating is float:
+        return n <= 128 and n * K <= 512     # BLAS's float kernels are twice as wide
+    else:
+        return n * K <= (8192 if K <= 64 else 4096)
+
+
 cdef inline void gemm_rm(bint trans_a, bint trans_b, int M, int N, int K,
                          floating alpha, const floating *A, int lda,
                          const floating *B, int ldb, floating beta,
                          floating *C, int ldc) noexcept nogil:
-    """Row-major ``C (M x N) = alpha * op(A) @ op(B) + beta * C``.
-
-    A row-major matrix read as column-major is its transpose, so the
-    column-major call computes ``C^T = op(B)^T @ op(A)^T``.
-    """
-    cdef char ta = b'T' if trans_b else b'N'
-    cdef char tb = b'T' if trans_a else b'N'
-    cdef char tv
-    cdef int m, n, incx, incy
+    """Row-major ``C (M x N) = alpha * op(A) @ op(B) + beta * C``: outer
+    products and products of one row (or one output's weight gradient) that
+    are small enough in typed loops, the rest through BLAS (``_blas_rm``)."""
     cdef Py_ssize_t i, j
     cdef floating ai
-    cdef const floating *b
     cdef floating *c
     if M == 0 or N == 0:
         return
     if K == 1 and alpha == 1 and (beta == 0 or beta == 1):
         # an outer product: one rounded multiply per element, as BLAS gives it
+        # (op(B) is a row of B, or a column: contiguous when ldb is 1)
         for i in range(M):
             ai = A[i * lda] if not trans_a else A[i]
             c = C + i * ldc
-            if not trans_b:
-                b = B
+            if not trans_b or ldb == 1:
                 if beta == 0:
                     for j in range(N):
-                        c[j] = ai * b[j]
+                        c[j] = ai * B[j]
                 else:
                     for j in range(N):
-                        c[j] = c[j] + ai * b[j]
+                        c[j] = c[j] + ai * B[j]
             else:
                 if beta == 0:
                     for j in range(N):
@@ -419,6 +529,31 @@ cdef inline void gemm_rm(bint trans_a, bint trans_b, int M, int N, int K,
                     for j in range(N):
                         c[j] = c[j] + ai * B[j * ldb]
         return
+    if beta == 0 and alpha == 1 and not trans_b:
+        # a row times a small matrix, or one output's weight gradient (a sum of
+        # rows of A; lda, the full row length, bounds it whatever this thread's
+        # share): a gemv call costs more than the work
+        if M == 1 and _small_row_work(N, K, C):
+            small_gemm(1, N, K, A, 0, lda if trans_a else 1, B, ldb, C, ldc)
+            return
+        if N == 1 and trans_a and ldc == 1 and _small_row_work(lda, K, C):
+            small_gemm(1, M, K, B, 0, ldb, A, lda, C, ldc)
+            return
+    _blas_rm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+
+
+cdef void _blas_rm(bint trans_a, bint trans_b, int M, int N, int K, floating alpha,
+                   const floating *A, int lda, const floating *B, int ldb, floating beta,
+                   floating *C, int ldc) noexcept nogil:
+    """Row-major ``C (M x N) = alpha * op(A) @ op(B) + beta * C`` through BLAS.
+
+    A row-major matrix read as column-major is its transpose, so the
+    column-major call computes ``C^T = op(B)^T @ op(A)^T``.
+    """
+    cdef char ta = b'T' if trans_b else b'N'
+    cdef char tb = b'T' if trans_a else b'N'
+    cdef char tv
+    cdef int m, n, incx, incy
     if M == 1 or N == 1:
         # matrix-vector products go to gemv, as numpy's matmul does (OpenBLAS's
         # gemm would pack the whole matrix first; the rounding follows numpy)
@@ -449,22 +584,65 @@ cdef inline void gemm_rm(bint trans_a, bint trans_b, int M, int N, int K,
               &beta, C, &ldc)
 
 
+cdef void exp_activation(floating *z, Py_ssize_t n, int act) noexcept nogil:
+    """In place ``z = act(z)`` on ``n`` consecutive values for the
+    activations built on exp (tanh, logistic, exp): one branch-free loop each,
+    which the compiler vectorises."""
+    cdef Py_ssize_t j
+    cdef floating v, e
+    if act == ACT_TANH:
+        for j in range(n):
+            z[j] = f_tanh(z[j])
+    elif act == ACT_LOGISTIC:
+        for j in range(n):
+            # stable: exponentiate -|v| only; 1 / (1 + e) or e / (1 + e)
+            v = z[j]
+            e = f_exp(v if v < 0 else -v)
+            z[j] = (1 if v >= 0 else e) / (1 + e)
+    elif act == ACT_EXP:
+        for j in range(n):
+            z[j] = f_exp(z[j])
+
+
+cdef inline void _block_exp_activation(floating *Z, Py_ssize_t n_rows, Py_ssize_t ld,
+                                       Py_ssize_t n_out, int act) noexcept nogil:
+    # exp_activation over a block of rows: one loop over the whole block when
+    # its rows are adjacent (few outputs per row still fill the vectors)
+    cdef Py_ssize_t r
+    if ld == n_out:
+        exp_activation(Z, n_rows * n_out, act)
+    else:
+        for r in range(n_rows):
+            exp_activation(Z + r * ld, n_out, act)
+
+
+cdef inline void _softmax_shift(floating *z, Py_ssize_t n_out,
+                                const floating *b) noexcept nogil:
+    # z = (z + b) - max(z + b), the argument of softmax's exp
+    cdef Py_ssize_t j
+    cdef floating mx = z[0] + b[0]
+    for j in range(n_out):
+        z[j] = z[j] + b[j]
+        if z[j] > mx:
+            mx = z[j]
+    for j in range(n_out):
+        z[j] = z[j] - mx
+
+
 cdef void bias_activation(floating *Z, Py_ssize_t n_rows, Py_ssize_t ld, Py_ssize_t n_out,
                           const floating *b, int act) noexcept nogil:
     """In place ``Z = act(Z + b)`` (row-wise bias) on ``n_rows`` rows of
     ``n_out`` values spaced ``ld`` apart (a column block of a row-major
     matrix); the hidden activations and the prediction-time output
-    activations. Softmax needs whole rows (``n_out`` = the row width)."""
+    activations. Softmax needs whole rows (``n_out`` = the row width).
+    Activations built on exp add the bias first, then run over the block."""
     cdef Py_ssize_t r, j
     cdef floating *z
-    cdef floating v, e, mx, s
+    cdef floating v, s
     cdef floating slope = <floating> _LEAKY_SLOPE
     for r in range(n_rows):
         z = Z + r * ld
-        if act == ACT_IDENTITY:
-            for j in range(n_out):
-                z[j] = z[j] + b[j]
-        elif act == ACT_RELU:
+        if act == ACT_RELU:
             for j in range(n_out):
                 v = z[j] + b[j]
                 z[j] = v if v > 0 else 0
@@ -472,30 +650,19 @@ cdef void bias_activation(floating *Z, Py_ssize_t n_rows, Py_ssize_t ld, Py_ssiz
             for j in range(n_out):
                 v = z[j] + b[j]
                 z[j] = v if v > 0 else slope * v
-        elif act == ACT_TANH:
-            for j in range(n_out):
-                z[j] = f_tanh(z[j] + b[j])
-        elif act == ACT_LOGISTIC:
-            for j in range(n_out):
-                v = z[j] + b[j]
-                # stable: never exponentiate a large positive number
-                if v >= 0:
-                    z[j] = 1 / (1 + f_exp(-v))
-                else:
-                    e = f_exp(v)
-                    z[j] = e / (1 + e)
-        elif act == ACT_EXP:
-            for j in range(n_out):
-                z[j] = f_exp(z[j] + b[j])
         elif act == ACT_SOFTMAX:
-            mx = z[0] + b[0]
+            _softmax_shift(z, n_out, b)
+        else:
             for j in range(n_out):
                 z[j] = z[j] + b[j]
-                if z[j] > mx:
-                    mx = z[j]
+    if act == ACT_TANH or act == ACT_LOGISTIC or act == ACT_EXP:
+        _block_exp_activation(Z, n_rows, ld, n_out, act)
+    elif act == ACT_SOFTMAX:
+        _block_exp_activation(Z, n_rows, ld, n_out, ACT_EXP)
+        for r in range(n_rows):
+            z = Z + r * ld
             s = 0
             for j in range(n_out):
-                z[j] = f_exp(z[j] - mx)
                 s = s + z[j]
             for j in range(n_out):
                 z[j] = z[j] / s
@@ -512,6 +679,10 @@ cdef void activation_derivative(floating *D, const floating *A, Py_ssize_t n_row
     cdef floating slope = <floating> _LEAKY_SLOPE
     if act == ACT_IDENTITY:
         return
+    if ld == n:
+        # adjacent rows: one loop over the block
+        n = n * n_rows
+        n_rows = 1
     for r in range(n_rows):
         d = D + r * ld
         a = A + r * ld
@@ -533,8 +704,8 @@ cdef void output_loss_delta(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_out,
                             const floating *b, const floating *Y,
                             const Py_ssize_t *rows, Py_ssize_t row0,
                             const floating *sw, int out_act,
-                            double *row_losses) noexcept nogil:
-    """Finish the output layer and start backprop, in one pass per row.
+                            double *row_losses, floating *ex, floating *ex2) noexcept nogil:
+    """Finish the output layer and start backprop.
 
     IN/OUT ``Z``: pre-activation ``A @ W`` without bias; on return it holds
     ``delta = (act(Z + b) - y) * sw``, the gradient of the loss with respect
@@ -543,84 +714,122 @@ cdef void output_loss_delta(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_out,
     log-loss, identity + squared error, exp + Poisson deviance.
     IN ``Y``: targets, row ``rows[r]`` (or ``row0 + r`` when ``rows`` is NULL).
     IN ``sw``: sample weights indexed like ``Y``, or NULL.
+    OUT ``ex``, ``ex2``: scratch of ``n_rows * n_out`` each.
     OUT ``row_losses[r]``: ``sw_r * loss_r`` where ``loss_r`` sums over the
     outputs: half squared error; binary log-loss and log-loss with the
     probability clipped to [eps, 1 - eps] as scikit-learn does (computed from
     the logits, so no overflow and no log(0)); half Poisson deviance ``y
     log(y / mu) - y + mu`` with ``log mu = z``.
+
+    Element-wise outputs (identity, logistic, exp) gather the batch's
+    targets into ``ex``, take every value's delta and loss in one branch-free
+    loop over the block (it vectorises, exp included), then sum each row's
+    losses. Softmax takes the block's exps in one loop, then works row by
+    row. Unweighted log-losses sum their logs as the log of a product
+    (renormalised before it can overflow): one log per block of rows instead
+    of one per value; the sum then differs from the per-value sum by rounding
+    only (it is the reported loss; no gradient uses it).
     """
-    cdef Py_ssize_t r, j, src
+    cdef Py_ssize_t r, j, i, src, n = n_rows * n_out
     cdef floating *z
     cdef const floating *y
-    cdef floating v, e, p, mx, s, w, a, d
-    cdef double row_loss, lp
+    cdef floating v, e, d, p, s, w, yi
+    cdef double row_loss, lin
     cdef floating eps = f_eps(<floating> 0)
     cdef double max_loss = -log(<double> eps)             # -log(eps)
     cdef double min_loss = -log1p(-<double> eps)          # -log(1 - eps)
     cdef double max_ratio = 1 / (<double> eps)            # exp(max_loss)
     cdef double min_ratio = 1 / (1 - <double> eps)        # exp(min_loss)
-    # Unweighted rows sum logs as the log of a product (renormalised before it
-    # can overflow): one log per block of rows instead of one per row. The sum
-    # then differs from the per-row sum by rounding only (it is the reported
-    # loss; no gradient uses it).
+    # lin + log(1 + e) is below max_loss for any e in [0, 1] from here down
+    cdef double lin_max = max_loss - 0.6931471805599453
     cdef bint products = sw == NULL
-    cdef double prod = 1.0, log_sum = 0.0, lin, ratio
-    for r in range(n_rows):
-        src = rows[r] if rows != NULL else row0 + r
-        z = Z + r * n_out
-        y = Y + src * n_out
-        w = sw[src] if sw != NULL else 1
-        row_loss = 0.0
-        if out_act == ACT_IDENTITY:
-            for j in range(n_out):
-                a = z[j] + b[j]
-                v = a - y[j]
-                row_loss += 0.5 * (<double> v) * v
-                z[j] = v * w if sw != NULL else v
-        elif out_act == ACT_LOGISTIC:
-            for j in range(n_out):
-                v = z[j] + b[j]
-                # e = exp(-|v|) gives both p and log(1 + e) without overflow;
-                # -log p = log(1 + e), -log(1 - p) = v + log(1 + e) (v >= 0)
-                if v >= 0:
-                    e = f_exp(-v)
-                    d = 1 + e
-                    p = 1 / d
-                    lin = 0.0 if y[j] != 0 else <double> v
-                else:
-                    e = f_exp(v)
-                    d = 1 + e
-                    p = e / d
-                    lin = -(<double> v) if y[j] != 0 else 0.0
-                if products and lin < 30:
-                    # lp = lin + log(d) < max_loss since log(d) <= log 2; the
-                    # logs go into the block's product (d in [1, 2])
-                    if lin == 0 and d == 1:
-                        row_loss += min_loss
-                    else:
-                        row_loss += lin
-                        prod *= d
-                        if prod > 1e280:
-                            log_sum += log(prod)
-                            prod = 1.0
-                else:
-                    lp = lin + log(<double> d)
-                    if lp > max_loss:
-                        lp = max_loss
-                    elif lp < min_loss:
-                        lp = min_loss
-                    row_loss += lp
-                v = p - y[j]
-                z[j] = v * w if sw != NULL else v
-        elif out_act == ACT_SOFTMAX:
-            mx = z[0] + b[0]
-            for j in range(n_out):
-                z[j] = z[j] + b[j]
-                if z[j] > mx:
-                    mx = z[j]
+    cdef double prod = 1.0, log_sum = 0.0, ratio
+    if out_act == ACT_SOFTMAX:
+        # the arguments z + b minus the row's largest, then the block's exps
+        for r in range(n_rows):
+            _softmax_shift(Z + r * n_out, n_out, b)
+        exp_activation(Z, n, ACT_EXP)
+    else:
+        # z + b, and the targets gathered ((r, j) stepped along: no inner loop
+        # per row, which costs more than its work when n_out is 1)
+        r = 0
+        j = 0
+        y = Y + (rows[0] if rows != NULL else row0) * n_out
+        for i in range(n):
+            Z[i] = Z[i] + b[j]
+            ex[i] = y[j]
+            j += 1
+            if j == n_out:
+                j = 0
+                r += 1
+                if r < n_rows:
+                    y = Y + (rows[r] if rows != NULL else row0 + r) * n_out
+    if out_act == ACT_IDENTITY:
+        for i in range(n):
+            v = Z[i] - ex[i]
+            ex[i] = (<floating> 0.5 * v) * v
+            Z[i] = v
+    elif out_act == ACT_LOGISTIC:
+        for i in range(n):
+            v = Z[i]
+            yi = ex[i]
+            # e = exp(-|v|) gives both p and log(1 + e) without overflow:
+            # -log p = |v| [v < 0] + log(1 + e), -log(1 - p) = v [v >= 0] +
+            # log(1 + e); the linear part is lin
+            e = f_exp(v if v < 0 else -v)
+            d = 1 + e
+            p = (1 if v >= 0 else e) / d
+            lin = (<double> (v if v >= 0 else -v)) if (yi != 0) == (v < 0) else 0.0
+            Z[i] = p - yi
+            # the loss is lin + log(d), clipped to [min_loss, max_loss]; log(d)
+            # goes to ex2 (taken later) but where a clip may apply: past lin_max
+            # (e < 2**-21 there, so log(1 + e) = e to better than 1e-13
+            # relative) and at a loss of exactly 0
+            ex[i] = <floating> ((lin + e if lin + e < max_loss else max_loss) if lin > lin_max
+                                else (min_loss if (lin == 0 and d == 1) else lin))
+            ex2[i] = 1 if (lin > lin_max or (lin == 0 and d == 1)) else d
+        if products:
+            log_sum = _log_of_product(ex2, n)
+        else:
+            for i in range(n):
+                ex[i] = ex[i] + <floating> log(<double> ex2[i])
+    elif out_act == ACT_EXP:
+        for i in range(n):
+            v = Z[i]
+            p = f_exp(v)
+            ex2[i] = v
+            Z[i] = p - ex[i]
+        for i in range(n):
+            # y log(y / mu) - y + mu = y (log y - z) + (mu - y); 0 log 0 = 0
+            yi = ex[i]
+            ex[i] = <floating> (((<double> yi) * (log(<double> yi) - ex2[i]) if yi > 0 else 0.0)
+                                + Z[i])
+    # each row's loss, and the deltas weighted
+    r = 0
+    j = 0
+    row_loss = 0.0
+    w = sw[rows[0] if rows != NULL else row0] if sw != NULL and n_rows > 0 else 1
+    for i in range(n if out_act != ACT_SOFTMAX else 0):
+        row_loss += ex[i]
+        if sw != NULL:
+            Z[i] = Z[i] * w
+        j += 1
+        if j == n_out:
+            row_losses[r] = row_loss * w if sw != NULL else row_loss
+            row_loss = 0.0
+            j = 0
+            r += 1
+            if sw != NULL and r < n_rows:
+                w = sw[rows[r] if rows != NULL else row0 + r]
+    if out_act == ACT_SOFTMAX:
+        for r in range(n_rows):
+            src = rows[r] if rows != NULL else row0 + r
+            z = Z + r * n_out
+            y = Y + src * n_out
+            w = sw[src] if sw != NULL else 1
+            row_loss = 0.0
             s = 0
             for j in range(n_out):
-                z[j] = f_exp(z[j] - mx)
                 s = s + z[j]
             for j in range(n_out):
                 if y[j] != 0:
@@ -638,21 +847,35 @@ cdef void output_loss_delta(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_out,
                             prod = 1.0
                     else:
                         row_loss += y[j] * log(ratio)
+            for j in range(n_out):
                 v = z[j] / s - y[j]
                 z[j] = v * w if sw != NULL else v
-        elif out_act == ACT_EXP:
-            for j in range(n_out):
-                v = z[j] + b[j]
-                p = f_exp(v)
-                if y[j] > 0:
-                    row_loss += y[j] * (log(<double> y[j]) - v)
-                row_loss += <double> p - y[j]
-                v = p - y[j]
-                z[j] = v * w if sw != NULL else v
-        row_losses[r] = row_loss * w if sw != NULL else row_loss
+            row_losses[r] = row_loss * w if sw != NULL else row_loss
     if n_rows > 0:
         # the block's logs, taken once: log of the product of their arguments
         row_losses[0] += log_sum + log(prod)
+
+
+cdef double _log_of_product(const floating *x, Py_ssize_t n) noexcept nogil:
+    """``sum(log(x[:n]))`` for x in [1, 2], as logs of products: eight running
+    products (they vectorise), multiplied together and logged every 1000
+    values, before they could overflow."""
+    cdef double P[8]
+    cdef double total = 0.0
+    cdef Py_ssize_t i = 0, l, stop
+    while i < n:
+        stop = i + 1000 if i + 1000 < n else n
+        for l in range(8):
+            P[l] = 1.0
+        while i + 8 <= stop:
+            for l in range(8):
+                P[l] = P[l] * x[i + l]
+            i += 8
+        for l in range(stop - i):
+            P[l] = P[l] * x[i + l]
+        i = stop
+        total += log(((P[0] * P[1]) * (P[2] * P[3])) * ((P[4] * P[5]) * (P[6] * P[7])))
+    return total
 
 
 # ---------------------------------------------------------------------------
@@ -748,39 +971,106 @@ cdef inline floating *_layer(const Net *net, floating *acts, Py_ssize_t B,
     return acts + B * off
 
 
+cdef floating _pairwise_sum(const floating *a, Py_ssize_t n) noexcept nogil:
+    """``a[:n].sum()`` in numpy's order (its pairwise summation: eight
+    running sums per block of up to 128 values, blocks halved recursively),
+    so that one output's bias gradient is numpy's to the last bit."""
+    cdef floating r0, r1, r2, r3, r4, r5, r6, r7, res
+    cdef Py_ssize_t i, n2
+    if n < 8:
+        res = 0
+        for i in range(n):
+            res = res + a[i]
+        return res
+    if n > 128:
+        n2 = n // 2
+        n2 -= n2 % 8
+        return _pairwise_sum(a, n2) + _pairwise_sum(a + n2, n - n2)
+    r0 = a[0]; r1 = a[1]; r2 = a[2]; r3 = a[3]
+    r4 = a[4]; r5 = a[5]; r6 = a[6]; r7 = a[7]
+    i = 8
+    while i < n - n % 8:
+        r0 = r0 + a[i]; r1 = r1 + a[i + 1]; r2 = r2 + a[i + 2]; r3 = r3 + a[i + 3]
+        r4 = r4 + a[i + 4]; r5 = r5 + a[i + 5]; r6 = r6 + a[i + 6]; r7 = r7 + a[i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res = res + a[i]
+        i += 1
+    return res
+
+
 cdef void _column_sums(const floating *D, Py_ssize_t B, Py_ssize_t n_out, Py_ssize_t c0,
                        Py_ssize_t c1, floating beta, floating *out) noexcept nogil:
     """``out[c0:c1] = beta * out[c0:c1] + D[:, c0:c1].sum(axis=0)`` (beta 0 or
-    1), row after row as numpy reduces axis 0. Sums build up in a local block
-    written once, so two threads owning neighbouring columns never share a
-    cache line while they add."""
-    cdef floating acc[64]
-    cdef Py_ssize_t r, j, j0 = c0, jn
-    while j0 < c1:
-        jn = j0 + 64 if j0 + 64 < c1 else c1
-        for j in range(j0, jn):
-            acc[j - j0] = out[j] if beta != 0 else 0
+    1) in numpy's order: one column (a contiguous vector) pairwise, several
+    row after row. Blocks of eight columns add up in registers, each column
+    written once (two threads owning neighbouring columns never share a
+    cache line while they add)."""
+    cdef floating s0, s1, s2, s3, s4, s5, s6, s7
+    cdef const floating *d
+    cdef Py_ssize_t r, j
+    if n_out == 1:
+        if c1 > c0:
+            out[0] = (out[0] if beta != 0 else 0) + _pairwise_sum(D, B)
+        return
+    j = c0
+    while j + 8 <= c1:
+        s0 = out[j] if beta != 0 else 0
+        s1 = out[j + 1] if beta != 0 else 0
+        s2 = out[j + 2] if beta != 0 else 0
+        s3 = out[j + 3] if beta != 0 else 0
+        s4 = out[j + 4] if beta != 0 else 0
+        s5 = out[j + 5] if beta != 0 else 0
+        s6 = out[j + 6] if beta != 0 else 0
+        s7 = out[j + 7] if beta != 0 else 0
         for r in range(B):
-            for j in range(j0, jn):
-                acc[j - j0] = acc[j - j0] + D[r * n_out + j]
-        for j in range(j0, jn):
-            out[j] = acc[j - j0]
-        j0 = jn
+            d = D + r * n_out + j
+            s0 = s0 + d[0]
+            s1 = s1 + d[1]
+            s2 = s2 + d[2]
+            s3 = s3 + d[3]
+            s4 = s4 + d[4]
+            s5 = s5 + d[5]
+            s6 = s6 + d[6]
+            s7 = s7 + d[7]
+        out[j] = s0
+        out[j + 1] = s1
+        out[j + 2] = s2
+        out[j + 3] = s3
+        out[j + 4] = s4
+        out[j + 5] = s5
+        out[j + 6] = s6
+        out[j + 7] = s7
+        j += 8
+    while j < c1:
+        s0 = out[j] if beta != 0 else 0
+        for r in range(B):
+            s0 = s0 + D[r * n_out + j]
+        out[j] = s0
+        j += 1
 
 
-cdef inline void _split(Py_ssize_t n, int tid, int nt, Py_ssize_t align, Py_ssize_t *lo,
+cdef inline void _split(Py_ssize_t n, int tid, int nt, Py_ssize_t *lo,
                         Py_ssize_t *hi) noexcept nogil:
-    """This thread's share ``[lo, hi)`` of ``n`` items, in blocks of
-    ``align`` items."""
+    """This thread's share ``[lo, hi)`` of ``n`` items. No share holds a
+    single item unless ``n`` is 1: a product over one row takes other paths
+    (gemv, typed loops) than one over several, so a lone row would round
+    differently depending on the thread count."""
     cdef Py_ssize_t chunk
     if nt <= 1:
         lo[0] = 0
         hi[0] = n
         return
     chunk = (n + nt - 1) // nt
-    chunk = (chunk + align - 1) // align * align
+    if chunk < 2:
+        chunk = 2
     lo[0] = tid * chunk if tid * chunk < n else n
+    if lo[0] == n - 1 and lo[0] > 0:
+        lo[0] = n                       # the lone last item joins the share before
     hi[0] = lo[0] + chunk if lo[0] + chunk < n else n
+    if hi[0] == n - 1:
+        hi[0] = n
 
 
 # ---------------------------------------------------------------------------
@@ -1007,6 +1297,7 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
     cdef floating *A0 = NULL
     cdef floating *acts
     cdef floating *deltas
+    cdef floating *out_ex
     cdef floating *D
     cdef floating *gb
     cdef floating *A_i
@@ -1014,10 +1305,15 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
     cdef floating beta
     cdef double sw_sum = 0.0, local_sumsq, data_sum, sumsq_prev
     cdef long long last_check = _now_ns()
-    cdef long long batch = E.batch0, first = E.batch0
+    cdef long long batch = E.batch0, first = E.batch0, check_every
     cdef Step st
     cdef fb_barrier *bar = E.barrier
 
+    # the clock is read for the Ctrl-C check every ~1e5 multiply-adds of work
+    check_every = 0
+    for i in range(L):
+        check_every += net.sizes[i] * net.sizes[i + 1]
+    check_every = 100000 // (check_every * bs) + 1
     if inp.csr_data == NULL and E.gather:
         A0 = p
         p += bs * nf
@@ -1025,6 +1321,9 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
     for i in range(1, L + 1):
         p += bs * net.sizes[i]
     deltas = p          # hidden layers 1..L-1; the output delta overwrites its activations
+    for i in range(1, L):
+        p += bs * net.sizes[i]
+    out_ex = p          # output_loss_delta's scratch
 
     while start < E.seg_stop:
         stop = start + bs
@@ -1036,7 +1335,7 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
         local_sumsq = 0.0
 
         # ---- phase 1: this thread's rows, forward and back ----------------
-        _split(B, tid, nt, 1, &r0, &r1)
+        _split(B, tid, nt, &r0, &r1)
         if r1 > r0:
             my_rows = rows + r0 if rows != NULL else NULL
             if inp.csr_data == NULL:
@@ -1070,7 +1369,8 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
             n_out = net.sizes[L]
             output_loss_delta(_layer(net, acts, B, L) + r0 * n_out, r1 - r0, n_out,
                               params + net.off_b[L - 1], Y, my_rows, start + r0, sw,
-                              net.out_act, row_losses + r0)
+                              net.out_act, row_losses + r0, out_ex + r0 * n_out,
+                              out_ex + (B + r0) * n_out)
             # deltas of the hidden layers, last to first
             D = _layer(net, acts, B, L)
             for i in range(L - 1, 0, -1):
@@ -1096,15 +1396,13 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
             A0 = <floating *> Xd + start * nf
         fb_barrier_wait(bar)
 
-        if tid == 0 and stop < n and _check_signals(&last_check):
+        if (tid == 0 and stop < n and (batch - first) % check_every == 0
+                and _check_signals(&last_check)):
             E.stop = 1
         if tid == nt - 1:
-            # the batch loss, summed in row order whatever the thread count (on
+            # the batch loss, summed in one order whatever the thread count (on
             # the last thread: thread 0 already checks for Ctrl-C)
-            data_sum = 0.0
-            for r in range(B):
-                data_sum += row_losses[r]
-            data_sum *= E.loss_scale
+            data_sum = _pairwise_sum(row_losses, B) * E.loss_scale
             if E.train:
                 if batch == first:
                     sumsq_prev = E.sumsq0
@@ -1121,8 +1419,8 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
             n_in = net.sizes[i]
             n_out = net.sizes[i + 1]
             D = _layer(net, acts, B, L) if i == L - 1 else _layer(net, deltas, B, i + 1)
-            _split(n_in, tid, nt, 1, &k0, &k1)
-            _split(n_out, tid, nt, 1, &c0, &c1)
+            _split(n_in, tid, nt, &k0, &k1)
+            _split(n_out, tid, nt, &c0, &c1)
             if i > 0:
                 if k1 > k0:
                     gemm_rm(True, False, <int> (k1 - k0), <int> n_out, <int> B,
@@ -2034,7 +2332,6 @@ cdef void _output_labels(const floating *P, Py_ssize_t n, Py_ssize_t n_out, bint
 
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from numpy.random cimport bitgen_t
-from libc.stdint cimport uint64_t
 
 
 cdef inline uint64_t _random_interval(bitgen_t *bitgen, uint64_t mx) noexcept nogil:
@@ -2061,26 +2358,159 @@ cdef inline uint64_t _random_interval(bitgen_t *bitgen, uint64_t mx) noexcept no
     return value
 
 
+# numpy's MT19937 state (numpy/random/src/mt19937/mt19937.h), read in place
+# once _mt_layout_ok has checked it against the generator's own draws
+cdef enum:
+    MT_N = 624
+    MT_M = 397
+
+cdef struct MTState:
+    uint32_t key[624]
+    int pos
+
+
+cdef void _mt_twist(uint32_t *key) noexcept nogil:
+    """The next 624 words of the state, in place (numpy's mt19937_gen); the
+    loops have no dependence shorter than 227 words, so they vectorise."""
+    cdef int i
+    cdef uint32_t y
+    for i in range(MT_N - MT_M):
+        y = (key[i] & <uint32_t> 0x80000000) | (key[i + 1] & <uint32_t> 0x7fffffff)
+        key[i] = key[i + MT_M] ^ (y >> 1) ^ ((y & 1) * <uint32_t> 0x9908b0df)
+    for i in range(MT_N - MT_M, MT_N - 1):
+        y = (key[i] & <uint32_t> 0x80000000) | (key[i + 1] & <uint32_t> 0x7fffffff)
+        key[i] = key[i + MT_M - MT_N] ^ (y >> 1) ^ ((y & 1) * <uint32_t> 0x9908b0df)
+    y = (key[MT_N - 1] & <uint32_t> 0x80000000) | (key[0] & <uint32_t> 0x7fffffff)
+    key[MT_N - 1] = key[MT_M - 1] ^ (y >> 1) ^ ((y & 1) * <uint32_t> 0x9908b0df)
+
+
+cdef void _mt_temper(const uint32_t *key, uint32_t *out, int n) noexcept nogil:
+    """The 32-bit outputs of ``n`` state words (MT19937's tempering)."""
+    cdef int i
+    cdef uint32_t y
+    for i in range(n):
+        y = key[i]
+        y = y ^ (y >> 11)
+        y = y ^ ((y << 7) & <uint32_t> 0x9d2c5680)
+        y = y ^ ((y << 15) & <uint32_t> 0xefc60000)
+        out[i] = y ^ (y >> 18)
+
+
+cdef void _mt_shuffle(MTState *st, Py_ssize_t *a, Py_ssize_t n) noexcept nogil:
+    """RandomState.shuffle's swaps on ``a[:n]`` (n - 1 < 2**32), drawing from
+    the MT19937 state directly: a block of 624 outputs is generated and
+    tempered at once, then read in order, and the state's position is left
+    where numpy's own draws would leave it."""
+    cdef uint32_t buf[624]
+    cdef int p = st.pos
+    cdef uint32_t mask, v, w, lim, rej
+    cdef Py_ssize_t i, tmp
+    if p < MT_N:
+        _mt_temper(st.key + p, buf + p, MT_N - p)
+    mask = <uint32_t> (n - 1)
+    mask |= mask >> 1
+    mask |= mask >> 2
+    mask |= mask >> 4
+    mask |= mask >> 8
+    mask |= mask >> 16
+    for i in range(n - 1, 0, -1):
+        # numpy's random_interval(i): masked rejection
+        lim = <uint32_t> i
+        while (mask >> 1) >= lim:
+            mask >>= 1
+        while True:
+            if p + 2 <= MT_N:
+                # the first acceptable of the next two draws, picked without a
+                # branch (rejections are coin flips the CPU cannot predict);
+                # both rejected (rarer) takes another turn
+                v = buf[p] & mask
+                w = buf[p + 1] & mask
+                rej = v > lim
+                v = (v & (rej - 1)) | (w & (0 - rej))
+                p += 1 + rej
+            else:
+                if p == MT_N:
+                    _mt_twist(st.key)
+                    _mt_temper(st.key, buf, MT_N)
+                    p = 0
+                v = buf[p] & mask
+                p += 1
+            if v <= lim:
+                break
+        tmp = a[v]
+        a[v] = a[i]
+        a[i] = tmp
+    st.pos = p
+
+
+cdef int _mt_layout = -1      # numpy's MT19937 state read in place: -1 unchecked, 0 no, 1 yes
+
+
+cdef bint _mt_layout_ok():
+    """Whether this numpy's MT19937 keeps its state as ``MTState`` and our
+    generator continues it exactly (checked once, on a scratch generator)."""
+    global _mt_layout
+    cdef bitgen_t *bitgen
+    cdef MTState *st
+    cdef MTState copy
+    cdef Py_ssize_t[::1] mine
+    cdef int i
+    if _mt_layout >= 0:
+        return _mt_layout == 1
+    _mt_layout = 0
+    try:
+        gen = np.random.MT19937(20261128)
+        gen.random_raw(100)                  # a position inside the block
+        bitgen = <bitgen_t *> PyCapsule_GetPointer(gen.capsule, "BitGenerator")
+        st = <MTState *> bitgen.state
+        state = gen.state["state"]
+        if st.pos != state["pos"] or list(state["key"]) != [st.key[i] for i in range(MT_N)]:
+            return False
+        memcpy(&copy, st, sizeof(MTState))
+        rs = np.random.RandomState(gen)
+        ref = np.arange(3000, dtype=np.intp)
+        rs.shuffle(ref)                       # a few blocks of draws, rejections included
+        mine = np.arange(3000, dtype=np.intp)
+        _mt_shuffle(&copy, &mine[0], 3000)
+        if not np.array_equal(np.asarray(mine), ref) or copy.pos != st.pos:
+            return False
+        if memcmp(copy.key, st.key, sizeof(copy.key)) != 0:
+            return False
+    except Exception:
+        return False
+    _mt_layout = 1
+    return True
+
+
 def shuffle_inplace(Py_ssize_t[::1] a, random_state):
     """Shuffle ``a`` in place exactly as ``random_state.shuffle(a)`` does (same
     draws, same result, same generator state afterwards), without the
     Python-level overhead. ``random_state`` is a ``numpy.random.RandomState``.
     Applying the shuffle's swaps to ``a`` gives ``a[p]`` where ``p`` is the
     permutation ``random_state.shuffle(np.arange(len(a)))`` would produce.
+    Returns True when it read numpy's MT19937 state in place (else it drew
+    through the bit generator's functions, one call per draw).
     """
     cdef bitgen_t *bitgen
     cdef Py_ssize_t i, j, n = a.shape[0]
     cdef Py_ssize_t tmp
+    cdef bint direct
     bit_generator = random_state._bit_generator
     bitgen = <bitgen_t *> PyCapsule_GetPointer(bit_generator.capsule, "BitGenerator")
     if n <= 1:
-        return
+        return False
+    direct = (type(bit_generator) is np.random.MT19937 and n - 1 <= <Py_ssize_t> 0xffffffff
+              and _mt_layout_ok())
     with bit_generator.lock, nogil:
-        for i in range(n - 1, 0, -1):
-            j = <Py_ssize_t> _random_interval(bitgen, <uint64_t> i)
-            tmp = a[j]
-            a[j] = a[i]
-            a[i] = tmp
+        if direct:
+            _mt_shuffle(<MTState *> bitgen.state, &a[0], n)
+        else:
+            for i in range(n - 1, 0, -1):
+                j = <Py_ssize_t> _random_interval(bitgen, <uint64_t> i)
+                tmp = a[j]
+                a[j] = a[i]
+                a[i] = tmp
+    return direct
 
 
 def all_finite(const floating[::1] values):
@@ -2093,3 +2523,37 @@ def all_finite(const floating[::1] values):
             # x - x is 0 for finite x and NaN for NaN or +-inf
             bad |= (values[i] - values[i]) != 0
     return bad == 0
+
+
+def matmul(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] C,
+           bint trans_a=False, str path="auto", int repeat=1):
+    """``C = op(A) @ B`` through the engine's products: ``path`` "auto" (as
+    training does), "blas" (always BLAS) or "small" (always typed loops);
+    ``repeat`` runs it that many times (for timing the paths against each
+    other: benchmarks/small_products.py). For tests and tuning."""
+    cdef Py_ssize_t M = C.shape[0], N = C.shape[1]
+    cdef Py_ssize_t K = A.shape[0] if trans_a else A.shape[1]
+    cdef Py_ssize_t sam = 1 if trans_a else A.shape[1], sak = A.shape[1] if trans_a else 1
+    cdef int i, mode
+    if (A.shape[1] if trans_a else A.shape[0]) != M or B.shape[0] != K or B.shape[1] != N:
+        raise ValueError("shapes do not match")
+    if path not in ("auto", "blas", "small"):
+        raise ValueError(f"unknown path {path!r}")
+    mode = ("auto", "blas", "small").index(path)
+    if M == 0 or N == 0 or K == 0:
+        return
+    with nogil:
+        for i in range(repeat):
+            if mode == 0:
+                gemm_rm(trans_a, False, <int> M, <int> N, <int> K, <floating> 1.0, &A[0, 0],
+                        <int> A.shape[1], &B[0, 0], <int> N, <floating> 0.0, &C[0, 0],
+                        <int> N)
+            elif mode == 1:
+                _blas_rm(trans_a, False, <int> M, <int> N, <int> K, <floating> 1.0, &A[0, 0],
+                         <int> A.shape[1], &B[0, 0], <int> N, <floating> 0.0, &C[0, 0],
+                         <int> N)
+            elif N == 1 and trans_a:
+                # one output's weight gradient: a sum of rows of A, as gemm_rm runs it
+                small_gemm(1, M, K, &B[0, 0], 0, 1, &A[0, 0], A.shape[1], &C[0, 0], 1)
+            else:
+                small_gemm(M, N, K, &A[0, 0], sam, sak, &B[0, 0], N, &C[0, 0], N)

@@ -149,9 +149,14 @@ class _BaseMLP:
 
     @classmethod
     def _get_param_names(cls):
-        sig = inspect.signature(cls.__init__)
-        return sorted(p.name for p in sig.parameters.values()
-                      if p.name != "self" and p.kind != p.VAR_KEYWORD)
+        # the constructor's signature, read once per class (every fit asks)
+        names = cls.__dict__.get("_param_names")
+        if names is None:
+            sig = inspect.signature(cls.__init__)
+            names = tuple(sorted(p.name for p in sig.parameters.values()
+                                 if p.name != "self" and p.kind != p.VAR_KEYWORD))
+            cls._param_names = names
+        return list(names)
 
     def get_params(self, deep=True):
         """Get the parameters of this estimator.
@@ -320,7 +325,7 @@ class _BaseMLP:
                                  "binarization")
             raise ValueError(f"Unknown label type: {y_type!r}")
         if (not hasattr(self, "classes_")) or (not self.warm_start and not incremental):
-            self._label_encoding = LabelEncoding().fit(y)
+            self._label_encoding = LabelEncoding().fit(y, y_type)
             self.classes_ = self._label_encoding.classes_
         else:
             classes = (np.arange(y.shape[1]) if y_type == "multilabel-indicator"
@@ -623,7 +628,7 @@ class _BaseMLP:
             for it in range(self.max_iter):
                 order = None
                 if self.shuffle:
-                    sample_idx = shuffle_indices(sample_idx, self._random_state)
+                    shuffle_indices(sample_idx, self._random_state, inplace=True)
                     order = sample_idx
                 snap = None
                 np.copyto(snap_params, net.params)

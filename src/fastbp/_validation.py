@@ -7,6 +7,8 @@ written against scikit-learn keep working; each names the argument, what was
 expected and what was received.
 """
 
+import functools
+import math
 import numbers
 import warnings
 
@@ -409,7 +411,7 @@ class _Interval:
     def accepts(self, v):
         if not isinstance(v, self.kind):
             return False
-        if not isinstance(v, numbers.Integral) and np.isnan(v):
+        if not isinstance(v, numbers.Integral) and math.isnan(v):
             return False
         low = -np.inf if self.low is None else self.low
         high = np.inf if self.high is None else self.high
@@ -484,10 +486,12 @@ def _int(low, high=None, closed="left"):
     return _Interval(numbers.Integral, low, high, closed)
 
 
+@functools.lru_cache(maxsize=None)
 def mlp_parameter_constraints(activations, losses=None):
     """The constraints of every MLP constructor parameter (scikit-learn 1.9's
     ``BaseMultilayerPerceptron._parameter_constraints``; ``activations`` adds
-    fastbp's ``'leaky_relu'``, ``losses`` the ``loss`` options)."""
+    fastbp's ``'leaky_relu'``, ``losses`` the ``loss`` options). Built once
+    per (activations, losses) tuple pair; callers copy before changing it."""
     constraints = {
         "hidden_layer_sizes": [_ArrayLike(), _int(1)],
         "activation": [_Options(str, set(activations))],
@@ -541,9 +545,10 @@ def validate_params(est, activations, losses=None, extra_constraints=None):
     parameter, the accepted values and the value received. Parameters
     without a constraint (``extra_constraints`` adds some) are not checked.
     """
-    constraints = mlp_parameter_constraints(activations, losses)
+    constraints = mlp_parameter_constraints(tuple(activations),
+                                            None if losses is None else tuple(losses))
     if extra_constraints:
-        constraints.update(extra_constraints)
+        constraints = {**constraints, **extra_constraints}
     for name, value in est.get_params(deep=False).items():
         options = constraints.get(name)
         if options is None or any(c.accepts(value) for c in options):
