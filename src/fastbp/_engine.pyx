@@ -2249,7 +2249,7 @@ cdef class Predictor:
         cdef cnp.ndarray res
         cdef cnp.npy_intp dims[2]
         cdef Py_ssize_t n, nf, n_out
-        cdef bint ok
+        cdef bint ok = False
         if type(X) is not np.ndarray:
             return None
         A = <cnp.ndarray> X
