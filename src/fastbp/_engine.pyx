@@ -372,7 +372,9 @@ cdef inline floating f_tanh(floating x) noexcept nogil:
     r = 1 - 2 / (f_exp(2 * a) + 1)
     r = r if x >= 0 else -r
     r = small if a < <floating> 0.625 else r
-    return x if (a == 0 or a != a) else r
+    # ``|``, not ``or``: a short-circuit is control flow and stops the loop
+    # calling this from vectorising (NaN already comes out of ``r`` as NaN)
+    return x if ((a == 0) | (a != a)) else r
 
 cdef inline floating f_sqrt(floating x) noexcept nogil:
     if floating is float:
