@@ -487,3 +487,26 @@ def _apply(Z, name):
     out = np.ascontiguousarray(Z).copy()
     _engine.apply_activation(out, name)
     return out
+
+
+def test_thread_tuner_ignores_one_preempted_segment():
+    # a single slow measurement (a worker preempted once) must not move the
+    # estimate; a lasting slowdown shows after two; a faster one at once
+    t = _engine.ThreadTuner()
+    t.record(1, 250.0)
+    assert t.ns_per_sample == (0.0, 250.0)
+    t.record(1, 900.0)                      # one spike
+    assert t.ns_per_sample[1] == 250.0
+    t.record(1, 260.0)
+    assert t.ns_per_sample[1] == 260.0
+    t.record(1, 800.0)                      # the load changed: two in a row
+    t.record(1, 820.0)
+    assert t.ns_per_sample[1] == 800.0
+    t.record(1, 240.0)                      # the load left
+    assert t.ns_per_sample[1] == 240.0
+    t.record(0, 530.0)
+    assert t.ns_per_sample == (530.0, 240.0)
+    with pytest.raises(ValueError, match="threads must be 0 or 1"):
+        t.record(2, 1.0)
+    with pytest.raises(ValueError):
+        t.record(0, float("nan"))

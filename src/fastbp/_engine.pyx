@@ -140,19 +140,34 @@ cdef struct Net:
 
 
 cdef struct TunerState:
-    double ns_per_row[2]      # measured time per sample: [0] one thread, [1] n threads
+    double ns_per_row[2]      # estimated time per sample: [0] one thread, [1] n threads
+    double last_rate[2]       # the latest measurement of each
     long long segments        # segments run so far
     long long next_explore    # segment at which to try the slower choice again
     long long interval        # segments between tries (doubles while they lose)
 
 
+cdef inline void _tuner_record(TunerState *ts, int k, double rate) noexcept nogil:
+    # Interference only ever makes a segment slower (a preempted worker holds
+    # up every barrier), so one slow measurement is more likely a moment of
+    # preemption than a change of load: the estimate is the smaller of the
+    # last two measurements. A lasting change shows after two segments, a
+    # faster measurement at once. (An exponential average let one preempted
+    # segment send a fit to one thread, at half speed, for tens of epochs.)
+    cdef double prev = ts.last_rate[k]
+    ts.last_rate[k] = rate
+    ts.ns_per_row[k] = rate if (prev == 0 or rate < prev) else prev
+
+
 @cython.auto_pickle(False)
 cdef class ThreadTuner:
     """Chooses, segment by segment, between one thread and the allowed
-    maximum by measured time per sample (an exponential average). The slower
-    choice is tried again now and then so that a change of load (a process
-    taking a core, then leaving) is noticed: after EXPLORE_MIN segments, and
-    twice as long after each try that loses (up to EXPLORE_MAX)."""
+    maximum by measured time per sample (the smaller of the last two
+    measurements of each, so that a single preempted segment does not
+    count). The slower choice is tried again now and then so that a change
+    of load (a process taking a core, then leaving) is noticed: after
+    EXPLORE_MIN segments, and twice as long after each try that loses (up to
+    EXPLORE_MAX)."""
     cdef TunerState state
 
     def __cinit__(self):
@@ -162,6 +177,13 @@ cdef class ThreadTuner:
     def ns_per_sample(self):
         """(one thread, many threads) in ns per sample; 0 = not measured yet."""
         return (self.state.ns_per_row[0], self.state.ns_per_row[1])
+
+    def record(self, int threads, double ns_per_sample):
+        """Feed one measurement (``threads``: 0 = one thread, 1 = many) to
+        the estimate, as a training segment does; for tests."""
+        if threads not in (0, 1) or not ns_per_sample > 0:
+            raise ValueError("threads must be 0 or 1 and ns_per_sample positive")
+        _tuner_record(&self.state, threads, ns_per_sample)
 
 
 cdef class NetSpec:
@@ -1563,10 +1585,7 @@ cdef void _run_epoch(Epoch *E, TunerState *ts, int nmax, bint fixed,
             # fair measure of either choice
             E.seg_start = E.seg_stop
             continue
-        if ts.ns_per_row[k] == 0:
-            ts.ns_per_row[k] = rate
-        else:
-            ts.ns_per_row[k] = 0.5 * ts.ns_per_row[k] + 0.5 * rate
+        _tuner_record(ts, k, rate)
         if exploring:
             if ts.ns_per_row[k] < ts.ns_per_row[1 - k]:
                 ts.interval = EXPLORE_MIN        # the load changed: it wins now
