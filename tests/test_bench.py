@@ -56,3 +56,29 @@ def test_sparse_benchmark_data_has_the_asked_density():
     assert X.shape == (500, 4000) and X.format == "csr"
     assert abs(X.nnz / (500 * 4000) - 0.005) < 0.0005
     assert set(np.unique(y)) <= {0, 1, 2}
+
+
+def test_benchmark_modules_import_with_runtime_dependencies_only():
+    # asv imports every module in benchmarks/ to discover the suite; a
+    # module-level import of an optional package (threadpoolctl, sklearn,
+    # matplotlib, ...) breaks `asv run` where that package is missing
+    import ast
+    import pathlib
+    import sys
+
+    allowed = set(sys.stdlib_module_names) | {"numpy", "scipy", "fastbp", "benchmarks"}
+    root = pathlib.Path(__file__).resolve().parent.parent / "benchmarks"
+    modules = sorted(root.glob("*.py"))
+    assert len(modules) >= 3
+    for path in modules:
+        tree = ast.parse(path.read_text(), str(path))
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                assert name.split(".")[0] in allowed, (
+                    f"{path.name} imports {name} at module level; import it where it is used")
