@@ -187,6 +187,11 @@ def run_suite(venv, scratch):
     copy = Path(scratch) / "suite"
     shutil.copytree(ROOT / "tests", copy / "tests")
     shutil.copytree(ROOT / "docs", copy / "docs", ignore=shutil.ignore_patterns("_build"))
+    # the README's snippets and the benchmark scripts are tested too (not src/:
+    # the package under test is the installed wheel)
+    shutil.copytree(ROOT / "benchmarks", copy / "benchmarks",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(ROOT / "README.md", copy)
     (copy / "tools").mkdir()
     shutil.copy(ROOT / "tools" / "stubtest_allowlist.txt", copy / "tools")
     shutil.copy(ROOT / "pyproject.toml", copy)  # pytest settings (warnings as errors)
