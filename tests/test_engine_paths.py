@@ -510,3 +510,64 @@ def test_thread_tuner_ignores_one_preempted_segment():
         t.record(2, 1.0)
     with pytest.raises(ValueError):
         t.record(0, float("nan"))
+
+
+def test_data_parallel_mode_is_chosen_by_shape_alone():
+    spec = _engine.NetSpec
+    # activations outweigh the parameters and the batch is worth threading
+    assert _engine.data_parallel(spec([64, 100, 10], "relu", "softmax"), 200)
+    assert _engine.data_parallel(spec([32, 128, 4], "relu", "softmax"), 128)
+    # parameters outweigh the activations: the row/parameter split stays
+    assert not _engine.data_parallel(spec([784, 256, 128, 10], "relu", "softmax"), 128)
+    assert not _engine.data_parallel(spec([784, 1024, 10], "relu", "softmax"), 128)
+    # too little work per batch to thread, or too few rows to halve
+    assert not _engine.data_parallel(spec([2, 16, 1], "relu", "logistic"), 32)
+    assert not _engine.data_parallel(spec([64, 100, 10], "relu", "softmax"), 3)
+    # the second half's gradient has room in the workspace
+    s = spec([64, 100, 10], "relu", "softmax")
+    n_params = 64 * 100 + 100 + 100 * 10 + 10
+    assert (s.train_workspace_size(200, True) - n_params
+            == 2 * 200 + 2 * 200 * 10 + 200 * 64 + 200 * (100 + 10) + 200 * 100)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("n", [1201, 1203, 1350])
+def test_data_parallel_weights_do_not_depend_on_the_thread_count(dtype, solver, n):
+    # n = 1201 ends each epoch on a batch of one row (the second half is
+    # empty), 1203 on three rows, 1350 on 150; shuffled (rows gathered)
+    sizes = [64, 100, 10]
+    assert _engine.data_parallel(_engine.NetSpec(sizes, "relu", "softmax"), 200)
+    net, X, Y, order = _epoch_setup(sizes, dtype, solver, n=n)
+    runs = [_run_epochs(net, X, Y, order, solver, 200, nt) for nt in (1, 2, 3)]
+    assert not np.array_equal(runs[0][0], net.params)  # it trained
+    for p, loss in runs[1:]:
+        np.testing.assert_array_equal(p, runs[0][0])
+        assert loss == runs[0][1]
+    # X in its own order (no gather) as well
+    a = _run_epochs(net, X, Y, None, solver, 200, 1)
+    b = _run_epochs(net, X, Y, None, solver, 200, 2)
+    np.testing.assert_array_equal(a[0], b[0])
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_data_parallel_mode_matches_sklearn(solver):
+    # the gradient of two half-batches added equals scikit-learn's one
+    # product over the whole batch to rounding
+    sknn = pytest.importorskip("sklearn.neural_network")
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = X / 16.0
+    sw = np.random.RandomState(0).uniform(0.1, 3, len(X))
+    kw = dict(hidden_layer_sizes=(100,), solver=solver, batch_size=200, max_iter=8,
+              random_state=0, tol=0, n_iter_no_change=100)
+    assert _engine.data_parallel(_engine.NetSpec([64, 100, 10], "relu", "softmax"), 200)
+    for weights in (None, sw):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            a = fastbp.MLPClassifier(**kw).fit(X, y, sample_weight=weights)
+            b = sknn.MLPClassifier(**kw).fit(X, y, sample_weight=weights)
+        for ca, cb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+            np.testing.assert_allclose(ca, cb, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-12)

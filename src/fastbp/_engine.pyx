@@ -27,7 +27,11 @@
 # * Threads (``_threads.h``): each batch is split between the threads of a
 #   small persistent pool in two phases, rows (forward, loss, every delta)
 #   then parameters (each thread's rows of every W_i: gradient and step), with
-#   spin-then-sleep barriers. scipy's OpenBLAS is held at one thread meanwhile
+#   spin-then-sleep barriers. When a batch's activations outweigh the
+#   parameters (``_data_parallel``, by shape alone), the rows phase also takes
+#   the gradient of each of two fixed half-batches, and the parameters phase
+#   adds the two and steps: one gradient crosses between the cores instead of
+#   the batch's activations and deltas. scipy's OpenBLAS is held at one thread meanwhile
 #   (one threading layer). The epoch runs in segments; a tuner picks one
 #   thread or the allowed maximum per segment by measured speed, so a busy
 #   machine slows training down instead of collapsing it. float64 weights do
@@ -285,7 +289,8 @@ cdef class NetSpec:
 
 cdef inline Py_ssize_t _train_ws_size(const Net *net, Py_ssize_t B, bint gather) noexcept nogil:
     # per-row losses (B doubles) + [gathered input rows] + activations of
-    # layers 1..L + deltas of the hidden layers 1..L-1 + two output scratch blocks
+    # layers 1..L + deltas of the hidden layers 1..L-1 + two output scratch
+    # blocks [+ the second half-batch's gradient, in the data-parallel mode]
     cdef Py_ssize_t total = 2 * B + 2 * B * net.sizes[net.n_layers]
     cdef int i
     if gather:
@@ -294,7 +299,38 @@ cdef inline Py_ssize_t _train_ws_size(const Net *net, Py_ssize_t B, bint gather)
         total += B * net.sizes[i]
     for i in range(1, net.n_layers):
         total += B * net.sizes[i]
+    if _data_parallel(net, B):
+        total += net.n_params
     return total
+
+
+# Work per batch (multiply-adds of the forward pass) below which a second
+# thread costs more in barriers than it saves (measured; see benchmarks/).
+cdef Py_ssize_t MIN_PARALLEL_WORK_C = 300000
+
+
+cdef inline bint _data_parallel(const Net *net, Py_ssize_t B) noexcept nogil:
+    """Whether dense training batches of ``B`` rows take the data-parallel
+    mode: each of two fixed half-batches gets its own gradient (the rows'
+    forward, backward and ``A^T delta`` products), then the two are added
+    and the step taken, each thread over its share of the parameters.
+
+    The other mode (each thread computes the gradient of its share of the
+    parameters from every row of the batch) moves the batch's activations and
+    deltas between the cores every batch; this one moves only one gradient.
+    It is chosen by shape alone (never by the thread count, so the weights
+    do not depend on it): when the batch is worth threading at all, and its
+    activations (inputs included) outweigh the parameters. One thread runs
+    both halves in turn, with the same arithmetic."""
+    cdef Py_ssize_t work = 0, acts = 0
+    cdef int i
+    if B < 4:
+        return False
+    for i in range(net.n_layers):
+        work += net.sizes[i] * net.sizes[i + 1]
+        acts += net.sizes[i + 1]
+    acts += net.sizes[0]
+    return work * B >= MIN_PARALLEL_WORK_C and acts * B >= 2 * net.n_params
 
 
 # ---------------------------------------------------------------------------
@@ -1075,6 +1111,13 @@ cdef void _column_sums(const floating *D, Py_ssize_t B, Py_ssize_t n_out, Py_ssi
         j += 1
 
 
+cdef inline void _add_into(floating *a, const floating *b, Py_ssize_t n) noexcept nogil:
+    # a += b, element by element
+    cdef Py_ssize_t j
+    for j in range(n):
+        a[j] = a[j] + b[j]
+
+
 cdef inline void _split(Py_ssize_t n, int tid, int nt, Py_ssize_t *lo,
                         Py_ssize_t *hi) noexcept nogil:
     """This thread's share ``[lo, hi)`` of ``n`` items. No share holds a
@@ -1274,6 +1317,7 @@ cdef struct Epoch:
     unsigned char *touched        # sparse first layer: gradient rows holding data
     int gather
     int train                     # 1: a step per batch; 0: accumulate a full gradient
+    int dp                        # data-parallel mode (see _data_parallel)
     fb_barrier *barrier
     double sumsq0                 # sum of squared weights before this segment's first batch
     double sumsq_part[2][64]      # per thread, per batch parity
@@ -1283,6 +1327,7 @@ cdef struct Epoch:
     Py_ssize_t seg_stop
     long long batch0              # index in the epoch of the segment's first batch
     long long n_batches           # batches run so far in the epoch
+    long long t_start             # when every thread of the segment was running
 
 
 cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept nogil:
@@ -1302,6 +1347,14 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
 
     Each output element is one BLAS product over the same operands whatever
     the thread count, so in float64 the weights do not depend on it.
+
+    In the data-parallel mode (``E.dp``, see ``_data_parallel``) the rows of
+    phase 1 are two fixed halves of the batch (threads 0 and 1, or one
+    thread taking both in turn), and each half's gradient is taken there from
+    its own rows (the first into ``grads``, the second into the workspace);
+    phase 2 adds the second to the first and steps, each thread over its share
+    of every ``W_i`` and ``b_i``. The halves do not depend on the thread
+    count, so neither do the weights.
     """
     cdef const Net *net = E.net
     cdef const Input *inp = E.inp
@@ -1332,6 +1385,18 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
     cdef long long batch = E.batch0, first = E.batch0, check_every
     cdef Step st
     cdef fb_barrier *bar = E.barrier
+    cdef floating *dp_grad          # data-parallel mode: the second half's gradient
+    cdef floating *Gh
+    cdef int h, h_lo, h_hi
+    cdef bint has_h1
+
+    # the segment's time starts once every thread runs: waking a parked
+    # worker (on a virtual machine, an idle virtual CPU) can take far longer
+    # than a batch, and it is not a cost of running on several threads
+    if nt > 1:
+        fb_barrier_wait(bar)
+    if tid == 0:
+        E.t_start = _now_ns()
 
     # the clock is read for the Ctrl-C check every ~1e5 multiply-adds of work
     check_every = 0
@@ -1348,6 +1413,19 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
     for i in range(1, L):
         p += bs * net.sizes[i]
     out_ex = p          # output_loss_delta's scratch
+    dp_grad = out_ex + 2 * bs * net.sizes[L]
+    # data-parallel mode: thread 0 and 1 take the fixed halves 0 and 1 of
+    # each batch (one thread takes both, in turn); other modes: every thread
+    # its share of the rows
+    if not E.dp:
+        h_lo = 0
+        h_hi = 1
+    elif nt == 1:
+        h_lo = 0
+        h_hi = 2
+    else:
+        h_lo = tid if tid < 2 else 0
+        h_hi = tid + 1 if tid < 2 else 0
 
     while start < E.seg_stop:
         stop = start + bs
@@ -1359,8 +1437,13 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
         local_sumsq = 0.0
 
         # ---- phase 1: this thread's rows, forward and back ----------------
-        _split(B, tid, nt, &r0, &r1)
-        if r1 > r0:
+        for h in range(h_lo, h_hi):
+            if E.dp:
+                _split(B, h, 2, &r0, &r1)
+            else:
+                _split(B, tid, nt, &r0, &r1)
+            if r1 <= r0:
+                continue
             my_rows = rows + r0 if rows != NULL else NULL
             if inp.csr_data == NULL:
                 if E.gather and nf < 16:
@@ -1408,6 +1491,25 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
                                       _layer(net, acts, B, i) + r0 * n_in, r1 - r0, n_in,
                                       n_in, net.hidden_act)
                 D = _layer(net, deltas, B, i)
+            if E.dp:
+                # this half's gradient, from its own rows only
+                Gh = grads if h == 0 else dp_grad
+                for i in range(L - 1, -1, -1):
+                    n_in = net.sizes[i]
+                    n_out = net.sizes[i + 1]
+                    D = (_layer(net, acts, B, L) if i == L - 1
+                         else _layer(net, deltas, B, i + 1))
+                    if i > 0:
+                        gemm_rm(True, False, <int> n_in, <int> n_out, <int> (r1 - r0),
+                                <floating> 1.0, _layer(net, acts, B, i) + r0 * n_in,
+                                <int> n_in, D + r0 * n_out, <int> n_out, <floating> 0.0,
+                                Gh + net.off_w[i], <int> n_out)
+                    else:
+                        first_layer_weight_grad(net, inp, A0 + r0 * nf, NULL, 0, r1 - r0,
+                                                D + r0 * n_out, <floating> 0.0,
+                                                Gh + net.off_w[0], 0, nf, NULL)
+                    _column_sums(D + r0 * n_out, r1 - r0, n_out, 0, n_out, <floating> 0.0,
+                                 Gh + net.off_b[i])
         if E.train:
             if sw != NULL:
                 sw_sum = 0.0
@@ -1439,39 +1541,61 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
                 E.loss_sum += data_sum
 
         # ---- phase 2: this thread's parameters, gradient and step ---------
-        for i in range(L - 1, -1, -1):
-            n_in = net.sizes[i]
-            n_out = net.sizes[i + 1]
-            D = _layer(net, acts, B, L) if i == L - 1 else _layer(net, deltas, B, i + 1)
-            _split(n_in, tid, nt, &k0, &k1)
-            _split(n_out, tid, nt, &c0, &c1)
-            if i > 0:
+        if E.dp:
+            # the batch gradient is the first half's plus the second's (added
+            # in this order whatever the thread count), then the step
+            _split(B, 1, 2, &k0, &k1)
+            has_h1 = k1 > k0
+            for i in range(L - 1, -1, -1):
+                n_out = net.sizes[i + 1]
+                _split(net.sizes[i] * n_out, tid, nt, &k0, &k1)
                 if k1 > k0:
-                    gemm_rm(True, False, <int> (k1 - k0), <int> n_out, <int> B,
-                            <floating> 1.0, _layer(net, acts, B, i) + k0, <int> n_in, D,
-                            <int> n_out, beta, grads + net.off_w[i] + k0 * n_out, <int> n_out)
-            else:
-                first_layer_weight_grad(net, inp, A0, rows, start, B, D, beta,
-                                        grads + net.off_w[0], k0, k1,
-                                        E.touched if E.train else NULL)
-            gb = grads + net.off_b[i]
-            if c1 > c0:
-                _column_sums(D, B, n_out, c0, c1, beta, gb)
-            if E.train:
-                if i == 0 and E.touched != NULL:
-                    # sparse input: untouched gradient rows are zero, not stored
-                    for r in range(k0, k1):
-                        j = net.off_w[0] + r * n_out
-                        local_sumsq += update_range(params + j, grads + j, s1 + j, s2 + j,
-                                                    n_out, True, not E.touched[r], &st)
-                        E.touched[r] = 0
-                elif k1 > k0:
-                    j = net.off_w[i] + k0 * n_out
+                    j = net.off_w[i] + k0
+                    if has_h1:
+                        _add_into(grads + j, dp_grad + j, k1 - k0)
                     local_sumsq += update_range(params + j, grads + j, s1 + j, s2 + j,
-                                                (k1 - k0) * n_out, True, False, &st)
+                                                k1 - k0, True, False, &st)
+                _split(n_out, tid, nt, &c0, &c1)
                 if c1 > c0:
-                    update_range(params + net.off_b[i] + c0, gb + c0, s1 + net.off_b[i] + c0,
-                                 s2 + net.off_b[i] + c0, c1 - c0, False, False, &st)
+                    j = net.off_b[i] + c0
+                    if has_h1:
+                        _add_into(grads + j, dp_grad + j, c1 - c0)
+                    update_range(params + j, grads + j, s1 + j, s2 + j, c1 - c0, False,
+                                 False, &st)
+        else:
+            for i in range(L - 1, -1, -1):
+                n_in = net.sizes[i]
+                n_out = net.sizes[i + 1]
+                D = _layer(net, acts, B, L) if i == L - 1 else _layer(net, deltas, B, i + 1)
+                _split(n_in, tid, nt, &k0, &k1)
+                _split(n_out, tid, nt, &c0, &c1)
+                if i > 0:
+                    if k1 > k0:
+                        gemm_rm(True, False, <int> (k1 - k0), <int> n_out, <int> B,
+                                <floating> 1.0, _layer(net, acts, B, i) + k0, <int> n_in, D,
+                                <int> n_out, beta, grads + net.off_w[i] + k0 * n_out, <int> n_out)
+                else:
+                    first_layer_weight_grad(net, inp, A0, rows, start, B, D, beta,
+                                            grads + net.off_w[0], k0, k1,
+                                            E.touched if E.train else NULL)
+                gb = grads + net.off_b[i]
+                if c1 > c0:
+                    _column_sums(D, B, n_out, c0, c1, beta, gb)
+                if E.train:
+                    if i == 0 and E.touched != NULL:
+                        # sparse input: untouched gradient rows are zero, not stored
+                        for r in range(k0, k1):
+                            j = net.off_w[0] + r * n_out
+                            local_sumsq += update_range(params + j, grads + j, s1 + j, s2 + j,
+                                                        n_out, True, not E.touched[r], &st)
+                            E.touched[r] = 0
+                    elif k1 > k0:
+                        j = net.off_w[i] + k0 * n_out
+                        local_sumsq += update_range(params + j, grads + j, s1 + j, s2 + j,
+                                                    (k1 - k0) * n_out, True, False, &st)
+                    if c1 > c0:
+                        update_range(params + net.off_b[i] + c0, gb + c0, s1 + net.off_b[i] + c0,
+                                     s2 + net.off_b[i] + c0, c1 - c0, False, False, &st)
         if E.train:
             E.sumsq_part[batch % 2][tid] = local_sumsq
         fb_barrier_wait(bar)
@@ -1528,7 +1652,6 @@ cdef void _run_epoch(Epoch *E, TunerState *ts, int nmax, bint fixed,
     tuner decides, and its time per sample feeds the tuner back."""
     cdef Py_ssize_t per_batch = 0, seg_batches, n = E.n, bs = E.batch_size
     cdef int i, nt, k
-    cdef long long t0
     cdef double rate
     cdef bint exploring, trial
     cdef Py_ssize_t nb
@@ -1577,9 +1700,8 @@ cdef void _run_epoch(Epoch *E, TunerState *ts, int nmax, bint fixed,
             E.seg_stop = n
         nt = nmax if k == 1 else 1
         E.batch0 = E.n_batches
-        t0 = _now_ns()
         _run_segment(E, nt, is_float)
-        rate = <double> (_now_ns() - t0) / <double> (E.seg_stop - E.seg_start)
+        rate = <double> (_now_ns() - E.t_start) / <double> (E.seg_stop - E.seg_start)
         if ts.segments == 1:
             # the first segment warms up (threads start, buffers fault in): not a
             # fair measure of either choice
@@ -1674,9 +1796,13 @@ def blas_threads():
     return max(1, int(_blas_get_threads()))
 
 
-# Work per batch (multiply-adds of the forward pass) below which a second
-# thread costs more in barriers than it saves (measured; see benchmarks/).
-MIN_PARALLEL_WORK = 300_000
+MIN_PARALLEL_WORK = MIN_PARALLEL_WORK_C
+
+
+def data_parallel(NetSpec spec, Py_ssize_t batch_size):
+    """Whether dense training batches of ``batch_size`` rows take the
+    data-parallel mode (see ``_data_parallel``); for tests and tuning."""
+    return bool(_data_parallel(&spec.net, batch_size))
 
 
 def epoch_threads(NetSpec spec, Py_ssize_t batch_size):
@@ -1686,7 +1812,7 @@ def epoch_threads(NetSpec spec, Py_ssize_t batch_size):
     for i in range(spec.net.n_layers):
         work += spec.net.sizes[i] * spec.net.sizes[i + 1]
     work *= batch_size
-    if work < MIN_PARALLEL_WORK:
+    if work < MIN_PARALLEL_WORK_C:
         return 1
     return min(blas_threads(), 64)
 
@@ -1890,6 +2016,7 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     E.touched = &touched[0] if touched is not None else NULL
     E.gather = gather
     E.train = 1
+    E.dp = csr is None and _data_parallel(net, batch_size)
     with _BlasSerial(n_threads):
         with nogil:
             E.sumsq0 = weights_sumsq(net, &params[0])
