@@ -571,3 +571,13 @@ def test_data_parallel_mode_matches_sklearn(solver):
         for ca, cb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
             np.testing.assert_allclose(ca, cb, rtol=0, atol=1e-12)
         np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-12)
+
+
+def test_data_parallel_ratio_hook_restores():
+    old = _engine.set_data_parallel_ratio(1e9)
+    try:
+        assert not _engine.data_parallel(_engine.NetSpec([64, 100, 10], "relu", "softmax"), 200)
+    finally:
+        assert _engine.set_data_parallel_ratio(old) == 1e9
+    assert old == 1.0
+    assert _engine.data_parallel(_engine.NetSpec([64, 100, 10], "relu", "softmax"), 200)

@@ -307,6 +307,11 @@ cdef inline Py_ssize_t _train_ws_size(const Net *net, Py_ssize_t B, bint gather)
 # Work per batch (multiply-adds of the forward pass) below which a second
 # thread costs more in barriers than it saves (measured; see benchmarks/).
 cdef Py_ssize_t MIN_PARALLEL_WORK_C = 300000
+# the data-parallel mode when the batch's activations (inputs included) are
+# at least this many times the parameters. Measured on 2 cores, both modes in
+# one process: at ratios 1.1-2.1 the data-parallel mode is 0-5% faster, at 4-18
+# 11-20%, at 0.3-0.6 2-11% slower (docs/performance.md)
+cdef double DP_RATIO = 1.0
 
 
 cdef inline bint _data_parallel(const Net *net, Py_ssize_t B) noexcept nogil:
@@ -330,7 +335,7 @@ cdef inline bint _data_parallel(const Net *net, Py_ssize_t B) noexcept nogil:
         work += net.sizes[i] * net.sizes[i + 1]
         acts += net.sizes[i + 1]
     acts += net.sizes[0]
-    return work * B >= MIN_PARALLEL_WORK_C and acts * B >= 2 * net.n_params
+    return work * B >= MIN_PARALLEL_WORK_C and acts * B >= DP_RATIO * net.n_params
 
 
 # ---------------------------------------------------------------------------
@@ -1797,6 +1802,16 @@ def blas_threads():
 
 
 MIN_PARALLEL_WORK = MIN_PARALLEL_WORK_C
+
+
+def set_data_parallel_ratio(double ratio):
+    """Set the activations-to-parameters ratio above which batches take the
+    data-parallel mode; returns the previous value (for tests and tuning:
+    it changes the weights' rounding, so never while a model trains)."""
+    global DP_RATIO
+    old = DP_RATIO
+    DP_RATIO = ratio
+    return old
 
 
 def data_parallel(NetSpec spec, Py_ssize_t batch_size):
