@@ -506,6 +506,7 @@ def test_thread_tuner_ignores_one_preempted_segment():
     assert t.ns_per_sample[1] == 240.0
     t.record(0, 530.0)
     assert t.ns_per_sample == (530.0, 240.0)
+    assert t.measured == (1, 2)  # counted up to 2 each
     with pytest.raises(ValueError, match="threads must be 0 or 1"):
         t.record(2, 1.0)
     with pytest.raises(ValueError):

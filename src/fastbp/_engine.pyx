@@ -146,6 +146,7 @@ cdef struct Net:
 cdef struct TunerState:
     double ns_per_row[2]      # estimated time per sample: [0] one thread, [1] n threads
     double last_rate[2]       # the latest measurement of each
+    int n_measured[2]         # measurements of each so far (counted up to 2)
     long long segments        # segments run so far
     long long next_explore    # segment at which to try the slower choice again
     long long interval        # segments between tries (doubles while they lose)
@@ -161,6 +162,8 @@ cdef inline void _tuner_record(TunerState *ts, int k, double rate) noexcept nogi
     cdef double prev = ts.last_rate[k]
     ts.last_rate[k] = rate
     ts.ns_per_row[k] = rate if (prev == 0 or rate < prev) else prev
+    if ts.n_measured[k] < 2:
+        ts.n_measured[k] += 1
 
 
 @cython.auto_pickle(False)
@@ -181,6 +184,11 @@ cdef class ThreadTuner:
     def ns_per_sample(self):
         """(one thread, many threads) in ns per sample; 0 = not measured yet."""
         return (self.state.ns_per_row[0], self.state.ns_per_row[1])
+
+    @property
+    def measured(self):
+        """(one thread, many threads): measurements so far, counted up to 2."""
+        return (self.state.n_measured[0], self.state.n_measured[1])
 
     def record(self, int threads, double ns_per_sample):
         """Feed one measurement (``threads``: 0 = one thread, 1 = many) to
@@ -1676,7 +1684,10 @@ cdef void _run_epoch(Epoch *E, TunerState *ts, int nmax, bint fixed,
         # the faster choice, the other one now and then, each measured once first
         exploring = False
         trial = False
-        if ts.ns_per_row[1] == 0:
+        if ts.n_measured[1] < 2:
+            # several threads are measured twice first: the first segments
+            # after the workers (or, on a virtual machine, an idle virtual
+            # CPU) wake can run far below their speed
             k = 1
         elif ts.ns_per_row[0] == 0:
             k = 0
