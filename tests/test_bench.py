@@ -51,6 +51,32 @@ def test_plot_script_draws_a_png(tmp_path):
     assert ups["sklearn"] == [("tiny", pytest.approx(50.0)), ("predict1", pytest.approx(50.0))]
 
 
+def test_results_tables_print_one_runs_figures(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("results_tables",
+                                                  ROOT / "benchmarks" / "results_tables.py")
+    tables = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tables)
+    res = {"machine": "test box", "libs": ["fastbp", "sklearn", "torch"],
+           "limit": {"float32": 400.0, "float64": 200.0},
+           "fit": {"wide": {"desc": "w", "fastbp": {"s": 0.2, "acc": 0.9, "gflops": 250.0},
+                            "sklearn": {"s": 0.6, "acc": 0.9}, "torch": {"s": 0.5, "acc": 0.8}}},
+           "predict1": {"fastbp": 1.0, "sklearn": 100.0, "torch": 12.0},
+           "memory": {"fastbp": {"added_mib": 10.0}, "sklearn": {"added_mib": 40.0}},
+           "sparse": {"fastbp": {"s": 1.0, "acc": 0.99}, "sklearn": {"s": 12.0, "acc": 0.99}},
+           "sweep": [{"problem": "p", "solver": "sgd", "dtype": "float32", "batch": 8,
+                      "epochs": 1, "fastbp": 0.1, "sklearn": 0.35}]}
+    src = tmp_path / "r.json"
+    src.write_text(json.dumps(res))
+    assert tables.main([str(src)]) == 0
+    out = capsys.readouterr().out
+    assert "machine: test box" in out
+    assert "| 200.0 ms | 600.0 ms | 500.0 ms | **3.0×** | **2.5×** | 0.900 / 0.900 / 0.800 |" in out
+    assert "| 1.00 µs | 100 µs | 12.0 µs | **100×** | **12×** |" in out
+    assert "**12×**" in out and "+10.0 MiB | +40.0 MiB | –" in out
+    assert "250 GFLOP/s, 62% of the measured sgemm peak" in out
+    assert "| p | sgd | f32 | 8 | 1 | 0.1000 | 0.3500 | – | 3.5× |" in out
+
+
 def test_sparse_benchmark_data_has_the_asked_density():
     X, y = _bench.sparse_data(n=500, d=4000, density=0.005, k=3)
     assert X.shape == (500, 4000) and X.format == "csr"

@@ -346,12 +346,24 @@ def sweep_configs(quick=False):
     return out
 
 
+SETTLE_SECONDS = 0.3
+
+
+def settle():
+    """Let the previous library's idle thread pools go to sleep before the
+    next measurement: OpenBLAS's and OpenMP's workers spin for a while after
+    a parallel product, on the cores the next library wants. Every library
+    gets the same pause, so no one inherits another's spinning threads."""
+    time.sleep(SETTLE_SECONDS)
+
+
 def run_sweep(libs, repeat, quick=False):
     rows = []
     for name, X, y, hidden, solver, batch, epochs, dtype, regression, act in sweep_configs(quick):
         row = {"problem": name, "solver": solver, "dtype": dtype, "batch": batch,
                "epochs": epochs, "n": len(X)}
         for lib in libs:
+            settle()
             n_rep = 1 if (lib != "fastbp" and batch <= 8) else repeat
             runs = [fit(lib, X, y, hidden, solver, batch, epochs, dtype, regression, act)
                     for _ in range(n_rep)]
@@ -450,6 +462,7 @@ def main(argv: list[str] | None = None) -> int:
         flops = flops_per_epoch(len(X), sizes) * epochs
         res["fit"][key] = {"desc": desc}
         for lib in libs:
+            settle()
             runs = [fit(lib, X, y, hidden, solver, batch, epochs, dtype)
                     for _ in range(args.repeat)]
             sec = min(r[0] for r in runs)
