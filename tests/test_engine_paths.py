@@ -582,3 +582,21 @@ def test_data_parallel_ratio_hook_restores():
         assert _engine.set_data_parallel_ratio(old) == 1e9
     assert old == 1.0
     assert _engine.data_parallel(_engine.NetSpec([64, 100, 10], "relu", "softmax"), 200)
+
+
+def test_data_parallel_mode_trains_float32_like_sklearn():
+    sknn = pytest.importorskip("sklearn.neural_network")
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16.0).astype(np.float32)
+    kw = dict(hidden_layer_sizes=(100,), solver="adam", batch_size=200, max_iter=5,
+              random_state=0, tol=0, n_iter_no_change=100)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        a = fastbp.MLPClassifier(**kw).fit(X, y)
+        b = sknn.MLPClassifier(**kw).fit(X, y)
+    assert a.coefs_[0].dtype == np.float32 and b.coefs_[0].dtype == np.float32
+    for ca, cb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+        np.testing.assert_allclose(ca, cb, rtol=0, atol=2e-5)
+    np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-5)
