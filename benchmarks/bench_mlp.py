@@ -119,6 +119,41 @@ class Activations:
         hb.fit(library, self.X, self.y, (64, 64), "sgd", 32, 3, dtype, True, activation)
 
 
+class ThreadingModes:
+    """Both ways of splitting a batch between threads, forced, on shapes
+    either side of the data-parallel threshold (activations / parameters =
+    1): where the engine's choice by shape should be the faster one."""
+
+    params = (["digits 64-100-10 b200", "32-128-4 b128", "deep-narrow 32-(64x6)-4 b64",
+               "wide 784-256-128-10 b128"], ["data-parallel", "row/parameter split"])
+    param_names = ["shape", "mode"]
+    timeout = 600
+    SHAPES = {
+        "digits 64-100-10 b200": (None, (100,), 200, 20),
+        "32-128-4 b128": ((4000, 32, 4), (128,), 128, 3),
+        "deep-narrow 32-(64x6)-4 b64": ((4000, 32, 4), (64,) * 6, 64, 3),
+        "wide 784-256-128-10 b128": ((4000, 784, 10), (256, 128), 128, 1),
+    }
+
+    def setup(self, shape, mode):
+        from fastbp import _engine
+
+        data, self.hidden, self.batch, self.epochs = self.SHAPES[shape]
+        if data is None:
+            self.X, self.y = hb.digits()
+        else:
+            self.X, self.y = hb.synth(*data, seed=3, dtype=np.float64)
+        self.old = _engine.set_data_parallel_ratio(0.0 if mode == "data-parallel" else 1e300)
+
+    def teardown(self, shape, mode):
+        from fastbp import _engine
+
+        _engine.set_data_parallel_ratio(self.old)
+
+    def time_fit(self, shape, mode):
+        hb.fit("fastbp", self.X, self.y, self.hidden, "adam", self.batch, self.epochs, "float64")
+
+
 class SparseFit:
     """CSR input (TF-IDF-like, 0.1% dense): the first layer reads the sparse
     rows in place. The head-to-head's ``--sparse`` runs 20000 x 50000."""
