@@ -142,7 +142,7 @@ def fit_estimator(lib, X, y, hidden, solver, batch, epochs, dtype, regression=Fa
     """Fit fastbp's or scikit-learn's MLP; ``(seconds, train score, model)``."""
     cls = _estimator_class(lib, regression)
     model = cls(**estimator_params(hidden, solver, batch, epochs, activation))
-    X = X.astype(dtype) if not hasattr(X, "tocsr") else X.astype(dtype)
+    X = X.astype(dtype)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t = time.perf_counter()

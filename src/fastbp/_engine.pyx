@@ -138,6 +138,7 @@ cdef struct Net:
     Py_ssize_t *off_w       # offset of W_i in the flat buffer
     Py_ssize_t *off_b       # offset of b_i in the flat buffer
     Py_ssize_t n_params
+    Py_ssize_t n_weights    # entries of all the W_i: multiply-adds per row of a forward pass
     Py_ssize_t max_width    # widest layer after the input
     int hidden_act
     int out_act
@@ -250,6 +251,7 @@ cdef class NetSpec:
             self.net.off_b[i] = off
             off += sizes[i + 1]
         self.net.n_params = off
+        self.net.n_weights = off - sum(sizes[1:])
         self.tuner = ThreadTuner()
         self.net.hidden_act = ACTIVATION_CODES[hidden_activation]
         self.net.out_act = ACTIVATION_CODES[output_activation]
@@ -322,6 +324,11 @@ cdef Py_ssize_t MIN_PARALLEL_WORK_C = 300000
 cdef double DP_RATIO = 1.0
 
 
+cdef inline bint _worth_threading(const Net *net, Py_ssize_t B) noexcept nogil:
+    # batches of B rows have enough work for a second thread to pay
+    return net.n_weights * B >= MIN_PARALLEL_WORK_C
+
+
 cdef inline bint _data_parallel(const Net *net, Py_ssize_t B) noexcept nogil:
     """Whether dense training batches of ``B`` rows take the data-parallel
     mode: each of two fixed half-batches gets its own gradient (the rows'
@@ -335,15 +342,13 @@ cdef inline bint _data_parallel(const Net *net, Py_ssize_t B) noexcept nogil:
     do not depend on it): when the batch is worth threading at all, and its
     activations (inputs included) outweigh the parameters. One thread runs
     both halves in turn, with the same arithmetic."""
-    cdef Py_ssize_t work = 0, acts = 0
+    cdef Py_ssize_t acts = 0
     cdef int i
-    if B < 4:
+    if B < 4 or not _worth_threading(net, B):
         return False
-    for i in range(net.n_layers):
-        work += net.sizes[i] * net.sizes[i + 1]
-        acts += net.sizes[i + 1]
-    acts += net.sizes[0]
-    return work * B >= MIN_PARALLEL_WORK_C and acts * B >= DP_RATIO * net.n_params
+    for i in range(net.n_layers + 1):
+        acts += net.sizes[i]
+    return acts * B >= DP_RATIO * net.n_params
 
 
 # ---------------------------------------------------------------------------
@@ -1412,10 +1417,7 @@ cdef void _epoch_body(Epoch *E, int tid, int nt, floating *dtype_tag) noexcept n
         E.t_start = _now_ns()
 
     # the clock is read for the Ctrl-C check every ~1e5 multiply-adds of work
-    check_every = 0
-    for i in range(L):
-        check_every += net.sizes[i] * net.sizes[i + 1]
-    check_every = 100000 // (check_every * bs) + 1
+    check_every = 100000 // (net.n_weights * bs) + 1
     if inp.csr_data == NULL and E.gather:
         A0 = p
         p += bs * nf
@@ -1663,14 +1665,12 @@ cdef void _run_epoch(Epoch *E, TunerState *ts, int nmax, bint fixed,
     """Run the epoch as a series of segments of whole batches; unless the
     thread count is fixed, each segment runs on 1 or ``nmax`` threads as the
     tuner decides, and its time per sample feeds the tuner back."""
-    cdef Py_ssize_t per_batch = 0, seg_batches, n = E.n, bs = E.batch_size
-    cdef int i, nt, k
+    cdef Py_ssize_t per_batch = E.net.n_weights * E.batch_size, seg_batches, n = E.n
+    cdef Py_ssize_t bs = E.batch_size
+    cdef int nt, k
     cdef double rate
     cdef bint exploring, trial
     cdef Py_ssize_t nb
-    for i in range(E.net.n_layers):
-        per_batch += E.net.sizes[i] * E.net.sizes[i + 1]
-    per_batch *= bs
     if fixed or nmax <= 1:
         E.seg_start = 0
         E.seg_stop = n
@@ -1833,12 +1833,7 @@ def data_parallel(NetSpec spec, Py_ssize_t batch_size):
 
 def epoch_threads(NetSpec spec, Py_ssize_t batch_size):
     """Threads ``train_epoch`` will use for this network and batch size."""
-    cdef Py_ssize_t work = 0
-    cdef int i
-    for i in range(spec.net.n_layers):
-        work += spec.net.sizes[i] * spec.net.sizes[i + 1]
-    work *= batch_size
-    if work < MIN_PARALLEL_WORK_C:
+    if not _worth_threading(&spec.net, batch_size):
         return 1
     return min(blas_threads(), 64)
 
