@@ -413,7 +413,7 @@ def score(task: str, y_true, y_pred, proba=None, classes=None) -> dict:
             "rmse": float(np.sqrt(mean_squared_error(y_true, y_pred)))}
 
 
-def fit_and_score(estimator, task, X_train, y_train, X_test, y_test, settle=SETTLE_SECONDS):
+def fit_and_score(estimator, task, X_train, y_train, X_test, y_test, settle=0.0):
     """Fit, predict and score one estimator; ``fit_s`` is the wall clock of
     ``fit`` (preprocessing inside the estimator included), ``fit_cpu_s`` the
     process CPU time over it (all threads: wall << cpu / threads hints at a
@@ -542,12 +542,14 @@ def _now() -> str:
 # the run
 # ---------------------------------------------------------------------------
 
-def run(tables, models, seeds, res, json_path=None, settle=SETTLE_SECONDS, loader=None,
+def run(tables, models, seeds, res, json_path=None, settle=None, loader=None,
         log=print) -> dict:
     """Run every (table, seed, model) not yet in ``res``, saving after each.
     ``tables`` maps a name to a Table (or anything with ``task``); ``loader``
-    (default ``load_table``) returns a table's ``(X, y)``."""
+    (default ``load_table``) returns a table's ``(X, y)``; ``settle`` is the
+    pause before each fit (default SETTLE_SECONDS)."""
     loader = loader or load_table
+    settle = SETTLE_SECONDS if settle is None else settle
     done = finished(res)
     runnable = []
     for name in models:
