@@ -336,7 +336,7 @@ MODELS = {
     "fastbp_tabular": Model(_make_fastbp_tabular, ("fastbp:TabularMLPClassifier",),
                             "fastbp TabularMLP preset on the raw DataFrame"),
     "realmlp_td": Model(_make_realmlp_td, ("pytabkit", "torch"),
-                        "pytabkit RealMLP-TD on CPU, numeric NaNs median-imputed"),
+                        "pytabkit RealMLP-TD on CPU, numeric NaNs median-imputed, bools as categoricals"),
     "hgb": Model(_make_hgb, ("sklearn",),
                  "scikit-learn HistGradientBoosting, categorical_features='from_dtype'"),
     "lightgbm": Model(_make_lightgbm, ("lightgbm",), "LightGBM, defaults, pandas categoricals"),
@@ -344,11 +344,15 @@ MODELS = {
 
 
 class NumericImputer(TransformerMixin, BaseEstimator):
-    """Median imputation of numeric columns and bool -> float, for RealMLP-TD:
-    pytabkit refuses NaN in numeric columns and ignores numpy-bool columns
-    (its selectors take 'number' and 'boolean', the nullable dtype). Missing
-    categories are left to pytabkit, which maps missing and unseen categories
-    to its own slot 0 (``OrdinalEncoder(encoded_missing_value=-1)`` + 1 in
+    """Prepares a frame for RealMLP-TD: numeric NaNs imputed with the training
+    median (pytabkit refuses NaN in numeric columns), numpy-bool columns
+    converted to pandas' nullable "boolean" dtype, which pytabkit's column
+    selector treats as categorical (a numpy-bool column would be dropped with a
+    warning: its selectors take 'number' and 'string', 'object', 'category',
+    'boolean'); a two-level categorical is RealMLP's own encoding of a binary
+    feature (one +-1 input). Missing categories are left to pytabkit, which
+    maps missing and unseen categories to its own slot 0
+    (``OrdinalEncoder(encoded_missing_value=-1)`` + 1 in
     ``pytabkit/models/data/conversion.py``): a "missing" category."""
 
     def fit(self, X, y=None):
@@ -361,7 +365,7 @@ class NumericImputer(TransformerMixin, BaseEstimator):
     def transform(self, X):
         X = X.copy()
         for name in self.booleans_:
-            X[name] = X[name].astype(np.float64)
+            X[name] = X[name].astype("boolean")
         return X.fillna(self.medians_) if self.medians_ else X
 
 
