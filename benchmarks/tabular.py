@@ -317,7 +317,8 @@ def _make_realmlp_td(task, seed):
 def _make_hgb(task, seed):
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-    cls = HistGradientBoostingClassifier if task == CLASSIFICATION else HistGradientBoostingRegressor
+    cls = (HistGradientBoostingClassifier if task == CLASSIFICATION
+           else HistGradientBoostingRegressor)
     return cls(categorical_features="from_dtype", random_state=seed)
 
 
@@ -336,7 +337,8 @@ MODELS = {
     "fastbp_tabular": Model(_make_fastbp_tabular, ("fastbp:TabularMLPClassifier",),
                             "fastbp TabularMLP preset on the raw DataFrame"),
     "realmlp_td": Model(_make_realmlp_td, ("pytabkit", "torch"),
-                        "pytabkit RealMLP-TD on CPU, numeric NaNs median-imputed, bools as categoricals"),
+                        "pytabkit RealMLP-TD on CPU, numeric NaNs median-imputed, "
+                        "bools as categoricals"),
     "hgb": Model(_make_hgb, ("sklearn",),
                  "scikit-learn HistGradientBoosting, categorical_features='from_dtype'"),
     "lightgbm": Model(_make_lightgbm, ("lightgbm",), "LightGBM, defaults, pandas categoricals"),
@@ -345,13 +347,15 @@ MODELS = {
 
 class NumericImputer(TransformerMixin, BaseEstimator):
     """Prepares a frame for RealMLP-TD: numeric NaNs imputed with the training
-    median (pytabkit refuses NaN in numeric columns), numpy-bool columns
-    converted to pandas' nullable "boolean" dtype, which pytabkit's column
-    selector treats as categorical (a numpy-bool column would be dropped with a
-    warning: its selectors take 'number' and 'string', 'object', 'category',
-    'boolean'); a two-level categorical is RealMLP's own encoding of a binary
-    feature (one +-1 input). Missing categories are left to pytabkit, which
-    maps missing and unseen categories to its own slot 0
+    median (pytabkit refuses NaN in numeric columns) and bool columns turned
+    into two-level categoricals with the text levels "False"/"True", RealMLP's
+    own encoding of a binary feature (one +-1 input). Why text: pytabkit's
+    column selectors ('number'; 'string', 'object', 'category', 'boolean') drop
+    a numpy-bool column with a warning, and any bool-like dtype (numpy bool,
+    pandas 'boolean', a categorical of bools) next to a text categorical makes
+    the scikit-learn input check inside pytabkit's fit cast the whole frame to
+    float and fail ("Cannot cast str dtype to float64"). Missing categories are
+    left to pytabkit, which maps missing and unseen categories to its own slot 0
     (``OrdinalEncoder(encoded_missing_value=-1)`` + 1 in
     ``pytabkit/models/data/conversion.py``): a "missing" category."""
 
@@ -365,7 +369,7 @@ class NumericImputer(TransformerMixin, BaseEstimator):
     def transform(self, X):
         X = X.copy()
         for name in self.booleans_:
-            X[name] = X[name].astype("boolean")
+            X[name] = X[name].map({False: "False", True: "True"}).astype("category")
         return X.fillna(self.medians_) if self.medians_ else X
 
 
@@ -642,11 +646,13 @@ def aggregate(res: dict, tables=None) -> dict:
             continue
         by_task = {task: [row["score"] for row in mine.values() if row["task"] == task]
                    for task in (CLASSIFICATION, REGRESSION)}
+        task_mean = {task: float(np.mean(scores)) if scores else None
+                     for task, scores in by_task.items()}
         out[model] = {
             "tables": sorted(mine),
             "mean_score": float(np.mean([row["score"] for row in mine.values()])),
-            "mean_accuracy": float(np.mean(by_task[CLASSIFICATION])) if by_task[CLASSIFICATION] else None,
-            "mean_r2": float(np.mean(by_task[REGRESSION])) if by_task[REGRESSION] else None,
+            "mean_accuracy": task_mean[CLASSIFICATION],
+            "mean_r2": task_mean[REGRESSION],
             "total_fit_s": float(sum(row["fit_s"] for row in mine.values())),
             "total_predict_s": float(sum(row["predict_s"] for row in mine.values())),
         }
@@ -662,7 +668,8 @@ def _parser():
                    help=f"tables (comma or space separated; default all): {', '.join(TABLES)}")
     p.add_argument("--models", nargs="+", default=None, metavar="NAME",
                    help=f"models (default all): {', '.join(MODELS)}")
-    p.add_argument("--seeds", type=int, default=5, help="number of splits, seeds 0..N-1 (default 5)")
+    p.add_argument("--seeds", type=int, default=5,
+                   help="number of splits, seeds 0..N-1 (default 5)")
     p.add_argument("--json", default=None, metavar="FILE",
                    help="results file: written after every fit, and continued if it exists")
     p.add_argument("--describe", action="store_true",

@@ -155,6 +155,7 @@ def plot(res, path) -> None:
         ax.annotate(model, (row["total_fit_s"], row["mean_score"]), textcoords="offset points",
                     xytext=(6, 4), fontsize=9)
     ax.set_xscale("log")
+    ax.margins(x=0.12)  # room for the labels of the extreme points
     ax.set_xlabel("total fit time over the tables (s, log scale)")
     ax.set_ylabel("mean score (accuracy / R²)")
     n_tables = len(next(iter(summary.values()))["tables"]) if summary else 0
@@ -199,7 +200,8 @@ def report(res) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="benchmarks/tabular_tables.py", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="benchmarks/tabular_tables.py",
+                                description=__doc__.split("\n\n")[0])
     p.add_argument("results", help="JSON file written by benchmarks/tabular.py --json")
     p.add_argument("--png", default=str(HERE.parent / "docs" / "tabular.png"),
                    help="chart to write (default docs/tabular.png)")
