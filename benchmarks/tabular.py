@@ -108,9 +108,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import pandas as pd
-from sklearn.base import BaseEstimator, TransformerMixin
 
+# pandas, scikit-learn and the models' packages are imported where they are
+# used: asv imports every module in benchmarks/ with fastbp's runtime
+# dependencies only (tests/test_bench.py)
 TEST_SIZE = 0.2
 DATA_VERSION = 1  # bump when a table's preparation changes (old JSON files then refuse to resume)
 SETTLE_SECONDS = 0.3  # pause before each fit: idle thread pools of the previous model go to sleep
@@ -168,6 +169,8 @@ def prepare_table(raw, table: Table):
     removed, rows without a target removed, every column numeric, bool or
     category; ``y`` a numpy array (labels for classification, float for
     regression, log-transformed when ``table.log_target``)."""
+    import pandas as pd
+
     raw = raw.drop(columns=["rownames"], errors="ignore")
     raw = raw[raw[table.target].notna()].reset_index(drop=True)
     y = raw[table.target].to_numpy()
@@ -212,6 +215,8 @@ def load_table(name: str):
 
 def describe_table(X, y, task: str) -> dict:
     """Row, feature and column-kind counts of a prepared table."""
+    import pandas as pd
+
     kinds = {"numeric": 0, "bool": 0, "categorical": 0}
     max_levels = 0
     for name in X.columns:
@@ -308,10 +313,9 @@ def _make_fastbp_tabular(task, seed):
 
 def _make_realmlp_td(task, seed):
     from pytabkit import RealMLP_TD_Classifier, RealMLP_TD_Regressor
-    from sklearn.pipeline import make_pipeline
 
     cls = RealMLP_TD_Classifier if task == CLASSIFICATION else RealMLP_TD_Regressor
-    return make_pipeline(NumericImputer(), cls(device="cpu", random_state=seed))
+    return RealMLPInputs(cls(device="cpu", random_state=seed))
 
 
 def _make_hgb(task, seed):
@@ -345,32 +349,47 @@ MODELS = {
 }
 
 
-class NumericImputer(TransformerMixin, BaseEstimator):
-    """Prepares a frame for RealMLP-TD: numeric NaNs imputed with the training
-    median (pytabkit refuses NaN in numeric columns) and bool columns turned
-    into two-level categoricals with the text levels "False"/"True", RealMLP's
-    own encoding of a binary feature (one +-1 input). Why text: pytabkit's
-    column selectors ('number'; 'string', 'object', 'category', 'boolean') drop
-    a numpy-bool column with a warning, and any bool-like dtype (numpy bool,
-    pandas 'boolean', a categorical of bools) next to a text categorical makes
-    the scikit-learn input check inside pytabkit's fit cast the whole frame to
-    float and fail ("Cannot cast str dtype to float64"). Missing categories are
-    left to pytabkit, which maps missing and unseen categories to its own slot 0
+class RealMLPInputs:
+    """A RealMLP-TD estimator behind the input preparation it needs: numeric
+    NaNs imputed with the training median (pytabkit refuses NaN in numeric
+    columns) and bool columns turned into two-level categoricals with the text
+    levels "False"/"True", RealMLP's own encoding of a binary feature (one +-1
+    input). Why text: pytabkit's column selectors ('number'; 'string',
+    'object', 'category', 'boolean') drop a numpy-bool column with a warning,
+    and any bool-like dtype (numpy bool, pandas 'boolean', a categorical of
+    bools) next to a text categorical makes the scikit-learn input check inside
+    pytabkit's fit cast the whole frame to float and fail ("Cannot cast str
+    dtype to float64"). Missing categories are left to pytabkit, which maps
+    missing and unseen categories to its own slot 0
     (``OrdinalEncoder(encoded_missing_value=-1)`` + 1 in
     ``pytabkit/models/data/conversion.py``): a "missing" category."""
 
-    def fit(self, X, y=None):
+    def __init__(self, estimator):
+        self.estimator = estimator
+
+    def fit(self, X, y):
+        from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
         self.medians_ = {name: float(X[name].median()) for name in X.columns
-                         if pd.api.types.is_numeric_dtype(X[name])
-                         and not pd.api.types.is_bool_dtype(X[name])}
-        self.booleans_ = [name for name in X.columns if pd.api.types.is_bool_dtype(X[name])]
+                         if is_numeric_dtype(X[name]) and not is_bool_dtype(X[name])}
+        self.booleans_ = [name for name in X.columns if is_bool_dtype(X[name])]
+        self.estimator.fit(self.prepare(X), y)
+        if hasattr(self.estimator, "classes_"):
+            self.classes_ = self.estimator.classes_
         return self
 
-    def transform(self, X):
+    def prepare(self, X):
+        """``X`` as the estimator receives it."""
         X = X.copy()
         for name in self.booleans_:
             X[name] = X[name].map({False: "False", True: "True"}).astype("category")
         return X.fillna(self.medians_) if self.medians_ else X
+
+    def predict(self, X):
+        return self.estimator.predict(self.prepare(X))
+
+    def predict_proba(self, X):
+        return self.estimator.predict_proba(self.prepare(X))
 
 
 def missing_requirement(model: Model) -> str | None:

@@ -375,18 +375,38 @@ def test_gradient_boosting_entry_uses_the_dtypes_and_the_seed():
         assert estimator.categorical_features == "from_dtype" and estimator.random_state == 7
 
 
-def test_numeric_imputer_for_realmlp():
-    X, _ = fake_loader("fake_cls")
+class FrameRecorder:
+    """Stands in for pytabkit's estimator: keeps the frames it receives."""
+
+    def fit(self, X, y):
+        self.fitted_on, self.classes_ = X, np.unique(y)
+        return self
+
+    def predict(self, X):
+        self.predicted_on = X
+        return np.full(len(X), self.classes_[0])
+
+    def predict_proba(self, X):
+        return np.full((len(X), len(self.classes_)), 1 / len(self.classes_))
+
+
+def test_realmlp_inputs_impute_numbers_and_turn_bools_into_categories():
+    X, y = fake_loader("fake_cls")
     train, test = X.iloc[:80], X.iloc[80:].copy()
     test.loc[test.index[0], "x"] = np.nan
-    imputer = bench.NumericImputer().fit(train)
-    out = imputer.transform(test)
-    assert out["x"].iloc[0] == pytest.approx(train["x"].median())
-    assert out["x"].notna().all() and out["count"].dtype == X["count"].dtype
-    assert isinstance(out["smoker"].dtype, pd.CategoricalDtype)  # pytabkit's binary encoding
-    np.testing.assert_array_equal(out["smoker"].astype(str) == "True", test["smoker"])
+    model = bench.RealMLPInputs(FrameRecorder()).fit(train, y[:80])
+    assert list(model.classes_) == ["down", "up"]
+    fitted_on = model.estimator.fitted_on
+    assert fitted_on["x"].notna().all() and fitted_on["count"].dtype == X["count"].dtype
+    model.predict(test)
+    out = model.estimator.predicted_on
+    assert out["x"].iloc[0] == pytest.approx(train["x"].median())  # the training median
+    for name in ("smoker", "special"):  # RealMLP's binary encoding, text levels
+        assert list(out[name].cat.categories) == ["False", "True"]
+        np.testing.assert_array_equal(out[name].astype(str) == "True", test[name])
     assert isinstance(out["colour"].dtype, pd.CategoricalDtype)  # pytabkit maps missing itself
     assert out["colour"].isna().sum() == test["colour"].isna().sum()
+    assert model.predict_proba(test).shape == (len(test), 2)
 
 
 # ---------------------------------------------------------------------------
