@@ -728,7 +728,7 @@ def main(argv: list[str] | None = None) -> int:
     session["end"] = _now()
     save_results(res, args.json)
     print_summary(res)
-    return 0
+    return 1 if any("error" in r for r in res["results"]) else 0  # failures are listed above
 
 
 def print_summary(res: dict) -> None:

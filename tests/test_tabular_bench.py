@@ -345,6 +345,17 @@ def test_main_writes_one_session_with_machine_and_versions(tmp_path, monkeypatch
         bench.main(["--models", "nope"])
 
 
+def test_main_exits_with_1_when_a_fit_failed(tmp_path, monkeypatch, capsys):
+    def broken(task, seed):
+        raise RuntimeError("no good")
+
+    monkeypatch.setitem(bench.MODELS, "broken", bench.Model(broken))
+    monkeypatch.setattr(bench, "TABLES", {"fake_cls": CLS_TABLE})
+    monkeypatch.setattr(bench, "load_table", fake_loader)
+    assert bench.main(["--models", "broken", "--seeds", "1"]) == 1
+    assert "FAILED fake_cls broken seed 0: RuntimeError: no good" in capsys.readouterr().out
+
+
 # ---------------------------------------------------------------------------
 # the real pipelines on a small synthetic frame (mixed dtypes, NaNs)
 # ---------------------------------------------------------------------------
