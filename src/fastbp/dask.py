@@ -29,7 +29,6 @@ or a ``distributed.Client`` when one is active.
 """
 
 import concurrent.futures
-import copy
 import inspect
 import numbers
 
@@ -220,17 +219,12 @@ def partial_fit_blocks(model, X, y, *, classes=None, sample_weight=None, epochs=
 
 
 def _prediction_copy(model):
-    """The model without what only training needs. A fastbp estimator also
-    carries its optimizer state (Adam's two moments) and the early-stopping
-    snapshot: up to three times the weights, which prediction never reads."""
+    """The model without what only training needs: a fastbp estimator also
+    carries its optimizer state and early stopping's weights, up to three
+    times the weights, which prediction never reads."""
     from ._estimators import _BaseMLP
 
-    if not isinstance(model, _BaseMLP):
-        return model
-    lean = copy.copy(model)
-    for name in ("_optimizer", "_best_params"):
-        lean.__dict__.pop(name, None)
-    return lean
+    return model._prediction_copy() if isinstance(model, _BaseMLP) else model
 
 
 def _predict_block(block, model, method):
