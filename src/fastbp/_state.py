@@ -161,18 +161,17 @@ class StateMixin:
 
     def __setstate__(self, pickled):
         if "state" not in pickled:  # written by fastbp 0.1.0: the attributes themselves
-            _set_legacy_state(self, pickled)
+            self._set_legacy_state(pickled)
             return
         self._set_state(pickled["state"])
         self.__dict__.update(pickled["other_attributes"])
 
-
-def _set_legacy_state(estimator, attributes):
-    attributes = dict(attributes)
-    attributes.pop("_fastbp_version", None)
-    estimator.__dict__.update(attributes)
-    if "_net" in attributes:
-        if not estimator._net.params.flags.writeable:
-            estimator._net = estimator._net.copy()
-        estimator.coefs_ = list(estimator._net.coefs)
-        estimator.intercepts_ = list(estimator._net.intercepts)
+    def _set_legacy_state(self, attributes):
+        attributes = dict(attributes)
+        attributes.pop("_fastbp_version", None)
+        self.__dict__.update(attributes)
+        if "_net" in attributes:
+            if not self._net.params.flags.writeable:
+                self._net = self._net.copy()
+            self.coefs_ = list(self._net.coefs)
+            self.intercepts_ = list(self._net.intercepts)
