@@ -34,7 +34,8 @@ from ._validation import check_feature_names, check_sample_weight, check_X, choo
 __all__ = ["MLP", "MLPClassifier", "MLPRegressor"]
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
-HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu")
+# the hidden activations the estimators accept (the CLI offers them in this order)
+HIDDEN_ACTIVATIONS = ("relu", "tanh", "logistic", "identity", "leaky_relu")
 # the optimizer's class under its fastbp 0.1.0 name, for pickles written by it
 _Optimizer = Optimizer
 
