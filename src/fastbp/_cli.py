@@ -517,7 +517,7 @@ def build_parser():
 
 
 def _add_train_command(sub):
-    from ._estimators import HIDDEN_ACTIVATIONS
+    from ._sklearn_api import HIDDEN_ACTIVATIONS
 
     train = sub.add_parser(
         "train", help="train a model from a CSV, .npy or .npz file and save it",

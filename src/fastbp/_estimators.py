@@ -22,10 +22,10 @@ from ._class_weight import check_class_weight_param, class_sample_weight
 from ._compat import accuracy_score, check_random_state, r2_score
 from ._exceptions import not_fitted_error
 from ._lbfgs import LbfgsTraining
-from ._losses import LOSSES, output_activation
+from ._losses import output_activation
 from ._network import Network
 from ._optimizers import Optimizer
-from ._sklearn_api import EstimatorAPI, available_if, make_init
+from ._sklearn_api import EstimatorAPI, available_if, make_init, parameter_constraints
 from ._state import StateMixin, register
 from ._training import Checkpoint, StochasticTraining
 from ._validation import check_feature_names, check_sample_weight, check_X, choose_dtype, \
@@ -34,8 +34,6 @@ from ._validation import check_feature_names, check_sample_weight, check_X, choo
 __all__ = ["MLP", "MLPClassifier", "MLPRegressor"]
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
-# the hidden activations the estimators accept (the CLI offers them in this order)
-HIDDEN_ACTIVATIONS = ("relu", "tanh", "logistic", "identity", "leaky_relu")
 # the optimizer's class under its fastbp 0.1.0 name, for pickles written by it
 _Optimizer = Optimizer
 
@@ -60,8 +58,8 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining):
     ``_no_improvement_count``.
     """
 
-    # loss values accepted by the constructor (None: fixed by the class)
-    _loss_options = None
+    # name -> accepted values of the constructor parameters (set per class)
+    _parameter_constraints = {}
 
     # ------------------------------------------------------------------
     # task and fitted state
@@ -86,7 +84,7 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining):
 
     def _validate_params(self):
         """Check every constructor parameter (fit and load call this)."""
-        validate_params(self, HIDDEN_ACTIVATIONS, self._loss_options)
+        validate_params(self, self._parameter_constraints)
         check_class_weight_param(getattr(self, "class_weight", None), type(self).__name__,
                                  self._loss_name())
 
@@ -579,6 +577,7 @@ class MLPClassifier(_BaseMLP):
     """
 
     __init__ = make_init("MLPClassifier", __name__)
+    _parameter_constraints = parameter_constraints("MLPClassifier")
 
     def _is_classifier(self):
         return True
@@ -629,8 +628,7 @@ class MLPRegressor(_BaseMLP):
     """
 
     __init__ = make_init("MLPRegressor", __name__)
-
-    _loss_options = ("squared_error", "poisson")
+    _parameter_constraints = parameter_constraints("MLPRegressor")
 
     def _is_classifier(self):
         return False
@@ -685,8 +683,7 @@ class MLP(_BaseMLP):
     """
 
     __init__ = make_init("MLP", __name__)
-
-    _loss_options = LOSSES
+    _parameter_constraints = parameter_constraints("MLP")
 
     def _is_classifier(self):
         return self.loss == "log_loss"

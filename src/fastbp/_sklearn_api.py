@@ -7,58 +7,77 @@ estimator's ``__init__`` is generated from it by :func:`make_init` as
 ``inspect.signature``, scikit-learn's ``get_params``/``clone``/
 ``check_estimator`` and positional calls such as ``MLPClassifier((16,))`` or
 ``MLPRegressor("poisson")`` work as with a hand-written one. A new parameter
-is one row here (plus its constraint in ``_validation`` and its entry in the
-docstrings).
+is one row here (plus its entry in the MLPClassifier docstring).
 """
 
 import inspect
+import numbers
 
 import numpy as np
 
-__all__ = ["PARAMETERS", "make_init", "EstimatorAPI", "available_if"]
+from ._losses import LOSSES
+from ._validation import ARRAY_LIKE, BOOLEAN, NONE, instance_of, integer, one_of, real
+
+__all__ = ["PARAMETERS", "HIDDEN_ACTIVATIONS", "make_init", "parameter_constraints",
+           "EstimatorAPI", "available_if"]
 
 _CLF, _REG, _MLP = "MLPClassifier", "MLPRegressor", "MLP"
 _ALL = (_CLF, _REG, _MLP)
 _POSITIONAL, _KEYWORD = "positional", "keyword"
 
-# (name, default, the estimators taking it, how it is passed), in the order
-# of each estimator's signature: scikit-learn's order, fastbp's additions last
+# the hidden activations the estimators accept (the CLI offers them in this order)
+HIDDEN_ACTIVATIONS = ("relu", "tanh", "logistic", "identity", "leaky_relu")
+
+# (name, default, the estimators taking it, how it is passed, accepted values:
+# a value is valid when one of them accepts it; None: checked where used), in
+# the order of each estimator's signature: scikit-learn's order, fastbp's
+# additions last. The constraints are scikit-learn 1.9's, plus 'leaky_relu'.
 PARAMETERS = (
-    ("loss", "squared_error", (_REG,), _POSITIONAL),
-    ("hidden_layer_sizes", (100,), _ALL, _POSITIONAL),
-    ("activation", "relu", _ALL, _POSITIONAL),
-    ("loss", "log_loss", (_MLP,), _KEYWORD),
-    ("solver", "adam", _ALL, _KEYWORD),
-    ("alpha", 0.0001, _ALL, _KEYWORD),
-    ("batch_size", "auto", _ALL, _KEYWORD),
-    ("learning_rate", "constant", _ALL, _KEYWORD),
-    ("learning_rate_init", 0.001, _ALL, _KEYWORD),
-    ("power_t", 0.5, _ALL, _KEYWORD),
-    ("max_iter", 200, _ALL, _KEYWORD),
-    ("shuffle", True, _ALL, _KEYWORD),
-    ("random_state", None, _ALL, _KEYWORD),
-    ("tol", 1e-4, _ALL, _KEYWORD),
-    ("verbose", False, _ALL, _KEYWORD),
-    ("warm_start", False, _ALL, _KEYWORD),
-    ("momentum", 0.9, _ALL, _KEYWORD),
-    ("nesterovs_momentum", True, _ALL, _KEYWORD),
-    ("early_stopping", False, _ALL, _KEYWORD),
-    ("validation_fraction", 0.1, _ALL, _KEYWORD),
-    ("beta_1", 0.9, _ALL, _KEYWORD),
-    ("beta_2", 0.999, _ALL, _KEYWORD),
-    ("epsilon", 1e-8, _ALL, _KEYWORD),
-    ("n_iter_no_change", 10, _ALL, _KEYWORD),
-    ("max_fun", 15000, _ALL, _KEYWORD),
-    ("class_weight", None, (_CLF, _MLP), _KEYWORD),
-    ("callbacks", None, _ALL, _KEYWORD),
+    ("loss", "squared_error", (_REG,), _POSITIONAL, [one_of("squared_error", "poisson")]),
+    ("hidden_layer_sizes", (100,), _ALL, _POSITIONAL, [ARRAY_LIKE, integer(1)]),
+    ("activation", "relu", _ALL, _POSITIONAL, [one_of(*HIDDEN_ACTIVATIONS)]),
+    ("loss", "log_loss", (_MLP,), _KEYWORD, [one_of(*LOSSES)]),
+    ("solver", "adam", _ALL, _KEYWORD, [one_of("lbfgs", "sgd", "adam")]),
+    ("alpha", 0.0001, _ALL, _KEYWORD, [real(0, None, "left")]),
+    ("batch_size", "auto", _ALL, _KEYWORD, [one_of("auto"), integer(1)]),
+    ("learning_rate", "constant", _ALL, _KEYWORD,
+     [one_of("constant", "invscaling", "adaptive")]),
+    ("learning_rate_init", 0.001, _ALL, _KEYWORD, [real(0, None, "neither")]),
+    ("power_t", 0.5, _ALL, _KEYWORD, [real(0, None, "left")]),
+    ("max_iter", 200, _ALL, _KEYWORD, [integer(1)]),
+    ("shuffle", True, _ALL, _KEYWORD, BOOLEAN),
+    ("random_state", None, _ALL, _KEYWORD,
+     [integer(0, 2**32 - 1, "both"),
+      instance_of(np.random.RandomState, "numpy.random.mtrand.RandomState"), NONE]),
+    ("tol", 1e-4, _ALL, _KEYWORD, [real(0, None, "left")]),
+    ("verbose", False, _ALL, _KEYWORD, [integer(0)] + BOOLEAN),
+    ("warm_start", False, _ALL, _KEYWORD, BOOLEAN),
+    ("momentum", 0.9, _ALL, _KEYWORD, [real(0, 1, "both")]),
+    ("nesterovs_momentum", True, _ALL, _KEYWORD, BOOLEAN),
+    ("early_stopping", False, _ALL, _KEYWORD, BOOLEAN),
+    ("validation_fraction", 0.1, _ALL, _KEYWORD, [real(0, 1, "left")]),
+    ("beta_1", 0.9, _ALL, _KEYWORD, [real(0, 1, "left")]),
+    ("beta_2", 0.999, _ALL, _KEYWORD, [real(0, 1, "left")]),
+    ("epsilon", 1e-8, _ALL, _KEYWORD, [real(0, None, "neither")]),
+    ("n_iter_no_change", 10, _ALL, _KEYWORD, [integer(1), one_of(np.inf, kind=numbers.Real)]),
+    ("max_fun", 15000, _ALL, _KEYWORD, [integer(1)]),
+    ("class_weight", None, (_CLF, _MLP), _KEYWORD, None),  # _class_weight checks it
+    ("callbacks", None, _ALL, _KEYWORD, None),  # callbacks._make_runner checks it
 )
+
+
+def parameter_constraints(estimator_name):
+    """name -> accepted values, for the parameters of ``estimator_name``
+    that have constraints (``_validation.validate_params`` checks them)."""
+    return {name: accepted for name, _, taken_by, _, accepted in PARAMETERS
+            if estimator_name in taken_by and accepted is not None}
 
 
 def make_init(estimator_name, module):
     """The ``__init__`` of ``estimator_name`` (a class of ``module``): each
     parameter of :data:`PARAMETERS` it takes, stored unchanged under its own
     name (as scikit-learn requires)."""
-    rows = [(name, default, kind) for name, default, taken_by, kind in PARAMETERS
+    rows = [(name, default, kind) for name, default, taken_by, kind, _ in PARAMETERS
             if estimator_name in taken_by]
     defaults = {f"_default_{name}": default for name, default, _ in rows}
     args = [f"{name}=_default_{name}" for name, _, kind in rows if kind == _POSITIONAL]
