@@ -1,36 +1,79 @@
-"""The losses as Python needs them, in one place.
+"""The losses as Python needs them: one entry per loss in :data:`LOSSES`.
 
 The engine computes the training loss and its gradients (``_engine.pyx``);
-Python needs four things around it: which output activation a loss pairs
-with, the factor scikit-learn reports the loss with, the loss of held-out
-data from the network's outputs (``validation_loss_curve_``), and the L-BFGS
-objective turned into the ``loss_`` scikit-learn reports.
+Python needs, per loss: the output activation it pairs with (so that the
+output error is ``y_hat - y``), whether scikit-learn reports it averaged over
+outputs, and its per-element value on held-out data from the network's
+outputs (``validation_loss_curve_``). Around them: the ``loss_`` scikit-learn
+reports for the L-BFGS objective.
 """
+
+from typing import NamedTuple
 
 import numpy as np
 
 __all__ = ["LOSSES", "output_activation", "reported_loss_scale", "validation_loss",
            "reported_objective"]
 
-# every value of the ``loss`` parameter (MLPClassifier trains 'log_loss' only)
-LOSSES = ("log_loss", "squared_error", "poisson")
+
+def _log_loss(P, Y, eps, scale, output_activation):
+    # minus the log-probability of the observed labels, the probability
+    # clipped at eps as the engine and scikit-learn clip it; returned with
+    # the opposite sign (the sign is applied once, to the sum)
+    if output_activation == "softmax":
+        return Y * np.log(np.maximum(P, eps))
+    losses = np.where(Y != 0, P, 1.0 - P)  # logistic: one probability per 0/1 label
+    return np.log(np.maximum(losses, eps, out=losses), out=losses)
+
+
+def _half_squared_error(P, Y, eps, scale, output_activation):
+    D = P - Y
+    return np.square(D, out=D) * (0.5 * scale)
+
+
+def _half_poisson_deviance(P, Y, eps, scale, output_activation):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ylogy = np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1.0) / P), 0.0)
+    return ylogy - Y + P
+
+
+class Loss(NamedTuple):
+    """What Python needs of one training loss."""
+
+    # the output activation for each target type ("binary", "multiclass",
+    # "multilabel-indicator" for classification; None for regression)
+    output_activation: object
+    # scikit-learn reports the loss averaged over outputs (its gradient is
+    # that of the sum); False: summed over outputs
+    averaged_over_outputs: bool
+    # (P, Y, eps, scale, output_activation) -> per-element losses of
+    # held-out data, times ``sign``
+    elements: object
+    sign: float
+
+
+LOSSES = {
+    "log_loss": Loss(lambda y_type: "softmax" if y_type == "multiclass" else "logistic",
+                     False, _log_loss, -1.0),
+    "squared_error": Loss(lambda y_type: "identity", True, _half_squared_error, 1.0),
+    "poisson": Loss(lambda y_type: "exp", False, _half_poisson_deviance, 1.0),
+}
+
+# the engine knows the loss by the output activation it pairs with
+_LOSS_OF_OUTPUT = {loss.output_activation(y_type): name for name, loss in LOSSES.items()
+                   for y_type in (None, "binary", "multiclass", "multilabel-indicator")}
 
 
 def output_activation(loss, y_type=None):
-    """The output activation that ``loss`` pairs with, so that the output
-    error is ``y_hat - y``: softmax for multiclass log-loss, logistic for
-    binary and multilabel log-loss, exp for Poisson, identity for squared
-    error. ``y_type`` is the classification target type."""
-    if loss == "log_loss":
-        return "softmax" if y_type == "multiclass" else "logistic"
-    return "exp" if loss == "poisson" else "identity"
+    """The output activation that ``loss`` pairs with for targets of
+    ``y_type`` (classification; None for regression)."""
+    return LOSSES[loss].output_activation(y_type)
 
 
 def reported_loss_scale(loss, n_outputs):
-    """Factor on the data term of the reported loss: scikit-learn reports
-    squared error averaged over outputs (its gradient is that of the sum);
-    every other loss sums over outputs."""
-    return 1.0 / n_outputs if loss == "squared_error" else 1.0
+    """Factor on the data term of the reported loss: 1 / n_outputs for a
+    loss scikit-learn reports averaged over outputs, else 1."""
+    return 1.0 / n_outputs if LOSSES[loss].averaged_over_outputs else 1.0
 
 
 def validation_loss(P, Y, sample_weight, output_activation, loss_scale, eps):
@@ -38,33 +81,17 @@ def validation_loss(P, Y, sample_weight, output_activation, loss_scale, eps):
 
     The sample-weighted mean over rows of the per-row loss (summed over
     outputs, times ``loss_scale``), without the L2 penalty, which describes
-    the weights, not the data. Probabilities are clipped at ``eps`` (the
-    model dtype's) as the engine and scikit-learn clip them. Few numpy calls:
-    it runs every epoch of early stopping.
+    the weights, not the data. ``eps`` is the model dtype's. Few numpy
+    calls: it runs every epoch of early stopping.
     """
     if P.dtype != np.float64:
         P, Y = P.astype(np.float64), Y.astype(np.float64)
-    sign = 1.0
-    if output_activation == "identity":
-        D = P - Y
-        losses = np.square(D, out=D) * (0.5 * loss_scale)
-    elif output_activation == "exp":
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ylogy = np.where(Y > 0, Y * np.log(np.where(Y > 0, Y, 1.0) / P), 0.0)
-        losses = ylogy - Y + P
-    else:
-        # log-losses: minus the log-probability of the observed labels (the
-        # sign is applied once, at the end)
-        sign = -1.0
-        if output_activation == "softmax":
-            losses = Y * np.log(np.maximum(P, eps))
-        else:  # logistic: one probability per 0/1 label
-            losses = np.where(Y != 0, P, 1.0 - P)
-            np.log(np.maximum(losses, eps, out=losses), out=losses)
+    loss = LOSSES[_LOSS_OF_OUTPUT[output_activation]]
+    losses = loss.elements(P, Y, eps, loss_scale, output_activation)
     if sample_weight is None:
-        return sign * float(losses.sum()) / losses.shape[0]
+        return loss.sign * float(losses.sum()) / losses.shape[0]
     row_losses = losses[:, 0] if losses.shape[1] == 1 else losses.sum(axis=1)
-    return sign * float(np.dot(sample_weight, row_losses)) / float(sample_weight.sum())
+    return loss.sign * float(np.dot(sample_weight, row_losses)) / float(sample_weight.sum())
 
 
 def reported_objective(objective, loss_scale, alpha, coefs, sample_weight, n_samples):
