@@ -24,16 +24,21 @@ from ._exceptions import not_fitted_error
 from ._lbfgs import LbfgsTraining
 from ._losses import output_activation
 from ._network import Network
-from ._optimizers import Optimizer
+from ._optimizers import SOLVERS, Optimizer
 from ._sklearn_api import EstimatorAPI, available_if, make_init, parameter_constraints
 from ._state import StateMixin, register
 from ._training import Checkpoint, StochasticTraining
-from ._validation import check_feature_names, check_sample_weight, check_X, choose_dtype, \
-    validate_params
+from ._validation import (
+    check_feature_names,
+    check_sample_weight,
+    check_X,
+    choose_dtype,
+    validate_params,
+)
 
 __all__ = ["MLP", "MLPClassifier", "MLPRegressor"]
 
-_STOCHASTIC_SOLVERS = ("sgd", "adam")
+_STOCHASTIC_SOLVERS = SOLVERS
 # the optimizer's class under its fastbp 0.1.0 name, for pickles written by it
 _Optimizer = Optimizer
 

@@ -36,7 +36,10 @@ from ._state import (
     FITTED_SCALARS,
     OPTIMIZER_FIELDS as _OPTIMIZER_FIELDS,
     OPTIMIZER_FLOATS,
+    OPTIMIZER_SCHEDULES,
+    OPTIMIZER_SOLVERS,
     REQUIRED_SCALARS,
+    Optimizer,
     StateMixin,
     estimator_class,
     is_count,
@@ -483,13 +486,13 @@ def _read_targets(archive, header, network):
 def _read_optimizer(archive, fields, n_params, dtype):
     _require(isinstance(fields, dict) and set(fields) == set(_OPTIMIZER_FIELDS),
              "the optimizer state is malformed")
-    _require(fields["solver"] in ("sgd", "adam") and fields["lr_schedule"] in
-             ("constant", "invscaling", "adaptive") and isinstance(fields["nesterov"], bool)
+    _require(fields["solver"] in OPTIMIZER_SOLVERS and fields["lr_schedule"] in
+             OPTIMIZER_SCHEDULES and isinstance(fields["nesterov"], bool)
              and is_count(fields["t"]) and all(is_number(fields[k]) for k in OPTIMIZER_FLOATS),
              "the optimizer state is invalid")
     state1 = archive.array("opt_state1", (n_params,), "f", dtype.itemsize)
-    state2 = archive.array("opt_state2", (n_params if fields["solver"] == "adam" else 1,), "f",
-                           dtype.itemsize)
+    state2 = archive.array("opt_state2", (Optimizer.state2_size(fields["solver"], n_params),),
+                           "f", dtype.itemsize)
     _require(np.all(np.isfinite(state1)) and np.all(np.isfinite(state2)),
              "the optimizer state contains NaN or infinity")
     optimizer = {k: fields[k] for k in ("solver", "lr_schedule", "nesterov", "t")}

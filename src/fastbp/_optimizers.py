@@ -10,7 +10,12 @@ the engine is handed.
 
 import numpy as np
 
-__all__ = ["Optimizer", "FLOAT_FIELDS", "FIELDS"]
+__all__ = ["Optimizer", "SOLVERS", "SCHEDULES", "FLOAT_FIELDS", "FIELDS"]
+
+# the stochastic solvers (the ``solver`` values trained epoch by epoch) and
+# the learning-rate schedules (the ``learning_rate`` values)
+SOLVERS = ("sgd", "adam")
+SCHEDULES = ("constant", "invscaling", "adaptive")
 
 # the optimizer's float settings; with solver, lr_schedule, nesterov and t,
 # its whole scalar state (saved in model files)
@@ -37,7 +42,12 @@ class Optimizer:
         self.epsilon = float(est.epsilon)
         self.t = 0
         self.state1 = np.zeros(n_params, dtype=dtype)
-        self.state2 = np.zeros(n_params if self.solver == "adam" else 1, dtype=dtype)
+        self.state2 = np.zeros(self.state2_size(self.solver, n_params), dtype=dtype)
+
+    @staticmethod
+    def state2_size(solver, n_params):
+        """Adam's second moment has one entry per parameter; SGD keeps none (1)."""
+        return n_params if solver == "adam" else 1
 
     def to_state(self):
         """The fields of :data:`FIELDS` and the buffers ``state1``, ``state2``."""

@@ -16,6 +16,7 @@ import numbers
 import numpy as np
 
 from ._losses import LOSSES
+from ._optimizers import SCHEDULES, SOLVERS
 from ._validation import ARRAY_LIKE, BOOLEAN, NONE, instance_of, integer, one_of, real
 
 __all__ = ["PARAMETERS", "HIDDEN_ACTIVATIONS", "make_init", "parameter_constraints",
@@ -37,11 +38,10 @@ PARAMETERS = (
     ("hidden_layer_sizes", (100,), _ALL, _POSITIONAL, [ARRAY_LIKE, integer(1)]),
     ("activation", "relu", _ALL, _POSITIONAL, [one_of(*HIDDEN_ACTIVATIONS)]),
     ("loss", "log_loss", (_MLP,), _KEYWORD, [one_of(*LOSSES)]),
-    ("solver", "adam", _ALL, _KEYWORD, [one_of("lbfgs", "sgd", "adam")]),
+    ("solver", "adam", _ALL, _KEYWORD, [one_of("lbfgs", *SOLVERS)]),
     ("alpha", 0.0001, _ALL, _KEYWORD, [real(0, None, "left")]),
     ("batch_size", "auto", _ALL, _KEYWORD, [one_of("auto"), integer(1)]),
-    ("learning_rate", "constant", _ALL, _KEYWORD,
-     [one_of("constant", "invscaling", "adaptive")]),
+    ("learning_rate", "constant", _ALL, _KEYWORD, [one_of(*SCHEDULES)]),
     ("learning_rate_init", 0.001, _ALL, _KEYWORD, [real(0, None, "neither")]),
     ("power_t", 0.5, _ALL, _KEYWORD, [real(0, None, "left")]),
     ("max_iter", 200, _ALL, _KEYWORD, [integer(1)]),

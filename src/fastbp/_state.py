@@ -30,10 +30,13 @@ from ._losses import output_activation
 from ._network import Network, parameter_count
 from ._optimizers import FIELDS as OPTIMIZER_FIELDS
 from ._optimizers import FLOAT_FIELDS as OPTIMIZER_FLOATS
+from ._optimizers import SCHEDULES as OPTIMIZER_SCHEDULES
+from ._optimizers import SOLVERS as OPTIMIZER_SOLVERS
 from ._optimizers import Optimizer
 
 __all__ = ["StateMixin", "register", "estimator_class", "FITTED_SCALARS", "FITTED_LISTS",
-           "REQUIRED_SCALARS", "OPTIMIZER_FIELDS", "OPTIMIZER_FLOATS", "output_activation", "parameter_count",
+           "REQUIRED_SCALARS", "OPTIMIZER_FIELDS", "OPTIMIZER_FLOATS", "OPTIMIZER_SCHEDULES",
+           "OPTIMIZER_SOLVERS", "Optimizer", "output_activation", "parameter_count",
            "is_count", "is_number"]
 
 
