@@ -59,9 +59,23 @@ LOSSES = {
     "poisson": Loss(lambda y_type: "exp", False, _half_poisson_deviance, 1.0),
 }
 
-# the engine knows the loss by the output activation it pairs with
-_LOSS_OF_OUTPUT = {loss.output_activation(y_type): name for name, loss in LOSSES.items()
-                   for y_type in (None, "binary", "multiclass", "multilabel-indicator")}
+
+
+def _loss_of_output():
+    # the engine knows the loss by the output activation it pairs with, so
+    # each output activation must belong to one loss
+    losses = {}
+    for name, loss in LOSSES.items():
+        for y_type in (None, "binary", "multiclass", "multilabel-indicator"):
+            output = loss.output_activation(y_type)
+            if losses.setdefault(output, name) != name:
+                raise RuntimeError(
+                    f"the losses {losses[output]!r} and {name!r} share the output activation "
+                    f"{output!r}: validation_loss needs the network's loss, not its output")
+    return losses
+
+
+_LOSS_OF_OUTPUT = _loss_of_output()
 
 
 def output_activation(loss, y_type=None):
