@@ -33,6 +33,23 @@ def test_get_set_params_and_repr():
     assert "loss" not in fastbp.MLPClassifier().get_params()
 
 
+def test_every_constructor_parameter_is_documented():
+    # the shared parameters are documented once, in MLPClassifier's
+    # docstring; MLPRegressor and MLP describe their loss in their own
+    import re
+
+    section = fastbp.MLPClassifier.__doc__.split("Parameters\n    ----------\n")[1]
+    section = section.split("\n    Attributes\n")[0]
+    documented = {name for line in re.findall(r"^    (\w+(?:, \w+)*) :", section, re.M)
+                  for name in line.split(", ")}
+    for cls in (fastbp.MLPClassifier, fastbp.MLPRegressor, fastbp.MLP):
+        for name in cls().get_params():
+            if name == "loss":
+                assert "``loss=" in cls.__doc__, cls.__name__
+            else:
+                assert name in documented, (cls.__name__, name)
+
+
 def test_one_engine_call_per_epoch(monkeypatch):
     calls = []
     real = _engine.train_epoch

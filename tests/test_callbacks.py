@@ -10,7 +10,7 @@ import pytest
 from conftest import hide_module
 
 import fastbp
-from fastbp import MLP, MLPClassifier, MLPRegressor, _estimators
+from fastbp import MLP, MLPClassifier, MLPRegressor, _training
 from fastbp.callbacks import Callback, EpochInfo, History, ProgressBar, StopTraining
 
 NUMBER = re.compile(r"-?\d+\.\d+")
@@ -322,14 +322,14 @@ def test_progress_bar_quiet_for_partial_fit_and_cloneable():
 def _record_split(monkeypatch):
     """Capture the held-out indices early stopping draws."""
     split = {}
-    real = _estimators.train_test_split_indices
+    real = _training.train_test_split_indices
 
     def recording(*args, **kwargs):
         train, val = real(*args, **kwargs)
         split["val"] = val
         return train, val
 
-    monkeypatch.setattr(_estimators, "train_test_split_indices", recording)
+    monkeypatch.setattr(_training, "train_test_split_indices", recording)
     return split
 
 

@@ -267,3 +267,33 @@ def test_any_exception_inside_fit_restores_state(monkeypatch):
         model.fit(X, Y_CLF)
     assert len(calls) == 3
     _assert_same_state(_state(model), before)
+
+
+def test_failed_fit_restores_early_stopping_best_weights(monkeypatch):
+    # early stopping writes its best weights in place during the call: a
+    # failed warm-start fit must put them back too
+    rng = np.random.RandomState(0)
+    X2 = rng.normal(size=(200, 4))
+    y2 = (X2[:, 0] + X2[:, 1] > 0).astype(int)
+    model = MLPClassifier((5,), early_stopping=True, max_iter=5, random_state=0,
+                          learning_rate_init=0.05)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X2, y2)
+    before = _state(model)
+    real_train_epoch = _engine.train_epoch
+    calls = []
+
+    def failing_train_epoch(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 4:
+            raise MemoryError("simulated")
+        return real_train_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(_engine, "train_epoch", failing_train_epoch)
+    model.set_params(warm_start=True)
+    before["warm_start"] = True
+    with pytest.raises(MemoryError, match="simulated"):
+        model.fit(X2, y2)
+    assert len(calls) == 4
+    _assert_same_state(_state(model), before)

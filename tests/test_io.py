@@ -189,6 +189,26 @@ def test_pickle_records_the_fastbp_version():
     assert "coefs_" not in state  # views: rebuilt from the flat buffer on load
 
 
+PICKLES_0_1_0 = os.path.join(os.path.dirname(__file__), "fixtures", "pickles_0.1.0")
+
+
+@pytest.mark.parametrize("name", ["classifier_adam_early_stopping", "regressor_lbfgs",
+                                  "mlp_sgd_f32"])
+def test_pickles_written_by_0_1_0_load(name):
+    # 0.1.0 pickled the attribute dict; this fastbp pickles its state. An old
+    # pickle loads into the model its model file (written alongside) holds,
+    # and trains on exactly as that one does
+    with open(os.path.join(PICKLES_0_1_0, f"{name}.pkl"), "rb") as fh:
+        old = pickle.load(fh)  # our own fixture, made by make.py in that folder
+    from_file = fastbp.load(os.path.join(PICKLES_0_1_0, f"{name}.fbp"))
+    assert_same_state(model_state(old), model_state(from_file))
+    Xd = X[:30].astype(old.coefs_[0].dtype)
+    yd = old.predict(Xd)
+    for model in (old, from_file):
+        model.set_params(warm_start=True, max_iter=3).fit(Xd, yd)
+    assert_same_state(model_state(old), model_state(from_file))
+
+
 # ---------------------------------------------------------------------------
 # bad files
 # ---------------------------------------------------------------------------

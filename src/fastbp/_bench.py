@@ -279,7 +279,7 @@ def _memory_child(lib, workload):
     """Runs in its own process: import the library, build the data, reset the
     peak-RSS mark, fit + predict, report (peak RSS - RSS before the fit)."""
     if lib == "torch":
-        import torch  # noqa: F401
+        import torch  # imported before the peak-RSS mark is reset
     else:
         _estimator_class(lib, False)
     desc, hidden, solver, batch, epochs, dtype = WORKLOADS[workload]
@@ -293,8 +293,6 @@ def _memory_child(lib, workload):
     base = _rss_kib("VmRSS")
     if lib == "torch":
         _, _, net = fit_torch(X, y, hidden, solver, batch, epochs, dtype)
-        import torch
-
         with torch.no_grad():
             net(torch.from_numpy(X)).argmax(1)
     else:

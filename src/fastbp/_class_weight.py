@@ -32,16 +32,16 @@ _BALANCED_PARTIAL_FIT = (
 )
 
 
-def check_class_weight_param(est):
-    """Type and value checks of ``est.class_weight`` (called by fit)."""
-    cw = getattr(est, "class_weight", None)
+def check_class_weight_param(cw, estimator_name, loss):
+    """Type and value checks of the ``class_weight`` parameter ``cw`` of an
+    estimator training ``loss`` (called by fit)."""
     if cw is None:
         return
-    name = type(est).__name__
-    if not est._is_classifier():
+    name = estimator_name
+    if loss != "log_loss":
         raise ValueError(
             f"class_weight={cw!r} is only used for classification, but this {name} has "
-            f"loss={est._loss_name()!r}; set class_weight=None or loss='log_loss'."
+            f"loss={loss!r}; set class_weight=None or loss='log_loss'."
         )
     if isinstance(cw, str) and cw == "balanced":
         return
@@ -98,12 +98,14 @@ def _balanced_weights(class_index, n_classes, sample_weight):
     return weight
 
 
-def class_sample_weight(est, Y, sample_weight, incremental):
+def class_sample_weight(cw, encoding, Y, sample_weight, incremental):
     """Per-sample weights ``sample_weight * class weight of each sample``.
 
     Parameters
     ----------
-    est : classifier with ``class_weight``, ``classes_`` and ``_label_encoding``
+    cw : the ``class_weight`` parameter (checked by ``check_class_weight_param``)
+    encoding : LabelEncoding
+        The classifier's label encoding (``classes_`` and ``y_type_``).
     Y : ndarray of shape (n_samples, n_outputs)
         The encoded targets the engine trains on (0/1 column for binary,
         one-hot for multiclass, indicator matrix for multilabel).
@@ -116,13 +118,12 @@ def class_sample_weight(est, Y, sample_weight, incremental):
     sample_weight : ndarray of shape (n_samples,) in ``Y.dtype``, or None
         None when ``class_weight`` is None.
     """
-    cw = getattr(est, "class_weight", None)
     if cw is None:
         return sample_weight
     if incremental and isinstance(cw, str):
         raise ValueError(_BALANCED_PARTIAL_FIT)
     sw64 = None if sample_weight is None else sample_weight.astype(np.float64)
-    y_type = est._label_encoding.y_type_
+    y_type = encoding.y_type_
     if y_type == "multilabel-indicator":
         if isinstance(cw, dict):
             raise ValueError(
@@ -153,11 +154,11 @@ def class_sample_weight(est, Y, sample_weight, incremental):
             )
         class_index = ((Y[:, 0] > 0.5).astype(np.intp) if Y.shape[1] == 1
                        else np.argmax(Y, axis=1))
-        n_classes = len(est.classes_)
+        n_classes = len(encoding.classes_)
         if isinstance(cw, str):
             per_class = _balanced_weights(class_index, n_classes, sw64)
         else:
-            per_class = _dict_weights(cw, est.classes_)
+            per_class = _dict_weights(cw, encoding.classes_)
         weights = per_class[class_index]
     if sw64 is not None:
         weights *= sw64

@@ -511,6 +511,13 @@ def build_parser():
     )
     parser.add_argument("--version", action="version", version=f"fastbp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    parser.commands = {"train": _add_train_command(sub), "predict": _add_predict_command(sub),
+                       "bench": _add_bench_command(sub), "demo": _add_demo_command(sub)}
+    return parser
+
+
+def _add_train_command(sub):
+    from ._sklearn_api import HIDDEN_ACTIVATIONS
 
     train = sub.add_parser(
         "train", help="train a model from a CSV, .npy or .npz file and save it",
@@ -530,8 +537,7 @@ def build_parser():
     train.add_argument("--hidden", type=_hidden_sizes, default=(100,), metavar="SIZES",
                        help="hidden layer sizes separated by commas, e.g. 64 or 64,32 "
                             "(default: 100)")
-    train.add_argument("--activation", choices=("relu", "tanh", "logistic", "identity",
-                                                "leaky_relu"), default="relu",
+    train.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="relu",
                        help="hidden activation (default: relu)")
     train.add_argument("--solver", choices=("adam", "sgd", "lbfgs"), default="adam",
                        help="optimizer (default: adam)")
@@ -562,7 +568,10 @@ def build_parser():
     train.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     _add_data_options(train)
     train.set_defaults(func=cmd_train)
+    return train
 
+
+def _add_predict_command(sub):
     predict = sub.add_parser(
         "predict", help="predict with a saved model, as CSV",
         description="Predict every row of DATA with a model saved by 'fastbp train' or "
@@ -581,7 +590,10 @@ def build_parser():
                          help="a column of DATA to skip (e.g. the labels)")
     _add_data_options(predict)
     predict.set_defaults(func=cmd_predict)
+    return predict
 
+
+def _add_bench_command(sub):
     bench = sub.add_parser(
         "bench", help="time fastbp against scikit-learn and PyTorch (when installed)",
         description="Runs fastbp's head-to-head benchmark; every argument is passed on "
@@ -589,7 +601,10 @@ def build_parser():
     bench.add_argument("bench_args", nargs=argparse.REMAINDER, metavar="ARGS",
                        help="arguments of the benchmark")
     bench.set_defaults(func=cmd_bench, bench_parser=bench)  # main() dispatches bench itself
+    return bench
 
+
+def _add_demo_command(sub):
     demo = sub.add_parser(
         "demo", help="train the seed's 2-16-1 network on two moons (the default command)",
         description="Trains the seed's kind of network (ReLU hidden layer, sigmoid output, "
@@ -606,8 +621,7 @@ def build_parser():
     demo.add_argument("--random-state", type=int, default=0, metavar="SEED",
                       help="seed of the data and the weights (default: 0)")
     demo.set_defaults(func=cmd_demo)
-    parser.commands = {"train": train, "predict": predict, "bench": bench, "demo": demo}
-    return parser
+    return demo
 
 
 def main(argv=None):

@@ -44,39 +44,40 @@ def check_gradients(model, X, y, sample_weight=None, *, epsilon=None, max_params
     ValueError
         If every gradient is zero, so the comparison would be vacuous.
     """
-    model._check_fitted()
-    net = model._sync()
-    params = net.params
-    if epsilon is None:
-        epsilon = 1e-2 if net.dtype == np.float32 else 1e-4
     loss, coef_grads, intercept_grads = model.loss_and_gradients(X, y, sample_weight)
-    analytic = np.zeros(params.size)
-    blocks = np.zeros(params.size, dtype=np.intp)
-    for b, ((start, stop, _), g) in enumerate(zip(net.spec.weight_slices(), coef_grads)):
-        analytic[start:stop] = g.ravel()
-        blocks[start:stop] = 2 * b
-    for b, ((start, stop), g) in enumerate(zip(net.spec.bias_slices(), intercept_grads)):
-        analytic[start:stop] = g
-        blocks[start:stop] = 2 * b + 1
+    # the parameters in the order of the flat buffer [W0, b0, W1, b1, ...],
+    # as 1-D views into the model's own arrays (loss_and_gradients made
+    # coefs_ and intercepts_ the buffer's views)
+    blocks = [block for pair in zip(model.coefs_, model.intercepts_) for block in pair]
+    grads = [g for pair in zip(coef_grads, intercept_grads) for g in pair]
+    flat_blocks = [block.reshape(-1) for block in blocks]
+    dtype = blocks[0].dtype
+    if epsilon is None:
+        epsilon = 1e-2 if dtype == np.float32 else 1e-4
+    analytic = np.concatenate([g.ravel() for g in grads]).astype(np.float64)
+    block_of = np.repeat(np.arange(len(blocks)), [b.size for b in blocks])
+    starts = np.cumsum([0] + [b.size for b in blocks])
+    n_params = analytic.size
     if not np.any(analytic != 0):
         raise ValueError("every gradient is zero; pick data or weights where the loss "
                          "depends on the parameters")
-    indices = np.arange(params.size)
-    if max_params is not None and max_params < params.size:
+    indices = np.arange(n_params)
+    if max_params is not None and max_params < n_params:
         indices = np.sort(np.random.RandomState(random_state).choice(
-            params.size, max_params, replace=False))
-    saved = params.copy()
+            n_params, max_params, replace=False))
+    saved = [block.copy() for block in flat_blocks]
     numeric = np.empty(indices.size)
 
     def central_difference(j, step):
-        params[j] = saved[j] + step
+        b = block_of[j]
+        block, at, start = flat_blocks[b], j - starts[b], saved[b][j - starts[b]]
+        block[at] = start + step
         up = model.loss_and_gradients(X, y, sample_weight)[0]
-        params[j] = saved[j] - step
+        block[at] = start - step
         down = model.loss_and_gradients(X, y, sample_weight)[0]
-        params[j] = saved[j]
+        block[at] = start
         # divide by the step actually taken, after rounding to the model's dtype
-        taken = float(np.asarray(saved[j] + step, net.dtype)) - float(
-            np.asarray(saved[j] - step, net.dtype))
+        taken = float(np.asarray(start + step, dtype)) - float(np.asarray(start - step, dtype))
         return (up - down) / taken
 
     try:
@@ -85,11 +86,12 @@ def check_gradients(model, X, y, sample_weight=None, *, epsilon=None, max_params
             fine = central_difference(j, epsilon / 2)
             numeric[k] = (4 * fine - coarse) / 3
     finally:
-        params[...] = saved
+        for block, copy in zip(flat_blocks, saved):
+            block[...] = copy
     a = analytic[indices]
     worst = 0.0
-    for b in np.unique(blocks[indices]):
-        mask = blocks[indices] == b
+    for b in np.unique(block_of[indices]):
+        mask = block_of[indices] == b
         scale = max(np.linalg.norm(a[mask]), np.linalg.norm(numeric[mask]))
         if scale > 0:
             worst = max(worst, float(np.linalg.norm(a[mask] - numeric[mask]) / scale))

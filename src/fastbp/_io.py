@@ -31,17 +31,29 @@ import zipfile
 
 import numpy as np
 
+from ._state import (
+    FITTED_LISTS,
+    FITTED_SCALARS,
+    OPTIMIZER_FIELDS as _OPTIMIZER_FIELDS,
+    OPTIMIZER_FLOATS,
+    OPTIMIZER_SCHEDULES,
+    OPTIMIZER_SOLVERS,
+    REQUIRED_SCALARS,
+    Optimizer,
+    StateMixin,
+    estimator_class,
+    is_count,
+    is_number,
+    output_activation,
+    parameter_count,
+)
+
 FORMAT_NAME = "fastbp-model"
 FORMAT_VERSION = 1
 
 __all__ = ["save_model", "load"]
 
-_SCALAR_ATTRS = ("n_features_in_", "n_iter_", "n_layers_", "n_outputs_", "t_", "loss_",
-                 "best_loss_", "best_validation_score_", "out_activation_",
-                 "_no_improvement_count")
-_LIST_ATTRS = ("loss_curve_", "validation_scores_", "validation_loss_curve_")
-_OPTIMIZER_FLOATS = ("learning_rate_init", "learning_rate", "momentum", "power_t", "beta_1",
-                     "beta_2", "epsilon")
+_LABEL_TYPES = ("binary", "multiclass", "multilabel-indicator")
 _ENTRIES = ("header", "params", "classes", "opt_state1", "opt_state2", "best_params",
             "rng_keys")
 # the JSON header holds parameters, scalars, the loss curve and feature names
@@ -120,64 +132,10 @@ def _encode_classes(classes):
 
 def save_model(model, path):
     """Write ``model`` to ``path`` (see the module docstring for the format)."""
-    from ._estimators import _BaseMLP
-
-    if not isinstance(model, _BaseMLP):
+    if not isinstance(model, StateMixin):
         raise TypeError(f"can only save fastbp estimators, got {type(model).__name__}")
     model._check_fitted()
-    net = model._sync()
-    params = model.get_params()
-    arrays = {"params": net.params}
-    if params.get("callbacks") is not None:
-        params["callbacks"] = None  # code, not data: set callbacks again after load
-    header = {
-        "format": FORMAT_NAME,
-        "version": FORMAT_VERSION,
-        "estimator": type(model).__name__,
-        "dtype": net.dtype.name,
-        "sizes": list(net.sizes),
-        "hidden_activation": net.spec.hidden_activation,
-        "output_activation": net.spec.output_activation,
-        "attrs": {k: _jsonable(getattr(model, k)) for k in _SCALAR_ATTRS if hasattr(model, k)},
-        "lists": {k: _jsonable(getattr(model, k)) for k in _LIST_ATTRS if hasattr(model, k)},
-    }
-    # random generators: the parameter (when it is a RandomState) and the one
-    # the last fit drew from, so that continued training draws the same
-    rngs, keys = {}, []
-    param_rng = params["random_state"]
-    if isinstance(param_rng, np.random.RandomState):
-        params["random_state"] = None
-        rngs["random_state"], k = _rng_state(param_rng)
-        keys.append(k)
-    fit_rng = getattr(model, "_random_state", None)
-    if fit_rng is not None:
-        if fit_rng is param_rng:
-            rngs["_random_state"] = "random_state"
-        elif fit_rng is np.random.mtrand._rand:
-            rngs["_random_state"] = "global"
-        else:
-            rngs["_random_state"], k = _rng_state(fit_rng)
-            keys.append(k)
-    header["rngs"] = rngs
-    if keys:
-        arrays["rng_keys"] = np.stack(keys)
-    header["params"] = {k: _jsonable(v) for k, v in params.items()}
-
-    if model._is_classifier():
-        enc = model._label_encoding
-        arrays["classes"], header["classes_as_objects"] = _encode_classes(enc.classes_)
-        header["y_type"] = enc.y_type_
-    if hasattr(model, "feature_names_in_"):
-        header["feature_names_in_"] = [str(n) for n in model.feature_names_in_]
-    opt = getattr(model, "_optimizer", None)
-    if opt is not None:
-        header["optimizer"] = {k: _jsonable(getattr(opt, k)) for k in (
-            ("solver", "lr_schedule", "nesterov", "t") + _OPTIMIZER_FLOATS)}
-        arrays["opt_state1"] = opt.state1
-        arrays["opt_state2"] = opt.state2
-    if hasattr(model, "_best_params"):
-        arrays["best_params"] = model._best_params
-    arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    arrays = _file_entries(model._to_state())
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     # write next to the target, then rename: a crash never leaves half a file
@@ -189,6 +147,66 @@ def save_model(model, path):
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _file_entries(state):
+    """The archive entries (``header`` last) of a fitted estimator's state."""
+    network = state["network"]
+    params = dict(state["params"])
+    arrays = {"params": network["params"]}
+    if params.get("callbacks") is not None:
+        params["callbacks"] = None  # code, not data: set callbacks again after load
+    header = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "estimator": state["estimator"],
+        "dtype": network["params"].dtype.name,
+        "sizes": list(network["sizes"]),
+        "hidden_activation": network["hidden_activation"],
+        "output_activation": network["output_activation"],
+        "attrs": {k: _jsonable(v) for k, v in state["attrs"].items()},
+        "lists": {k: _jsonable(v) for k, v in state["lists"].items()},
+    }
+    header["rngs"], keys = _encode_rngs(params, state.get("fit_random_state"))
+    if keys:
+        arrays["rng_keys"] = np.stack(keys)
+    header["params"] = {k: _jsonable(v) for k, v in params.items()}
+    if "targets" in state:
+        arrays["classes"], header["classes_as_objects"] = _encode_classes(
+            state["targets"]["classes"])
+        header["y_type"] = state["targets"]["y_type"]
+    if "feature_names_in_" in state:
+        header["feature_names_in_"] = [str(n) for n in state["feature_names_in_"]]
+    if "optimizer" in state:
+        optimizer = state["optimizer"]
+        header["optimizer"] = {k: _jsonable(optimizer[k]) for k in _OPTIMIZER_FIELDS}
+        arrays["opt_state1"] = optimizer["state1"]
+        arrays["opt_state2"] = optimizer["state2"]
+    if "best_params" in state:
+        arrays["best_params"] = state["best_params"]
+    arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    return arrays
+
+
+def _encode_rngs(params, fit_rng):
+    """(header part, key arrays) of the random generators: the parameter
+    (when it is a RandomState; ``params`` then stores None) and the one the
+    last fit drew from, so that continued training draws the same."""
+    rngs, keys = {}, []
+    param_rng = params["random_state"]
+    if isinstance(param_rng, np.random.RandomState):
+        params["random_state"] = None
+        rngs["random_state"], k = _rng_state(param_rng)
+        keys.append(k)
+    if fit_rng is not None:
+        if fit_rng is param_rng:
+            rngs["_random_state"] = "random_state"
+        elif fit_rng is np.random.mtrand._rand:
+            rngs["_random_state"] = "global"
+        else:
+            rngs["_random_state"], k = _rng_state(fit_rng)
+            keys.append(k)
+    return rngs, keys
 
 
 # ---------------------------------------------------------------------------
@@ -274,15 +292,6 @@ class _Archive:
         return np.array(array.reshape(got_shape), dtype=dtype.newbyteorder("="), order="C")
 
 
-def _int(value, low=0, high=None):
-    return (isinstance(value, int) and not isinstance(value, bool) and value >= low
-            and (high is None or value <= high))
-
-
-def _float(value, finite=True):
-    return (isinstance(value, float) and (not finite or np.isfinite(value))) or _int(value, -2**63)
-
-
 def _bad(path, why):
     return ValueError(f"{os.fspath(path)!s} is not a valid fastbp model file: {why}")
 
@@ -338,13 +347,29 @@ def load(path):
 
 
 def _load(archive):
-    from . import _estimators
-    from ._class_weight import check_class_weight_param
-    from ._compat import LabelEncoding
-    from ._network import Network
-    from ._validation import InvalidParameterError, validate_params
+    header = _read_header(archive)
+    model, params, dtype = _estimator_of(header)
+    network = _read_network(archive, header, model, dtype)
+    state = {"estimator": header["estimator"], "params": params, "network": network}
+    _read_fitted_attributes(header, network, state)
+    if model._is_classifier():
+        state["targets"] = _read_targets(archive, header, network)
+    n_params = network["params"].size
+    if archive.has("best_params"):
+        best = archive.array("best_params", (n_params,), "f", dtype.itemsize)
+        _require(np.all(np.isfinite(best)), "best_params contain NaN or infinity")
+        state["best_params"] = best
+    if "optimizer" in header:
+        state["optimizer"] = _read_optimizer(archive, header["optimizer"], n_params, dtype)
+    _read_rngs(archive, header, state)
+    try:
+        model._set_state(state)
+    except (TypeError, ValueError) as exc:
+        raise _BadFile(f"inconsistent network ({exc})") from None
+    return model
 
-    # -- header ----------------------------------------------------------------
+
+def _read_header(archive):
     raw = archive.array("header", (None,), "u", itemsize=1)
     _require(raw.size <= _MAX_HEADER_BYTES, "the header is too large")
     try:
@@ -354,18 +379,19 @@ def _load(archive):
     _require(isinstance(header, dict) and header.get("format") == FORMAT_NAME,
              "it is not a fastbp model")
     version = header.get("version")
-    _require(_int(version) and version == FORMAT_VERSION,
+    _require(is_count(version) and version == FORMAT_VERSION,
              f"format version {version!r}; this fastbp reads version {FORMAT_VERSION}. "
              "Save the model again with a fastbp that reads it.")
-    classes_by_name = {"MLP": _estimators.MLP, "MLPClassifier": _estimators.MLPClassifier,
-                       "MLPRegressor": _estimators.MLPRegressor}
-    cls = classes_by_name.get(header.get("estimator"))
+    return header
+
+
+def _estimator_of(header):
+    """(an unfitted estimator with the file's parameters, its parameters,
+    the dtype), the parameters checked as ``fit`` checks them."""
+    cls = estimator_class(header.get("estimator"))
     _require(cls is not None, f"unknown estimator {header.get('estimator')!r}")
     dtype_name = header.get("dtype")
     _require(dtype_name in ("float32", "float64"), f"unsupported dtype {dtype_name!r}")
-    dtype = np.dtype(dtype_name)
-
-    # -- parameters --------------------------------------------------------------
     params = header.get("params")
     _require(isinstance(params, dict) and set(params) == set(cls._get_param_names()),
              "the estimator parameters are missing or unknown")
@@ -374,149 +400,136 @@ def _load(archive):
         params["hidden_layer_sizes"] = tuple(params["hidden_layer_sizes"])
     model = cls(**params)
     try:
-        validate_params(model, _estimators._HIDDEN_ACTIVATIONS, model._loss_options)
-        check_class_weight_param(model)
-    except (InvalidParameterError, ValueError, TypeError) as exc:
+        model._validate_params()
+    except (ValueError, TypeError) as exc:
         raise _BadFile(f"invalid parameters ({exc})") from None
+    return model, params, np.dtype(dtype_name)
 
-    # -- network -----------------------------------------------------------------
+
+def _read_network(archive, header, model, dtype):
     sizes = header.get("sizes")
     _require(isinstance(sizes, list) and 2 <= len(sizes) <= 10_000
-             and all(_int(s, 1) for s in sizes), "the layer sizes are malformed")
+             and all(is_count(s, 1) for s in sizes), "the layer sizes are malformed")
     _require(sizes[1:-1] == model._hidden_sizes(),
              "the layer sizes do not match hidden_layer_sizes")
     hidden_act, out_act = header.get("hidden_activation"), header.get("output_activation")
     _require(hidden_act == model.activation, "the hidden activation does not match")
-    if model._is_classifier():
-        _require(out_act in ("logistic", "softmax"), f"output activation {out_act!r}")
+    loss = model._loss_name()
+    if loss == "log_loss":
+        _require(out_act in {output_activation(loss, t) for t in _LABEL_TYPES},
+                 f"output activation {out_act!r}")
     else:
-        _require(out_act == ("exp" if model._loss_name() == "poisson" else "identity"),
+        _require(out_act == output_activation(loss),
                  f"output activation {out_act!r} does not match the loss")
-    n_params = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
     # shape checked before reading: a header declaring a huge network cannot
     # make this allocate more than the file holds
-    flat = archive.array("params", (n_params,), "f", dtype.itemsize)
+    flat = archive.array("params", (parameter_count(sizes),), "f", dtype.itemsize)
     _require(np.all(np.isfinite(flat)), "the parameters contain NaN or infinity")
-    try:
-        net = Network(sizes, hidden_act, out_act, dtype, flat)
-    except (TypeError, ValueError) as exc:
-        raise _BadFile(f"inconsistent network ({exc})") from None
-    model._net = net
-    model.coefs_ = list(net.coefs)
-    model.intercepts_ = list(net.intercepts)
+    return {"sizes": sizes, "hidden_activation": hidden_act, "output_activation": out_act,
+            "params": flat}
 
-    # -- fitted attributes -------------------------------------------------------
+
+def _read_fitted_attributes(header, network, state):
+    """The fitted scalars and lists, and the feature names, into ``state``."""
+    sizes, out_act = network["sizes"], network["output_activation"]
     attrs = header.get("attrs", {})
     lists = header.get("lists", {})
-    _require(isinstance(attrs, dict) and set(attrs) <= set(_SCALAR_ATTRS)
-             and isinstance(lists, dict) and set(lists) <= set(_LIST_ATTRS),
+    _require(isinstance(attrs, dict) and set(attrs) <= set(FITTED_SCALARS)
+             and isinstance(lists, dict) and set(lists) <= set(FITTED_LISTS),
              "unknown fitted attributes")
     attrs = {k: _from_json(v) for k, v in attrs.items()}
-    checks = {
-        "n_features_in_": lambda v: v == sizes[0],
-        "n_layers_": lambda v: v == len(sizes),
-        "n_outputs_": lambda v: v == sizes[-1],
-        "out_activation_": lambda v: v == out_act,
-        "n_iter_": _int, "t_": _int, "_no_improvement_count": _int,
-        "loss_": _float,
-        "best_loss_": lambda v: v is None or _float(v, finite=False),
-        "best_validation_score_": lambda v: v is None or _float(v, finite=False),
-    }
-    for key in ("n_features_in_", "n_layers_", "n_outputs_", "out_activation_", "n_iter_",
-                "t_"):
+    for key in REQUIRED_SCALARS:
         _require(key in attrs, f"the fitted attribute {key} is missing")
     for key, value in attrs.items():
-        _require(checks[key](value), f"the fitted attribute {key} = {value!r} is invalid")
-        setattr(model, key, value)
+        _require(FITTED_SCALARS[key](value, sizes, out_act),
+                 f"the fitted attribute {key} = {value!r} is invalid")
+    state["attrs"] = attrs
+    state["lists"] = {}
     for key, value in lists.items():
         value = _from_json(value)
         # NaN is a valid entry (a score or loss that could not be computed)
         _require(value is None or (isinstance(value, list)
-                                   and all(_float(v, finite=False) for v in value)),
+                                   and all(is_number(v, finite=False) for v in value)),
                  f"the fitted attribute {key} is invalid")
-        setattr(model, key, None if value is None else [float(v) for v in value])
+        state["lists"][key] = None if value is None else [float(v) for v in value]
     if "feature_names_in_" in header:
         names = header["feature_names_in_"]
         _require(isinstance(names, list) and len(names) == sizes[0]
                  and all(isinstance(n, str) for n in names), "the feature names are invalid")
-        model.feature_names_in_ = np.asarray(names, dtype=object)
+        state["feature_names_in_"] = np.asarray(names, dtype=object)
 
-    # -- classes -----------------------------------------------------------------
-    if model._is_classifier():
-        y_type = header.get("y_type")
-        _require(y_type in ("binary", "multiclass", "multilabel-indicator"),
-                 f"unknown target type {y_type!r}")
-        n_classes = {"binary": 2, "multiclass": sizes[-1],
-                     "multilabel-indicator": sizes[-1]}[y_type]
-        _require((y_type == "binary") == (sizes[-1] == 1) and
-                 (y_type != "multiclass" or n_classes >= 3) and
-                 (out_act == "softmax") == (y_type == "multiclass"),
-                 "the target type does not match the network")
-        classes = archive.array("classes", (n_classes,), "biufU")
-        _require(classes.dtype.kind != "f" or np.all(np.isfinite(classes)),
-                 "the class labels contain NaN or infinity")
-        _require(np.array_equal(np.unique(classes), classes),
-                 "the class labels are not sorted and unique")
-        if y_type == "multilabel-indicator":
-            _require(np.array_equal(classes, np.arange(n_classes)),
-                     "multilabel classes must be 0..n-1")
-        if header.get("classes_as_objects") is True:
-            classes = classes.astype(object)
-        enc = LabelEncoding()
-        enc.classes_ = classes
-        enc.y_type_ = y_type
-        model._label_encoding = enc
-        model.classes_ = classes
 
-    # -- training state ----------------------------------------------------------
-    if archive.has("best_params"):
-        best = archive.array("best_params", (n_params,), "f", dtype.itemsize)
-        _require(np.all(np.isfinite(best)), "best_params contain NaN or infinity")
-        model._best_params = best
-    if "optimizer" in header:
-        o = header["optimizer"]
-        keys = {"solver", "lr_schedule", "nesterov", "t"} | set(_OPTIMIZER_FLOATS)
-        _require(isinstance(o, dict) and set(o) == keys, "the optimizer state is malformed")
-        _require(o["solver"] in ("sgd", "adam") and o["lr_schedule"] in
-                 ("constant", "invscaling", "adaptive") and isinstance(o["nesterov"], bool)
-                 and _int(o["t"]) and all(_float(o[k]) for k in _OPTIMIZER_FLOATS),
-                 "the optimizer state is invalid")
-        opt = _estimators._Optimizer(model, n_params, dtype)
-        opt.solver = o["solver"]
-        opt.lr_schedule = o["lr_schedule"]
-        opt.nesterov = o["nesterov"]
-        opt.t = o["t"]
-        for k in _OPTIMIZER_FLOATS:
-            setattr(opt, k, float(o[k]))
-        s1 = archive.array("opt_state1", (n_params,), "f", dtype.itemsize)
-        s2 = archive.array("opt_state2", (n_params if opt.solver == "adam" else 1,), "f",
-                           dtype.itemsize)
-        _require(np.all(np.isfinite(s1)) and np.all(np.isfinite(s2)),
-                 "the optimizer state contains NaN or infinity")
-        opt.state1, opt.state2 = s1, s2
-        model._optimizer = opt
+def _read_targets(archive, header, network):
+    """The classes and target type of a classifier."""
+    sizes, out_act = network["sizes"], network["output_activation"]
+    y_type = header.get("y_type")
+    _require(y_type in _LABEL_TYPES, f"unknown target type {y_type!r}")
+    n_classes = {"binary": 2, "multiclass": sizes[-1],
+                 "multilabel-indicator": sizes[-1]}[y_type]
+    _require((y_type == "binary") == (sizes[-1] == 1) and
+             (y_type != "multiclass" or n_classes >= 3) and
+             out_act == output_activation("log_loss", y_type),
+             "the target type does not match the network")
+    classes = archive.array("classes", (n_classes,), "biufU")
+    _require(classes.dtype.kind != "f" or np.all(np.isfinite(classes)),
+             "the class labels contain NaN or infinity")
+    _require(np.array_equal(np.unique(classes), classes),
+             "the class labels are not sorted and unique")
+    if y_type == "multilabel-indicator":
+        _require(np.array_equal(classes, np.arange(n_classes)),
+                 "multilabel classes must be 0..n-1")
+    if header.get("classes_as_objects") is True:
+        classes = classes.astype(object)
+    return {"classes": classes, "y_type": y_type}
 
+
+def _read_optimizer(archive, fields, n_params, dtype):
+    _require(isinstance(fields, dict) and set(fields) == set(_OPTIMIZER_FIELDS),
+             "the optimizer state is malformed")
+    _require(fields["solver"] in OPTIMIZER_SOLVERS and fields["lr_schedule"] in
+             OPTIMIZER_SCHEDULES and isinstance(fields["nesterov"], bool)
+             and is_count(fields["t"]) and all(is_number(fields[k]) for k in OPTIMIZER_FLOATS),
+             "the optimizer state is invalid")
+    state1 = archive.array("opt_state1", (n_params,), "f", dtype.itemsize)
+    state2 = archive.array("opt_state2", (Optimizer.state2_size(fields["solver"], n_params),),
+                           "f", dtype.itemsize)
+    _require(np.all(np.isfinite(state1)) and np.all(np.isfinite(state2)),
+             "the optimizer state contains NaN or infinity")
+    optimizer = {k: fields[k] for k in ("solver", "lr_schedule", "nesterov", "t")}
+    optimizer.update({k: float(fields[k]) for k in OPTIMIZER_FLOATS})
+    optimizer.update(state1=state1, state2=state2)
+    return optimizer
+
+
+def _read_rngs(archive, header, state):
+    """The random generators: the ``random_state`` parameter when it was a
+    RandomState, and the one the last fit drew from."""
     rngs = header.get("rngs", {})
     _require(isinstance(rngs, dict) and set(rngs) <= {"random_state", "_random_state"},
              "the random state is malformed")
     stored = [k for k in ("random_state", "_random_state") if isinstance(rngs.get(k), dict)]
     keys = archive.array("rng_keys", (len(stored), _MT19937_KEYS), "u", 4) if stored else None
+    generators = {}
     for i, name in enumerate(stored):
-        state = rngs[name]
-        _require(set(state) == {"pos", "has_gauss", "cached_gaussian"}
-                 and _int(state["pos"], 0, _MT19937_KEYS) and state["has_gauss"] in (0, 1)
-                 and _float(_from_json(state["cached_gaussian"])),
+        rng_state = rngs[name]
+        _require(set(rng_state) == {"pos", "has_gauss", "cached_gaussian"}
+                 and is_count(rng_state["pos"], 0, _MT19937_KEYS)
+                 and rng_state["has_gauss"] in (0, 1)
+                 and is_number(_from_json(rng_state["cached_gaussian"])),
                  "the random state is invalid")
         rng = np.random.RandomState()
-        rng.set_state(("MT19937", keys[i], state["pos"], state["has_gauss"],
-                       float(_from_json(state["cached_gaussian"]))))
-        setattr(model, name, rng)
+        rng.set_state(("MT19937", keys[i], rng_state["pos"], rng_state["has_gauss"],
+                       float(_from_json(rng_state["cached_gaussian"]))))
+        generators[name] = rng
+    if "random_state" in generators:
+        state["params"]["random_state"] = generators["random_state"]
     if rngs.get("_random_state") == "random_state":
         _require("random_state" in stored, "the random state is invalid")
-        model._random_state = model.random_state
+        state["fit_random_state"] = state["params"]["random_state"]
     elif rngs.get("_random_state") == "global":
-        model._random_state = np.random.mtrand._rand
+        state["fit_random_state"] = np.random.mtrand._rand
     else:
         _require("_random_state" not in rngs or "_random_state" in stored,
                  "the random state is invalid")
-    return model
+        if "_random_state" in generators:
+            state["fit_random_state"] = generators["_random_state"]

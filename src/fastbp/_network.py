@@ -4,7 +4,12 @@ import numpy as np
 
 from ._engine import NetSpec
 
-__all__ = ["Network"]
+__all__ = ["Network", "parameter_count"]
+
+
+def parameter_count(sizes):
+    """Weights and biases of a dense network with these layer sizes."""
+    return sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
 class Network:

@@ -7,7 +7,6 @@ written against scikit-learn keep working; each names the argument, what was
 expected and what was received.
 """
 
-import functools
 import math
 import numbers
 import warnings
@@ -394,11 +393,9 @@ def check_sample_weight(sample_weight, n_samples, dtype):
 # Hyper-parameters
 # ---------------------------------------------------------------------------
 #
-# Each parameter has a list of constraints; a value is valid when it satisfies
-# one of them. This mirrors scikit-learn's ``_parameter_constraints`` so that
-# the same values are accepted and rejected, with the same messages
-# ("The 'alpha' parameter of MLPClassifier must be a float in the range
-# [0.0, inf). Got -1.0 instead.").
+# Each parameter has a list of constraints (in _sklearn_api.PARAMETERS); a
+# value is valid when it satisfies one of them, as with scikit-learn's
+# ``_parameter_constraints``, with the same messages.
 
 
 class _Interval:
@@ -475,53 +472,27 @@ class _NoneValue:
         return "None"
 
 
-_BOOLEAN = [_InstanceOf(bool, "bool"), _InstanceOf(np.bool_, "numpy.bool")]
+# constraint builders for the parameter table (_sklearn_api.PARAMETERS)
+BOOLEAN = [_InstanceOf(bool, "bool"), _InstanceOf(np.bool_, "numpy.bool")]
+ARRAY_LIKE = _ArrayLike()
+NONE = _NoneValue()
 
 
-def _real(low, high, closed):
-    return [_Interval(numbers.Real, low, high, closed)]
+def real(low, high, closed):
+    """Floats (or ints) in an interval; ``closed``: 'left', 'right', 'both' or 'neither'."""
+    return _Interval(numbers.Real, low, high, closed)
 
 
-def _int(low, high=None, closed="left"):
+def integer(low, high=None, closed="left"):
     return _Interval(numbers.Integral, low, high, closed)
 
 
-@functools.lru_cache(maxsize=None)
-def mlp_parameter_constraints(activations, losses=None):
-    """The constraints of every MLP constructor parameter (scikit-learn 1.9's
-    ``BaseMultilayerPerceptron._parameter_constraints``; ``activations`` adds
-    fastbp's ``'leaky_relu'``, ``losses`` the ``loss`` options). Built once
-    per (activations, losses) tuple pair; callers copy before changing it."""
-    constraints = {
-        "hidden_layer_sizes": [_ArrayLike(), _int(1)],
-        "activation": [_Options(str, set(activations))],
-        "solver": [_Options(str, {"lbfgs", "sgd", "adam"})],
-        "alpha": _real(0, None, "left"),
-        "batch_size": [_Options(str, {"auto"}), _int(1)],
-        "learning_rate": [_Options(str, {"constant", "invscaling", "adaptive"})],
-        "learning_rate_init": _real(0, None, "neither"),
-        "power_t": _real(0, None, "left"),
-        "max_iter": [_int(1)],
-        "shuffle": _BOOLEAN,
-        "random_state": [_int(0, 2**32 - 1, "both"),
-                         _InstanceOf(np.random.RandomState, "numpy.random.mtrand.RandomState"),
-                         _NoneValue()],
-        "tol": _real(0, None, "left"),
-        "verbose": [_int(0)] + _BOOLEAN,
-        "warm_start": _BOOLEAN,
-        "momentum": _real(0, 1, "both"),
-        "nesterovs_momentum": _BOOLEAN,
-        "early_stopping": _BOOLEAN,
-        "validation_fraction": _real(0, 1, "left"),
-        "beta_1": _real(0, 1, "left"),
-        "beta_2": _real(0, 1, "left"),
-        "epsilon": _real(0, None, "neither"),
-        "n_iter_no_change": [_int(1), _Options(numbers.Real, {np.inf})],
-        "max_fun": [_int(1)],
-    }
-    if losses is not None:
-        constraints["loss"] = [_Options(str, set(losses))]
-    return constraints
+def one_of(*values, kind=str):
+    return _Options(kind, set(values))
+
+
+def instance_of(cls, name):
+    return _InstanceOf(cls, name)
 
 
 def _check_hidden_layer_sizes(est, value):
@@ -537,18 +508,16 @@ def _check_hidden_layer_sizes(est, value):
         raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
 
 
-def validate_params(est, activations, losses=None, extra_constraints=None):
-    """Check every constructor parameter of an MLP estimator (called by fit).
+def validate_params(est, constraints):
+    """Check every constructor parameter of an MLP estimator (called by fit)
+    against ``constraints`` (name -> list of accepted kinds of values).
 
     Parameters are checked in alphabetical order, as scikit-learn does, and
     the first invalid one raises :class:`InvalidParameterError` naming the
     parameter, the accepted values and the value received. Parameters
-    without a constraint (``extra_constraints`` adds some) are not checked.
+    without a constraint (class_weight and callbacks: checked where they are
+    used) are not checked here.
     """
-    constraints = mlp_parameter_constraints(tuple(activations),
-                                            None if losses is None else tuple(losses))
-    if extra_constraints:
-        constraints = {**constraints, **extra_constraints}
     for name, value in est.get_params(deep=False).items():
         options = constraints.get(name)
         if options is None or any(c.accepts(value) for c in options):

@@ -29,7 +29,6 @@ or a ``distributed.Client`` when one is active.
 """
 
 import concurrent.futures
-import copy
 import inspect
 import numbers
 
@@ -109,6 +108,27 @@ def _is_classifier(model):
     return estimator_type == "classifier"
 
 
+def _needs_classes(model):
+    """Whether the first ``partial_fit`` of ``model`` needs ``classes=``."""
+    parameters = inspect.signature(model.partial_fit).parameters
+    accepts_classes = "classes" in parameters or any(
+        p.kind == p.VAR_KEYWORD for p in parameters.values())
+    return accepts_classes and _is_classifier(model) and not hasattr(model, "classes_")
+
+
+def _all_classes(y, classes, da):
+    """``classes`` as an array, or every class of ``y`` (one pass over a dask y)."""
+    if classes is None:
+        if isinstance(y, da.Array) and y.ndim == 1:
+            classes = da.unique(y).compute()
+        elif isinstance(y, da.Array):  # multilabel indicator: the columns are classes
+            classes = np.arange(y.shape[1])
+        else:
+            classes = np.unique(np.asarray(y)) if np.ndim(y) == 1 \
+                else np.arange(np.shape(y)[1])
+    return np.asarray(classes)
+
+
 def partial_fit_blocks(model, X, y, *, classes=None, sample_weight=None, epochs=1,
                        shuffle_blocks=True, random_state=None):
     """Train ``model`` out of core: ``partial_fit`` on each row block of X.
@@ -176,20 +196,8 @@ def partial_fit_blocks(model, X, y, *, classes=None, sample_weight=None, epochs=
     w_blocks = _aligned(sample_weight, X, da, "sample_weight")
 
     kwargs = {}
-    parameters = inspect.signature(model.partial_fit).parameters
-    accepts_classes = "classes" in parameters or any(
-        p.kind == p.VAR_KEYWORD for p in parameters.values())
-    if accepts_classes and _is_classifier(model) and not hasattr(model, "classes_"):
-        if classes is None:
-            if isinstance(y, da.Array) and y.ndim == 1:
-                classes = da.unique(y).compute()
-            elif isinstance(y, da.Array):  # multilabel indicator: the columns are classes
-                classes = np.arange(y.shape[1])
-            else:
-                classes = np.unique(np.asarray(y)) if np.ndim(y) == 1 \
-                    else np.arange(np.shape(y)[1])
-        kwargs["classes"] = np.asarray(classes)
-
+    if _needs_classes(model):
+        kwargs["classes"] = _all_classes(y, classes, da)
     rng = check_random_state(random_state)
     schedule = []
     for _ in range(epochs):
@@ -220,17 +228,12 @@ def partial_fit_blocks(model, X, y, *, classes=None, sample_weight=None, epochs=
 
 
 def _prediction_copy(model):
-    """The model without what only training needs. A fastbp estimator also
-    carries its optimizer state (Adam's two moments) and the early-stopping
-    snapshot: up to three times the weights, which prediction never reads."""
+    """The model without what only training needs: a fastbp estimator also
+    carries its optimizer state and early stopping's weights, up to three
+    times the weights, which prediction never reads."""
     from ._estimators import _BaseMLP
 
-    if not isinstance(model, _BaseMLP):
-        return model
-    lean = copy.copy(model)
-    for name in ("_optimizer", "_best_params"):
-        lean.__dict__.pop(name, None)
-    return lean
+    return model._prediction_copy() if isinstance(model, _BaseMLP) else model
 
 
 def _predict_block(block, model, method):

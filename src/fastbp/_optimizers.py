@@ -1,0 +1,118 @@
+"""The stochastic optimizers' state and per-epoch rules.
+
+The per-step arithmetic (SGD with momentum or Nesterov's momentum, Adam)
+runs in the engine, inside the epoch call; what changes between epochs lives
+here: the learning-rate schedules ('invscaling' after every epoch, 'adaptive'
+when training stops improving), Adam's step count ``t``, and the state
+buffers. :meth:`Optimizer.engine_args` is the one place that builds what
+the engine is handed.
+"""
+
+import numpy as np
+
+__all__ = ["Optimizer", "SOLVERS", "SCHEDULES", "FLOAT_FIELDS", "FIELDS"]
+
+# the stochastic solvers (the ``solver`` values trained epoch by epoch) and
+# the learning-rate schedules (the ``learning_rate`` values)
+SOLVERS = ("sgd", "adam")
+SCHEDULES = ("constant", "invscaling", "adaptive")
+
+# the optimizer's float settings; with solver, lr_schedule, nesterov and t,
+# its whole scalar state (saved in model files)
+FLOAT_FIELDS = ("learning_rate_init", "learning_rate", "momentum", "power_t", "beta_1",
+                "beta_2", "epsilon")
+FIELDS = ("solver", "lr_schedule", "nesterov", "t") + FLOAT_FIELDS
+
+
+class Optimizer:
+    """SGD (momentum, Nesterov, schedules) or Adam state over the flat
+    parameter buffer: ``state1`` is SGD's velocity or Adam's first moment,
+    ``state2`` Adam's second moment (one element for SGD)."""
+
+    def __init__(self, est, n_params, dtype):
+        self.solver = est.solver
+        self.learning_rate_init = float(est.learning_rate_init)
+        self.learning_rate = float(est.learning_rate_init)
+        self.lr_schedule = est.learning_rate
+        self.momentum = float(est.momentum)
+        self.nesterov = bool(est.nesterovs_momentum)
+        self.power_t = float(est.power_t)
+        self.beta_1 = float(est.beta_1)
+        self.beta_2 = float(est.beta_2)
+        self.epsilon = float(est.epsilon)
+        self.t = 0
+        self.state1 = np.zeros(n_params, dtype=dtype)
+        self.state2 = np.zeros(self.state2_size(self.solver, n_params), dtype=dtype)
+
+    @staticmethod
+    def state2_size(solver, n_params):
+        """Adam's second moment has one entry per parameter; SGD keeps none (1)."""
+        return n_params if solver == "adam" else 1
+
+    def to_state(self):
+        """The fields of :data:`FIELDS` and the buffers ``state1``, ``state2``."""
+        state = {name: getattr(self, name) for name in FIELDS}
+        state.update(state1=self.state1, state2=self.state2)
+        return state
+
+    @classmethod
+    def from_state(cls, state):
+        optimizer = cls.__new__(cls)
+        optimizer.__dict__.update(state)
+        return optimizer
+
+    def engine_args(self):
+        """The settings the engine's epoch call reads, built once per fit
+        (:meth:`before_epoch` refreshes what changes between epochs); the
+        engine writes the new ``t`` into it (:meth:`after_epoch`)."""
+        return {
+            "solver": self.solver,
+            "learning_rate": self.learning_rate,
+            "momentum": self.momentum,
+            "nesterov": self.nesterov,
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+            "t": self.t,
+        }
+
+    def before_epoch(self, args):
+        args["learning_rate"] = self.learning_rate
+        args["t"] = self.t
+
+    def after_epoch(self, args):
+        """Take back what the engine changed in ``args``: Adam's step count."""
+        self.t = args["t"]
+
+    def engine_buffers(self):
+        """(state1, state2) as the engine takes them: SGD keeps no second
+        moment, but the engine still wants a buffer of n_params."""
+        return self.state1, (self.state2 if self.solver == "adam" else self.state1)
+
+    def written_buffers(self):
+        """The state buffers the engine writes in place."""
+        return [self.state1, self.state2] if self.solver == "adam" else [self.state1]
+
+    def iteration_ends(self, time_step):
+        """After every epoch: the 'invscaling' schedule (SGD)."""
+        if self.solver == "sgd" and self.lr_schedule == "invscaling":
+            self.learning_rate = float(self.learning_rate_init) / (time_step + 1) ** self.power_t
+
+    def trigger_stopping(self, msg, verbose):
+        """Training stopped improving: True to stop, or (SGD 'adaptive')
+        divide the learning rate by 5 and go on while it is above 1e-6."""
+        if self.solver != "sgd" or self.lr_schedule != "adaptive":
+            if verbose:
+                print(msg + " Stopping.")
+            return True
+        if self.learning_rate <= 1e-6:
+            if verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        self.learning_rate /= 5.0
+        if verbose:
+            print(msg + " Setting learning rate to %f" % self.learning_rate)
+        return False
+
+    def is_finite(self):
+        return bool(np.all(np.isfinite(self.state1)) and np.all(np.isfinite(self.state2)))
