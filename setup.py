@@ -6,6 +6,7 @@ Environment switches:
   FASTBP_NATIVE=1     add -march=native (local builds only; wheels stay portable).
   FASTBP_NO_CLONES=1  no AVX2/AVX-512 clones of the element-wise kernels.
 """
+import glob
 import os
 import re
 import sys
@@ -52,7 +53,7 @@ extensions = [
         "fastbp._engine",
         ["src/fastbp/_engine.pyx"],
         include_dirs=[np.get_include(), "src/fastbp"],
-        depends=["src/fastbp/_threads.h", "src/fastbp/_simd.h"],
+        depends=sorted(glob.glob("src/fastbp/*.pxi")) + ["src/fastbp/_threads.h", "src/fastbp/_simd.h"],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")]
         + ([("FASTBP_NO_CLONES", "1")] if os.environ.get("FASTBP_NO_CLONES") == "1"
            or debug or sanitize else []),

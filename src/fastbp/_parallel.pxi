@@ -1,0 +1,210 @@
+cdef extern from "_threads.h" nogil:
+    ctypedef struct fb_barrier:
+        pass
+    ctypedef void (*fb_task_fn)(void *arg, int tid, int nthreads) noexcept nogil
+    void fb_barrier_init(fb_barrier *b, int n)
+    void fb_barrier_destroy(fb_barrier *b)
+    void fb_barrier_wait(fb_barrier *b)
+    void fb_pool_run(fb_task_fn fn, void *arg, int n)
+    long fb_fetch_add(long *counter)
+    long long fb_now_ns()
+
+cdef extern from "Python.h":
+    int PyErr_CheckSignals()
+
+
+cdef inline long long _now_ns() noexcept nogil:
+    return fb_now_ns()
+
+
+cdef int _check_signals(long long *last_check) noexcept nogil:
+    """Run pending Python signal handlers every SIGNAL_CHECK_NS of work.
+
+    Returns 1 when a handler raised (KeyboardInterrupt for Ctrl-C, or whatever
+    the user's handler raises); the exception stays set and the caller must
+    stop and hand it on with ``_raise_pending()`` once it holds the GIL.
+    """
+    cdef long long now = _now_ns()
+    cdef int stop = 0
+    if now - last_check[0] < SIGNAL_CHECK_NS:
+        return 0
+    last_check[0] = now
+    with gil:
+        if PyErr_CheckSignals() != 0:
+            stop = 1
+    return stop
+
+
+cdef int _raise_pending() except -1:
+    # the exception set by a signal handler in _check_signals propagates from here
+    return -1
+
+
+# Work per batch (multiply-adds of the forward pass) below which a second
+# thread costs more in barriers than it saves (measured; see benchmarks/).
+cdef Py_ssize_t MIN_PARALLEL_WORK_C = 300000
+# the data-parallel mode when the batch's activations (inputs included) are
+# at least this many times the parameters. Measured on 2 cores, both modes in
+# one process: at ratios 1.1-2.1 the data-parallel mode is 0-5% faster, at 4-18
+# 11-20%, at 0.3-0.6 2-11% slower (docs/performance.md)
+cdef double DP_RATIO = 1.0
+
+
+cdef inline bint _worth_threading(const Net *net, Py_ssize_t B) noexcept nogil:
+    # batches of B rows have enough work for a second thread to pay
+    return net.n_weights * B >= MIN_PARALLEL_WORK_C
+
+
+cdef inline bint _data_parallel(const Net *net, Py_ssize_t B) noexcept nogil:
+    """Whether dense training batches of ``B`` rows take the data-parallel
+    mode: each of two fixed half-batches gets its own gradient (the rows'
+    forward, backward and ``A^T delta`` products), then the two are added
+    and the step taken, each thread over its share of the parameters.
+
+    The other mode (each thread computes the gradient of its share of the
+    parameters from every row of the batch) moves the batch's activations and
+    deltas between the cores every batch; this one moves only one gradient.
+    It is chosen by shape alone (never by the thread count, so the weights
+    do not depend on it): when the batch is worth threading at all, and its
+    activations (inputs included) outweigh the parameters. One thread runs
+    both halves in turn, with the same arithmetic."""
+    cdef Py_ssize_t acts = 0
+    cdef int i
+    if B < 4 or not _worth_threading(net, B):
+        return False
+    for i in range(net.n_layers + 1):
+        acts += net.sizes[i]
+    return acts * B >= DP_RATIO * net.n_params
+
+
+cdef inline void _split(Py_ssize_t n, int tid, int nt, Py_ssize_t *lo,
+                        Py_ssize_t *hi) noexcept nogil:
+    """This thread's share ``[lo, hi)`` of ``n`` items. No share holds a
+    single item unless ``n`` is 1: a product over one row takes other paths
+    (gemv, typed loops) than one over several, so a lone row would round
+    differently depending on the thread count."""
+    cdef Py_ssize_t chunk
+    if nt <= 1:
+        lo[0] = 0
+        hi[0] = n
+        return
+    chunk = (n + nt - 1) // nt
+    if chunk < 2:
+        chunk = 2
+    lo[0] = tid * chunk if tid * chunk < n else n
+    if lo[0] == n - 1 and lo[0] > 0:
+        lo[0] = n                       # the lone last item joins the share before
+    hi[0] = lo[0] + chunk if lo[0] + chunk < n else n
+    if hi[0] == n - 1:
+        hi[0] = n
+
+
+# ---------------------------------------------------------------------------
+# Threads
+# ---------------------------------------------------------------------------
+
+cdef int (*_blas_get_threads)() noexcept nogil
+cdef void (*_blas_set_threads)(int) noexcept nogil
+_blas_get_threads = NULL
+_blas_set_threads = NULL
+_blas_library = None
+
+
+def _find_scipy_openblas():
+    """Locate the OpenBLAS that ``scipy.linalg.cython_blas`` calls and bind its
+    thread-count functions (Linux: from /proc/self/maps). Returns its path or
+    None (then fastbp trains on one thread)."""
+    global _blas_library, _blas_get_threads, _blas_set_threads
+    import ctypes
+    import os
+    import scipy.linalg.cython_blas  # noqa: F401  (loads the library)
+    scipy_dir = os.path.dirname(os.path.dirname(os.path.abspath(scipy.linalg.__file__)))
+    candidates = []
+    try:
+        with open("/proc/self/maps") as fh:
+            for line in fh:
+                parts = line.split(None, 5)
+                path = parts[5].strip() if len(parts) == 6 else ""
+                name = os.path.basename(path)
+                if "openblas" in name.lower() and path not in candidates:
+                    candidates.append(path)
+    except OSError:
+        return None
+    # scipy's own copy first (numpy ships another one with its own pool)
+    candidates.sort(key=lambda p: not p.startswith(scipy_dir))
+    for path in candidates:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix in ("scipy_openblas", "openblas"):
+            get = getattr(lib, prefix + "_get_num_threads", None)
+            put = getattr(lib, prefix + "_set_num_threads", None)
+            if get is not None and put is not None:
+                _blas_get_threads = <int (*)() noexcept nogil> <size_t> ctypes.cast(
+                    get, ctypes.c_void_p).value
+                _blas_set_threads = <void (*)(int) noexcept nogil> <size_t> ctypes.cast(
+                    put, ctypes.c_void_p).value
+                _blas_library = (path, lib)
+                return path
+    return None
+
+
+def blas_threads():
+    """Threads scipy's OpenBLAS is set to use (what ``threadpoolctl`` and
+    ``OPENBLAS_NUM_THREADS`` control); fastbp trains on at most this many."""
+    if _blas_get_threads == NULL:
+        return 1
+    return max(1, int(_blas_get_threads()))
+
+
+def epoch_threads(NetSpec spec, Py_ssize_t batch_size):
+    """Threads ``train_epoch`` will use for this network and batch size."""
+    if not _worth_threading(&spec.net, batch_size):
+        return 1
+    return min(blas_threads(), 64)
+
+
+@cython.auto_pickle(False)
+cdef class _BlasSerial:
+    """Context manager: scipy's OpenBLAS on one thread while fastbp's
+    kernels run, restored afterwards. fastbp's own threads are then the only
+    threading layer (threaded OpenBLAS on these small products loses, and
+    collapses when another process holds a core).
+
+    Nested and concurrent uses (fits in several Python threads) share one
+    count: the first entry saves the setting, the last exit restores it
+    (entries and exits run under the GIL)."""
+    cdef bint active
+
+    def __cinit__(self, int n_threads):
+        self.active = _blas_set_threads != NULL
+
+    def __enter__(self):
+        global _serial_users, _serial_saved
+        if self.active:
+            if _serial_users == 0:
+                _serial_saved = _blas_get_threads()
+                if _serial_saved != 1:
+                    _blas_set_threads(1)
+            _serial_users += 1
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        global _serial_users
+        if self.active:
+            _serial_users -= 1
+            if _serial_users == 0 and _serial_saved != 1:
+                _blas_set_threads(_serial_saved)
+        return False
+
+
+cdef int _serial_users = 0     # _BlasSerial blocks open now
+cdef int _serial_saved = 1     # scipy's OpenBLAS threads before the first of them
+
+
+try:
+    _find_scipy_openblas()
+except Exception:  # pragma: no cover - unusual platforms: train on one thread
+    _blas_get_threads = NULL
+    _blas_set_threads = NULL
