@@ -66,8 +66,6 @@ from cython cimport floating
 from scipy.linalg.cython_blas cimport sgemm, dgemm, sgemv, dgemv
 
 cimport numpy as cnp
-from cpython.pycapsule cimport PyCapsule_GetPointer
-from numpy.random cimport bitgen_t
 
 import numpy as np
 
@@ -85,7 +83,6 @@ include "_layers.pxi"
 include "_optim.pxi"
 include "_epoch.pxi"
 include "_predict.pxi"
-include "_shuffle.pxi"
 include "_testing.pxi"
 
 

@@ -1,6 +1,29 @@
-# ---------------------------------------------------------------------------
-# The epoch shuffle, draw for draw the one of numpy's RandomState.shuffle
-# ---------------------------------------------------------------------------
+# cython: language_level=3
+"""The epoch shuffle of fastbp: numpy's ``RandomState.shuffle``, draw for draw.
+
+Notes
+-----
+scikit-learn shuffles the sample order of every epoch with
+``RandomState.shuffle``; fastbp makes the same swaps on its index array
+without a Python call per draw. numpy's MT19937 state is read in place: 624
+words are generated and tempered at once (loops that vectorise; ``_mt_twist``
+and ``_mt_temper`` carry ``FASTBP_VECTOR_CLONES``, see setup.py), read in
+order, and the state is left where numpy's own draws would leave it. The
+state layout is checked once against numpy's own generator
+(``_mt_layout_ok``); any other bit generator, or a failed check, takes
+numpy's per-draw ``random_interval`` through the bit generator's functions.
+A module of its own: it shares nothing with the training engine.
+"""
+
+from libc.stdint cimport uint32_t, uint64_t
+from libc.string cimport memcpy, memcmp
+from cpython.pycapsule cimport PyCapsule_GetPointer
+from numpy.random cimport bitgen_t
+
+import numpy as np
+
+cdef extern from "_simd.h":
+    pass  # FASTBP_VECTOR_CLONES, which setup.py puts on the MT kernels
 
 
 cdef inline uint64_t _random_interval(bitgen_t *bitgen, uint64_t mx) noexcept nogil:
