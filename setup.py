@@ -73,8 +73,10 @@ extensions = [
 # Element-wise kernels, per module, that get AVX-512 and AVX2 clones picked by
 # the CPU at load time (GCC target_clones, see _simd.h): wheels stay baseline
 # x86-64 and still use wide vectors. Without contraction each element rounds
-# the same in every clone. Cython cannot attach an attribute to a function, so
-# the marker goes into the generated C.
+# the same in every clone. Every ``cdef inline`` function of the module is
+# always inlined (FASTBP_ALWAYS_INLINE), so that the helpers of a cloned kernel
+# take its instruction set. Cython cannot attach an attribute to a function,
+# so the markers go into the generated C.
 VECTOR_KERNELS = {
     "fastbp._engine": ("update_range", "bias_activation", "exp_activation",
                        "activation_derivative", "output_loss_delta", "_log_of_product",
@@ -85,12 +87,16 @@ VECTOR_KERNELS = {
 
 def _mark_vector_kernels(c_file, module, kernels):
     # Cython names a module's C functions __pyx_f_<len><part>_<len><part>_<name>
+    # (fused specialisations prefixed with __pyx_fuse_<n>)
     prefix = "__pyx_f_" + "_".join(f"{len(part)}{part}" for part in module.split("."))
     with open(c_file, encoding="utf-8") as fh:
         text = fh.read()
-    pattern = re.compile(r"^static (\w+) ((?:__pyx_fuse_[01])?%s_(?:%s)\()"
-                         % (prefix, "|".join(kernels)), re.M)
-    marked = pattern.sub(r"static FASTBP_VECTOR_CLONES \1 \2", text)
+    kernel = re.compile(r"^static (\w+) ((?:__pyx_fuse_\d+)?%s_(?:%s)\()"
+                        % (prefix, "|".join(kernels)), re.M)
+    marked = kernel.sub(r"static FASTBP_VECTOR_CLONES \1 \2", text)
+    inline = re.compile(r"^static CYTHON_INLINE (?!FASTBP_ALWAYS_INLINE)([^(;]*?%s_\w+\()"
+                        % prefix, re.M)
+    marked = inline.sub(r"static CYTHON_INLINE FASTBP_ALWAYS_INLINE \1", marked)
     if marked != text:
         with open(c_file, "w", encoding="utf-8") as fh:
             fh.write(marked)

@@ -19,9 +19,7 @@ _F = TypeVar("_F", np.float32, np.float64)
 _CSRParts = tuple[NDArray[Any], NDArray[np.intp], NDArray[np.intp]]
 
 ACTIVATION_CODES: dict[str, int]
-LEAKY_SLOPE: float
 DEFAULT_CHUNK_ROWS: int
-MIN_PARALLEL_WORK: int
 
 @disjoint_base
 class ThreadTuner:
@@ -76,7 +74,7 @@ class Predictor:
 
 @disjoint_base
 class _BlasSerial:
-    def __new__(cls, n_threads: int) -> Self: ...
+    def __new__(cls) -> Self: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, exc_type: object, exc: object, tb: object) -> bool: ...
 

@@ -1,6 +1,17 @@
-# ---------------------------------------------------------------------------
-# Dense algebra
-# ---------------------------------------------------------------------------
+# Matrix products: BLAS dispatch and the measured small-product loops.
+#
+# Notes
+# -----
+# * Batches are row-major: ``Z = A @ W``. ``gemm_rm`` is the one entry: a
+#   row-major product with optional transposes. It runs outer products, a
+#   row times a small matrix and one output's weight gradient in typed loops
+#   (``small_gemm``; the limits were measured by
+#   benchmarks/small_products.py), the rest through ``scipy.linalg.cython_blas``.
+# * ``_blas_rm`` uses the transpose trick (a row-major matrix read as
+#   column-major is its transpose) and sends matrix-vector products to gemv,
+#   as numpy's matmul does, so that the rounding follows numpy.
+# * ``small_gemm`` sums in two chains (even and odd terms) for every element,
+#   whichever block or thread computes it.
 
 cdef inline void _gemv(char trans, int m, int n, floating alpha, const floating *A, int lda,
                        const floating *x, int incx, floating beta, floating *y,

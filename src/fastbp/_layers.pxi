@@ -1,6 +1,14 @@
-# ---------------------------------------------------------------------------
-# Layers over batches (each call works on one thread's slice of a layer)
-# ---------------------------------------------------------------------------
+# Layer kernels over a block of rows (each call works on one thread's slice).
+#
+# Notes
+# -----
+# * The first layer is where the input kind matters: ``first_layer_product``
+#   and ``first_layer_weight_grad`` read dense rows (gathered or in place)
+#   through BLAS, or CSR rows in place. Every later layer is dense.
+# * A block's activations (and deltas) of layers 1..L lie one after the other
+#   in the workspace, ``B`` rows each (``_layer``).
+# * ``_column_sums`` (bias gradients) sums in numpy's order, each column
+#   written by one thread only.
 
 cdef void first_layer_product(const Net *net, const Input *X, const floating *params,
                               const floating *A0, const Py_ssize_t *rows,

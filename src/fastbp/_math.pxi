@@ -1,6 +1,16 @@
-# ---------------------------------------------------------------------------
-# Scalar helpers (one source for float and double)
-# ---------------------------------------------------------------------------
+# Scalar maths and sums, one source for float and double.
+#
+# Notes
+# -----
+# * exp is the engine's own (``_exp``): branch-free (a polynomial, within 1
+#   ulp), so that loops calling it vectorise, where libm's is a call per
+#   value. tanh (``f_tanh``) is built on it; both are within 2 ulp of libm.
+# * ``_pairwise_sum`` is numpy's summation order (a bias gradient equal to
+#   numpy's to the last bit); ``_log_of_product`` sums logs of values in
+#   [1, 2] as the log of running products (one log per 1000 values).
+# * The scalar functions are ``inline``: they are compiled into the kernels
+#   that carry FASTBP_VECTOR_CLONES, with those kernels' instruction sets;
+#   ``_log_of_product`` carries the marker itself.
 
 cdef union _Bits64:
     double d

@@ -1,48 +1,11 @@
-cdef inline void _tuner_record(TunerState *ts, int k, double rate) noexcept nogil:
-    # Interference only ever makes a segment slower (a preempted worker holds
-    # up every barrier), so one slow measurement is more likely a moment of
-    # preemption than a change of load: the estimate is the smaller of the
-    # last two measurements. A lasting change shows after two segments, a
-    # faster measurement at once. (An exponential average let one preempted
-    # segment send a fit to one thread, at half speed, for tens of epochs.)
-    cdef double prev = ts.last_rate[k]
-    ts.last_rate[k] = rate
-    ts.ns_per_row[k] = rate if (prev == 0 or rate < prev) else prev
-    if ts.n_measured[k] < 2:
-        ts.n_measured[k] += 1
-
-
-@cython.auto_pickle(False)
-cdef class ThreadTuner:
-    """Chooses, segment by segment, between one thread and the allowed
-    maximum by measured time per sample (the smaller of the last two
-    measurements of each, so that a single preempted segment does not
-    count). The slower choice is tried again now and then so that a change
-    of load (a process taking a core, then leaving) is noticed: after
-    EXPLORE_MIN segments, and twice as long after each try that loses (up to
-    EXPLORE_MAX)."""
-    cdef TunerState state
-
-    def __cinit__(self):
-        memset(&self.state, 0, sizeof(TunerState))
-
-    @property
-    def ns_per_sample(self):
-        """(one thread, many threads) in ns per sample; 0 = not measured yet."""
-        return (self.state.ns_per_row[0], self.state.ns_per_row[1])
-
-    @property
-    def measured(self):
-        """(one thread, many threads): measurements so far, counted up to 2."""
-        return (self.state.n_measured[0], self.state.n_measured[1])
-
-    def record(self, int threads, double ns_per_sample):
-        """Feed one measurement (``threads``: 0 = one thread, 1 = many) to
-        the estimate, as a training segment does; for tests."""
-        if threads not in (0, 1) or not ns_per_sample > 0:
-            raise ValueError("threads must be 0 or 1 and ns_per_sample positive")
-        _tuner_record(&self.state, threads, ns_per_sample)
-
+# NetSpec: a network's shape, activations and parameter layout, for Python.
+#
+# Notes
+# -----
+# * A NetSpec owns one ``Net`` (_types.pxi), which every kernel reads, and
+#   the ThreadTuner of the network's training epochs (_epoch.pxi).
+# * It pickles as its constructor arguments (``__reduce__``); the tuner's
+#   measurements and the predictor cache are not pickled.
 
 cdef class NetSpec:
     """Shape and activations of a network, and where each layer lives in
@@ -53,7 +16,8 @@ cdef class NetSpec:
     sizes : sequence of int
         Layer widths ``[n_features, *hidden_layer_sizes, n_outputs]``.
     hidden_activation, output_activation : str
-        Names from ``ACTIVATION_CODES``.
+        Activation names (``ACTIVATION_CODES``): a hidden layer takes one
+        with a derivative, the output layer one with a loss.
     """
     cdef Net net
     cdef readonly tuple sizes
@@ -72,10 +36,12 @@ cdef class NetSpec:
             raise ValueError("a network needs at least an input and an output layer")
         if any(s < 1 for s in sizes):
             raise ValueError(f"every layer needs at least one unit, got sizes {sizes}")
-        if hidden_activation not in ACTIVATION_CODES or hidden_activation in ("softmax", "exp"):
-            raise ValueError(f"unknown hidden activation {hidden_activation!r}")
-        if output_activation not in ("identity", "logistic", "softmax", "exp"):
-            raise ValueError(f"unknown output activation {output_activation!r}")
+        if hidden_activation not in _HIDDEN_ACTIVATIONS:
+            raise ValueError(f"unknown hidden activation {hidden_activation!r}; expected one "
+                             f"of {', '.join(_HIDDEN_ACTIVATIONS)}")
+        if output_activation not in _OUTPUT_ACTIVATIONS:
+            raise ValueError(f"unknown output activation {output_activation!r}; expected one "
+                             f"of {', '.join(_OUTPUT_ACTIVATIONS)}")
         self.sizes = sizes
         self.hidden_activation = hidden_activation
         self.output_activation = output_activation
@@ -108,6 +74,7 @@ cdef class NetSpec:
 
     @property
     def n_params(self):
+        """Length of the flat parameter buffer."""
         return self.net.n_params
 
     @property
@@ -136,24 +103,7 @@ cdef class NetSpec:
 
     def predict_workspace_size(self, Py_ssize_t chunk_rows):
         """Elements of workspace ``forward`` needs for ``chunk_rows``."""
-        return 2 * chunk_rows * self.net.max_width
+        return _predict_ws_size(&self.net, chunk_rows)
 
     def __reduce__(self):
         return (NetSpec, (self.sizes, self.hidden_activation, self.output_activation))
-
-
-cdef inline Py_ssize_t _train_ws_size(const Net *net, Py_ssize_t B, bint gather) noexcept nogil:
-    # per-row losses (B doubles) + [gathered input rows] + activations of
-    # layers 1..L + deltas of the hidden layers 1..L-1 + two output scratch
-    # blocks [+ the second half-batch's gradient, in the data-parallel mode]
-    cdef Py_ssize_t total = 2 * B + 2 * B * net.sizes[net.n_layers]
-    cdef int i
-    if gather:
-        total += B * net.sizes[0]
-    for i in range(1, net.n_layers + 1):
-        total += B * net.sizes[i]
-    for i in range(1, net.n_layers):
-        total += B * net.sizes[i]
-    if _data_parallel(net, B):
-        total += net.n_params
-    return total

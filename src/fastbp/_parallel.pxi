@@ -1,3 +1,21 @@
+# Threads: the worker pool, how work is split, when to thread, Ctrl-C, and
+# scipy's OpenBLAS held at one thread.
+#
+# Notes
+# -----
+# * The pool and its spin-then-sleep barriers are C (_threads.h); a job is
+#   ``fn(arg, tid, nthreads)`` on up to FB_MAX_THREADS threads, the caller
+#   being thread 0.
+# * Whether to thread, and how, depends on the shape alone (never on the
+#   thread count, so the float64 weights do not depend on it):
+#   ``_worth_threading`` (work per batch), ``_data_parallel`` (activations
+#   against parameters), ``_split`` (no share of a single item).
+# * While fastbp's kernels run, scipy's OpenBLAS is held at one thread
+#   (``_BlasSerial``): fastbp's threads are the only threading layer.
+# * Kernels run without the GIL and take it every SIGNAL_CHECK_NS to run
+#   Python's signal handlers (Ctrl-C); the exception is raised by the entry
+#   point once the kernels have stopped.
+
 cdef extern from "_threads.h" nogil:
     ctypedef struct fb_barrier:
         pass
@@ -13,8 +31,12 @@ cdef extern from "Python.h":
     int PyErr_CheckSignals()
 
 
-cdef inline long long _now_ns() noexcept nogil:
-    return fb_now_ns()
+# ---------------------------------------------------------------------------
+# Ctrl-C
+# ---------------------------------------------------------------------------
+
+# How often (nanoseconds of work) a kernel takes the GIL to check for Ctrl-C.
+cdef long long SIGNAL_CHECK_NS = 20_000_000
 
 
 cdef int _check_signals(long long *last_check) noexcept nogil:
@@ -24,7 +46,7 @@ cdef int _check_signals(long long *last_check) noexcept nogil:
     the user's handler raises); the exception stays set and the caller must
     stop and hand it on with ``_raise_pending()`` once it holds the GIL.
     """
-    cdef long long now = _now_ns()
+    cdef long long now = fb_now_ns()
     cdef int stop = 0
     if now - last_check[0] < SIGNAL_CHECK_NS:
         return 0
@@ -40,34 +62,36 @@ cdef int _raise_pending() except -1:
     return -1
 
 
-# Work per batch (multiply-adds of the forward pass) below which a second
-# thread costs more in barriers than it saves (measured; see benchmarks/).
-cdef Py_ssize_t MIN_PARALLEL_WORK_C = 300000
-# the data-parallel mode when the batch's activations (inputs included) are
-# at least this many times the parameters. Measured on 2 cores, both modes in
-# one process: at ratios 1.1-2.1 the data-parallel mode is 0-5% faster, at 4-18
-# 11-20%, at 0.3-0.6 2-11% slower (docs/performance.md)
+# ---------------------------------------------------------------------------
+# When to thread, and how to split
+# ---------------------------------------------------------------------------
+
+cdef enum:
+    # multiply-adds per batch (forward pass) below which a second thread
+    # costs more in barriers than it saves (measured; see benchmarks/)
+    MIN_PARALLEL_WORK = 300000
+    # multiply-adds from which OpenBLAS may thread one product itself (its
+    # GEMM_MULTITHREAD_THRESHOLD * 65536 is 262144; gemv starts lower)
+    BLAS_THREADED_WORK = 9216
+
+# The data-parallel mode when a batch's activations (inputs included) are at
+# least this many times the parameters (measured: docs/performance.md).
 cdef double DP_RATIO = 1.0
 
 
 cdef inline bint _worth_threading(const Net *net, Py_ssize_t B) noexcept nogil:
     # batches of B rows have enough work for a second thread to pay
-    return net.n_weights * B >= MIN_PARALLEL_WORK_C
+    return net.n_weights * B >= MIN_PARALLEL_WORK
 
 
 cdef inline bint _data_parallel(const Net *net, Py_ssize_t B) noexcept nogil:
     """Whether dense training batches of ``B`` rows take the data-parallel
-    mode: each of two fixed half-batches gets its own gradient (the rows'
-    forward, backward and ``A^T delta`` products), then the two are added
-    and the step taken, each thread over its share of the parameters.
-
-    The other mode (each thread computes the gradient of its share of the
-    parameters from every row of the batch) moves the batch's activations and
-    deltas between the cores every batch; this one moves only one gradient.
-    It is chosen by shape alone (never by the thread count, so the weights
-    do not depend on it): when the batch is worth threading at all, and its
-    activations (inputs included) outweigh the parameters. One thread runs
-    both halves in turn, with the same arithmetic."""
+    mode: each of two fixed half-batches gets its own gradient, then the two
+    are added and the step taken, each thread over its share of the
+    parameters (one gradient crosses between the cores, not the batch's
+    activations and deltas). Chosen by shape alone: when the batch is worth
+    threading and its activations (inputs included) outweigh the parameters.
+    One thread runs both halves in turn, with the same arithmetic."""
     cdef Py_ssize_t acts = 0
     cdef int i
     if B < 4 or not _worth_threading(net, B):
@@ -99,8 +123,24 @@ cdef inline void _split(Py_ssize_t n, int tid, int nt, Py_ssize_t *lo,
         hi[0] = n
 
 
+cdef int _thread_count(int requested, const Net *net, Py_ssize_t batch_rows):
+    """Threads for a job: ``requested`` if positive, else one for small
+    batches and as many as scipy's OpenBLAS is allowed otherwise; at most
+    FB_MAX_THREADS."""
+    if requested <= 0:
+        if not _worth_threading(net, batch_rows):
+            return 1
+        requested = blas_threads()
+    return min(requested, FB_MAX_THREADS)
+
+
+def epoch_threads(NetSpec spec, Py_ssize_t batch_size):
+    """Threads ``train_epoch`` will use for this network and batch size."""
+    return _thread_count(0, &spec.net, batch_size)
+
+
 # ---------------------------------------------------------------------------
-# Threads
+# scipy's OpenBLAS: found once, held at one thread while the kernels run
 # ---------------------------------------------------------------------------
 
 cdef int (*_blas_get_threads)() noexcept nogil
@@ -158,11 +198,8 @@ def blas_threads():
     return max(1, int(_blas_get_threads()))
 
 
-def epoch_threads(NetSpec spec, Py_ssize_t batch_size):
-    """Threads ``train_epoch`` will use for this network and batch size."""
-    if not _worth_threading(&spec.net, batch_size):
-        return 1
-    return min(blas_threads(), 64)
+cdef int _serial_users = 0     # _BlasSerial blocks open now
+cdef int _serial_saved = 1     # scipy's OpenBLAS threads before the first of them
 
 
 @cython.auto_pickle(False)
@@ -177,7 +214,7 @@ cdef class _BlasSerial:
     (entries and exits run under the GIL)."""
     cdef bint active
 
-    def __cinit__(self, int n_threads):
+    def __cinit__(self):
         self.active = _blas_set_threads != NULL
 
     def __enter__(self):
@@ -197,10 +234,6 @@ cdef class _BlasSerial:
             if _serial_users == 0 and _serial_saved != 1:
                 _blas_set_threads(_serial_saved)
         return False
-
-
-cdef int _serial_users = 0     # _BlasSerial blocks open now
-cdef int _serial_saved = 1     # scipy's OpenBLAS threads before the first of them
 
 
 try:

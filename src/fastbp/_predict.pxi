@@ -1,56 +1,35 @@
-cdef struct PredictJob:
-    const Net *net
-    const Input *inp
-    const void *params
-    Py_ssize_t n
-    Py_ssize_t chunk_rows
-    void *out
-    void *work[64]            # each thread's ping-pong buffers
-    long next_chunk           # the next chunk nobody has taken (atomic)
-    int stop
+# Inference: the chunked forward pass, its thread job, and the small-input
+# predict path.
+#
+# Notes
+# -----
+# * ``_forward_chunk`` takes a chunk of rows through the network with two
+#   ping-pong buffers (``_predict_ws_size``), so memory is bounded whatever
+#   the number of rows.
+# * ``forward`` (_engine.pyx) shares the chunks between the pool's threads:
+#   each takes the next free chunk (``PredictJob``), with its own buffers; a
+#   thread the OS pauses holds up one chunk at most.
+# * ``Predictor`` serves ``predict`` on small dense inputs with one call from
+#   Python: no general validation, shapes, dtype and finiteness still
+#   checked, its buffers allocated once. It is built from the estimator's
+#   network and reads the estimator's ``__dict__`` to check that the model
+#   has not changed (``_same_model``).
+
+cdef extern from "numpy/arrayobject.h":
+    # numpy's own declaration makes ``out`` an ndarray, so None is passed as an
+    # array; take() without an output array needs NULL
+    object _take_from "PyArray_TakeFrom" (cnp.ndarray a, object indices, int axis,
+                                          void *out, cnp.NPY_CLIPMODE mode)
 
 
-cdef void _predict_body(PredictJob *J, int tid, int nt, floating *dtype_tag) noexcept nogil:
-    """Take free chunks until none is left (a thread the OS pauses holds up
-    one chunk at most); thread 0 checks for Ctrl-C between its chunks."""
-    cdef long c
-    cdef Py_ssize_t start, B
-    cdef long long last_check = _now_ns()
-    while not J.stop:
-        c = fb_fetch_add(&J.next_chunk)
-        start = c * J.chunk_rows
-        if start >= J.n:
-            break
-        B = J.n - start if J.n - start < J.chunk_rows else J.chunk_rows
-        _forward_chunk(J.net, J.inp, <const floating *> J.params, start, B, J.chunk_rows,
-                       <floating *> J.out, <floating *> J.work[tid])
-        if tid == 0 and _check_signals(&last_check):
-            J.stop = 1
+cdef inline Py_ssize_t _predict_ws_size(const Net *net, Py_ssize_t chunk_rows) noexcept nogil:
+    # two ping-pong buffers of chunk_rows rows of the widest layer
+    return 2 * chunk_rows * net.max_width
 
 
-cdef void _predict_task_f(void *arg, int tid, int nt) noexcept nogil:
-    _predict_body(<PredictJob *> arg, tid, nt, <float *> NULL)
-
-
-cdef void _predict_task_d(void *arg, int tid, int nt) noexcept nogil:
-    _predict_body(<PredictJob *> arg, tid, nt, <double *> NULL)
-
-
-cdef int _forward_rows(const Net *net, const Input *X, const floating *params,
-                       Py_ssize_t n, Py_ssize_t chunk_rows, floating *out,
-                       floating *work) noexcept nogil:
-    """Forward pass over all rows, chunk by chunk, on this thread; returns 1
-    if a signal handler raised (Ctrl-C) between chunks."""
-    cdef Py_ssize_t start = 0, B
-    cdef long long last_check = _now_ns()
-    while start < n:
-        if start > 0 and _check_signals(&last_check):
-            return 1
-        B = n - start if n - start < chunk_rows else chunk_rows
-        _forward_chunk(net, X, params, start, B, chunk_rows, out, work)
-        start += B
-    return 0
-
+# ---------------------------------------------------------------------------
+# The chunked forward pass, on one thread or shared between the pool's
+# ---------------------------------------------------------------------------
 
 cdef void _forward_chunk(const Net *net, const Input *X, const floating *params,
                          Py_ssize_t start, Py_ssize_t B, Py_ssize_t chunk_rows,
@@ -84,20 +63,101 @@ cdef void _forward_chunk(const Net *net, const Input *X, const floating *params,
         cur = nxt
 
 
-cdef extern from "numpy/arrayobject.h":
-    # numpy's own declaration makes ``out`` an ndarray, so None is passed as an
-    # array; take() without an output array needs NULL
-    object _take_from "PyArray_TakeFrom" (cnp.ndarray a, object indices, int axis,
-                                          void *out, cnp.NPY_CLIPMODE mode)
+cdef struct PredictJob:
+    const Net *net
+    const Input *inp
+    const void *params
+    Py_ssize_t n
+    Py_ssize_t chunk_rows
+    void *out
+    void *work[FB_MAX_THREADS]   # each thread's ping-pong buffers
+    long next_chunk              # the next chunk nobody has taken (atomic)
+    int stop                     # a signal handler raised
 
-# Multiply-adds from which OpenBLAS may split one product between threads
-# (its GEMM_MULTITHREAD_THRESHOLD * 65536 is 262144; gemv starts lower).
-cdef Py_ssize_t BLAS_THREADED_WORK = 9216
+
+cdef void _predict_body(PredictJob *job, int tid, int nt, floating *params) noexcept nogil:
+    """Take free chunks until none is left; thread 0 checks for Ctrl-C
+    between its chunks."""
+    cdef long c
+    cdef Py_ssize_t start, B
+    cdef long long last_check = fb_now_ns()
+    while not job.stop:
+        c = fb_fetch_add(&job.next_chunk)
+        start = c * job.chunk_rows
+        if start >= job.n:
+            break
+        B = job.n - start if job.n - start < job.chunk_rows else job.chunk_rows
+        _forward_chunk(job.net, job.inp, params, start, B, job.chunk_rows,
+                       <floating *> job.out, <floating *> job.work[tid])
+        if tid == 0 and _check_signals(&last_check):
+            job.stop = 1
+
+
+cdef void _predict_task_f(void *arg, int tid, int nt) noexcept nogil:
+    cdef PredictJob *job = <PredictJob *> arg
+    _predict_body(job, tid, nt, <float *> job.params)
+
+
+cdef void _predict_task_d(void *arg, int tid, int nt) noexcept nogil:
+    cdef PredictJob *job = <PredictJob *> arg
+    _predict_body(job, tid, nt, <double *> job.params)
+
+
+cdef int _run_predict_job(PredictJob *job, int n_threads, bint is_float) except -1:
+    # the job on n_threads with scipy's OpenBLAS held at one thread; Ctrl-C raises
+    with _BlasSerial():
+        with nogil:
+            if is_float:
+                fb_pool_run(_predict_task_f, <void *> job, n_threads)
+            else:
+                fb_pool_run(_predict_task_d, <void *> job, n_threads)
+        if job.stop:  # raised inside the block (see train_epoch)
+            _raise_pending()
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# predict for small inputs: one call from Python to the kernel
+# ---------------------------------------------------------------------------
 
 cdef enum:
     PRED_REGRESSION = 0
     PRED_BINARY = 1
     PRED_MULTICLASS = 2
+
+
+cdef bint _predict_rows(const Net *net, const floating *x, Py_ssize_t n,
+                        const floating *params, floating *out,
+                        floating *work) noexcept nogil:
+    """Forward ``n`` dense rows into ``out`` as one chunk; False (nothing
+    computed) when X holds NaN or infinity."""
+    cdef Input inp
+    cdef Py_ssize_t j, total = n * net.sizes[0]
+    cdef floating bad = 0
+    for j in range(total):
+        bad += x[j] - x[j]        # 0 for finite values, nan for nan/inf
+    if bad != 0 or bad != bad:
+        return False
+    memset(&inp, 0, sizeof(Input))
+    inp.dense = x
+    _forward_chunk(net, &inp, params, 0, n, n, out, work)
+    return True
+
+
+cdef void _output_labels(const floating *P, Py_ssize_t n, Py_ssize_t n_out, bint binary,
+                         cnp.npy_intp *idx) noexcept nogil:
+    """Class positions from output activations: p > 0.5 for one logistic
+    output, else the first largest (as argmax)."""
+    cdef Py_ssize_t r, j, best
+    for r in range(n):
+        if binary:
+            idx[r] = 1 if P[r * n_out] > 0.5 else 0
+        else:
+            best = 0
+            for j in range(1, n_out):
+                if P[r * n_out + j] > P[r * n_out + best]:
+                    best = j
+            idx[r] = best
 
 
 @cython.auto_pickle(False)
@@ -197,7 +257,7 @@ cdef class Predictor:
         if n * self.max_layer_work >= BLAS_THREADED_WORK:
             # products OpenBLAS would thread: keep it on one thread (its idle
             # workers would otherwise spin beside the next fit)
-            with _BlasSerial(1):
+            with _BlasSerial():
                 ok = self._forward(A, n)
         else:
             ok = self._forward(A, n)
@@ -219,39 +279,3 @@ cdef class Predictor:
             _output_labels(<double *> cnp.PyArray_DATA(<cnp.ndarray> self.out), n, n_out,
                            self.kind == PRED_BINARY, <cnp.npy_intp *> cnp.PyArray_DATA(idx))
         return _take_from(<cnp.ndarray> self.classes, idx, 0, NULL, cnp.NPY_RAISE)
-
-
-
-cdef bint _predict_rows(const Net *net, const floating *x, Py_ssize_t n,
-                        const floating *params, floating *out,
-                        floating *work) noexcept nogil:
-    """Forward ``n`` dense rows into ``out``; False (nothing computed) when X
-    holds NaN or infinity."""
-    cdef Input inp
-    cdef Py_ssize_t j, total = n * net.sizes[0]
-    cdef floating bad = 0
-    for j in range(total):
-        bad += x[j] - x[j]        # 0 for finite values, nan for nan/inf
-    if bad != 0 or bad != bad:
-        return False
-    memset(&inp, 0, sizeof(Input))
-    inp.dense = x
-    inp.n_features = net.sizes[0]
-    _forward_rows(net, &inp, params, n, n, out, work)
-    return True
-
-
-cdef void _output_labels(const floating *P, Py_ssize_t n, Py_ssize_t n_out, bint binary,
-                         cnp.npy_intp *idx) noexcept nogil:
-    """Class positions from output activations: p > 0.5 for one logistic
-    output, else the first largest (as argmax)."""
-    cdef Py_ssize_t r, j, best
-    for r in range(n):
-        if binary:
-            idx[r] = 1 if P[r * n_out] > 0.5 else 0
-        else:
-            best = 0
-            for j in range(1, n_out):
-                if P[r * n_out + j] > P[r * n_out + best]:
-                    best = j
-            idx[r] = best

@@ -1,53 +1,24 @@
+# Types every unit of the engine shares.
+#
+# Notes
+# -----
+# * ``Net`` is a network's shape and the layout of its flat parameter buffer
+#   ``[W0, b0, W1, b1, ...]`` (``W_i`` row-major (n_in, n_out), as
+#   scikit-learn's ``coefs_[i]``); ``NetSpec`` (_network.pxi) owns one.
+# * ``Input`` is the rows a kernel reads: dense C-contiguous or CSR, each
+#   kernel taking a row map (``rows``) or a first row (``row0``) beside it.
+# * ``FB_MAX_THREADS`` (_threads.h) is the one cap on threads: the pool's
+#   size and every per-thread array.
+# * Each registry keeps its own codes beside its kernels (activation codes in
+#   _activations.pxi, optimizer kinds in _optim.pxi, predict kinds in
+#   _predict.pxi), so that an addition is made in one unit.
+
 cdef extern from "_simd.h":
-    pass
+    pass  # FASTBP_VECTOR_CLONES, which setup.py puts on the element-wise kernels
 
+cdef extern from "_threads.h":
+    enum: FB_MAX_THREADS
 
-# Activation codes shared with Python (_network.ACTIVATION_CODES).
-cdef enum:
-    ACT_IDENTITY = 0
-    ACT_LOGISTIC = 1
-    ACT_TANH = 2
-    ACT_RELU = 3
-    ACT_LEAKY_RELU = 4
-    ACT_SOFTMAX = 5
-    ACT_EXP = 6
-
-# Optimizer codes.
-cdef enum:
-    OPT_SGD = 0
-    OPT_ADAM = 1
-
-
-ACTIVATION_CODES = {
-    "identity": ACT_IDENTITY,
-    "logistic": ACT_LOGISTIC,
-    "tanh": ACT_TANH,
-    "relu": ACT_RELU,
-    "leaky_relu": ACT_LEAKY_RELU,
-    "softmax": ACT_SOFTMAX,
-    "exp": ACT_EXP,
-}
-
-# Slope of leaky_relu for negative inputs (PyTorch's default).
-LEAKY_SLOPE = 0.01
-cdef double _LEAKY_SLOPE = 0.01
-
-# Rows per chunk for full-batch passes (predict, loss_and_gradients, lbfgs):
-# bounds the workspace whatever the number of samples.
-DEFAULT_CHUNK_ROWS = 512
-
-# Parameters an optimizer step processes per block (the gradient block stays in L1).
-cdef enum:
-    UPDATE_BLOCK = 1024
-
-# How often (nanoseconds of work) a training loop takes the GIL to check for
-# Ctrl-C.
-cdef long long SIGNAL_CHECK_NS = 20_000_000
-
-
-# ---------------------------------------------------------------------------
-# Network description
-# ---------------------------------------------------------------------------
 
 cdef struct Net:
     int n_layers            # number of weight layers L (= len(coefs_))
@@ -57,26 +28,20 @@ cdef struct Net:
     Py_ssize_t n_params
     Py_ssize_t n_weights    # entries of all the W_i: multiply-adds per row of a forward pass
     Py_ssize_t max_width    # widest layer after the input
-    int hidden_act
+    int hidden_act          # activation codes (_activations.pxi)
     int out_act
 
 
-cdef struct TunerState:
-    double ns_per_row[2]      # estimated time per sample: [0] one thread, [1] n threads
-    double last_rate[2]       # the latest measurement of each
-    int n_measured[2]         # measurements of each so far (counted up to 2)
-    long long segments        # segments run so far
-    long long next_explore    # segment at which to try the slower choice again
-    long long interval        # segments between tries (doubles while they lose)
-
-
-# ---------------------------------------------------------------------------
-# Input rows: dense C-contiguous or CSR, addressed through an optional row map
-# ---------------------------------------------------------------------------
-
 cdef struct Input:
-    const void *dense           # (n_samples, n_features) C-contiguous, or NULL
-    const void *csr_data        # CSR values, or NULL for dense
+    const void *dense               # (n_samples, n_features) C-contiguous, or NULL
+    const void *csr_data            # CSR values, or NULL for dense input
     const Py_ssize_t *csr_indices
     const Py_ssize_t *csr_indptr
-    Py_ssize_t n_features
+
+
+# defined in _epoch.pxi (the thread tuner); each NetSpec holds one
+cdef class ThreadTuner
+
+# Rows per chunk for full-batch passes (predict, loss_and_gradients, lbfgs):
+# bounds the workspace whatever the number of samples.
+DEFAULT_CHUNK_ROWS = 512
