@@ -65,13 +65,14 @@ include "_testing.pxi"
 # Argument checks shared by the entry points
 # ---------------------------------------------------------------------------
 
-cdef object _bind_input(Input *inp, const Net *net, X, tuple csr, Py_ssize_t n_rows,
-                        str rows_of, floating *dtype_tag):
+cdef int _bind_input(Input *inp, const Net *net, X, tuple csr, Py_ssize_t n_rows,
+                     str rows_of, floating *dtype_tag) except -1:
     """The one input-binding check: ``X`` (C-contiguous, the engine's dtype)
     or ``csr`` (``(data, indices, indptr)`` of a CSR matrix, see
     ``_csr_parts``) against the network's features and the ``n_rows`` rows
-    of ``rows_of``; points ``inp`` at it. Returns the buffers ``inp`` points
-    into, which the caller holds while ``inp`` is in use."""
+    of ``rows_of``; points ``inp`` at it (never a copy). ``inp`` is valid
+    while the caller holds ``X`` and ``csr``, as an entry point does its
+    arguments."""
     cdef const floating[:, ::1] dense
     cdef const floating[::1] data
     cdef const Py_ssize_t[::1] indices
@@ -87,14 +88,14 @@ cdef object _bind_input(Input *inp, const Net *net, X, tuple csr, Py_ssize_t n_r
             raise ValueError(f"X has {dense.shape[1]} features, the network expects "
                              f"{net.sizes[0]}")
         inp.dense = &dense[0, 0] if dense.shape[0] > 0 else NULL
-        return dense
+        return 0
     data, indices, indptr = csr
     if indptr.shape[0] != n_rows + 1:
         raise ValueError(f"X has {indptr.shape[0] - 1} rows, {rows_of} has {n_rows}")
     inp.csr_data = <const void *> &data[0] if data.shape[0] > 0 else <const void *> &indptr[0]
     inp.csr_indices = &indices[0] if indices.shape[0] > 0 else &indptr[0]
     inp.csr_indptr = &indptr[0]
-    return (data, indices, indptr)
+    return 0
 
 
 cdef int _check_length(Py_ssize_t got, Py_ssize_t expected, str name) except -1:
@@ -108,6 +109,15 @@ cdef int _check_outputs(const Net *net, Py_ssize_t n_columns, str name) except -
     if n_columns != net.sizes[net.n_layers]:
         raise ValueError(f"{name} has {n_columns} columns, the network has "
                          f"{net.sizes[net.n_layers]} outputs")
+    return 0
+
+
+cdef int _check_targets(const Net *net, Py_ssize_t n_rows, Py_ssize_t n_columns,
+                        str name) except -1:
+    # training targets: one column per output, at least one row
+    _check_outputs(net, n_columns, name)
+    if n_rows < 1:
+        raise ValueError(f"{name} has no rows: training needs at least one sample")
     return 0
 
 
@@ -207,10 +217,8 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     _check_length(grads.shape[0], net.n_params, "grads")
     _check_length(state1.shape[0], net.n_params, "state1")
     _check_length(state2.shape[0], net.n_params, "state2")
-    _check_outputs(net, Y.shape[1], "Y")
-    if n < 1:
-        raise ValueError("Y has no rows: training needs at least one sample")
-    held = _bind_input(&inp, net, X, csr, n, "Y", <floating *> NULL)
+    _check_targets(net, n, Y.shape[1], "Y")
+    _bind_input(&inp, net, X, csr, n, "Y", <floating *> NULL)
     if order is not None:
         _check_length(order.shape[0], n, "order")
     batch_size = _rows_per_block(batch_size, n, "batch_size")
@@ -223,15 +231,9 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     _read_optimizer(&opt, optimizer)
     _init_epoch(&epoch, net, &inp, &Y[0, 0], _sample_weights(sample_weight, n), n,
                 batch_size, &params[0], &grads[0], loss_scale, &work[0])
-    epoch.config.order = &order[0] if order is not None else NULL
-    epoch.config.state1 = &state1[0]
-    epoch.config.state2 = &state2[0]
-    epoch.config.opt = &opt
-    epoch.config.alpha = alpha
-    epoch.config.touched = &touched[0] if touched is not None else NULL
-    epoch.config.gather = gather
-    epoch.config.train = True
-    epoch.config.data_parallel = csr is None and _data_parallel(net, batch_size)
+    _init_training(&epoch.config, &order[0] if order is not None else NULL, &state1[0],
+                   &state2[0], &opt, alpha, &touched[0] if touched is not None else NULL,
+                   gather, csr is None and _data_parallel(net, batch_size))
     with _BlasSerial():
         with nogil:
             epoch.totals.sumsq_start = weights_sumsq(net, &params[0])
@@ -264,10 +266,8 @@ def loss_and_grad(NetSpec spec, const floating[::1] params, X, tuple csr,
     cdef double sw_sum, sumsq
     _check_length(params.shape[0], net.n_params, "params")
     _check_length(grad_out.shape[0], net.n_params, "grad_out")
-    _check_outputs(net, Y.shape[1], "Y")
-    if n < 1:
-        raise ValueError("Y has no rows: the loss needs at least one sample")
-    held = _bind_input(&inp, net, X, csr, n, "Y", <floating *> NULL)
+    _check_targets(net, n, Y.shape[1], "Y")
+    _bind_input(&inp, net, X, csr, n, "Y", <floating *> NULL)
     sw = _sample_weights(sample_weight, n)
     chunk_rows = _rows_per_block(chunk_rows, n, "chunk_rows")
     _check_workspace(work.shape[0], _train_ws_size(net, chunk_rows, False))
@@ -307,7 +307,7 @@ def forward(NetSpec spec, const floating[::1] params, X, tuple csr, floating[:, 
     cdef int t
     _check_length(params.shape[0], net.n_params, "params")
     _check_outputs(net, out.shape[1], "out")
-    held = _bind_input(&inp, net, X, csr, n, "out", <floating *> NULL)
+    _bind_input(&inp, net, X, csr, n, "out", <floating *> NULL)
     if n == 0:
         return
     chunk_rows = _rows_per_block(chunk_rows, n, "chunk_rows")

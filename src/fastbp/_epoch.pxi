@@ -193,7 +193,7 @@ cdef struct Workspace:
     double *row_losses            # the batch's per-row losses
     void *inputs                  # gathered input rows, or NULL
     void *acts                    # activations of layers 1..L, B rows each
-    void *deltas                  # deltas of layers 1..L-1 (the output's overwrite its activations)
+    void *deltas                  # deltas of layers 1..L-1 (the output's: in its activations)
     void *loss_scratch            # output_loss_delta's scratch: two blocks of B x n_outputs
     void *half_grad               # data-parallel mode: the second half-batch's gradient
 
@@ -223,6 +223,21 @@ cdef void _init_epoch(Epoch *epoch, const Net *net, const Input *inp, const void
     epoch.config.grads = grads
     epoch.config.loss_scale = loss_scale
     epoch.config.work = work
+
+
+cdef void _init_training(EpochConfig *cfg, const Py_ssize_t *order, void *state1, void *state2,
+                         const OptimizerConfig *opt, double alpha, unsigned char *touched,
+                         bint gather, bint data_parallel) noexcept nogil:
+    # the fields only training sets: a step per batch
+    cfg.order = order
+    cfg.state1 = state1
+    cfg.state2 = state2
+    cfg.opt = opt
+    cfg.alpha = alpha
+    cfg.touched = touched
+    cfg.gather = gather
+    cfg.train = True
+    cfg.data_parallel = data_parallel
 
 
 cdef inline Py_ssize_t _train_ws_size(const Net *net, Py_ssize_t B, bint gather) noexcept nogil:
@@ -307,8 +322,9 @@ cdef inline void _gather_rows(const EpochConfig *cfg, const Batch *batch, Py_ssi
             memcpy(A0 + r * nf, X + batch.rows[r] * nf, nf * sizeof(floating))
 
 
-cdef inline void _forward_block(const EpochConfig *cfg, const Workspace *ws, const Batch *batch,
-                                Py_ssize_t r0, Py_ssize_t r1, const floating *params) noexcept nogil:
+cdef inline void _forward_block(const EpochConfig *cfg, const Workspace *ws,
+                                const Batch *batch, Py_ssize_t r0, Py_ssize_t r1,
+                                const floating *params) noexcept nogil:
     # activations of every layer for rows r0:r1 (the output's without bias and activation)
     cdef const Net *net = cfg.net
     cdef Py_ssize_t B = batch.n_rows, nf = net.sizes[0], n_in, n_out
@@ -332,8 +348,9 @@ cdef inline void _forward_block(const EpochConfig *cfg, const Workspace *ws, con
             bias_activation(A_i, r1 - r0, n_out, n_out, params + net.off_b[i], net.hidden_act)
 
 
-cdef inline void _backward_block(const EpochConfig *cfg, const Workspace *ws, const Batch *batch,
-                                 Py_ssize_t r0, Py_ssize_t r1, const floating *params) noexcept nogil:
+cdef inline void _backward_block(const EpochConfig *cfg, const Workspace *ws,
+                                 const Batch *batch, Py_ssize_t r0, Py_ssize_t r1,
+                                 const floating *params) noexcept nogil:
     # deltas of the hidden layers for rows r0:r1, last to first:
     # delta_i = (delta_{i+1} W_i^T) * act'(A_i)
     cdef const Net *net = cfg.net

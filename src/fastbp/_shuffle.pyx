@@ -88,17 +88,17 @@ cdef void _mt_temper(const uint32_t *key, uint32_t *out, int n) noexcept nogil:
         out[i] = y ^ (y >> 18)
 
 
-cdef void _mt_shuffle(MTState *st, Py_ssize_t *a, Py_ssize_t n) noexcept nogil:
+cdef void _mt_shuffle(MTState *mt, Py_ssize_t *a, Py_ssize_t n) noexcept nogil:
     """RandomState.shuffle's swaps on ``a[:n]`` (n - 1 < 2**32), drawing from
     the MT19937 state directly: a block of 624 outputs is generated and
     tempered at once, then read in order, and the state's position is left
     where numpy's own draws would leave it."""
     cdef uint32_t buf[624]
-    cdef int p = st.pos
+    cdef int p = mt.pos
     cdef uint32_t mask, v, w, lim, rej
     cdef Py_ssize_t i, tmp
     if p < MT_N:
-        _mt_temper(st.key + p, buf + p, MT_N - p)
+        _mt_temper(mt.key + p, buf + p, MT_N - p)
     mask = <uint32_t> (n - 1)
     mask |= mask >> 1
     mask |= mask >> 2
@@ -122,8 +122,8 @@ cdef void _mt_shuffle(MTState *st, Py_ssize_t *a, Py_ssize_t n) noexcept nogil:
                 p += 1 + rej
             else:
                 if p == MT_N:
-                    _mt_twist(st.key)
-                    _mt_temper(st.key, buf, MT_N)
+                    _mt_twist(mt.key)
+                    _mt_temper(mt.key, buf, MT_N)
                     p = 0
                 v = buf[p] & mask
                 p += 1
@@ -132,7 +132,7 @@ cdef void _mt_shuffle(MTState *st, Py_ssize_t *a, Py_ssize_t n) noexcept nogil:
         tmp = a[v]
         a[v] = a[i]
         a[i] = tmp
-    st.pos = p
+    mt.pos = p
 
 
 cdef int _mt_layout = -1      # numpy's MT19937 state read in place: -1 unchecked, 0 no, 1 yes
@@ -143,7 +143,7 @@ cdef bint _mt_layout_ok():
     generator continues it exactly (checked once, on a scratch generator)."""
     global _mt_layout
     cdef bitgen_t *bitgen
-    cdef MTState *st
+    cdef MTState *mt
     cdef MTState copy
     cdef Py_ssize_t[::1] mine
     cdef int i
@@ -154,19 +154,19 @@ cdef bint _mt_layout_ok():
         gen = np.random.MT19937(20261128)
         gen.random_raw(100)                  # a position inside the block
         bitgen = <bitgen_t *> PyCapsule_GetPointer(gen.capsule, "BitGenerator")
-        st = <MTState *> bitgen.state
+        mt = <MTState *> bitgen.state
         state = gen.state["state"]
-        if st.pos != state["pos"] or list(state["key"]) != [st.key[i] for i in range(MT_N)]:
+        if mt.pos != state["pos"] or list(state["key"]) != [mt.key[i] for i in range(MT_N)]:
             return False
-        memcpy(&copy, st, sizeof(MTState))
+        memcpy(&copy, mt, sizeof(MTState))
         rs = np.random.RandomState(gen)
         ref = np.arange(3000, dtype=np.intp)
         rs.shuffle(ref)                       # a few blocks of draws, rejections included
         mine = np.arange(3000, dtype=np.intp)
         _mt_shuffle(&copy, &mine[0], 3000)
-        if not np.array_equal(np.asarray(mine), ref) or copy.pos != st.pos:
+        if not np.array_equal(np.asarray(mine), ref) or copy.pos != mt.pos:
             return False
-        if memcmp(copy.key, st.key, sizeof(copy.key)) != 0:
+        if memcmp(copy.key, mt.key, sizeof(copy.key)) != 0:
             return False
     except Exception:
         return False
