@@ -35,11 +35,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # What a wheel and an sdist must and must not carry (regexes on member names).
 WHEEL_MUST = [r"^fastbp/_engine\.[^/]*(\.so|\.pyd)$", r"^fastbp/_engine\.pyi$",
+              r"^fastbp/_shuffle\.[^/]*(\.so|\.pyd)$", r"^fastbp/_shuffle\.pyi$",
               r"^fastbp/py\.typed$", r"^fastbp/__main__\.py$", r"^fastbp/_cli\.py$",
               r"^fastbp-[^/]*\.dist-info/licenses/LICENSE$",
               r"^fastbp-[^/]*\.dist-info/entry_points\.txt$"]
 WHEEL_MUST_NOT = [r"\.c$", r"\.pyx$", r"\.html$", r"^tests/", r"\.pyc$"]
 SDIST_MUST = [r"/src/fastbp/_engine\.pyx$", r"/src/fastbp/_engine\.pyi$",
+              r"/src/fastbp/_epoch\.pxi$", r"/src/fastbp/_shuffle\.pyx$",
               r"/src/fastbp/py\.typed$", r"/setup\.py$", r"/pyproject\.toml$",
               r"/README\.md$", r"/LICENSE$", r"/MANIFEST\.in$", r"/tests/conftest\.py$"]
 SDIST_MUST_NOT = [r"\.c$", r"\.so$", r"\.pyd$", r"\.html$", r"\.pyc$", r"/docs/_build/"]

@@ -19,7 +19,7 @@ from math import ceil
 
 import numpy as np
 
-from . import _engine
+from . import _shuffle
 
 __all__ = [
     "check_random_state",
@@ -52,7 +52,7 @@ def shuffle_indices(indices, random_state, inplace=False):
         # the same swaps as RandomState.shuffle, done on the indices directly
         # (one typed loop instead of shuffle + fancy indexing)
         out = indices if inplace else np.array(indices, copy=True)
-        _engine.shuffle_inplace(out, random_state)
+        _shuffle.shuffle_inplace(out, random_state)
         return out
     order = np.arange(indices.shape[0])
     random_state.shuffle(order)

@@ -1,0 +1,162 @@
+# Scalar maths and sums, one source for float and double.
+#
+# Notes
+# -----
+# * exp is the engine's own (``_exp``): branch-free (a polynomial, within 1
+#   ulp), so that loops calling it vectorise, where libm's is a call per
+#   value. tanh (``f_tanh``) is built on it; both are within 2 ulp of libm.
+# * ``_pairwise_sum`` is numpy's summation order (a bias gradient equal to
+#   numpy's to the last bit); ``_log_of_product`` sums logs of values in
+#   [1, 2] as the log of running products (one log per 1000 values).
+# * The scalar functions are ``inline``: they are compiled into the kernels
+#   that carry FASTBP_VECTOR_CLONES, with those kernels' instruction sets;
+#   ``_log_of_product`` carries the marker itself.
+
+cdef union _Bits64:
+    double d
+    uint64_t u
+
+
+cdef inline double _pow2(double n) noexcept nogil:
+    # 2**n for an integer-valued n in [-1022, 1023], from its exponent bits
+    # (n + 1023 lands in the low mantissa bits of n + 1023 + 1.5 * 2**52)
+    cdef _Bits64 s
+    s.d = n + (6755399441055744.0 + 1023.0)
+    s.u = s.u << 52
+    return s.d
+
+
+cdef inline double _exp(double x) noexcept nogil:
+    """exp within 0.96 ulp, branch-free so that loops calling it vectorise
+    (libm's is a function call per value); overflow gives inf, underflow
+    subnormals then 0, NaN stays NaN.
+
+    ``x = n ln2 + r`` with ``|r| <= ln2 / 2`` (ln2 in two parts, the first
+    exact in ``n ln2``); ``e**r = 1 + (r + r**2 P(r))`` with P the Taylor
+    series up to r**11 / 13! (its remainder is below 2**-57), then times ``2**n``
+    applied as two powers of two so that neither leaves the normal range.
+    """
+    cdef double n, n1, r, p
+    x = -746.0 if x < -746.0 else x        # exp(-746) and exp(710) round to 0 and inf
+    x = 710.0 if x > 710.0 else x          # (NaN passes through both)
+    n = (x * 1.4426950408889634 + 6755399441055744.0) - 6755399441055744.0  # round(x / ln2)
+    r = x - n * 6.93145751953125e-1
+    r = r - n * 1.42860682030941723212e-6
+    p = 1.6059043836821613e-10
+    p = p * r + 2.08767569878681e-09
+    p = p * r + 2.505210838544172e-08
+    p = p * r + 2.755731922398589e-07
+    p = p * r + 2.7557319223985893e-06
+    p = p * r + 2.48015873015873e-05
+    p = p * r + 0.0001984126984126984
+    p = p * r + 0.001388888888888889
+    p = p * r + 0.008333333333333333
+    p = p * r + 0.041666666666666664
+    p = p * r + 0.16666666666666666
+    p = p * r + 0.5
+    n1 = (n * 0.5 + 6755399441055744.0) - 6755399441055744.0
+    return ((1.0 + (r + (r * r) * p)) * _pow2(n1)) * _pow2(n - n1)
+
+
+cdef inline floating f_exp(floating x) noexcept nogil:
+    # float: the double exp rounded (within half an ulp but for rare ties)
+    if floating is float:
+        return <float> _exp(<double> x)
+    else:
+        return _exp(x)
+
+cdef inline floating f_tanh(floating x) noexcept nogil:
+    """tanh in one exp (or a short rational) instead of libm's expm1-based
+    tanh; within 2 ulp of it. Branch-free (both forms are computed, one is
+    kept) so that loops calling it vectorise.
+
+    |x| < 0.625: Cephes' rational approximation ``x + x z P(z) / Q(z)``,
+    ``z = x**2`` (float: its polynomial); otherwise ``1 - 2 / (exp(2|x|) + 1)``
+    with the sign of x, where no cancellation can occur (the result is at
+    least 0.55 in magnitude); exp overflowing to inf gives exactly +-1.
+    Zero (either sign) and NaN come back as they are.
+    """
+    cdef floating z, a, r, small
+    a = x if x >= 0 else -x
+    z = x * x
+    if floating is float:
+        small = ((((<float> -5.70498872745e-3 * z + <float> 2.06390887954e-2) * z
+                   - <float> 5.37397155531e-2) * z + <float> 1.33314422036e-1) * z
+                 - <float> 3.33332819422e-1) * z * x + x
+    else:
+        small = x + x * z * (((-9.64399179425052238628e-1 * z
+                               - 9.92877231001918586564e1) * z
+                              - 1.61468768441708447952e3)
+                             / (((z + 1.12811678491632931402e2) * z
+                                 + 2.23548839060100448583e3) * z
+                                + 4.84406305325125486048e3))
+    r = 1 - 2 / (f_exp(2 * a) + 1)
+    r = r if x >= 0 else -r
+    r = small if a < <floating> 0.625 else r
+    # ``|``, not ``or``: a short-circuit is control flow and stops the loop
+    # calling this from vectorising (NaN already comes out of ``r`` as NaN)
+    return x if ((a == 0) | (a != a)) else r
+
+cdef inline floating f_sqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+cdef inline floating f_eps(floating x) noexcept nogil:
+    # machine epsilon of the dtype, the clip scikit-learn's log-losses use
+    if floating is float:
+        return 1.1920928955078125e-07
+    else:
+        return 2.220446049250313e-16
+
+
+cdef floating _pairwise_sum(const floating *a, Py_ssize_t n) noexcept nogil:
+    """``a[:n].sum()`` in numpy's order (its pairwise summation: eight
+    running sums per block of up to 128 values, blocks halved recursively),
+    so that one output's bias gradient is numpy's to the last bit."""
+    cdef floating r0, r1, r2, r3, r4, r5, r6, r7, res
+    cdef Py_ssize_t i, n2
+    if n < 8:
+        res = 0
+        for i in range(n):
+            res = res + a[i]
+        return res
+    if n > 128:
+        n2 = n // 2
+        n2 -= n2 % 8
+        return _pairwise_sum(a, n2) + _pairwise_sum(a + n2, n - n2)
+    r0 = a[0]; r1 = a[1]; r2 = a[2]; r3 = a[3]
+    r4 = a[4]; r5 = a[5]; r6 = a[6]; r7 = a[7]
+    i = 8
+    while i < n - n % 8:
+        r0 = r0 + a[i]; r1 = r1 + a[i + 1]; r2 = r2 + a[i + 2]; r3 = r3 + a[i + 3]
+        r4 = r4 + a[i + 4]; r5 = r5 + a[i + 5]; r6 = r6 + a[i + 6]; r7 = r7 + a[i + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res = res + a[i]
+        i += 1
+    return res
+
+
+cdef double _log_of_product(const floating *x, Py_ssize_t n) noexcept nogil:
+    """``sum(log(x[:n]))`` for x in [1, 2], as logs of products: eight running
+    products (they vectorise), multiplied together and logged every 1000
+    values, before they could overflow."""
+    cdef double P[8]
+    cdef double total = 0.0
+    cdef Py_ssize_t i = 0, l, stop
+    while i < n:
+        stop = i + 1000 if i + 1000 < n else n
+        for l in range(8):
+            P[l] = 1.0
+        while i + 8 <= stop:
+            for l in range(8):
+                P[l] = P[l] * x[i + l]
+            i += 8
+        for l in range(stop - i):
+            P[l] = P[l] * x[i + l]
+        i = stop
+        total += log(((P[0] * P[1]) * (P[2] * P[3])) * ((P[4] * P[5]) * (P[6] * P[7])))
+    return total

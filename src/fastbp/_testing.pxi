@@ -1,0 +1,89 @@
+# Test and tuning hooks: functions that exist for tests and benchmarks, and
+# the ones that change module globals. Each says so in its docstring.
+
+def set_segment_work(double work):
+    """Tuning and test hook: set the multiply-adds per epoch segment (between
+    two thread-count decisions, a module global); returns the previous value."""
+    global SEGMENT_WORK
+    old = SEGMENT_WORK
+    SEGMENT_WORK = work
+    return old
+
+
+def set_data_parallel_ratio(double ratio):
+    """Tuning and test hook: set the activations-to-parameters ratio above
+    which batches take the data-parallel mode (a module global); returns the
+    previous value. It changes the weights' rounding: never while a model
+    trains."""
+    global DP_RATIO
+    old = DP_RATIO
+    DP_RATIO = ratio
+    return old
+
+
+def data_parallel(NetSpec spec, Py_ssize_t batch_size):
+    """Test hook: whether dense training batches of ``batch_size`` rows take
+    the data-parallel mode (see ``_data_parallel``)."""
+    return bool(_data_parallel(&spec.net, batch_size))
+
+
+def apply_activation(floating[:, ::1] Z, str name):
+    """Test hook: activation ``name`` applied to ``Z`` in place, as the
+    forward pass applies it (bias zero)."""
+    cdef floating[::1] zero = np.zeros(Z.shape[1], dtype=np.asarray(Z).dtype)
+    if name not in ACTIVATION_CODES:
+        raise ValueError(f"unknown activation {name!r}; expected one of "
+                         f"{', '.join(ACTIVATION_CODES)}")
+    if Z.shape[0] and Z.shape[1]:
+        bias_activation(&Z[0, 0], Z.shape[0], Z.shape[1], Z.shape[1], &zero[0],
+                        <int> ACTIVATION_CODES[name])
+
+
+def apply_activation_derivative(floating[:, ::1] D, floating[:, ::1] A, str name):
+    """Test hook: ``D *= act'(z)`` in place, from ``A = act(z)``, as the
+    backward pass computes it."""
+    if D.shape[0] != A.shape[0] or D.shape[1] != A.shape[1]:
+        raise ValueError(f"D and A must have the same shape, got {(D.shape[0], D.shape[1])} "
+                         f"and {(A.shape[0], A.shape[1])}")
+    if name not in _HIDDEN_ACTIVATIONS:
+        raise ValueError(f"no hidden-layer derivative for {name!r}; expected one of "
+                         f"{', '.join(_HIDDEN_ACTIVATIONS)}")
+    if D.shape[0] and D.shape[1]:
+        activation_derivative(&D[0, 0], &A[0, 0], D.shape[0], D.shape[1], D.shape[1],
+                              <int> ACTIVATION_CODES[name])
+
+
+def matmul(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] C,
+           bint trans_a=False, str path="auto", int repeat=1):
+    """Test and tuning hook: ``C = op(A) @ B`` through the engine's products:
+    ``path`` "auto" (as training does), "blas" (always BLAS) or "small"
+    (always typed loops); ``repeat`` runs it that many times (for timing the
+    paths against each other: benchmarks/small_products.py)."""
+    cdef Py_ssize_t M = C.shape[0], N = C.shape[1]
+    cdef Py_ssize_t K = A.shape[0] if trans_a else A.shape[1]
+    cdef Py_ssize_t sam = 1 if trans_a else A.shape[1], sak = A.shape[1] if trans_a else 1
+    cdef int i, mode
+    if (A.shape[1] if trans_a else A.shape[0]) != M or B.shape[0] != K or B.shape[1] != N:
+        raise ValueError(f"shapes do not match: op(A) is "
+                         f"{(A.shape[1] if trans_a else A.shape[0], K)}, B "
+                         f"{(B.shape[0], B.shape[1])}, C {(M, N)}")
+    if path not in ("auto", "blas", "small"):
+        raise ValueError(f"unknown path {path!r}; expected 'auto', 'blas' or 'small'")
+    mode = ("auto", "blas", "small").index(path)
+    if M == 0 or N == 0 or K == 0:
+        return
+    with nogil:
+        for i in range(repeat):
+            if mode == 0:
+                gemm_rm(trans_a, False, <int> M, <int> N, <int> K, <floating> 1.0, &A[0, 0],
+                        <int> A.shape[1], &B[0, 0], <int> N, <floating> 0.0, &C[0, 0],
+                        <int> N)
+            elif mode == 1:
+                _blas_rm(trans_a, False, <int> M, <int> N, <int> K, <floating> 1.0, &A[0, 0],
+                         <int> A.shape[1], &B[0, 0], <int> N, <floating> 0.0, &C[0, 0],
+                         <int> N)
+            elif N == 1 and trans_a:
+                # one output's weight gradient: a sum of rows of A, as gemm_rm runs it
+                small_gemm(1, M, K, &B[0, 0], 0, 1, &A[0, 0], A.shape[1], &C[0, 0], 1)
+            else:
+                small_gemm(M, N, K, &A[0, 0], sam, sak, &B[0, 0], N, &C[0, 0], N)
