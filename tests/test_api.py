@@ -55,7 +55,7 @@ def test_one_engine_call_per_epoch(monkeypatch):
     real = _engine.train_epoch
 
     def counting(*args):
-        calls.append(args[10])  # batch size
+        calls.append(args[9])  # batch size
         return real(*args)
 
     monkeypatch.setattr(_engine, "train_epoch", counting)

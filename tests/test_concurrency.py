@@ -164,9 +164,10 @@ def test_predict_releases_the_gil():
         Xbig = np.repeat(X, copies, axis=0)
         out = np.empty((Xbig.shape[0], 2))
         work = np.empty(net.spec.predict_workspace_size(512))
+        rows = _engine.InputMatrix(Xbig)
 
         def call():
-            _engine.forward(net.spec, net.params, Xbig, None, out, work, 512)
+            _engine.forward(net.spec, net.params, rows, out, work, 512)
         call.check = lambda: np.testing.assert_array_equal(out, model.predict(Xbig))
         return call
 
@@ -191,13 +192,14 @@ def test_training_releases_the_gil(entry):
         if entry == "train_epoch":
             state = np.zeros_like(net.params)
             work = np.empty(net.spec.train_workspace_size(200, False))
-            args = {"solver": "sgd", "learning_rate": 1e-6, "momentum": 0.0,
-                    "nesterov": False, "t": 0}
+            record = _engine.OptimizerRecord("sgd", 1e-6, momentum=0.0)
+            rows = _engine.InputMatrix(Xbig)
             return lambda: _engine.train_epoch(net.spec, net.params, grads, state, state,
-                                               Xbig, None, Ybig, None, None, 200, args, 1e-4,
+                                               rows, Ybig, None, None, 200, record, 1e-4,
                                                0.5, work)
         work = np.empty(net.spec.train_workspace_size(512, False))
-        return lambda: _engine.loss_and_grad(net.spec, net.params, Xbig, None, Ybig, None,
+        rows = _engine.InputMatrix(Xbig)
+        return lambda: _engine.loss_and_grad(net.spec, net.params, rows, Ybig, None,
                                              1e-4, 1.0, grads, work, 512)
 
     stall, seconds = _longest_stall_during(_engine_call(make_call))

@@ -33,18 +33,19 @@ def _epoch_setup(sizes, dtype, solver, n=300, seed=0, out_act="softmax"):
     return net, X, Y, order
 
 
-def _run_epochs(net, X, Y, order, solver, batch, n_threads, epochs=2, csr=None):
+def _run_epochs(net, X, Y, order, solver, batch, n_threads, epochs=2):
     params = net.params.copy()
     grads = np.empty_like(params)
     s1 = np.zeros_like(params)
     s2 = np.zeros_like(params)
-    work = np.empty(net.spec.train_workspace_size(batch, csr is None), dtype=params.dtype)
-    opt = {"solver": solver, "learning_rate": 0.01, "momentum": 0.9, "nesterov": True,
-           "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "t": 0}
+    work = np.empty(net.spec.train_workspace_size(batch, True), dtype=params.dtype)
+    opt = _engine.OptimizerRecord("nesterov" if solver == "sgd" else solver, 0.01,
+                                  momentum=0.9, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
+    rows = _engine.InputMatrix(X)
     losses = []
     for _ in range(epochs):
         loss = _engine.train_epoch(
-            net.spec, params, grads, s1, s2, X if csr is None else None, csr, Y, None,
+            net.spec, params, grads, s1, s2, rows, Y, None,
             order, batch, opt, 1e-3, 1.0, work, n_threads)
         losses.append(loss)
     return params, losses
@@ -125,7 +126,7 @@ def test_loss_and_grad_threads_agree():
     for nt in (1, 2):
         g = np.empty_like(net.params)
         work = np.empty(net.spec.train_workspace_size(256, False))
-        loss = _engine.loss_and_grad(net.spec, net.params, X, None, Y, None, 1e-3, 1.0,
+        loss = _engine.loss_and_grad(net.spec, net.params, _engine.InputMatrix(X), Y, None, 1e-3, 1.0,
                                      g, work, 256, nt)
         grads.append((loss, g))
     assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-13)
@@ -175,7 +176,7 @@ def test_matrix_vector_products_match_numpy():
             X = rng.normal(size=(n, sizes[0]))
             out = np.empty((n, sizes[-1]))
             work = np.empty(net.spec.predict_workspace_size(n))
-            _engine.forward(net.spec, net.params, X, None, out, work, n)
+            _engine.forward(net.spec, net.params, _engine.InputMatrix(X), out, work, n)
             ref = np.tanh(X @ net.coefs[0] + net.intercepts[0]) @ net.coefs[1] + \
                 net.intercepts[1]
             np.testing.assert_allclose(out, ref, rtol=1e-13, atol=1e-14)
@@ -197,6 +198,12 @@ def _fitted(kind, dtype=np.float64):
                                    random_state=0).fit(X, Y), X
 
 
+def _fast_predict(model, X):
+    # predict's small-input path, as the estimator calls it
+    return model._net.spec.predictor.predict(X, model.coefs_, model.intercepts_,
+                                             getattr(model, "classes_", None))
+
+
 @pytest.mark.parametrize("kind", ["binary", "multiclass", "regression", "regression2"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_predict_fast_path_matches_general_path(kind, dtype):
@@ -205,7 +212,7 @@ def test_predict_fast_path_matches_general_path(kind, dtype):
     assert model._net.spec.predictor is not None
     for rows in (X[:1], X[:5], X[:64]):
         rows = np.ascontiguousarray(rows)
-        fast = model._net.spec.predictor.predict(rows, model.__dict__)
+        fast = _fast_predict(model, rows)
         assert fast is not None
         general = model._predict_from_output(model._forward(rows))
         np.testing.assert_array_equal(fast, general)
@@ -216,16 +223,14 @@ def test_predict_fast_path_matches_general_path(kind, dtype):
 def test_predict_fast_path_steps_aside():
     model, X = _fitted("multiclass")
     model.predict(X[:1])
-    fast = model._net.spec.predictor
-    d = model.__dict__
-    assert fast.predict(X[:1], d) is not None
-    assert fast.predict(X[:1].astype(np.float32), d) is None       # other dtype
-    assert fast.predict(np.asfortranarray(X[:3]), d) is None        # not C-contiguous
-    assert fast.predict(X[:1].tolist(), d) is None                  # not an ndarray
-    assert fast.predict(X[:100], d) is None                         # more rows than it serves
+    assert _fast_predict(model, X[:1]) is not None
+    assert _fast_predict(model, X[:1].astype(np.float32)) is None     # other dtype
+    assert _fast_predict(model, np.asfortranarray(X[:3])) is None      # not C-contiguous
+    assert _fast_predict(model, X[:1].tolist()) is None                # not an ndarray
+    assert _fast_predict(model, X[:100]) is None                       # more rows than it serves
     bad = X[:2].copy()
     bad[1, 3] = np.nan
-    assert fast.predict(bad, d) is None
+    assert _fast_predict(model, bad) is None
     with pytest.raises(ValueError, match="NaN"):
         model.predict(bad)
     with pytest.raises(ValueError, match="features"):
@@ -233,9 +238,12 @@ def test_predict_fast_path_steps_aside():
     # coefs_ replaced by the user: the general path copies them in first
     new = [c * 0 for c in model.coefs_]
     model.coefs_ = new
-    assert fast.predict(X[:2], model.__dict__) is None
-    pred = model.predict(X[:2])
-    assert np.all(pred == model.predict(X[:2]))
+    assert _fast_predict(model, X[:2]) is None
+    # zero weights: every row gets the label of the output layer's bias
+    expected = model.classes_[np.argmax(model.intercepts_[-1])]
+    np.testing.assert_array_equal(model.predict(X[:2]), [expected, expected])
+    model.classes_ = model.classes_.copy()   # other classes: the general path again
+    assert _fast_predict(model, X[:2]) is None
     # pickling drops the cache, and the reloaded model predicts the same
     clone = pickle.loads(pickle.dumps(model))
     assert clone._net.spec.predictor is None
@@ -326,7 +334,7 @@ def test_forward_chunks_on_several_threads_match_one(dtype):
     for nt in (1, 2, 3):
         out = np.empty((1000, 3), dtype=dtype)
         work = np.empty(net.spec.predict_workspace_size(64), dtype=dtype)
-        _engine.forward(net.spec, net.params, X, None, out, work, 64, nt)
+        _engine.forward(net.spec, net.params, _engine.InputMatrix(X), out, work, 64, nt)
         outs.append(out)
     np.testing.assert_array_equal(outs[1], outs[0])  # each row computed the same way
     np.testing.assert_array_equal(outs[2], outs[0])
@@ -418,7 +426,8 @@ def test_log_loss_with_one_log_per_block_matches_the_reference(out_act, n_out, w
     ref = (per_row * w).sum() / w.sum()
     g = np.empty_like(net.params)
     work = np.empty(net.spec.train_workspace_size(256, False), dtype)
-    loss = _engine.loss_and_grad(net.spec, net.params, X, None, Y, sw, 0.0, 1.0, g, work, 256, 1)
+    loss = _engine.loss_and_grad(net.spec, net.params, _engine.InputMatrix(X), Y, sw, 0.0, 1.0,
+                                 g, work, 256, 1)
     if dtype == np.float64:
         assert loss == pytest.approx(ref, rel=1e-9, abs=1e-12)
     else:

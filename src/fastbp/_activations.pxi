@@ -35,8 +35,9 @@ ACTIVATION_CODES = {
     "exp": ACT_EXP,
 }
 
-# the activations with a derivative below
-_HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "leaky_relu")
+# the activations with a derivative below: what hidden layers (and the
+# estimators' ``activation`` parameter) accept, in the order users see them
+HIDDEN_ACTIVATIONS = ("relu", "tanh", "logistic", "identity", "leaky_relu")
 
 
 # ---------------------------------------------------------------------------

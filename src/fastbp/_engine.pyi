@@ -7,7 +7,7 @@ fastbp._engine`` (tests/test_stubs.py).
 """
 
 from collections.abc import Iterable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, final
 
 import numpy as np
 from numpy.typing import NDArray
@@ -15,10 +15,8 @@ from typing_extensions import Self, disjoint_base
 
 _F = TypeVar("_F", np.float32, np.float64)
 
-# (data, indices, indptr) of a CSR matrix, indices as intp
-_CSRParts = tuple[NDArray[Any], NDArray[np.intp], NDArray[np.intp]]
-
 ACTIVATION_CODES: dict[str, int]
+HIDDEN_ACTIVATIONS: tuple[str, ...]
 DEFAULT_CHUNK_ROWS: int
 
 @disjoint_base
@@ -60,17 +58,47 @@ class NetSpec:
     predictor: Predictor | None
     def __reduce__(self) -> tuple[type[NetSpec], tuple[tuple[int, ...], str, str]]: ...
 
+@final
+class InputMatrix:
+    """Rows for the engine: a dense C-contiguous float array or a CSR matrix."""
+
+    def __new__(cls, matrix: Any) -> Self: ...
+    @property
+    def n_rows(self) -> int: ...
+    @property
+    def n_features(self) -> int: ...
+    @property
+    def dtype(self) -> np.dtype[Any]: ...
+    @property
+    def is_sparse(self) -> bool: ...
+    @property
+    def matrix(self) -> Any: ...
+    def __reduce__(self) -> tuple[type[InputMatrix], tuple[Any]]: ...
+
+@final
+class OptimizerRecord:
+    """An optimizer's settings and step count as ``train_epoch`` reads them."""
+
+    def __new__(cls, kind: str, learning_rate: float, momentum: float = 0.0,
+                beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-8,
+                t: int = 0) -> Self: ...
+    @property
+    def kind(self) -> str: ...
+    learning_rate: float
+    t: int
+    def __reduce__(self) -> tuple[type[OptimizerRecord], tuple[Any, ...]]: ...
+
 @disjoint_base
 class Predictor:
     """``predict`` for small dense inputs, without the general validation."""
 
-    def __new__(cls, net: Any, classes: NDArray[Any] | None, kind: str,
+    def __new__(cls, spec: NetSpec, params: NDArray[Any], coefs: Iterable[NDArray[Any]],
+                intercepts: Iterable[NDArray[Any]], classes: NDArray[Any] | None, kind: str,
                 max_rows: int = 64) -> Self: ...
     @property
-    def net(self) -> Any: ...
-    @property
     def max_rows(self) -> int: ...
-    def predict(self, X: Any, d: dict[str, Any]) -> NDArray[Any] | None: ...
+    def predict(self, X: Any, coefs: Any, intercepts: Any,
+                classes: NDArray[Any] | None) -> NDArray[Any] | None: ...
 
 @disjoint_base
 class _BlasSerial:
@@ -94,20 +122,18 @@ def matmul(
     repeat: int = 1,
 ) -> None: ...
 
-def _csr_parts(X: Any) -> _CSRParts | None: ...
 def train_epoch(
     spec: NetSpec,
     params: NDArray[_F],
     grads: NDArray[_F],
     state1: NDArray[_F],
     state2: NDArray[_F],
-    X: NDArray[_F] | None,
-    csr: _CSRParts | None,
+    X: InputMatrix,
     Y: NDArray[_F],
     sample_weight: NDArray[_F] | None,
     order: NDArray[np.intp] | None,
     batch_size: int,
-    optimizer: dict[str, Any],
+    optimizer: OptimizerRecord,
     alpha: float,
     loss_scale: float,
     work: NDArray[_F],
@@ -116,8 +142,7 @@ def train_epoch(
 def loss_and_grad(
     spec: NetSpec,
     params: NDArray[_F],
-    X: NDArray[_F] | None,
-    csr: _CSRParts | None,
+    X: InputMatrix,
     Y: NDArray[_F],
     sample_weight: NDArray[_F] | None,
     alpha: float,
@@ -130,8 +155,7 @@ def loss_and_grad(
 def forward(
     spec: NetSpec,
     params: NDArray[_F],
-    X: NDArray[_F] | None,
-    csr: _CSRParts | None,
+    X: InputMatrix,
     out: NDArray[_F],
     work: NDArray[_F],
     chunk_rows: int,

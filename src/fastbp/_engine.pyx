@@ -25,13 +25,13 @@ Design
   reproduces scikit-learn's weights up to BLAS rounding.
 
 Units, in dependency order: _types (shared structs, the thread cap), _math
-(exp, tanh, sums), _network (NetSpec), _parallel (pool, splits, thresholds,
-OpenBLAS), _gemm (products), _activations and _losses (registries),
-_layers (first-layer and bias kernels), _optim (steps), _epoch (phases,
-segments, tuner), _predict (forward, Predictor), _testing (hooks). The
-entry points below check their arguments once (``_bind_input`` for X) and
-release the GIL. docs/architecture-engine.md says where each kind of
-addition goes.
+(exp, tanh, sums), _network (NetSpec), _input (InputMatrix, the one input
+check), _parallel (pool, splits, thresholds, OpenBLAS), _gemm (products),
+_activations and _losses (registries), _layers (first-layer and bias
+kernels), _optim (steps, OptimizerRecord), _epoch (phases, segments, tuner),
+_predict (forward, Predictor), _testing (hooks). The entry points below
+check their arguments once and release the GIL. docs/architecture.md says
+where each kind of addition goes.
 """
 
 from libc.math cimport log, log1p, sqrt, sqrtf, pow
@@ -50,6 +50,7 @@ cnp.import_array()
 include "_types.pxi"
 include "_math.pxi"
 include "_network.pxi"
+include "_input.pxi"
 include "_parallel.pxi"
 include "_gemm.pxi"
 include "_activations.pxi"
@@ -64,39 +65,6 @@ include "_testing.pxi"
 # ---------------------------------------------------------------------------
 # Argument checks shared by the entry points
 # ---------------------------------------------------------------------------
-
-cdef int _bind_input(Input *inp, const Net *net, X, tuple csr, Py_ssize_t n_rows,
-                     str rows_of, floating *dtype_tag) except -1:
-    """The one input-binding check: ``X`` (C-contiguous, the engine's dtype)
-    or ``csr`` (``(data, indices, indptr)`` of a CSR matrix, see
-    ``_csr_parts``) against the network's features and the ``n_rows`` rows
-    of ``rows_of``; points ``inp`` at it (never a copy). ``inp`` is valid
-    while the caller holds ``X`` and ``csr``, as an entry point does its
-    arguments."""
-    cdef const floating[:, ::1] dense
-    cdef const floating[::1] data
-    cdef const Py_ssize_t[::1] indices
-    cdef const Py_ssize_t[::1] indptr
-    memset(inp, 0, sizeof(Input))
-    if csr is None:
-        if X is None:
-            raise ValueError("X is None: pass a dense array, or csr for a CSR matrix")
-        dense = X
-        if dense.shape[0] != n_rows:
-            raise ValueError(f"X has {dense.shape[0]} rows, {rows_of} has {n_rows}")
-        if dense.shape[1] != net.sizes[0]:
-            raise ValueError(f"X has {dense.shape[1]} features, the network expects "
-                             f"{net.sizes[0]}")
-        inp.dense = &dense[0, 0] if dense.shape[0] > 0 else NULL
-        return 0
-    data, indices, indptr = csr
-    if indptr.shape[0] != n_rows + 1:
-        raise ValueError(f"X has {indptr.shape[0] - 1} rows, {rows_of} has {n_rows}")
-    inp.csr_data = <const void *> &data[0] if data.shape[0] > 0 else <const void *> &indptr[0]
-    inp.csr_indices = &indices[0] if indices.shape[0] > 0 else &indptr[0]
-    inp.csr_indptr = &indptr[0]
-    return 0
-
 
 cdef int _check_length(Py_ssize_t got, Py_ssize_t expected, str name) except -1:
     # a buffer's length (parameters, gradients, weights, orders)
@@ -143,22 +111,15 @@ cdef const floating *_sample_weights(const floating[::1] sample_weight,
     return &sample_weight[0]
 
 
-def _csr_parts(X):
-    """(data, indices, indptr) with intp indices, or None for dense X."""
-    if isinstance(X, np.ndarray):
-        return None
-    return (X.data, np.asarray(X.indices, dtype=np.intp), np.asarray(X.indptr, dtype=np.intp))
-
-
 # ---------------------------------------------------------------------------
 # Entry points
 # ---------------------------------------------------------------------------
 
 def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
-                floating[::1] state1, floating[::1] state2, X, tuple csr,
+                floating[::1] state1, floating[::1] state2, InputMatrix X not None,
                 const floating[:, ::1] Y, const floating[::1] sample_weight,
                 const Py_ssize_t[::1] order, Py_ssize_t batch_size,
-                dict optimizer, double alpha, double loss_scale,
+                OptimizerRecord optimizer not None, double alpha, double loss_scale,
                 floating[::1] work, int n_threads=0):
     """Run one epoch of mini-batch training in a single GIL-free call.
 
@@ -168,17 +129,16 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     params, grads, state1, state2 : 1-D arrays of ``spec.n_params``
         Parameters (updated in place), gradient scratch, optimizer state
         (SGD: velocity, state2 unused; Adam: first and second moments).
-    X : ndarray (n_samples, n_features) C-contiguous, or CSR matrix
-        ``csr`` holds ``(data, indices, indptr)`` for CSR input, else None.
+    X : InputMatrix
+        The rows (dense or CSR), in the dtype of the other buffers.
     Y : ndarray (n_samples, n_outputs) C-contiguous targets.
     sample_weight : 1-D array or None
     order : 1-D intp array or None
         Sample order of this epoch (a permutation); None walks X in order.
     batch_size : int
-    optimizer : dict
-        ``solver`` ('sgd' or 'adam'), ``learning_rate``, ``momentum``,
-        ``nesterov``, ``beta_1``, ``beta_2``, ``epsilon``, ``t``. ``t`` is
-        updated in place.
+    optimizer : OptimizerRecord
+        The optimizer's settings and step count (Adam's ``t`` advances by
+        the epoch's batches).
     alpha : float
         L2 penalty.
     loss_scale : float
@@ -207,33 +167,31 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     """
     cdef Net *net = &spec.net
     cdef Input inp
-    cdef OptimizerConfig opt
     cdef Epoch epoch
     cdef Py_ssize_t n = Y.shape[0]
     cdef unsigned char[::1] touched = None
     cdef bint fixed_threads = n_threads > 0
-    cdef bint gather = order is not None and csr is None
+    cdef bint gather = order is not None and not X.is_sparse
     _check_length(params.shape[0], net.n_params, "params")
     _check_length(grads.shape[0], net.n_params, "grads")
     _check_length(state1.shape[0], net.n_params, "state1")
     _check_length(state2.shape[0], net.n_params, "state2")
     _check_targets(net, n, Y.shape[1], "Y")
-    _bind_input(&inp, net, X, csr, n, "Y", <floating *> NULL)
+    _bind_input(&inp, net, X, n, "Y", <floating *> NULL)
     if order is not None:
         _check_length(order.shape[0], n, "order")
     batch_size = _rows_per_block(batch_size, n, "batch_size")
     _check_workspace(work.shape[0], _train_ws_size(net, batch_size, gather))
     n_threads = _thread_count(n_threads, net, batch_size)
-    if csr is not None:
+    if X.is_sparse:
         # rows of the first-layer gradient that hold data this batch; the
         # others are never zeroed, the optimizer step reads them as zero
         touched = np.zeros(net.sizes[0], dtype=np.uint8)
-    _read_optimizer(&opt, optimizer)
     _init_epoch(&epoch, net, &inp, &Y[0, 0], _sample_weights(sample_weight, n), n,
                 batch_size, &params[0], &grads[0], loss_scale, &work[0])
     _init_training(&epoch.config, &order[0] if order is not None else NULL, &state1[0],
-                   &state2[0], &opt, alpha, &touched[0] if touched is not None else NULL,
-                   gather, csr is None and _data_parallel(net, batch_size))
+                   &state2[0], &optimizer.config, alpha,
+                   &touched[0] if touched is not None else NULL, gather, not X.is_sparse and _data_parallel(net, batch_size))
     with _BlasSerial():
         with nogil:
             epoch.totals.sumsq_start = weights_sumsq(net, &params[0])
@@ -242,11 +200,11 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
         # would call __exit__ with the error indicator set (a SystemError)
         if epoch.totals.stop:
             _raise_pending()
-    _write_step_count(optimizer, &opt, epoch.totals.n_batches)
+    _count_steps(&optimizer.config, epoch.totals.n_batches)
     return epoch.totals.loss_sum
 
 
-def loss_and_grad(NetSpec spec, const floating[::1] params, X, tuple csr,
+def loss_and_grad(NetSpec spec, const floating[::1] params, InputMatrix X not None,
                   const floating[:, ::1] Y, const floating[::1] sample_weight, double alpha,
                   double loss_scale, floating[::1] grad_out, floating[::1] work,
                   Py_ssize_t chunk_rows, int n_threads=0):
@@ -267,7 +225,7 @@ def loss_and_grad(NetSpec spec, const floating[::1] params, X, tuple csr,
     _check_length(params.shape[0], net.n_params, "params")
     _check_length(grad_out.shape[0], net.n_params, "grad_out")
     _check_targets(net, n, Y.shape[1], "Y")
-    _bind_input(&inp, net, X, csr, n, "Y", <floating *> NULL)
+    _bind_input(&inp, net, X, n, "Y", <floating *> NULL)
     sw = _sample_weights(sample_weight, n)
     chunk_rows = _rows_per_block(chunk_rows, n, "chunk_rows")
     _check_workspace(work.shape[0], _train_ws_size(net, chunk_rows, False))
@@ -288,8 +246,8 @@ def loss_and_grad(NetSpec spec, const floating[::1] params, X, tuple csr,
     return epoch.totals.loss_sum / sw_sum + 0.5 * alpha * sumsq / sw_sum
 
 
-def forward(NetSpec spec, const floating[::1] params, X, tuple csr, floating[:, ::1] out,
-            floating[::1] work, Py_ssize_t chunk_rows, int n_threads=0):
+def forward(NetSpec spec, const floating[::1] params, InputMatrix X not None,
+            floating[:, ::1] out, floating[::1] work, Py_ssize_t chunk_rows, int n_threads=0):
     """Network output for every row of X, written into ``out`` (n, n_outputs).
 
     Rows are processed ``chunk_rows`` at a time with two ping-pong buffers
@@ -307,7 +265,7 @@ def forward(NetSpec spec, const floating[::1] params, X, tuple csr, floating[:, 
     cdef int t
     _check_length(params.shape[0], net.n_params, "params")
     _check_outputs(net, out.shape[1], "out")
-    _bind_input(&inp, net, X, csr, n, "out", <floating *> NULL)
+    _bind_input(&inp, net, X, n, "out", <floating *> NULL)
     if n == 0:
         return
     chunk_rows = _rows_per_block(chunk_rows, n, "chunk_rows")

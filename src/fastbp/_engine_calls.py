@@ -7,8 +7,6 @@ positionally. A change of the engine's Python interface is a change of this
 module only.
 """
 
-from typing import NamedTuple
-
 import numpy as np
 
 from . import _engine
@@ -20,14 +18,16 @@ __all__ = ["CHUNK_ROWS", "EngineInput", "EpochTrainer", "FullBatchObjective", "f
 CHUNK_ROWS = _engine.DEFAULT_CHUNK_ROWS
 
 
-class EngineInput(NamedTuple):
-    """Validated X as the engine reads it: ``dense`` (a C-contiguous array
-    in the model dtype) or ``csr`` (``(data, indices, indptr)`` with intp
-    indices), the other None; ``matrix`` is the validated X itself."""
+class EngineInput:
+    """Validated X as the engine reads it: ``matrix`` (a C-contiguous array
+    in the model dtype, or a CSR matrix with values in it) and ``engine``,
+    the ``_engine.InputMatrix`` pointing at it (built once, never a copy)."""
 
-    dense: object
-    csr: object
-    matrix: object
+    __slots__ = ("matrix", "engine")
+
+    def __init__(self, matrix):
+        self.matrix = matrix
+        self.engine = _engine.InputMatrix(matrix)
 
     @property
     def n_rows(self):
@@ -39,20 +39,16 @@ class EngineInput(NamedTuple):
 
     @property
     def dtype(self):
-        return self.matrix.dtype
+        return self.engine.dtype
+
+    @property
+    def is_sparse(self):
+        return self.engine.is_sparse
 
     def rows(self, index):
         """The rows ``index`` (an index array), as a new EngineInput."""
-        if self.csr is None:
-            part = self.matrix[index]
-            return EngineInput(part, None, part)
-        part = self.matrix[index].tocsr()
-        return EngineInput(None, _engine._csr_parts(part), part)
-
-
-def engine_input(X, csr):
-    """The EngineInput of ``check_X``'s ``(X, csr_parts)``."""
-    return EngineInput(X if csr is None else None, csr, X)
+        part = self.matrix[index]
+        return EngineInput(part.tocsr() if self.is_sparse else part)
 
 
 class EpochTrainer:
@@ -66,30 +62,30 @@ class EpochTrainer:
         self.inp = inp
         self.n_rows = inp.n_rows
         # what every epoch call passes, looked up once
-        self.spec, self.params, self.dense, self.csr = net.spec, net.params, inp.dense, inp.csr
+        self.spec, self.params, self.rows = net.spec, net.params, inp.engine
         self.Y = Y
         self.sample_weight = sample_weight
         self.batch_size = batch_size
         self.alpha = float(alpha)
         self.loss_scale = loss_scale
-        self.args = optimizer.engine_args()
+        self.record = optimizer.engine_record()
         self.state1, self.state2 = optimizer.engine_buffers()
         self.grads = np.empty_like(net.params)
         # a shuffled dense epoch gathers each batch's rows into the workspace
-        gather = shuffle and inp.csr is None
+        gather = shuffle and not inp.is_sparse
         self.work = np.empty(net.spec.train_workspace_size(batch_size, gather),
                              dtype=net.dtype)
 
     def run(self, order):
         """Train one epoch over the rows in ``order`` (None: in order);
         returns the sum over batches of ``batch_loss * batch_len``."""
-        opt, args = self.optimizer, self.args
-        opt.before_epoch(args)
+        opt, record = self.optimizer, self.record
+        opt.before_epoch(record)
         loss_sum = _engine.train_epoch(
-            self.spec, self.params, self.grads, self.state1, self.state2, self.dense, self.csr,
-            self.Y, self.sample_weight, order, self.batch_size, args, self.alpha,
+            self.spec, self.params, self.grads, self.state1, self.state2, self.rows, self.Y,
+            self.sample_weight, order, self.batch_size, record, self.alpha,
             self.loss_scale, self.work)
-        opt.after_epoch(args)
+        opt.after_epoch(record)
         return loss_sum
 
 
@@ -109,8 +105,7 @@ class FullBatchObjective:
 
     def __call__(self):
         """The objective; its gradient is left in ``self.grad``."""
-        return _engine.loss_and_grad(self.net.spec, self.net.params, self.inp.dense,
-                                     self.inp.csr, self.Y, self.sample_weight, self.alpha, 1.0,
+        return _engine.loss_and_grad(self.net.spec, self.net.params, self.inp.engine, self.Y, self.sample_weight, self.alpha, 1.0,
                                      self.grad, self.work, self.chunk)
 
 
@@ -120,11 +115,11 @@ def forward(net, inp):
     out = np.empty((n, net.sizes[-1]), dtype=net.dtype)
     chunk = max(1, min(CHUNK_ROWS, n))
     work = np.empty(net.spec.predict_workspace_size(chunk), dtype=net.dtype)
-    _engine.forward(net.spec, net.params, inp.dense, inp.csr, out, work, chunk)
+    _engine.forward(net.spec, net.params, inp.engine, out, work, chunk)
     return out
 
 
 def fast_predictor(net, classes, kind):
     """The engine's small-input ``predict`` path for ``net`` (``kind``:
     'regression', 'binary' or 'multiclass'; ``classes`` for the last two)."""
-    return _engine.Predictor(net, classes, kind)
+    return _engine.Predictor(net.spec, net.params, net.coefs, net.intercepts, classes, kind)

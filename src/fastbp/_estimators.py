@@ -116,7 +116,7 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining):
         name = type(self).__name__
         check_feature_names(self, X, reset=reset)
         dtype = choose_dtype(X) if reset else self._net.dtype
-        X, csr = check_X(X, dtype=dtype, estimator_name=name)
+        X, _ = check_X(X, dtype=dtype, estimator_name=name)
         if reset:
             self.n_features_in_ = X.shape[1]
         elif X.shape[1] != self.n_features_in_:
@@ -124,7 +124,7 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining):
                 f"X has {X.shape[1]} features, but {name} is expecting "
                 f"{self.n_features_in_} features as input."
             )
-        return _engine_calls.engine_input(X, csr)
+        return _engine_calls.EngineInput(X)
 
     # ------------------------------------------------------------------
     # fit
@@ -158,6 +158,9 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining):
             from .callbacks import _make_runner
 
             runner = _make_runner(self)
+        net = self.__dict__.get("_net")
+        if net is not None:
+            net.spec.predictor = None  # predict's fast path is rebuilt for the new fit
         # a failed fit leaves the estimator exactly as it was before the call
         before = Checkpoint(self, self.__dict__.get("_optimizer"), self._arrays_written())
         try:
@@ -298,16 +301,18 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining):
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
             Class labels (classification) or predicted values (regression).
         """
-        net = self.__dict__.get("_net")
+        attributes = self.__dict__
+        net = attributes.get("_net")
         fast = net.spec.predictor if net is not None else None
         if fast is not None:
-            y = fast.predict(X, self.__dict__)
+            y = fast.predict(X, attributes.get("coefs_"), attributes.get("intercepts_"),
+                             attributes.get("classes_"))
             if y is not None:
                 return y
         y = self._predict_from_output(self._forward(X))
-        if fast is None or fast.net is not self._net:
+        if fast is None:
             # cached on the network's spec, not on the estimator (predict must
-            # not change the estimator's __dict__)
+            # not change the estimator's __dict__); a fit drops it
             self._net.spec.predictor = self._fast_predictor()
         return y
 

@@ -36,9 +36,9 @@ cdef class NetSpec:
             raise ValueError("a network needs at least an input and an output layer")
         if any(s < 1 for s in sizes):
             raise ValueError(f"every layer needs at least one unit, got sizes {sizes}")
-        if hidden_activation not in _HIDDEN_ACTIVATIONS:
+        if hidden_activation not in HIDDEN_ACTIVATIONS:
             raise ValueError(f"unknown hidden activation {hidden_activation!r}; expected one "
-                             f"of {', '.join(_HIDDEN_ACTIVATIONS)}")
+                             f"of {', '.join(HIDDEN_ACTIVATIONS)}")
         if output_activation not in _OUTPUT_ACTIVATIONS:
             raise ValueError(f"unknown output activation {output_activation!r}; expected one "
                              f"of {', '.join(_OUTPUT_ACTIVATIONS)}")

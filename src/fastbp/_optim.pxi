@@ -3,7 +3,7 @@
 # Notes
 # -----
 # * An optimizer is a kind (``OPT_*``), its settings in ``OptimizerConfig``
-#   (read from the optimizer dict once per epoch, ``_read_optimizer``), and
+#   (held by an ``OptimizerRecord`` the Python side updates between epochs), and
 #   one step function over a block of parameters (``sgd_step``,
 #   ``nesterov_step``, ``adam_step``) with its case in ``update_range``.
 # * ``_make_step`` turns the settings into one batch's ``Step`` constants
@@ -50,29 +50,70 @@ cdef struct Step:
     double epsilon
 
 
-cdef int _read_optimizer(OptimizerConfig *opt, dict optimizer) except -1:
-    """The settings of ``train_epoch``'s optimizer dict."""
-    if optimizer["solver"] != "sgd":
-        opt.kind = OPT_ADAM
-    elif optimizer.get("nesterov", False):
-        opt.kind = OPT_NESTEROV
-    else:
-        opt.kind = OPT_SGD
-    opt.learning_rate = optimizer["learning_rate"]
-    opt.momentum = optimizer.get("momentum", 0.0)
-    opt.beta_1 = optimizer.get("beta_1", 0.9)
-    opt.beta_2 = optimizer.get("beta_2", 0.999)
-    opt.epsilon = optimizer.get("epsilon", 1e-8)
-    opt.t = optimizer.get("t", 0)
-    return 0
+_OPTIMIZER_KINDS = {"sgd": OPT_SGD, "nesterov": OPT_NESTEROV, "adam": OPT_ADAM}
 
 
-cdef int _write_step_count(dict optimizer, const OptimizerConfig *opt,
-                           long long n_batches) except -1:
-    # Adam counts its steps across epochs (its bias correction); the dict's
-    # ``t`` is updated in place
-    optimizer["t"] = opt.t + n_batches if opt.kind == OPT_ADAM else opt.t
-    return 0
+@cython.final
+cdef class OptimizerRecord:
+    """An optimizer's settings and step count as ``train_epoch`` reads them:
+    typed fields, so an epoch call reads them without a dict, and the step
+    count advances in place.
+
+    Parameters
+    ----------
+    kind : {'sgd', 'nesterov', 'adam'}
+    learning_rate : float
+        The rate of the next epoch (SGD: after the schedule; Adam: before its
+        bias correction).
+    momentum, beta_1, beta_2, epsilon : float
+    t : int
+        Adam's step count so far (its bias correction); SGD leaves it alone.
+    """
+    cdef OptimizerConfig config
+
+    def __cinit__(self, str kind, double learning_rate, double momentum=0.0,
+                  double beta_1=0.9, double beta_2=0.999, double epsilon=1e-8,
+                  long long t=0):
+        if kind not in _OPTIMIZER_KINDS:
+            raise ValueError(f"kind must be one of {sorted(_OPTIMIZER_KINDS)}, got {kind!r}")
+        self.config.kind = _OPTIMIZER_KINDS[kind]
+        self.config.learning_rate = learning_rate
+        self.config.momentum = momentum
+        self.config.beta_1 = beta_1
+        self.config.beta_2 = beta_2
+        self.config.epsilon = epsilon
+        self.config.t = t
+
+    @property
+    def kind(self):
+        return next(k for k, v in _OPTIMIZER_KINDS.items() if v == self.config.kind)
+
+    @property
+    def learning_rate(self):
+        return self.config.learning_rate
+
+    @learning_rate.setter
+    def learning_rate(self, double value):
+        self.config.learning_rate = value
+
+    @property
+    def t(self):
+        return self.config.t
+
+    @t.setter
+    def t(self, long long value):
+        self.config.t = value
+
+    def __reduce__(self):
+        return (OptimizerRecord, (self.kind, self.config.learning_rate, self.config.momentum,
+                                  self.config.beta_1, self.config.beta_2, self.config.epsilon,
+                                  self.config.t))
+
+
+cdef inline void _count_steps(OptimizerConfig *opt, long long n_batches) noexcept nogil:
+    # Adam counts its steps across epochs (its bias correction)
+    if opt.kind == OPT_ADAM:
+        opt.t += n_batches
 
 
 cdef void _make_step(Step *step, const OptimizerConfig *opt, long long t, double alpha,

@@ -4,11 +4,13 @@ The per-step arithmetic (SGD with momentum or Nesterov's momentum, Adam)
 runs in the engine, inside the epoch call; what changes between epochs lives
 here: the learning-rate schedules ('invscaling' after every epoch, 'adaptive'
 when training stops improving), Adam's step count ``t``, and the state
-buffers. :meth:`Optimizer.engine_args` is the one place that builds what
+buffers. :meth:`Optimizer.engine_record` is the one place that builds what
 the engine is handed.
 """
 
 import numpy as np
+
+from . import _engine
 
 __all__ = ["Optimizer", "SOLVERS", "SCHEDULES", "FLOAT_FIELDS", "FIELDS"]
 
@@ -61,28 +63,22 @@ class Optimizer:
         optimizer.__dict__.update(state)
         return optimizer
 
-    def engine_args(self):
-        """The settings the engine's epoch call reads, built once per fit
-        (:meth:`before_epoch` refreshes what changes between epochs); the
-        engine writes the new ``t`` into it (:meth:`after_epoch`)."""
-        return {
-            "solver": self.solver,
-            "learning_rate": self.learning_rate,
-            "momentum": self.momentum,
-            "nesterov": self.nesterov,
-            "beta_1": self.beta_1,
-            "beta_2": self.beta_2,
-            "epsilon": self.epsilon,
-            "t": self.t,
-        }
+    def engine_record(self):
+        """The typed record the engine's epoch call reads (kind, rates,
+        moments' decay, Adam's step count), built once per fit;
+        :meth:`before_epoch` refreshes what changes between epochs and the
+        engine advances ``t`` in it (:meth:`after_epoch` takes it back)."""
+        kind = "adam" if self.solver == "adam" else ("nesterov" if self.nesterov else "sgd")
+        return _engine.OptimizerRecord(kind, self.learning_rate, self.momentum, self.beta_1,
+                                       self.beta_2, self.epsilon, self.t)
 
-    def before_epoch(self, args):
-        args["learning_rate"] = self.learning_rate
-        args["t"] = self.t
+    def before_epoch(self, record):
+        record.learning_rate = self.learning_rate
+        record.t = self.t
 
-    def after_epoch(self, args):
-        """Take back what the engine changed in ``args``: Adam's step count."""
-        self.t = args["t"]
+    def after_epoch(self, record):
+        """Take back what the engine changed in ``record``: Adam's step count."""
+        self.t = record.t
 
     def engine_buffers(self):
         """(state1, state2) as the engine takes them: SGD keeps no second

@@ -164,15 +164,19 @@ cdef void _output_labels(const floating *P, Py_ssize_t n, Py_ssize_t n_out, bint
 cdef class Predictor:
     """``predict`` for small dense inputs, without the general validation.
 
-    Built from a fitted estimator; ``predict(X, est.__dict__)`` returns the
-    prediction, or None when the fast path does not apply and the caller
-    must take the general one: X not a 2-D C-contiguous ndarray of the
-    model's dtype with 1..``max_rows`` rows, a different network or
-    parameter views, feature names, or non-finite values (the general path
-    then raises the usual error). Shapes, dtype and finiteness are still
-    checked; the workspace is allocated once.
+    Given a fitted network (its ``NetSpec``, parameter buffer and the
+    per-layer views into it), the class labels for classifiers and the kind
+    ('regression', 'binary' or 'multiclass'). ``predict(X, coefs, intercepts,
+    classes)`` takes the estimator's current ``coefs_``, ``intercepts_`` and
+    ``classes_`` and returns the prediction, or None when the fast path does
+    not apply and the caller must take the general one: X not a 2-D
+    C-contiguous ndarray of the model's dtype with 1..``max_rows`` rows, lists
+    that are no longer the buffer's own views or other classes (the user
+    assigned new ones), or non-finite values (the general path then raises
+    the usual error). Shapes, dtype and finiteness are still checked; the
+    workspace is allocated once. The caller drops the Predictor when the
+    estimator is fitted again (feature names may change).
     """
-    cdef readonly object net
     cdef NetSpec spec
     cdef object params
     cdef object classes
@@ -185,13 +189,19 @@ cdef class Predictor:
     cdef readonly Py_ssize_t max_rows
     cdef Py_ssize_t max_layer_work
 
-    def __cinit__(self, net, classes, str kind, Py_ssize_t max_rows=64):
-        self.net = net
-        self.spec = net.spec
-        self.params = net.params
-        self.dtype = net.params.dtype
-        self.coefs = tuple(net.coefs)
-        self.intercepts = tuple(net.intercepts)
+    def __cinit__(self, NetSpec spec not None, cnp.ndarray params not None, coefs, intercepts,
+                  classes, str kind, Py_ssize_t max_rows=64):
+        if params.ndim != 1 or params.shape[0] != spec.net.n_params or \
+                params.dtype not in (np.float32, np.float64) or not params.flags.c_contiguous:
+            raise ValueError("params must be the network's contiguous float32/float64 "
+                             f"parameter buffer of {spec.net.n_params} values")
+        self.spec = spec
+        self.params = params
+        self.dtype = params.dtype
+        self.coefs = tuple(coefs)
+        self.intercepts = tuple(intercepts)
+        if len(self.coefs) != spec.net.n_layers or len(self.intercepts) != spec.net.n_layers:
+            raise ValueError(f"coefs and intercepts need {spec.net.n_layers} arrays each")
         self.classes = classes
         self.kind = {"regression": PRED_REGRESSION, "binary": PRED_BINARY,
                      "multiclass": PRED_MULTICLASS}[kind]
@@ -215,13 +225,10 @@ cdef class Predictor:
                              <double *> cnp.PyArray_DATA(<cnp.ndarray> self.out),
                              <double *> cnp.PyArray_DATA(<cnp.ndarray> self.work))
 
-    cdef bint _same_model(self, dict d):
-        cdef object coefs = d.get("coefs_")
-        cdef object intercepts = d.get("intercepts_")
+    cdef bint _same_model(self, object coefs, object intercepts, object classes):
+        # the estimator still holds the buffer's own views and the same classes
         cdef Py_ssize_t i, L = len(self.coefs)
-        if d.get("_net") is not self.net or "feature_names_in_" in d:
-            return False
-        if self.kind != PRED_REGRESSION and d.get("classes_") is not self.classes:
+        if self.kind != PRED_REGRESSION and classes is not self.classes:
             return False
         if type(coefs) is not list or type(intercepts) is not list:
             return False
@@ -234,7 +241,7 @@ cdef class Predictor:
                 return False
         return True
 
-    def predict(self, X, dict d):
+    def predict(self, X, coefs, intercepts, classes):
         cdef cnp.ndarray A
         cdef cnp.ndarray idx
         cdef cnp.ndarray res
@@ -251,7 +258,7 @@ cdef class Predictor:
         nf = cnp.PyArray_DIM(A, 1)
         if n < 1 or n > self.max_rows or nf != self.spec.net.sizes[0]:
             return None
-        if not self._same_model(d):
+        if not self._same_model(coefs, intercepts, classes):
             return None
         n_out = self.spec.net.sizes[self.spec.net.n_layers]
         if n * self.max_layer_work >= BLAS_THREADED_WORK:

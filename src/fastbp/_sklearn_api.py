@@ -15,6 +15,7 @@ import numbers
 
 import numpy as np
 
+from . import _engine
 from ._losses import LOSSES
 from ._optimizers import SCHEDULES, SOLVERS
 from ._validation import ARRAY_LIKE, BOOLEAN, NONE, instance_of, integer, one_of, real
@@ -26,8 +27,9 @@ _CLF, _REG, _MLP = "MLPClassifier", "MLPRegressor", "MLP"
 _ALL = (_CLF, _REG, _MLP)
 _POSITIONAL, _KEYWORD = "positional", "keyword"
 
-# the hidden activations the estimators accept (the CLI offers them in this order)
-HIDDEN_ACTIVATIONS = ("relu", "tanh", "logistic", "identity", "leaky_relu")
+# the hidden activations the estimators accept: the engine's registry (the CLI
+# offers them in this order)
+HIDDEN_ACTIVATIONS = _engine.HIDDEN_ACTIVATIONS
 
 # (name, default, the estimators taking it, how it is passed, accepted values:
 # a value is valid when one of them accepts it; None: checked where used), in

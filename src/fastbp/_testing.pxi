@@ -45,9 +45,9 @@ def apply_activation_derivative(floating[:, ::1] D, floating[:, ::1] A, str name
     if D.shape[0] != A.shape[0] or D.shape[1] != A.shape[1]:
         raise ValueError(f"D and A must have the same shape, got {(D.shape[0], D.shape[1])} "
                          f"and {(A.shape[0], A.shape[1])}")
-    if name not in _HIDDEN_ACTIVATIONS:
+    if name not in HIDDEN_ACTIVATIONS:
         raise ValueError(f"no hidden-layer derivative for {name!r}; expected one of "
-                         f"{', '.join(_HIDDEN_ACTIVATIONS)}")
+                         f"{', '.join(HIDDEN_ACTIVATIONS)}")
     if D.shape[0] and D.shape[1]:
         activation_derivative(&D[0, 0], &A[0, 0], D.shape[0], D.shape[1], D.shape[1],
                               <int> ACTIVATION_CODES[name])
