@@ -28,7 +28,7 @@ import fastbp.onnx  # noqa: E402
 from fastbp.onnx._activations import ACTIVATIONS, erf  # noqa: E402
 from fastbp.onnx._export import build_model  # noqa: E402
 from fastbp.onnx._graph import GraphBuilder  # noqa: E402
-from fastbp.onnx._mlp import describe  # noqa: E402
+from fastbp.onnx._mlp import graph_spec  # noqa: E402
 
 TOLERANCE = {np.float32: 1e-5, np.float64: 1e-10}
 DTYPES = [np.float32, np.float64]
@@ -353,7 +353,7 @@ def test_every_table_activation_runs_as_hidden_layers_of_a_network(activation, d
     # the graph of a 2-hidden-layer network against a numpy forward pass with the
     # reference formula (for activations the engine cannot train yet)
     model, X = fitted("MLPClassifier", "multiclass", "relu", dtype)
-    spec = dataclasses.replace(describe(model), hidden_activation=activation)
+    spec = dataclasses.replace(graph_spec(model), hidden_activation=activation)
     outputs = run(build_model(spec), X)
     a = X.astype(np.float64)
     for i, (W, b) in enumerate(zip(spec.coefs, spec.intercepts)):
@@ -508,7 +508,7 @@ def test_pipeline_with_convert_sklearn_options_by_class_and_a_cast_input():
     assert_pipeline_outputs(pipe, X, outputs)
 
 
-def test_pipeline_with_skl2onnx_default_zipmap():
+def test_pipeline_with_skl2onnx_default_zipmap_and_columns():
     import skl2onnx
 
     clf = fastbp.MLPClassifier((16,), max_iter=20, random_state=0)
@@ -519,6 +519,11 @@ def test_pipeline_with_skl2onnx_default_zipmap():
     maps = outputs["output_probability"]
     probabilities = np.array([[row[c] for c in clf.classes_] for row in maps])
     np.testing.assert_allclose(probabilities, pipe.predict_proba(X), rtol=0, atol=1e-5)
+    outputs = run(skl2onnx.to_onnx(pipe, X[:1], options={id(clf): {"zipmap": "columns"}}),
+                  X)
+    assert list(outputs) == ["output_label"] + [f"s{c}" for c in clf.classes_]
+    np.testing.assert_allclose(np.column_stack(list(outputs.values())[1:]),
+                               pipe.predict_proba(X), rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("task, dtype, reason", [

@@ -1,7 +1,7 @@
 """``to_onnx``: a fitted fastbp estimator as a standalone ``onnx.ModelProto``."""
 
 from ._graph import GraphBuilder, check_opset, require_onnx, tensor_type
-from ._mlp import add_mlp, describe
+from ._mlp import add_mlp, graph_spec
 
 
 def _value_info(onnx, name, dtype, shape):
@@ -59,11 +59,11 @@ def to_onnx(model, *, target_opset=None, name=None):
     >>> [o.name for o in onx.graph.output]
     ['label', 'probabilities']
     """
-    return build_model(describe(model), target_opset=target_opset, name=name)
+    return build_model(graph_spec(model), target_opset=target_opset, name=name)
 
 
 def build_model(spec, *, target_opset=None, name=None):
-    """The ``onnx.ModelProto`` of an :class:`~fastbp.onnx._mlp.MLPExport`."""
+    """The ``onnx.ModelProto`` of an :class:`~fastbp.onnx._mlp.MLPGraphSpec`."""
     onnx = require_onnx()
     opset = check_opset(target_opset)
     g = GraphBuilder(spec.dtype, opset)

@@ -1,9 +1,9 @@
 """A fitted fastbp network as ONNX nodes.
 
-``describe(model)`` reads what the graph needs from the estimator's public fitted
+``graph_spec(model)`` reads what the graph needs from the estimator's public fitted
 attributes and parameters (``coefs_``, ``intercepts_``, ``classes_``,
 ``out_activation_``, ``n_outputs_``, ``n_features_in_``, ``activation``, ``loss``) into
-an :class:`MLPExport`; ``add_mlp`` writes the layers and the output head from it. A
+an :class:`MLPGraphSpec`; ``add_mlp`` writes the layers and the output head from it. A
 model with preprocessing in front (a tabular preset) builds its front with the same
 builder and passes the front's dense output to ``add_mlp`` as ``x``.
 """
@@ -19,7 +19,7 @@ _EXPORTABLE = "fastbp.MLP, fastbp.MLPClassifier and fastbp.MLPRegressor"
 
 
 @dataclass(frozen=True)
-class MLPExport:
+class MLPGraphSpec:
     """What the graph of a fitted network is made of.
 
     ``task`` is ``"classification"`` (labels from ``labels``, probabilities as
@@ -118,8 +118,8 @@ def _check_exportable(model):
                              f"{sorted(ACTIVATIONS)}.")
 
 
-def describe(model):
-    """The :class:`MLPExport` of a fitted fastbp estimator (TypeError for other
+def graph_spec(model):
+    """The :class:`MLPGraphSpec` of a fitted fastbp estimator (TypeError for other
     objects, ``fastbp.NotFittedError`` before ``fit``)."""
     _check_exportable(model)
     name = type(model).__name__
@@ -140,7 +140,7 @@ def describe(model):
         task, labels = "multilabel", None
     else:
         task, labels = "classification", export_labels(model.classes_)
-    return MLPExport(name, task, dtype, int(model.n_features_in_), coefs, intercepts,
+    return MLPGraphSpec(name, task, dtype, int(model.n_features_in_), coefs, intercepts,
                      model.activation, output, labels)
 
 

@@ -10,7 +10,7 @@ one convert with ``skl2onnx.to_onnx`` / ``convert_sklearn``.
 import numpy as np
 
 from ._graph import MIN_OPSET, _Builder, string_values, tensor_type
-from ._mlp import add_mlp, describe
+from ._mlp import add_mlp, graph_spec
 
 _ALIASES = {"MLP": "FastbpMLP", "MLPClassifier": "FastbpMLPClassifier",
             "MLPRegressor": "FastbpMLPRegressor"}
@@ -69,7 +69,7 @@ def _zipmap_error(spec, reason):
 
 def parse(scope, model, inputs, custom_parsers=None):
     """skl2onnx parser: the outputs of a fastbp operator."""
-    spec = describe(model)
+    spec = graph_spec(model)
     operator = scope.declare_local_operator(_ALIASES[type(model).__name__], model)
     operator.inputs = inputs
     for name, dtype, shape in spec.output_signature():
@@ -92,7 +92,7 @@ def parse(scope, model, inputs, custom_parsers=None):
 
 def calculate_output_shapes(operator):
     """skl2onnx shape calculator: the output types, with the batch dimension of X."""
-    spec = describe(operator.raw_operator)
+    spec = graph_spec(operator.raw_operator)
     if len(operator.inputs) != 1:
         raise RuntimeError(f"a fastbp {spec.estimator_name} takes one input; got "
                            f"{len(operator.inputs)}.")
@@ -109,7 +109,7 @@ def calculate_output_shapes(operator):
 
 def convert(scope, operator, container):
     """skl2onnx converter: the network's nodes, on X cast to the model dtype."""
-    spec = describe(operator.raw_operator)
+    spec = graph_spec(operator.raw_operator)
     if container.target_opset is not None and container.target_opset < MIN_OPSET:
         raise RuntimeError(f"fastbp's ONNX graphs need opset {MIN_OPSET} or later; this "
                            f"conversion targets opset {container.target_opset}.")
