@@ -2,7 +2,7 @@
 
 ``graph_spec(model)`` reads what the graph needs from the estimator's public fitted
 attributes and parameters (``coefs_``, ``intercepts_``, ``classes_``,
-``out_activation_``, ``n_outputs_``, ``n_features_in_``, ``activation``, ``loss``) into
+``out_activation_``, ``n_features_in_``, ``activation``, ``loss``) into
 an :class:`MLPGraphSpec`; ``add_mlp`` writes the layers and the output head from it. A
 model with preprocessing in front (a tabular preset) builds its front with the same
 builder and passes the front's dense output to ``add_mlp`` as ``x``.
@@ -141,7 +141,7 @@ def graph_spec(model):
     else:
         task, labels = "classification", export_labels(model.classes_)
     return MLPGraphSpec(name, task, dtype, int(model.n_features_in_), coefs, intercepts,
-                     model.activation, output, labels)
+                        model.activation, output, labels)
 
 
 def add_network(g, spec, x):

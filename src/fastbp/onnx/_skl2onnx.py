@@ -84,8 +84,10 @@ def parse(scope, model, inputs, custom_parsers=None):
         raise _zipmap_error(spec, "a multilabel model")
     if spec.dtype != np.float32:
         raise _zipmap_error(spec, "float64 probabilities (ONNX ZipMap takes float only)")
-    from skl2onnx._parse import _apply_zipmap
-
+    try:  # the helper skl2onnx's own classifier parser uses (private to skl2onnx)
+        from skl2onnx._parse import _apply_zipmap
+    except ImportError:
+        raise _zipmap_error(spec, "fastbp models with this skl2onnx version") from None
     return _apply_zipmap(zipmap, scope, model, operator.outputs[1].type,
                          list(operator.outputs))
 
