@@ -535,3 +535,12 @@ def test_zipmap_where_it_cannot_apply_says_what_to_pass(task, dtype, reason):
     pipe, X = _pipeline(fastbp.MLPClassifier((4,), max_iter=2), task, dtype)
     with pytest.raises(ValueError, match=rf"does not apply to {reason}.*'zipmap': False"):
         skl2onnx.to_onnx(pipe, X[:1])
+
+
+def test_docstring_example():
+    import doctest
+
+    import fastbp.onnx._export
+
+    result = doctest.testmod(fastbp.onnx._export)
+    assert result.attempted >= 4 and result.failed == 0
