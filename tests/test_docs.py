@@ -191,3 +191,31 @@ def test_readme_tour_runs(tmp_path, monkeypatch, capsys):
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+def markdown_blocks_with_lines(text):
+    """``[(language, code, line_number), ...]`` of every fenced block."""
+    return [(m.group(1), m.group(2).strip("\n"), text.count("\n", 0, m.start()) + 1)
+            for m in re.finditer(r"^```(\w+)\n(.*?)^```", text, re.M | re.S)]
+
+
+def test_onnx_page_runs_and_prints_what_it_shows(tmp_path, monkeypatch):
+    """docs/onnx.md: export, save, serve with onnxruntime and compare, the pipeline
+    conversion and the float64 regression; each prints what the page shows."""
+    import warnings
+
+    for module in ("onnx", "onnxruntime", "skl2onnx", "sklearn"):
+        pytest.importorskip(module)
+    path = DOCS / "onnx.md"
+    blocks = markdown_blocks_with_lines(path.read_text(encoding="utf-8"))
+    python = [k for k, (language, _, _) in enumerate(blocks) if language == "python"]
+    assert len(python) == 3
+    assert all(blocks[k + 1][0] == "text" for k in python)  # every output is shown
+    # the first snippet stands alone (the README's): its own imports, about 20 lines
+    first = blocks[python[0]][1]
+    assert "import fastbp.onnx" in first and len(first.splitlines()) <= 20
+    monkeypatch.chdir(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", fastbp.ConvergenceWarning)  # the page shows none
+        run_blocks(blocks, path.name)
+    assert (tmp_path / "digits.onnx").stat().st_size > 0

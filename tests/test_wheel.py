@@ -34,6 +34,7 @@ def test_content_rules_catch_a_bad_wheel_and_sdist(checker):
     good_wheel = ["fastbp/_engine.cpython-311-x86_64-linux-gnu.so", "fastbp/_engine.pyi",
                   "fastbp/_shuffle.cpython-311-x86_64-linux-gnu.so", "fastbp/_shuffle.pyi",
                   "fastbp/py.typed", "fastbp/__main__.py", "fastbp/_cli.py",
+                  "fastbp/onnx/__init__.py",
                   "fastbp-0.1.0.dist-info/licenses/LICENSE",
                   "fastbp-0.1.0.dist-info/entry_points.txt"]
     assert checker.check_members("wheel", good_wheel, checker.WHEEL_MUST,

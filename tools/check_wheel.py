@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WHEEL_MUST = [r"^fastbp/_engine\.[^/]*(\.so|\.pyd)$", r"^fastbp/_engine\.pyi$",
               r"^fastbp/_shuffle\.[^/]*(\.so|\.pyd)$", r"^fastbp/_shuffle\.pyi$",
               r"^fastbp/py\.typed$", r"^fastbp/__main__\.py$", r"^fastbp/_cli\.py$",
+              r"^fastbp/onnx/__init__\.py$",
               r"^fastbp-[^/]*\.dist-info/licenses/LICENSE$",
               r"^fastbp-[^/]*\.dist-info/entry_points\.txt$"]
 WHEEL_MUST_NOT = [r"\.c$", r"\.pyx$", r"\.html$", r"^tests/", r"\.pyc$"]

@@ -4,8 +4,8 @@
 scikit-learn's (same parameters, attributes and random draws); ``MLP`` is one
 class for both tasks. Training runs in a typed Cython engine, one GIL-free
 call per epoch. Submodules: ``fastbp.callbacks`` (progress bar, history,
-stopping), ``fastbp.plot`` (learning curves) and ``fastbp.dask`` (out-of-core
-training and parallel prediction).
+stopping), ``fastbp.plot`` (learning curves), ``fastbp.dask`` (out-of-core
+training and parallel prediction) and ``fastbp.onnx`` (export to ONNX).
 """
 
 __version__ = "0.1.0"
@@ -28,8 +28,8 @@ __all__ = [
 
 # optional-dependency submodules, imported on first use so that `import fastbp`
 # needs numpy and scipy only: fastbp.callbacks (tqdm optional), fastbp.plot
-# (matplotlib), fastbp.dask (dask, distributed)
-_LAZY_SUBMODULES = ("callbacks", "dask", "plot")
+# (matplotlib), fastbp.dask (dask, distributed), fastbp.onnx (onnx, skl2onnx)
+_LAZY_SUBMODULES = ("callbacks", "dask", "onnx", "plot")
 
 
 def __getattr__(name):

@@ -1,0 +1,87 @@
+"""``to_onnx``: a fitted fastbp estimator as a standalone ``onnx.ModelProto``."""
+
+from ._graph import GraphBuilder, check_opset, require_onnx, tensor_type
+from ._mlp import add_mlp, graph_spec
+
+
+def _value_info(onnx, name, dtype, shape):
+    return onnx.helper.make_tensor_value_info(name, tensor_type(dtype), shape)
+
+
+def to_onnx(model, *, target_opset=None, name=None):
+    """Export a fitted fastbp estimator to an ONNX model.
+
+    The graph has one input ``X``, a dense matrix of shape ``(n_samples,
+    n_features_in_)`` in the model's dtype (``tensor(float)`` for float32
+    models, ``tensor(double)`` for float64), and the outputs skl2onnx gives
+    scikit-learn's MLPs with ``zipmap=False``:
+
+    * classifiers: ``label`` (shape ``(n_samples,)``: int64 for integer and
+      boolean classes, strings for text classes; for multilabel models the
+      0/1 indicator matrix, int64 of shape ``(n_samples, n_labels)``) and
+      ``probabilities`` (``predict_proba``, shape ``(n_samples, n_classes)``);
+    * regressors: ``variable``, the predictions, shape ``(n_samples, n_outputs)``.
+
+    Every activation fastbp trains is supported, in float32 and float64; the
+    graph runs on onnxruntime's CPU provider in both.
+
+    Parameters
+    ----------
+    model : fastbp.MLP, fastbp.MLPClassifier or fastbp.MLPRegressor
+        A fitted estimator.
+    target_opset : int, default=None
+        The ONNX opset of the graph (from 13 to the installed onnx's latest);
+        None writes opset 17, which onnxruntime 1.12 and later run.
+    name : str, default=None
+        The graph's name (default: the estimator's class name).
+
+    Returns
+    -------
+    onnx.ModelProto
+        Save it with ``model.SerializeToString()`` or ``onnx.save``.
+
+    Raises
+    ------
+    TypeError
+        ``model`` is not a fastbp estimator (for scikit-learn pipelines holding
+        one, import ``fastbp.onnx`` and use ``skl2onnx.to_onnx``).
+    fastbp.NotFittedError
+        ``model`` is not fitted.
+    ImportError
+        onnx is not installed (``pip install "fastbp[onnx]"``).
+
+    Examples
+    --------
+    >>> import numpy as np, fastbp, fastbp.onnx
+    >>> X = np.random.RandomState(0).normal(size=(100, 3))
+    >>> clf = fastbp.MLPClassifier((8,), solver="lbfgs", random_state=0).fit(X, X[:, 0] > 0)
+    >>> onx = fastbp.onnx.to_onnx(clf)
+    >>> [o.name for o in onx.graph.output]
+    ['label', 'probabilities']
+    """
+    return build_model(graph_spec(model), target_opset=target_opset, name=name)
+
+
+def build_model(spec, *, target_opset=None, name=None):
+    """The ``onnx.ModelProto`` of an :class:`~fastbp.onnx._mlp.MLPGraphSpec`."""
+    onnx = require_onnx()
+    opset = check_opset(target_opset)
+    g = GraphBuilder(spec.dtype, opset)
+    g.reserve("X", *spec.output_names)
+    # a model with preprocessing would declare its own inputs here and pass its
+    # front's dense output to add_mlp instead of X
+    inputs = [_value_info(onnx, "X", spec.dtype, [None, spec.n_features])]
+    add_mlp(g, spec, "X", spec.output_names)
+    outputs = [_value_info(onnx, *signature) for signature in spec.output_signature()]
+    from .. import __version__
+
+    graph = onnx.helper.make_graph(
+        g.nodes, name or spec.estimator_name, inputs, outputs, g.initializers,
+        doc_string=f"{spec.estimator_name} exported by fastbp {__version__}")
+    opset_ids = [onnx.helper.make_opsetid("", opset)]
+    proto = onnx.helper.make_model(
+        graph, opset_imports=opset_ids, producer_name="fastbp",
+        producer_version=__version__,
+        ir_version=onnx.helper.find_min_ir_version_for(opset_ids))
+    onnx.checker.check_model(proto)
+    return proto
