@@ -36,14 +36,16 @@ class Checkpoint:
     the optimizer's attributes, and a copy of each array in ``arrays``
     (those written in place: parameters, optimizer state, early-stopping
     weights). ``save()`` again reuses the copies: saving every epoch
-    allocates nothing.
+    allocates nothing. ``save_now=False`` defers the first save to the
+    caller (the epoch loop saves at the start of every epoch).
     """
 
-    def __init__(self, estimator, optimizer, arrays):
+    def __init__(self, estimator, optimizer, arrays, save_now=True):
         self.estimator = estimator
         self.optimizer = optimizer
         self.arrays = [(array, np.empty_like(array)) for array in arrays]
-        self.save()
+        if save_now:
+            self.save()
 
     def save(self):
         attributes = self.estimator.__dict__
@@ -166,7 +168,7 @@ class StochasticTraining:
         arrays = [trainer.net.params] + opt.written_buffers()
         if held_out is not None:
             arrays.append(self._best_params)
-        epoch_start = Checkpoint(self, opt, arrays)
+        epoch_start = Checkpoint(self, opt, arrays, save_now=False)
         n_samples = trainer.inp.n_rows
         sample_idx = np.arange(n_samples, dtype=np.intp)
         in_epoch = False
