@@ -5,13 +5,19 @@
 # * An activation is one entry in this unit: its code (``ACT_*``) and name
 #   (``ACTIVATION_CODES``), its element forward ``f(z)`` and, when a hidden
 #   layer may take it (``_HIDDEN_ACTIVATIONS``), its element derivative
-#   written in terms of the output ``a = f(z)`` as scikit-learn does; then one
-#   case in each pass below. The output layer takes the activations that have
-#   a loss (_losses.pxi).
+#   written in terms of the output ``a = f(z)`` as scikit-learn does (or of
+#   the pre-activation z too: gelu, silu and mish, ``_keeps_preactivation``;
+#   training keeps z in the workspace for them); then one case in each pass
+#   below. The output layer takes the activations that have a loss
+#   (_losses.pxi).
 # * ``bias_activation`` adds the bias row by row and applies the activation
 #   in the same loop (identity, relu, leaky_relu); activations built on exp
-#   (tanh, logistic, exp, softmax's exps) run afterwards over the whole block
-#   (``exp_activation``), so that few outputs per row still fill the vectors.
+#   (tanh, logistic, exp, softmax's exps, gelu, silu, selu, mish, softplus)
+#   run afterwards over the whole block (``exp_activation``), so that few
+#   outputs per row still fill the vectors. ``hidden_activation`` is
+#   training's pass for hidden layers: the same, keeping z when needed.
+# * Every activation is finite for finite input and stable at +-1e4 in both
+#   dtypes: exponentials of -|z| only, erf's tail clamped (_math.pxi).
 # * Every inner loop is branch-free (a select, not a jump) so that the
 #   compiler vectorises it; the switch on the code stays outside the loops.
 #   The passes carry FASTBP_VECTOR_CLONES (setup.py).
@@ -24,6 +30,11 @@ cdef enum:
     ACT_LEAKY_RELU = 4
     ACT_SOFTMAX = 5
     ACT_EXP = 6
+    ACT_GELU = 7
+    ACT_SILU = 8
+    ACT_SELU = 9
+    ACT_MISH = 10
+    ACT_SOFTPLUS = 11
 
 ACTIVATION_CODES = {
     "identity": ACT_IDENTITY,
@@ -33,11 +44,17 @@ ACTIVATION_CODES = {
     "leaky_relu": ACT_LEAKY_RELU,
     "softmax": ACT_SOFTMAX,
     "exp": ACT_EXP,
+    "gelu": ACT_GELU,
+    "silu": ACT_SILU,
+    "selu": ACT_SELU,
+    "mish": ACT_MISH,
+    "softplus": ACT_SOFTPLUS,
 }
 
 # the activations with a derivative below: what hidden layers (and the
 # estimators' ``activation`` parameter) accept, in the order users see them
-HIDDEN_ACTIVATIONS = ("relu", "tanh", "logistic", "identity", "leaky_relu")
+HIDDEN_ACTIVATIONS = ("relu", "tanh", "logistic", "identity", "leaky_relu", "gelu", "silu",
+                      "selu", "mish", "softplus")
 
 
 # ---------------------------------------------------------------------------
@@ -85,6 +102,78 @@ cdef inline floating tanh_derivative(floating d, floating a) noexcept nogil:
 
 # exp (output layer only, Poisson): f_exp (_math.pxi)
 
+
+# gelu, exact (PyTorch's default): z Phi(z), Phi the normal CDF (_math.pxi)
+cdef inline floating gelu(floating z) noexcept nogil:
+    return <floating> ((<double> z) * _normal_cdf(<double> z))
+
+cdef inline floating gelu_derivative(floating d, floating a, floating z) noexcept nogil:
+    # f' = Phi(z) + z phi(z); Phi(z) = a / z, taken as 1/2 where z is tiny
+    cdef double zd = <double> z
+    cdef double a_over_z = (<double> a) / (zd if (zd > 1e-30) | (zd < -1e-30) else 1.0)
+    cdef double cdf = a_over_z if (zd > 1e-30) | (zd < -1e-30) else 0.5
+    return <floating> ((<double> d) * (cdf + zd * (0.3989422804014327 * _exp(-0.5 * zd * zd))))
+
+
+# silu (swish): z sigma(z), sigma from exp(-|z|)
+cdef inline floating silu(floating z) noexcept nogil:
+    cdef floating e = f_exp(z if z < 0 else -z)
+    return z * ((1 if z >= 0 else e) / (1 + e))
+
+cdef inline floating silu_derivative(floating d, floating z) noexcept nogil:
+    # f' = sigma(z) (1 + z (1 - sigma(z)))
+    cdef floating e = f_exp(z if z < 0 else -z)
+    cdef floating sig = (1 if z >= 0 else e) / (1 + e)
+    cdef floating rest = (e if z >= 0 else 1) / (1 + e)
+    return d * (sig * (1 + z * rest))
+
+
+# selu: scale z above zero, scale alpha (exp(z) - 1) below (PyTorch's constants)
+cdef extern from *:
+    """
+    #define FB_SELU_SCALE 1.0507009873554804934193349852946
+    #define FB_SELU_ALPHA 1.6732632423543772848170429916717
+    """
+    double SELU_SCALE "FB_SELU_SCALE"
+    double SELU_ALPHA "FB_SELU_ALPHA"
+
+cdef inline floating selu(floating z) noexcept nogil:
+    cdef floating below = <floating> (SELU_SCALE * SELU_ALPHA) * f_expm1(z if z < 0 else 0)
+    return (<floating> SELU_SCALE) * z if z > 0 else below
+
+cdef inline floating selu_derivative(floating d, floating a) noexcept nogil:
+    # f' = scale above zero, a + scale alpha below (from the output a)
+    return d * ((<floating> SELU_SCALE) if a > 0 else a + <floating> (SELU_SCALE * SELU_ALPHA))
+
+
+# mish: z tanh(softplus(z)). With e = exp(-|z|), tanh(softplus(z)) is the
+# ratio num / den below, and 1 - tanh^2 = 4 (1 + e)^2 (e^2 for z > 0) / den^2:
+# no overflow, no cancellation
+cdef inline floating mish(floating z) noexcept nogil:
+    cdef floating e = f_exp(z if z < 0 else -z)
+    cdef floating num = 1 + 2 * e if z > 0 else e * (e + 2)
+    cdef floating den = num + 2 * e * e if z > 0 else num + 2
+    return z * (num / den)
+
+cdef inline floating mish_derivative(floating d, floating z) noexcept nogil:
+    # f' = t + z sigma(z) (1 - t^2), t = tanh(softplus(z))
+    cdef floating e = f_exp(z if z < 0 else -z)
+    cdef floating num = 1 + 2 * e if z > 0 else e * (e + 2)
+    cdef floating den = num + 2 * e * e if z > 0 else num + 2
+    cdef floating sig = (1 if z > 0 else e) / (1 + e)
+    cdef floating one_e = 1 + e
+    cdef floating sech2 = (4 * one_e * one_e) * (e * e if z > 0 else 1) / (den * den)
+    return d * (num / den + z * sig * sech2)
+
+
+# softplus: log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|)), exact (no
+# threshold switch); f' = sigma(z) = 1 - exp(-a) = -expm1(-a)
+cdef inline floating softplus(floating z) noexcept nogil:
+    return (z if z > 0 else 0) + f_log1p(f_exp(z if z < 0 else -z))
+
+cdef inline floating softplus_derivative(floating d, floating a) noexcept nogil:
+    return d * -f_expm1(-a)
+
 # softmax (output layer only): exp(z - max(z)) / sum, row by row
 cdef inline void _softmax_shift(floating *z, Py_ssize_t n_out,
                                 const floating *b) noexcept nogil:
@@ -120,13 +209,19 @@ cdef inline void _softmax_normalise(floating *Z, Py_ssize_t n_rows, Py_ssize_t l
 
 cdef inline bint _exp_based(int act) noexcept nogil:
     # the activations exp_activation applies, after the bias
-    return act == ACT_TANH or act == ACT_LOGISTIC or act == ACT_EXP
+    return (act == ACT_TANH or act == ACT_LOGISTIC or act == ACT_EXP or act == ACT_GELU
+            or act == ACT_SILU or act == ACT_SELU or act == ACT_MISH or act == ACT_SOFTPLUS)
+
+
+cdef inline bint _keeps_preactivation(int act) noexcept nogil:
+    # the activations whose derivative reads z as well as (or instead of) a
+    return act == ACT_GELU or act == ACT_SILU or act == ACT_MISH
 
 
 cdef void exp_activation(floating *z, Py_ssize_t n, int act) noexcept nogil:
     """In place ``z = act(z)`` on ``n`` consecutive values for the
-    activations built on exp (tanh, logistic, exp): one branch-free loop each,
-    which the compiler vectorises."""
+    activations built on exp (tanh, logistic, exp, gelu, silu, selu, mish,
+    softplus): one branch-free loop each, which the compiler vectorises."""
     cdef Py_ssize_t j
     if act == ACT_TANH:
         for j in range(n):
@@ -137,6 +232,21 @@ cdef void exp_activation(floating *z, Py_ssize_t n, int act) noexcept nogil:
     elif act == ACT_EXP:
         for j in range(n):
             z[j] = f_exp(z[j])
+    elif act == ACT_GELU:
+        for j in range(n):
+            z[j] = gelu(z[j])
+    elif act == ACT_SILU:
+        for j in range(n):
+            z[j] = silu(z[j])
+    elif act == ACT_SELU:
+        for j in range(n):
+            z[j] = selu(z[j])
+    elif act == ACT_MISH:
+        for j in range(n):
+            z[j] = mish(z[j])
+    elif act == ACT_SOFTPLUS:
+        for j in range(n):
+            z[j] = softplus(z[j])
 
 
 cdef inline void _block_exp_activation(floating *Z, Py_ssize_t n_rows, Py_ssize_t ld,
@@ -181,13 +291,43 @@ cdef void bias_activation(floating *Z, Py_ssize_t n_rows, Py_ssize_t ld, Py_ssiz
         _softmax_normalise(Z, n_rows, ld, n_out)
 
 
-cdef void activation_derivative(floating *D, const floating *A, Py_ssize_t n_rows,
-                                Py_ssize_t ld, Py_ssize_t n, int act) noexcept nogil:
+cdef inline void _block_add_bias(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_out,
+                                 const floating *b) noexcept nogil:
+    cdef Py_ssize_t r, j
+    cdef floating *z
+    for r in range(n_rows):
+        z = Z + r * n_out
+        for j in range(n_out):
+            z[j] = z[j] + b[j]
+
+
+cdef inline void hidden_activation(floating *Z, floating *Z_kept, Py_ssize_t n_rows,
+                                   Py_ssize_t n_out, const floating *b, int act) noexcept nogil:
+    """Training's hidden layer on ``n_rows`` adjacent rows: ``Z = act(Z + b)``
+    in place, and ``Z_kept = Z + b`` when the derivative needs z
+    (``_keeps_preactivation``; NULL otherwise)."""
+    cdef Py_ssize_t i
+    cdef floating v
+    if Z_kept == NULL:
+        bias_activation(Z, n_rows, n_out, n_out, b, act)
+        return
+    _block_add_bias(Z, n_rows, n_out, b)
+    for i in range(n_rows * n_out):
+        Z_kept[i] = Z[i]
+    exp_activation(Z, n_rows * n_out, act)
+
+
+cdef void activation_derivative(floating *D, const floating *A, const floating *Z,
+                                Py_ssize_t n_rows, Py_ssize_t ld, Py_ssize_t n,
+                                int act) noexcept nogil:
     """In place ``D *= act'(z)`` on ``n_rows`` rows of ``n`` values spaced
-    ``ld`` apart, from the activation's output ``A = act(z)`` (same layout)."""
+    ``ld`` apart, from the activation's output ``A = act(z)`` and, for the
+    activations that keep it, the pre-activation ``Z`` (same layout; NULL
+    for the others)."""
     cdef Py_ssize_t r, j
     cdef floating *d
     cdef const floating *a
+    cdef const floating *z
     if act == ACT_IDENTITY:
         return
     if ld == n:
@@ -197,6 +337,7 @@ cdef void activation_derivative(floating *D, const floating *A, Py_ssize_t n_row
     for r in range(n_rows):
         d = D + r * ld
         a = A + r * ld
+        z = Z + r * ld if Z != NULL else NULL
         if act == ACT_RELU:
             for j in range(n):
                 d[j] = relu_derivative(d[j], a[j])
@@ -209,3 +350,18 @@ cdef void activation_derivative(floating *D, const floating *A, Py_ssize_t n_row
         elif act == ACT_LOGISTIC:
             for j in range(n):
                 d[j] = logistic_derivative(d[j], a[j])
+        elif act == ACT_SELU:
+            for j in range(n):
+                d[j] = selu_derivative(d[j], a[j])
+        elif act == ACT_SOFTPLUS:
+            for j in range(n):
+                d[j] = softplus_derivative(d[j], a[j])
+        elif act == ACT_GELU:
+            for j in range(n):
+                d[j] = gelu_derivative(d[j], a[j], z[j])
+        elif act == ACT_SILU:
+            for j in range(n):
+                d[j] = silu_derivative(d[j], z[j])
+        elif act == ACT_MISH:
+            for j in range(n):
+                d[j] = mish_derivative(d[j], z[j])

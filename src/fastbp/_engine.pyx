@@ -27,9 +27,10 @@ Design
 Units, in dependency order: _types (shared structs, the thread cap), _math
 (exp, tanh, sums), _network (NetSpec), _input (InputMatrix, the one input
 check), _parallel (pool, splits, thresholds, OpenBLAS), _gemm (products),
-_activations and _losses (registries), _layers (first-layer and bias
-kernels), _optim (steps, OptimizerRecord), _epoch (phases, segments, tuner),
-_predict (forward, Predictor), _testing (hooks). The entry points below
+_activations and _losses (registries), _dropout (masks), _layers
+(first-layer and bias kernels), _schedules (per-step learning-rate factors),
+_optim (steps, OptimizerRecord), _epoch (phases, segments, tuner), _predict
+(forward, Predictor), _testing (hooks). The entry points below
 check their arguments once and release the GIL. docs/architecture.md says
 where each kind of addition goes.
 """
@@ -55,7 +56,9 @@ include "_parallel.pxi"
 include "_gemm.pxi"
 include "_activations.pxi"
 include "_losses.pxi"
+include "_dropout.pxi"
 include "_layers.pxi"
+include "_schedules.pxi"
 include "_optim.pxi"
 include "_epoch.pxi"
 include "_predict.pxi"
@@ -120,7 +123,8 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
                 const floating[:, ::1] Y, const floating[::1] sample_weight,
                 const Py_ssize_t[::1] order, Py_ssize_t batch_size,
                 OptimizerRecord optimizer not None, double alpha, double loss_scale,
-                floating[::1] work, int n_threads=0):
+                floating[::1] work, int n_threads=0, LossRecord loss=None,
+                DropoutRecord dropout=None):
     """Run one epoch of mini-batch training in a single GIL-free call.
 
     Parameters
@@ -137,14 +141,16 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
         Sample order of this epoch (a permutation); None walks X in order.
     batch_size : int
     optimizer : OptimizerRecord
-        The optimizer's settings and step count (Adam's ``t`` advances by
-        the epoch's batches).
+        The optimizer's settings and step count (``t`` advances by the
+        epoch's batches).
     alpha : float
         L2 penalty.
     loss_scale : float
         Factor on the data term of the reported loss (1 / n_outputs for
         squared error, as scikit-learn reports it; 1 otherwise).
-    work : 1-D array of ``spec.train_workspace_size(batch_size, order is not None)``
+    work : 1-D array of ``spec.train_workspace_size(batch_size, gather, dropout, clip)``
+        (``gather``: dense X and an ``order``; ``dropout``: a record given;
+        ``clip``: the optimizer clips)
     n_threads : int, default=0
         Threads to use. 0 lets fastbp choose: one for small networks, else
         up to as many as scipy's OpenBLAS is allowed (``epoch_threads``),
@@ -152,6 +158,11 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
         epoch runs (so a busy machine does not make it collapse). In float64
         the weights do not depend on it; in float32 BLAS may round
         differently for different block shapes.
+    loss : LossRecord, default=None
+        The training loss and its settings; None: the canonical loss of the
+        network's output activation (scikit-learn's).
+    dropout : DropoutRecord, default=None
+        Dropout on the hidden layers; None: none.
 
     Returns
     -------
@@ -172,6 +183,8 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     cdef unsigned char[::1] touched = None
     cdef bint fixed_threads = n_threads > 0
     cdef bint gather = order is not None and not X.is_sparse
+    loss = _loss_record(net, loss)
+    _check_dropout(net, dropout)
     _check_length(params.shape[0], net.n_params, "params")
     _check_length(grads.shape[0], net.n_params, "grads")
     _check_length(state1.shape[0], net.n_params, "state1")
@@ -181,14 +194,16 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     if order is not None:
         _check_length(order.shape[0], n, "order")
     batch_size = _rows_per_block(batch_size, n, "batch_size")
-    _check_workspace(work.shape[0], _train_ws_size(net, batch_size, gather))
+    _check_workspace(work.shape[0], _train_ws_size(net, batch_size, gather, dropout is not None,
+                                                   optimizer.config.max_grad_norm > 0))
     n_threads = _thread_count(n_threads, net, batch_size)
     if X.is_sparse:
         # rows of the first-layer gradient that hold data this batch; the
         # others are never zeroed, the optimizer step reads them as zero
         touched = np.zeros(net.sizes[0], dtype=np.uint8)
     _init_epoch(&epoch, net, &inp, &Y[0, 0], _sample_weights(sample_weight, n), n,
-                batch_size, &params[0], &grads[0], loss_scale, &work[0])
+                batch_size, &params[0], &grads[0], &loss.config, loss_scale, &work[0])
+    epoch.config.dropout = &dropout.config if dropout is not None else NULL
     _init_training(&epoch.config, &order[0] if order is not None else NULL, &state1[0],
                    &state2[0], &optimizer.config, alpha,
                    &touched[0] if touched is not None else NULL, gather, not X.is_sparse and _data_parallel(net, batch_size))
@@ -207,14 +222,19 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
 def loss_and_grad(NetSpec spec, const floating[::1] params, InputMatrix X not None,
                   const floating[:, ::1] Y, const floating[::1] sample_weight, double alpha,
                   double loss_scale, floating[::1] grad_out, floating[::1] work,
-                  Py_ssize_t chunk_rows, int n_threads=0):
+                  Py_ssize_t chunk_rows, int n_threads=0, LossRecord loss=None,
+                  DropoutRecord dropout=None):
     """Full-batch objective and gradient at ``params`` (L-BFGS and
     ``loss_and_gradients``).
 
     Computes ``sum_r sw_r loss_r * loss_scale / sw_sum + alpha / (2 sw_sum)
     * sum ||W||^2`` and writes its gradient into ``grad_out``. Rows are
     processed ``chunk_rows`` at a time, so memory stays bounded. Returns the
-    loss; Ctrl-C raises KeyboardInterrupt.
+    loss; Ctrl-C raises KeyboardInterrupt. ``loss``: as for ``train_epoch``.
+    ``dropout`` is a test hook: a record with ``fixed_step > 0`` applies the
+    masks of that step (rows keyed by their index in X; ``work`` sized with
+    ``dropout=True``), so that a gradient can be checked under a fixed mask;
+    without it the full network is evaluated.
     """
     cdef Net *net = &spec.net
     cdef Input inp
@@ -222,17 +242,24 @@ def loss_and_grad(NetSpec spec, const floating[::1] params, InputMatrix X not No
     cdef Py_ssize_t n = Y.shape[0]
     cdef const floating *sw
     cdef double sw_sum, sumsq
+    loss = _loss_record(net, loss)
+    _check_dropout(net, dropout)
+    if dropout is not None and dropout.config.fixed_step <= 0:
+        raise ValueError("loss_and_grad applies dropout only as a test hook, with "
+                         "fixed_step > 0")
     _check_length(params.shape[0], net.n_params, "params")
     _check_length(grad_out.shape[0], net.n_params, "grad_out")
     _check_targets(net, n, Y.shape[1], "Y")
     _bind_input(&inp, net, X, n, "Y", <floating *> NULL)
     sw = _sample_weights(sample_weight, n)
     chunk_rows = _rows_per_block(chunk_rows, n, "chunk_rows")
-    _check_workspace(work.shape[0], _train_ws_size(net, chunk_rows, False))
+    _check_workspace(work.shape[0], _train_ws_size(net, chunk_rows, False, dropout is not None,
+                                                   False))
     n_threads = _thread_count(n_threads, net, chunk_rows)
     # params are only read: no optimizer step here
     _init_epoch(&epoch, net, &inp, &Y[0, 0], sw, n, chunk_rows, <void *> &params[0],
-                &grad_out[0], loss_scale, &work[0])
+                &grad_out[0], &loss.config, loss_scale, &work[0])
+    epoch.config.dropout = &dropout.config if dropout is not None else NULL
     epoch.segment.stop = n
     with _BlasSerial():
         with nogil:

@@ -25,7 +25,14 @@
 #   (a busy machine slows training down instead of collapsing it).
 # * The workspace (one buffer, ``_train_ws_size``) is laid out by
 #   ``_workspace``: per-row losses, gathered input rows, activations, hidden
-#   deltas, the loss's scratch, the second half-batch's gradient.
+#   deltas, the loss's scratch, the kept pre-activations (gelu, silu, mish)
+#   and undropped outputs (dropout), the clipping norm's parts, the second
+#   half-batch's gradient.
+# * Training's hooks, each a named call: dropout after a hidden layer's
+#   activation and on its deltas (``_dropout_forward``, ``_dropout_backward``,
+#   _dropout.pxi), and clipping (``_clipped_parameters_phase``: the
+#   gradient of every layer, its global norm summed in a fixed order, then
+#   the steps).
 
 cdef enum:
     EXPLORE_MIN = 16          # segments before the slower choice is tried again
@@ -155,6 +162,8 @@ cdef struct EpochConfig:
     void *state1                  # optimizer state (SGD: velocity; Adam: moments)
     void *state2
     const OptimizerConfig *opt
+    const LossConfig *loss        # the training loss (_losses.pxi)
+    const DropoutConfig *dropout  # NULL: no dropout
     double alpha                  # L2 penalty
     double loss_scale             # factor on the data term of the reported loss
     void *work
@@ -195,6 +204,9 @@ cdef struct Workspace:
     void *acts                    # activations of layers 1..L, B rows each
     void *deltas                  # deltas of layers 1..L-1 (the output's: in its activations)
     void *loss_scratch            # output_loss_delta's scratch: two blocks of B x n_outputs
+    void *preacts                 # hidden layers' pre-activations (gelu, silu, mish), or NULL
+    void *undropped               # hidden layers' outputs before dropout, or NULL
+    double *norm_parts            # clipping: squared gradient per row of W_i, per b_i entry
     void *half_grad               # data-parallel mode: the second half-batch's gradient
 
 
@@ -210,10 +222,12 @@ cdef struct Batch:
 
 cdef void _init_epoch(Epoch *epoch, const Net *net, const Input *inp, const void *Y,
                       const void *sw, Py_ssize_t n, Py_ssize_t batch_size, void *params,
-                      void *grads, double loss_scale, void *work) noexcept nogil:
+                      void *grads, const LossConfig *loss, double loss_scale,
+                      void *work) noexcept nogil:
     # the fields an epoch and a full-batch gradient share; the rest zero
     memset(epoch, 0, sizeof(Epoch))
     epoch.config.net = net
+    epoch.config.loss = loss
     epoch.config.inp = inp
     epoch.config.Y = Y
     epoch.config.sw = sw
@@ -240,18 +254,44 @@ cdef void _init_training(EpochConfig *cfg, const Py_ssize_t *order, void *state1
     cfg.data_parallel = data_parallel
 
 
-cdef inline Py_ssize_t _train_ws_size(const Net *net, Py_ssize_t B, bint gather) noexcept nogil:
-    # per-row losses (B doubles) + [gathered input rows] + activations of
-    # layers 1..L + deltas of the hidden layers 1..L-1 + two output scratch
-    # blocks [+ the second half-batch's gradient, in the data-parallel mode]
+cdef inline Py_ssize_t _hidden_units(const Net *net) noexcept nogil:
+    # the widths of the hidden layers 1..L-1, summed
+    cdef Py_ssize_t total = 0
+    cdef int i
+    for i in range(1, net.n_layers):
+        total += net.sizes[i]
+    return total
+
+
+cdef inline Py_ssize_t _norm_part_count(const Net *net) noexcept nogil:
+    # clipping's parts: one per row of each W_i and one per entry of each b_i
+    cdef Py_ssize_t total = 0
+    cdef int i
+    for i in range(net.n_layers):
+        total += net.sizes[i] + net.sizes[i + 1]
+    return total
+
+
+cdef inline Py_ssize_t _train_ws_size(const Net *net, Py_ssize_t B, bint gather,
+                                      bint dropout, bint clip) noexcept nogil:
+    # per-row losses (B doubles) + [clipping's parts (doubles)] + [gathered
+    # input rows] + activations of layers 1..L + deltas of the hidden layers
+    # 1..L-1 + two output scratch blocks [+ pre-activations of the hidden
+    # layers (gelu, silu, mish)] [+ their undropped outputs (dropout)]
+    # [+ the second half-batch's gradient, in the data-parallel mode]
     cdef Py_ssize_t total = 2 * B + 2 * B * net.sizes[net.n_layers]
     cdef int i
     if gather:
         total += B * net.sizes[0]
     for i in range(1, net.n_layers + 1):
         total += B * net.sizes[i]
-    for i in range(1, net.n_layers):
-        total += B * net.sizes[i]
+    total += B * _hidden_units(net)
+    if _keeps_preactivation(net.hidden_act):
+        total += B * _hidden_units(net)
+    if dropout:
+        total += B * _hidden_units(net)
+    if clip:
+        total += 2 * _norm_part_count(net)
     if _data_parallel(net, B):
         total += net.n_params
     return total
@@ -264,6 +304,10 @@ cdef inline void _workspace(Workspace *ws, const EpochConfig *cfg, floating *wor
     cdef floating *p = work + 2 * bs
     cdef int i
     ws.row_losses = <double *> work
+    ws.norm_parts = NULL
+    if cfg.train and cfg.opt.max_grad_norm > 0:
+        ws.norm_parts = <double *> p      # after B doubles: aligned for doubles
+        p += 2 * _norm_part_count(net)
     ws.inputs = NULL
     if cfg.inp.csr_data == NULL and cfg.gather:
         ws.inputs = p
@@ -272,10 +316,18 @@ cdef inline void _workspace(Workspace *ws, const EpochConfig *cfg, floating *wor
     for i in range(1, net.n_layers + 1):
         p += bs * net.sizes[i]
     ws.deltas = p
-    for i in range(1, net.n_layers):
-        p += bs * net.sizes[i]
+    p += bs * _hidden_units(net)
     ws.loss_scratch = p
-    ws.half_grad = p + 2 * bs * net.sizes[net.n_layers]
+    p += 2 * bs * net.sizes[net.n_layers]
+    ws.preacts = NULL
+    if _keeps_preactivation(net.hidden_act):
+        ws.preacts = p
+        p += bs * _hidden_units(net)
+    ws.undropped = NULL
+    if cfg.dropout != NULL:
+        ws.undropped = p
+        p += bs * _hidden_units(net)
+    ws.half_grad = p
 
 
 cdef inline floating *_output_delta(const Net *net, const Workspace *ws, Py_ssize_t B, int i,
@@ -322,6 +374,53 @@ cdef inline void _gather_rows(const EpochConfig *cfg, const Batch *batch, Py_ssi
             memcpy(A0 + r * nf, X + batch.rows[r] * nf, nf * sizeof(floating))
 
 
+cdef inline floating *_hidden_part(void *region, const Net *net, Py_ssize_t B, int layer,
+                                   Py_ssize_t r0, floating *tag) noexcept nogil:
+    # rows r0.. of hidden layer ``layer`` (1..L-1) in a region laid out like the
+    # activations (pre-activations, undropped outputs), or NULL without the
+    # region; ``tag`` only gives the element type
+    if region == NULL:
+        return NULL
+    return _layer(net, <floating *> region, B, layer) + r0 * net.sizes[layer]
+
+
+cdef inline double _dropout_rate(const EpochConfig *cfg, int layer) noexcept nogil:
+    # the dropout rate of hidden layer ``layer`` (1..L-1) in this pass; 0 without
+    if cfg.dropout == NULL or cfg.dropout.rates == NULL:
+        return 0.0
+    return cfg.dropout.rates[layer - 1]
+
+
+cdef inline uint64_t _dropout_key(const EpochConfig *cfg, const Batch *batch,
+                                  int layer) noexcept nogil:
+    # the mask's key: the batch's optimizer step (or the test hook's fixed one)
+    cdef long long step = cfg.dropout.fixed_step
+    if step <= 0:
+        step = cfg.opt.t + batch.index + 1
+    return dropout_layer_key(cfg.dropout.seed, step, layer)
+
+
+cdef inline void _dropout_forward(const EpochConfig *cfg, const Workspace *ws,
+                                  const Batch *batch, int layer, Py_ssize_t r0, Py_ssize_t r1,
+                                  floating *A) noexcept nogil:
+    # dropout on rows r0:r1 of hidden layer ``layer``'s outputs A, the
+    # undropped ones kept for the derivative
+    cdef double rate = _dropout_rate(cfg, layer)
+    if rate > 0:
+        dropout_forward(A, _hidden_part(ws.undropped, cfg.net, batch.n_rows, layer, r0, A),
+                        r1 - r0, cfg.net.sizes[layer], batch.start + r0,
+                        _dropout_key(cfg, batch, layer), rate)
+
+
+cdef inline void _dropout_backward(const EpochConfig *cfg, const Batch *batch, int layer,
+                                   Py_ssize_t r0, Py_ssize_t r1, floating *D) noexcept nogil:
+    # the same mask on rows r0:r1 of hidden layer ``layer``'s deltas D
+    cdef double rate = _dropout_rate(cfg, layer)
+    if rate > 0:
+        dropout_backward(D, r1 - r0, cfg.net.sizes[layer], batch.start + r0,
+                         _dropout_key(cfg, batch, layer), rate)
+
+
 cdef inline void _forward_block(const EpochConfig *cfg, const Workspace *ws,
                                 const Batch *batch, Py_ssize_t r0, Py_ssize_t r1,
                                 const floating *params) noexcept nogil:
@@ -345,19 +444,22 @@ cdef inline void _forward_block(const EpochConfig *cfg, const Workspace *ws,
                     <floating> 1.0, _layer(net, acts, B, i) + r0 * n_in, <int> n_in,
                     params + net.off_w[i], <int> n_out, <floating> 0.0, A_i, <int> n_out)
         if i < net.n_layers - 1:
-            bias_activation(A_i, r1 - r0, n_out, n_out, params + net.off_b[i], net.hidden_act)
+            hidden_activation(A_i, _hidden_part(ws.preacts, net, B, i + 1, r0, A_i), r1 - r0, n_out,
+                              params + net.off_b[i], net.hidden_act)
+            _dropout_forward(cfg, ws, batch, i + 1, r0, r1, A_i)
 
 
 cdef inline void _backward_block(const EpochConfig *cfg, const Workspace *ws,
                                  const Batch *batch, Py_ssize_t r0, Py_ssize_t r1,
                                  const floating *params) noexcept nogil:
     # deltas of the hidden layers for rows r0:r1, last to first:
-    # delta_i = (delta_{i+1} W_i^T) * act'(A_i)
+    # delta_i = (delta_{i+1} W_i^T) * act'(z_i) [* the dropout mask and scale]
     cdef const Net *net = cfg.net
     cdef Py_ssize_t B = batch.n_rows, n_in, n_out
     cdef floating *acts = <floating *> ws.acts
     cdef floating *deltas = <floating *> ws.deltas
     cdef floating *D = _layer(net, acts, B, net.n_layers)
+    cdef floating *outputs
     cdef int i
     for i in range(net.n_layers - 1, 0, -1):
         n_in = net.sizes[i]
@@ -365,9 +467,14 @@ cdef inline void _backward_block(const EpochConfig *cfg, const Workspace *ws,
         gemm_rm(False, True, <int> (r1 - r0), <int> n_in, <int> n_out,
                 <floating> 1.0, D + r0 * n_out, <int> n_out, params + net.off_w[i],
                 <int> n_out, <floating> 0.0, _layer(net, deltas, B, i) + r0 * n_in, <int> n_in)
-        activation_derivative(_layer(net, deltas, B, i) + r0 * n_in,
-                              _layer(net, acts, B, i) + r0 * n_in, r1 - r0, n_in, n_in,
+        # the layer's outputs before dropout, from which its derivative is taken
+        outputs = _layer(net, acts, B, i) + r0 * n_in
+        if _dropout_rate(cfg, i) > 0:
+            outputs = _hidden_part(ws.undropped, net, B, i, r0, acts)
+        activation_derivative(_layer(net, deltas, B, i) + r0 * n_in, outputs,
+                              _hidden_part(ws.preacts, net, B, i, r0, acts), r1 - r0, n_in, n_in,
                               net.hidden_act)
+        _dropout_backward(cfg, batch, i, r0, r1, _layer(net, deltas, B, i) + r0 * n_in)
         D = _layer(net, deltas, B, i)
 
 
@@ -386,7 +493,7 @@ cdef inline void _rows_phase(const EpochConfig *cfg, const Workspace *ws, const 
                       r1 - r0, n_out, params + net.off_b[net.n_layers - 1],
                       <const floating *> cfg.Y,
                       batch.rows + r0 if batch.rows != NULL else NULL, batch.start + r0,
-                      <const floating *> cfg.sw, net.out_act, ws.row_losses + r0,
+                      <const floating *> cfg.sw, cfg.loss, ws.row_losses + r0,
                       scratch + r0 * n_out, scratch + (B + r0) * n_out)
     _backward_block(cfg, ws, batch, r0, r1, params)
 
@@ -563,6 +670,104 @@ cdef inline double _parameters_phase_dp(const EpochConfig *cfg, const Workspace 
     return sumsq
 
 
+cdef inline double _sum_of_squares(const floating *G, const floating *W, Py_ssize_t n,
+                                   floating alpha, bint zero_grad) noexcept nogil:
+    # sum of (G + alpha W)^2 (G read as zero with zero_grad), in eight lanes
+    cdef double q[8]
+    cdef double v
+    cdef Py_ssize_t j, l
+    for l in range(8):
+        q[l] = 0.0
+    j = 0
+    while j + 8 <= n:
+        for l in range(8):
+            v = (0 if zero_grad else G[j + l]) + alpha * W[j + l]
+            q[l] += v * v
+        j += 8
+    while j < n:
+        v = (0 if zero_grad else G[j]) + alpha * W[j]
+        q[0] += v * v
+        j += 1
+    return ((q[0] + q[1]) + (q[2] + q[3])) + ((q[4] + q[5]) + (q[6] + q[7]))
+
+
+cdef inline void _gradient_norm_parts(const EpochConfig *cfg, const Workspace *ws, int i,
+                                      Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t c0,
+                                      Py_ssize_t c1, const floating *params) noexcept nogil:
+    # the squared gradient of rows k0:k1 of W_i (one part per row) and of
+    # entries c0:c1 of b_i (one per entry), before the division by sw_sum
+    cdef const Net *net = cfg.net
+    cdef const floating *grads = <const floating *> cfg.grads
+    cdef Py_ssize_t n_out = net.sizes[i + 1], part = 0, r, j
+    cdef floating alpha = <floating> cfg.alpha
+    cdef floating g
+    cdef int k
+    for k in range(i):
+        part += net.sizes[k] + net.sizes[k + 1]
+    for r in range(k0, k1):
+        j = net.off_w[i] + r * n_out
+        ws.norm_parts[part + r] = _sum_of_squares(
+            grads + j, params + j, n_out, alpha,
+            i == 0 and cfg.touched != NULL and not cfg.touched[r])
+    part += net.sizes[i]
+    for r in range(c0, c1):
+        g = grads[net.off_b[i] + r]
+        ws.norm_parts[part + r] = (<double> g) * g
+
+
+cdef inline double _clip_factor(const EpochConfig *cfg, const Workspace *ws,
+                                double sw_sum) noexcept nogil:
+    # max_grad_norm / the gradient's global norm (PyTorch's clip_grad_norm_,
+    # 1e-6 added to the norm), at most 1; the parts summed in one order
+    cdef Py_ssize_t j, n = _norm_part_count(cfg.net)
+    cdef double total = 0.0, factor
+    for j in range(n):
+        total += ws.norm_parts[j]
+    factor = cfg.opt.max_grad_norm / (sqrt(total) / sw_sum + 1e-6)
+    return factor if factor < 1.0 else 1.0
+
+
+cdef inline double _clipped_parameters_phase(Epoch *epoch, const Workspace *ws,
+                                             const Batch *batch, Step *step, int tid, int nt,
+                                             floating *params) noexcept nogil:
+    """Clipping (``max_grad_norm``): this thread's rows of every ``W_i`` and
+    entries of every ``b_i`` take their gradient (data-parallel: the halves
+    added) and its squares per row and entry (``_gradient_norm_parts``);
+    after a barrier every thread sums all the parts in the same order (the
+    norm does not depend on the thread count) and scales the step's
+    gradient (``Step.clip``); then the steps. Returns the sum of the squares
+    of its weights after the step."""
+    cdef const EpochConfig *cfg = &epoch.config
+    cdef const Net *net = cfg.net
+    cdef floating *grads = <floating *> cfg.grads
+    cdef floating *half = <floating *> ws.half_grad
+    cdef Py_ssize_t k0, k1, c0, c1, n_out
+    cdef double sumsq = 0.0
+    cdef bint has_second_half = False
+    cdef int i
+    if cfg.data_parallel:
+        _split(batch.n_rows, 1, 2, &k0, &k1)
+        has_second_half = k1 > k0
+    for i in range(net.n_layers - 1, -1, -1):
+        n_out = net.sizes[i + 1]
+        _split(net.sizes[i], tid, nt, &k0, &k1)
+        _split(n_out, tid, nt, &c0, &c1)
+        if not cfg.data_parallel:
+            _layer_gradient(cfg, ws, batch, i, k0, k1, c0, c1, grads)
+        elif has_second_half:
+            _add_into(grads + net.off_w[i] + k0 * n_out, half + net.off_w[i] + k0 * n_out,
+                      (k1 - k0) * n_out)
+            _add_into(grads + net.off_b[i] + c0, half + net.off_b[i] + c0, c1 - c0)
+        _gradient_norm_parts(cfg, ws, i, k0, k1, c0, c1, params)
+    fb_barrier_wait(epoch.segment.barrier)
+    step.clip = _clip_factor(cfg, ws, step.sw_sum)
+    for i in range(net.n_layers - 1, -1, -1):
+        _split(net.sizes[i], tid, nt, &k0, &k1)
+        _split(net.sizes[i + 1], tid, nt, &c0, &c1)
+        _layer_step(cfg, i, k0, k1, c0, c1, step, params, &sumsq)
+    return sumsq
+
+
 # ---------------------------------------------------------------------------
 # One thread's part of a segment, and the segments of an epoch
 # ---------------------------------------------------------------------------
@@ -625,7 +830,9 @@ cdef void _epoch_body(Epoch *epoch, int tid, int nt, floating *params) noexcept 
             epoch.totals.stop = 1
         if tid == nt - 1:       # thread 0 checks for Ctrl-C meanwhile
             _add_batch_loss(epoch, &ws, &batch, sw_sum, nt)
-        if cfg.data_parallel:
+        if cfg.train and cfg.opt.max_grad_norm > 0:
+            sumsq = _clipped_parameters_phase(epoch, &ws, &batch, &step, tid, nt, params)
+        elif cfg.data_parallel:
             sumsq = _parameters_phase_dp(cfg, &ws, &batch, &step, tid, nt, params)
         else:
             sumsq = _parameters_phase(cfg, &ws, &batch, &step, tid, nt, params)

@@ -160,3 +160,136 @@ cdef double _log_of_product(const floating *x, Py_ssize_t n) noexcept nogil:
         i = stop
         total += log(((P[0] * P[1]) * (P[2] * P[3])) * ((P[4] * P[5]) * (P[6] * P[7])))
     return total
+
+
+# ---------------------------------------------------------------------------
+# expm1, log1p and erf for the smooth activations and the smoothed
+# log-losses: branch-free (both branches computed, one kept) so that the
+# loops calling them vectorise; float computes in double and rounds once.
+# ---------------------------------------------------------------------------
+
+cdef inline double _expm1_nonpositive(double x) noexcept nogil:
+    """exp(x) - 1 for x <= 0 within 2 ulp: the Taylor series ``x (1 + x/2! +
+    ... + x**14/15!)`` above -0.5 (no cancellation), ``exp(x) - 1`` below."""
+    cdef double p = 7.647163731819816e-13
+    p = p * x + 1.1470745597729725e-11
+    p = p * x + 1.6059043836821613e-10
+    p = p * x + 2.08767569878681e-09
+    p = p * x + 2.505210838544172e-08
+    p = p * x + 2.755731922398589e-07
+    p = p * x + 2.7557319223985893e-06
+    p = p * x + 2.48015873015873e-05
+    p = p * x + 0.0001984126984126984
+    p = p * x + 0.001388888888888889
+    p = p * x + 0.008333333333333333
+    p = p * x + 0.041666666666666664
+    p = p * x + 0.16666666666666666
+    p = p * x + 0.5
+    p = p * x + 1.0
+    return x * p if x > -0.5 else _exp(x) - 1.0
+
+cdef inline floating f_expm1(floating x) noexcept nogil:
+    # exp(x) - 1 for x <= 0 (selu below zero, softplus' derivative)
+    return <floating> _expm1_nonpositive(<double> x)
+
+
+cdef inline double _log1p_unit(double x) noexcept nogil:
+    """log(1 + x) for x in [0, 1] within 3 ulp: ``2 atanh(s)`` with ``s = x /
+    (2 + x)`` in [0, 1/3], its series ``2 (s + s**3/3 + ... + s**29/29)``
+    (the next term is below 2**-56 of the sum)."""
+    cdef double s = x / (2.0 + x)
+    cdef double z = s * s
+    cdef double p = 0.06896551724137931
+    p = p * z + 0.07407407407407407
+    p = p * z + 0.08
+    p = p * z + 0.08695652173913043
+    p = p * z + 0.09523809523809523
+    p = p * z + 0.10526315789473684
+    p = p * z + 0.11764705882352941
+    p = p * z + 0.13333333333333333
+    p = p * z + 0.15384615384615385
+    p = p * z + 0.18181818181818182
+    p = p * z + 0.2222222222222222
+    p = p * z + 0.2857142857142857
+    p = p * z + 0.4
+    p = p * z + 0.6666666666666666
+    p = p * z + 2.0
+    return s * p
+
+cdef inline floating f_log1p(floating x) noexcept nogil:
+    # log(1 + x) for x in [0, 1]: log(1 + exp(-|z|)) in softplus and the log-losses
+    return <floating> _log1p_unit(<double> x)
+
+
+cdef inline double _erf_near_zero(double x) noexcept nogil:
+    # erf(x) for |x| <= 1: its Taylor series to x**33 (tools/fit_engine_erf.py)
+    cdef double z = x * x
+    cdef double p = 1.6342614095367152e-15
+    p = p * z - 2.7835162072109212e-14
+    p = p * z + 4.4632242632864775e-13
+    p = p * z - 6.7113668551641105e-12
+    p = p * z + 9.422759064650411e-11
+    p = p * z - 1.2290555301717926e-09
+    p = p * z + 1.4807192815879218e-08
+    p = p * z - 1.6365844691234924e-07
+    p = p * z + 1.6462114365889246e-06
+    p = p * z - 1.492565035840625e-05
+    p = p * z + 0.00012055332981789664
+    p = p * z - 0.0008548327023450852
+    p = p * z + 0.005223977625442188
+    p = p * z - 0.026866170645131252
+    p = p * z + 0.11283791670955126
+    p = p * z - 0.37612638903183754
+    p = p * z + 1.1283791670955126
+    return x * p
+
+
+cdef inline double _erfc_tail(double a) noexcept nogil:
+    """erfc(a) for a >= 1: ``t exp(P(u) - a**2)``, ``t = 1 / (1 + a/2)``, P of
+    degree 16 fitted by tools/fit_engine_erf.py on [1, 6] (relative error a
+    few ulp, plus a**2's rounding); 0 from 6 on (erfc(6) = 2e-17). Arguments
+    below 1 are evaluated at 1 (the caller keeps the series there)."""
+    cdef double s = 1.0 if a < 1.0 else (6.0 if a > 6.0 else a)
+    cdef double t = 1.0 / (1.0 + 0.5 * s)
+    cdef double u = (t - 0.25) * (2.0 / (0.6666666666666666 - 0.25)) - 1.0
+    cdef double p = 8.899665308014723e-12
+    p = p * u - 2.44270858603255e-11
+    p = p * u - 1.1053576085101862e-10
+    p = p * u + 7.257583277614309e-10
+    p = p * u + 5.21725194772285e-10
+    p = p * u - 1.4603343147274795e-08
+    p = p * u + 1.4514074028730304e-08
+    p = p * u + 2.564348352989451e-07
+    p = p * u - 6.019876442078997e-07
+    p = p * u - 4.527151057297928e-06
+    p = p * u + 1.604126517271174e-05
+    p = p * u + 9.560006353052118e-05
+    p = p * u - 0.0004014712040290985
+    p = p * u - 0.0031116996674013294
+    p = p * u + 0.010174695380251338
+    p = p * u + 0.2765835893613115
+    p = p * u - 0.7274922853522043
+    return 0.0 if a >= 6.0 else t * _exp(p - s * s)
+
+
+cdef inline double _erf(double x) noexcept nogil:
+    """erf within 3 ulp (of scipy's), branch-free: the series for |x| < 1,
+    ``sign(x) (1 - erfc(|x|))`` beyond. NaN stays NaN."""
+    cdef double a = x if x >= 0 else -x
+    cdef double clipped = x if a < 1.0 else (1.0 if x > 0 else -1.0)
+    cdef double tail = 1.0 - _erfc_tail(a)
+    return _erf_near_zero(clipped) if a < 1.0 else (tail if x > 0 else -tail)
+
+cdef inline floating f_erf(floating x) noexcept nogil:
+    return <floating> _erf(<double> x)
+
+
+cdef inline double _normal_cdf(double z) noexcept nogil:
+    """Phi(z) = (1 + erf(z / sqrt 2)) / 2, accurate relative to Phi in the
+    lower tail too (there it is erfc(|x|) / 2, without 1 - erf's cancellation)."""
+    cdef double x = z * 0.7071067811865476
+    cdef double a = x if x >= 0 else -x
+    cdef double clipped = x if a < 1.0 else (1.0 if x > 0 else -1.0)
+    cdef double half_tail = 0.5 * _erfc_tail(a)
+    cdef double near = 0.5 + 0.5 * _erf_near_zero(clipped)
+    return near if a < 1.0 else (1.0 - half_tail if x > 0 else half_tail)

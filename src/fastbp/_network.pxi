@@ -97,9 +97,12 @@ cdef class NetSpec:
         return [(self.net.off_b[i], self.net.off_b[i] + self.sizes[i + 1])
                 for i in range(self.net.n_layers)]
 
-    def train_workspace_size(self, Py_ssize_t batch_size, bint gather_rows):
-        """Elements of workspace ``train_epoch`` needs for ``batch_size``."""
-        return _train_ws_size(&self.net, batch_size, gather_rows)
+    def train_workspace_size(self, Py_ssize_t batch_size, bint gather_rows, bint dropout=False,
+                             bint clip=False):
+        """Elements of workspace ``train_epoch`` (``loss_and_grad``: chunk rows,
+        no gathering, no clipping) needs for ``batch_size``, with or without
+        dropout and gradient clipping."""
+        return _train_ws_size(&self.net, batch_size, gather_rows, dropout, clip)
 
     def predict_workspace_size(self, Py_ssize_t chunk_rows):
         """Elements of workspace ``forward`` needs for ``chunk_rows``."""

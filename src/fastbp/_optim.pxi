@@ -7,9 +7,15 @@
 #   one step function over a block of parameters (``sgd_step``,
 #   ``nesterov_step``, ``adam_step``) with its case in ``update_range``.
 # * ``_make_step`` turns the settings into one batch's ``Step`` constants
-#   (the same on every thread): the learning rate of that step (Adam's bias
-#   correction included; a learning-rate schedule's factor would go here),
-#   the L2 penalty and the batch's sample-weight sum.
+#   (the same on every thread): the learning rate of that step (the
+#   schedule's factor, _schedules.pxi, and Adam's bias correction included),
+#   the decoupled weight decay's factor, the L2 penalty and the batch's
+#   sample-weight sum. The step count ``t`` advances for every optimizer.
+# * Decoupled weight decay (AdamW, SGDW): weights only, never intercepts,
+#   ``w *= 1 - lr * weight_decay`` with lr the scheduled rate (before Adam's
+#   bias correction), after the gradient is taken and before the step, as
+#   PyTorch's AdamW. Clipping (``max_grad_norm``) scales the step's gradient
+#   by the factor the epoch computes from its global norm (``Step.clip``).
 # * ``update_range`` is the one fused loop over a range: in blocks that stay
 #   in L1, scikit-learn's gradient ``(G + alpha W) / sw_sum`` into a block
 #   buffer, then the step, then the squared weights (the next batch's L2
@@ -30,12 +36,15 @@ cdef enum:
 
 cdef struct OptimizerConfig:
     int kind
-    double learning_rate      # current rate (SGD: after the schedule)
+    double learning_rate      # current rate (SGD: after the per-epoch schedule)
     double momentum
     double beta_1
     double beta_2
     double epsilon
-    long long t               # Adam's step count before the epoch
+    long long t               # steps taken before the epoch (Adam's bias correction)
+    double weight_decay       # decoupled; 0: none
+    double max_grad_norm      # clip the gradient's global norm to this; 0: no clipping
+    ScheduleConfig schedule   # the per-step factor (_schedules.pxi)
 
 
 cdef struct Step:
@@ -48,6 +57,8 @@ cdef struct Step:
     double beta_1
     double beta_2
     double epsilon
+    double decay              # weights *= decay before the step (1: no weight decay)
+    double clip               # gradient *= clip (1: not clipped)
 
 
 _OPTIMIZER_KINDS = {"sgd": OPT_SGD, "nesterov": OPT_NESTEROV, "adam": OPT_ADAM}
@@ -63,19 +74,39 @@ cdef class OptimizerRecord:
     ----------
     kind : {'sgd', 'nesterov', 'adam'}
     learning_rate : float
-        The rate of the next epoch (SGD: after the schedule; Adam: before its
-        bias correction).
+        The rate of the next epoch (SGD: after the per-epoch schedule; Adam:
+        before its bias correction), before the per-step schedule's factor.
     momentum, beta_1, beta_2, epsilon : float
     t : int
-        Adam's step count so far (its bias correction); SGD leaves it alone.
+        Steps taken so far (Adam's bias correction, the schedule's progress).
+    weight_decay : float, default=0.0
+        Decoupled weight decay (weights only).
+    max_grad_norm : float, default=0.0
+        Clip each step's gradient to this global norm; 0: no clipping.
+    schedule : {'constant', 'cosine', 'flat_cosine'}, default='constant'
+        The per-step factor on the rate (_schedules.pxi).
+    warmup_steps, total_steps : int, default=0
+        Linear warm-up steps, and the fit's total steps (the schedule's length).
     """
     cdef OptimizerConfig config
 
     def __cinit__(self, str kind, double learning_rate, double momentum=0.0,
                   double beta_1=0.9, double beta_2=0.999, double epsilon=1e-8,
-                  long long t=0):
+                  long long t=0, double weight_decay=0.0, double max_grad_norm=0.0,
+                  str schedule="constant", long long warmup_steps=0,
+                  long long total_steps=0):
         if kind not in _OPTIMIZER_KINDS:
             raise ValueError(f"kind must be one of {sorted(_OPTIMIZER_KINDS)}, got {kind!r}")
+        if schedule not in _SCHEDULE_KINDS:
+            raise ValueError(f"schedule must be one of {sorted(_SCHEDULE_KINDS)}, got "
+                             f"{schedule!r}")
+        if not (weight_decay >= 0 and max_grad_norm >= 0 and 0 <= warmup_steps
+                and (warmup_steps <= total_steps or total_steps == 0)):
+            raise ValueError(
+                f"weight_decay and max_grad_norm must be >= 0 and 0 <= warmup_steps <= "
+                f"total_steps, got weight_decay={weight_decay}, "
+                f"max_grad_norm={max_grad_norm}, warmup_steps={warmup_steps}, "
+                f"total_steps={total_steps}")
         self.config.kind = _OPTIMIZER_KINDS[kind]
         self.config.learning_rate = learning_rate
         self.config.momentum = momentum
@@ -83,10 +114,19 @@ cdef class OptimizerRecord:
         self.config.beta_2 = beta_2
         self.config.epsilon = epsilon
         self.config.t = t
+        self.config.weight_decay = weight_decay
+        self.config.max_grad_norm = max_grad_norm
+        self.config.schedule.kind = _SCHEDULE_KINDS[schedule]
+        self.config.schedule.warmup_steps = warmup_steps
+        self.config.schedule.total_steps = total_steps
 
     @property
     def kind(self):
         return next(k for k, v in _OPTIMIZER_KINDS.items() if v == self.config.kind)
+
+    @property
+    def schedule(self):
+        return next(k for k, v in _SCHEDULE_KINDS.items() if v == self.config.schedule.kind)
 
     @property
     def learning_rate(self):
@@ -104,21 +144,30 @@ cdef class OptimizerRecord:
     def t(self, long long value):
         self.config.t = value
 
+    def step_learning_rate(self, long long t):
+        """The learning rate of step ``t`` (counted from 1): the rate times the
+        schedule's factor, before Adam's bias correction."""
+        return self.config.learning_rate * schedule_factor(&self.config.schedule, t)
+
     def __reduce__(self):
         return (OptimizerRecord, (self.kind, self.config.learning_rate, self.config.momentum,
                                   self.config.beta_1, self.config.beta_2, self.config.epsilon,
-                                  self.config.t))
+                                  self.config.t, self.config.weight_decay,
+                                  self.config.max_grad_norm, self.schedule,
+                                  self.config.schedule.warmup_steps,
+                                  self.config.schedule.total_steps))
 
 
 cdef inline void _count_steps(OptimizerConfig *opt, long long n_batches) noexcept nogil:
-    # Adam counts its steps across epochs (its bias correction)
-    if opt.kind == OPT_ADAM:
-        opt.t += n_batches
+    # every optimizer counts its steps across epochs (Adam's bias correction,
+    # the schedule's progress)
+    opt.t += n_batches
 
 
 cdef void _make_step(Step *step, const OptimizerConfig *opt, long long t, double alpha,
                      double sw_sum) noexcept nogil:
     # the constants of step ``t`` (counted from 1) for a batch of weight sw_sum
+    cdef double lr
     step.kind = opt.kind
     step.alpha = alpha
     step.sw_sum = sw_sum
@@ -126,11 +175,15 @@ cdef void _make_step(Step *step, const OptimizerConfig *opt, long long t, double
     step.beta_1 = opt.beta_1
     step.beta_2 = opt.beta_2
     step.epsilon = opt.epsilon
+    step.clip = 1.0
+    lr = opt.learning_rate
+    if opt.schedule.kind != SCHEDULE_CONSTANT or opt.schedule.warmup_steps > 0:
+        lr = lr * schedule_factor(&opt.schedule, t)
+    step.decay = 1.0 - lr * opt.weight_decay
     if opt.kind == OPT_ADAM:
-        step.lr = opt.learning_rate * sqrt(1 - pow(opt.beta_2, <double> t)) / (
-            1 - pow(opt.beta_1, <double> t))
+        step.lr = lr * sqrt(1 - pow(opt.beta_2, <double> t)) / (1 - pow(opt.beta_1, <double> t))
     else:
-        step.lr = opt.learning_rate
+        step.lr = lr
 
 
 # ---------------------------------------------------------------------------
@@ -184,6 +237,13 @@ cdef inline void adam_step(floating *p, floating *moment1, floating *moment2, co
         p[j] = p[j] + (-lr * moment1[j]) / (f_sqrt(moment2[j]) + eps)
 
 
+cdef inline void _scale_block(floating *v, Py_ssize_t n, floating factor) noexcept nogil:
+    # v *= factor (the clipped gradient, the decayed weights)
+    cdef Py_ssize_t j
+    for j in range(n):
+        v[j] = v[j] * factor
+
+
 cdef inline void _step_gradient(floating *g, const floating *p, const floating *grads,
                                 Py_ssize_t nb, bint weights, bint zero_grad,
                                 const Step *step) noexcept nogil:
@@ -204,6 +264,8 @@ cdef inline void _step_gradient(floating *g, const floating *p, const floating *
     else:
         for j in range(nb):
             g[j] = grads[j] / sw
+    if step.clip != 1.0:
+        _scale_block(g, nb, <floating> step.clip)
 
 
 cdef double update_range(floating *params, const floating *grads, floating *state1,
@@ -228,6 +290,8 @@ cdef double update_range(floating *params, const floating *grads, floating *stat
             nb = UPDATE_BLOCK
         p = params + start
         _step_gradient(g, p, grads + start, nb, weights, zero_grad, step)
+        if weights and step.decay != 1.0:
+            _scale_block(p, nb, <floating> step.decay)
         if step.kind == OPT_ADAM:
             adam_step(p, state1 + start, state2 + start, g, nb, step)
         elif step.kind == OPT_NESTEROV:

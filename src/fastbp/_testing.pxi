@@ -39,18 +39,39 @@ def apply_activation(floating[:, ::1] Z, str name):
                         <int> ACTIVATION_CODES[name])
 
 
-def apply_activation_derivative(floating[:, ::1] D, floating[:, ::1] A, str name):
-    """Test hook: ``D *= act'(z)`` in place, from ``A = act(z)``, as the
-    backward pass computes it."""
+def apply_activation_derivative(floating[:, ::1] D, floating[:, ::1] A, str name,
+                                floating[:, ::1] Z=None):
+    """Test hook: ``D *= act'(z)`` in place, from ``A = act(z)`` and, for the
+    activations whose derivative reads it (gelu, silu, mish), ``Z = z``, as
+    the backward pass computes it."""
     if D.shape[0] != A.shape[0] or D.shape[1] != A.shape[1]:
         raise ValueError(f"D and A must have the same shape, got {(D.shape[0], D.shape[1])} "
                          f"and {(A.shape[0], A.shape[1])}")
     if name not in HIDDEN_ACTIVATIONS:
         raise ValueError(f"no hidden-layer derivative for {name!r}; expected one of "
                          f"{', '.join(HIDDEN_ACTIVATIONS)}")
+    if _keeps_preactivation(<int> ACTIVATION_CODES[name]) and (
+            Z is None or Z.shape[0] != D.shape[0] or Z.shape[1] != D.shape[1]):
+        raise ValueError(f"the derivative of {name!r} needs Z, the pre-activations, of D's shape")
     if D.shape[0] and D.shape[1]:
-        activation_derivative(&D[0, 0], &A[0, 0], D.shape[0], D.shape[1], D.shape[1],
+        activation_derivative(&D[0, 0], &A[0, 0], &Z[0, 0] if Z is not None else NULL,
+                              D.shape[0], D.shape[1], D.shape[1],
                               <int> ACTIVATION_CODES[name])
+
+
+def dropout_mask(uint64_t seed, long long step, int layer, Py_ssize_t n_rows, Py_ssize_t n_units,
+                 double rate, Py_ssize_t first_position=0):
+    """Test hook: the dropout mask (1 = kept) of hidden layer ``layer`` at
+    optimizer step ``step`` for ``n_rows`` rows at positions
+    ``first_position..`` of the epoch's order, as training draws it."""
+    cdef cnp.ndarray[cnp.float64_t, ndim=2] ones = np.ones((n_rows, n_units))
+    cdef cnp.ndarray[cnp.float64_t, ndim=2] kept = np.empty((n_rows, n_units))
+    if not 0 <= rate < 1:
+        raise ValueError(f"rate must be in [0, 1), got {rate}")
+    if n_rows and n_units:
+        dropout_forward(<double *> ones.data, <double *> kept.data, n_rows, n_units,
+                        first_position, dropout_layer_key(seed, step, layer), rate)
+    return (ones != 0).astype(np.uint8)
 
 
 def matmul(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] C,
