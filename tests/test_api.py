@@ -21,8 +21,10 @@ def test_get_set_params_and_repr():
     est = fastbp.MLPClassifier(hidden_layer_sizes=(5,), alpha=0.1)
     params = est.get_params()
     assert params["hidden_layer_sizes"] == (5,) and params["alpha"] == 0.1
-    # scikit-learn's 23 parameters plus fastbp's class_weight and callbacks
-    assert params["solver"] == "adam" and len(params) == 25
+    # scikit-learn's 23 parameters plus fastbp's class_weight, callbacks and its six
+    # training options (dropout, weight_decay, warmup, max_grad_norm, label_smoothing,
+    # scoring)
+    assert params["solver"] == "adam" and len(params) == 31
     assert params["class_weight"] is None and params["callbacks"] is None
     assert est.set_params(alpha=0.5) is est and est.alpha == 0.5
     with pytest.raises(ValueError, match="Invalid parameter 'nope'"):

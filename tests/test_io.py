@@ -293,7 +293,7 @@ def _delete(path):
 
 
 HEADER_TAMPERING = [
-    (_set(["version"], 2), "format version 2; this fastbp reads version 1"),
+    (_set(["version"], 3), "format version 3; this fastbp reads versions 1, 2"),
     (_set(["version"], "1"), "format version '1'"),
     (_set(["version"], True), "format version True"),
     (_set(["format"], "other-model"), "it is not a fastbp model"),

@@ -223,6 +223,13 @@ def test_string_labels_and_predict_proba_match():
 # the public surface: parameters, defaults, attributes
 # ---------------------------------------------------------------------------
 
+# fastbp's own parameters whose default is not None, at the value that turns
+# them off (or that scikit-learn's losses never read): the defaults keep
+# scikit-learn's behaviour (test_fastbp_options_at_their_defaults_are_sklearns)
+OFF_VALUES = {"dropout": 0.0, "weight_decay": 0.0, "warmup": 0.0, "label_smoothing": 0.0,
+              "huber_delta": 1.0, "quantile": 0.5}
+
+
 @pytest.mark.parametrize("pair", PAIRS)
 def test_constructor_parameters_and_defaults_are_sklearns(pair):
     ours, theirs = (inspect.signature(c.__init__).parameters for c in pair)
@@ -230,9 +237,32 @@ def test_constructor_parameters_and_defaults_are_sklearns(pair):
         assert name in ours, f"missing parameter {name}"
         assert ours[name].default == p.default, name
         assert ours[name].kind == p.kind, name
+    # scikit-learn's parameters first, in scikit-learn's order; fastbp's after
+    assert list(ours)[:len(theirs)] == list(theirs)
     # fastbp's own additions must keep the old behaviour by default
     extra = set(ours) - set(theirs)
-    assert all(ours[n].default is None for n in extra), extra
+    assert all(ours[n].default is None or (n in OFF_VALUES and ours[n].default == OFF_VALUES[n]
+                                           and type(ours[n].default) is float)
+               for n in extra), extra
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("pair", PAIRS)
+def test_fastbp_options_at_their_defaults_are_sklearns(pair, solver, digits):
+    X, y = digits
+    ours_cls, theirs_cls = pair
+    if ours_cls is fastbp.MLPRegressor:
+        y = y / 10.0
+    params = dict(hidden_layer_sizes=(16,), solver=solver, max_iter=4, random_state=0,
+                  early_stopping=True)
+    extra = set(inspect.signature(ours_cls.__init__).parameters) - set(
+        inspect.signature(theirs_cls.__init__).parameters) - {"self"}
+    given = {n: OFF_VALUES.get(n) for n in extra}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = ours_cls(**params, **given).fit(X, y)
+        theirs = theirs_cls(**params).fit(X, y)
+    assert_same_model(ours, theirs)
 
 
 @pytest.mark.parametrize("pair", PAIRS)

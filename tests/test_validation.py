@@ -616,9 +616,11 @@ BAD_PARAMS = [
     ("hidden_layer_sizes", 0, "an array-like or an int in the range [1, inf)"),
     ("hidden_layer_sizes", "ab", "an array-like or an int in the range [1, inf)"),
     ("activation", "softmax",
-     "a str among {'identity', 'leaky_relu', 'logistic', 'relu', 'tanh'}"),
+     "a str among {'gelu', 'identity', 'leaky_relu', 'logistic', 'mish', 'relu', 'selu', "
+     "'silu', 'softplus', 'tanh'}"),
     ("solver", "newton", "a str among {'adam', 'lbfgs', 'sgd'}"),
-    ("learning_rate", "cosine", "a str among {'adaptive', 'constant', 'invscaling'}"),
+    ("learning_rate", "linear",
+     "a str among {'adaptive', 'constant', 'cosine', 'flat_cosine', 'invscaling'}"),
     ("learning_rate_init", 0.0, "a float in the range (0.0, inf)"),
     ("learning_rate_init", np.inf, "a float in the range (0.0, inf)"),
     ("power_t", -0.5, "a float in the range [0.0, inf)"),
@@ -664,8 +666,8 @@ def test_invalid_hyper_parameter(name, value, accepted):
         model.fit(X, Y_CLF)
 
 
-# fastbp adds 'leaky_relu' to the activations, so that message differs
-SKLEARN_PARAMS = [p for p in BAD_PARAMS if p[0] != "activation"]
+# fastbp adds activations and learning-rate schedules, so those messages differ
+SKLEARN_PARAMS = [p for p in BAD_PARAMS if p[0] not in ("activation", "learning_rate")]
 
 
 @pytest.mark.parametrize("name, value, accepted", SKLEARN_PARAMS,
@@ -700,11 +702,11 @@ def test_invalid_hidden_layer_sizes(sizes, message):
 
 def test_invalid_loss():
     with pytest.raises(InvalidParameterError, match=exact(
-            "The 'loss' parameter of MLPRegressor must be a str among {'poisson', "
-            "'squared_error'}. Got 'hinge' instead.")):
+            "The 'loss' parameter of MLPRegressor must be a str among {'absolute_error', "
+            "'huber', 'poisson', 'quantile', 'squared_error'}. Got 'hinge' instead.")):
         reg(loss="hinge").fit(X, Y_REG)
     with pytest.raises(InvalidParameterError, match="The 'loss' parameter of MLP must be"):
-        MLP((3,), loss="absolute_error").fit(X, Y_REG)
+        MLP((3,), loss="hinge").fit(X, Y_REG)
 
 
 @pytest.mark.parametrize("name, value", [

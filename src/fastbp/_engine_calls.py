@@ -12,7 +12,7 @@ import numpy as np
 from . import _engine
 
 __all__ = ["CHUNK_ROWS", "EngineInput", "EpochTrainer", "FullBatchObjective", "forward",
-           "fast_predictor"]
+           "fast_predictor", "loss_record", "dropout_record"]
 
 # rows per chunk of the full-batch passes (prediction, L-BFGS, inspection)
 CHUNK_ROWS = _engine.DEFAULT_CHUNK_ROWS
@@ -51,12 +51,30 @@ class EngineInput:
         return EngineInput(part.tocsr() if self.is_sparse else part)
 
 
+def loss_record(net, loss, settings):
+    """The engine's record of the training loss ``loss`` (a name of
+    ``_losses.LOSSES``) with its ``settings`` (``_losses.LossSettings``) on
+    ``net``'s output."""
+    return _engine.LossRecord(loss, net.spec.output_activation, settings.huber_delta,
+                              settings.quantiles, settings.label_smoothing)
+
+
+def dropout_record(rates, seed, fixed_step=0):
+    """The engine's dropout record (one rate per hidden layer, the fit's
+    mask seed), or None when no layer drops anything."""
+    if not any(rates):
+        return None
+    return _engine.DropoutRecord(rates, seed, fixed_step)
+
+
 class EpochTrainer:
     """One epoch of mini-batch training per :meth:`run`: a single GIL-free
-    engine call that updates the parameters and the optimizer state."""
+    engine call that updates the parameters and the optimizer state, with
+    the training loss ``loss`` (an engine ``LossRecord``) and ``dropout``
+    (an engine ``DropoutRecord`` or None)."""
 
     def __init__(self, net, optimizer, inp, Y, sample_weight, batch_size, alpha, loss_scale,
-                 shuffle):
+                 shuffle, loss=None, dropout=None):
         self.net = net
         self.optimizer = optimizer
         self.inp = inp
@@ -68,13 +86,16 @@ class EpochTrainer:
         self.batch_size = batch_size
         self.alpha = float(alpha)
         self.loss_scale = loss_scale
+        self.loss = loss
+        self.dropout = dropout
         self.record = optimizer.engine_record()
         self.state1, self.state2 = optimizer.engine_buffers()
         self.grads = np.empty_like(net.params)
         # a shuffled dense epoch gathers each batch's rows into the workspace
         gather = shuffle and not inp.is_sparse
-        self.work = np.empty(net.spec.train_workspace_size(batch_size, gather),
-                             dtype=net.dtype)
+        self.work = np.empty(net.spec.train_workspace_size(
+            batch_size, gather, dropout is not None, optimizer.max_grad_norm > 0),
+            dtype=net.dtype)
 
     def run(self, order):
         """Train one epoch over the rows in ``order`` (None: in order);
@@ -84,29 +105,39 @@ class EpochTrainer:
         loss_sum = _engine.train_epoch(
             self.spec, self.params, self.grads, self.state1, self.state2, self.rows, self.Y,
             self.sample_weight, order, self.batch_size, record, self.alpha,
-            self.loss_scale, self.work)
+            self.loss_scale, self.work, 0, self.loss, self.dropout)
         opt.after_epoch(record)
         return loss_sum
 
 
 class FullBatchObjective:
     """The training objective and its gradient over all of the input, at
-    the network's current parameters (L-BFGS, ``loss_and_gradients``)."""
+    the network's current parameters (L-BFGS, ``loss_and_gradients``):
+    training loss ``loss`` (a name of ``_losses.LOSSES``; None: the
+    output's canonical loss) with its ``settings``. ``dropout``, a test
+    hook: an engine ``DropoutRecord`` with a fixed step, whose masks then
+    apply (rows keyed by their index in the input)."""
 
-    def __init__(self, net, inp, Y, sample_weight, alpha):
+    def __init__(self, net, inp, Y, sample_weight, alpha, loss=None, settings=None,
+                 dropout=None):
         self.net = net
         self.inp = inp
         self.Y = Y
         self.sample_weight = sample_weight
         self.alpha = float(alpha)
+        self.loss = None if loss is None else loss_record(net, loss, settings)
+        self.dropout = dropout
         self.chunk = min(CHUNK_ROWS, inp.n_rows)
-        self.work = np.empty(net.spec.train_workspace_size(self.chunk, False), dtype=net.dtype)
+        self.work = np.empty(net.spec.train_workspace_size(self.chunk, False,
+                                                           dropout is not None),
+                             dtype=net.dtype)
         self.grad = np.empty_like(net.params)
 
     def __call__(self):
         """The objective; its gradient is left in ``self.grad``."""
-        return _engine.loss_and_grad(self.net.spec, self.net.params, self.inp.engine, self.Y, self.sample_weight, self.alpha, 1.0,
-                                     self.grad, self.work, self.chunk)
+        return _engine.loss_and_grad(self.net.spec, self.net.params, self.inp.engine, self.Y,
+                                     self.sample_weight, self.alpha, 1.0, self.grad, self.work,
+                                     self.chunk, 0, self.loss, self.dropout)
 
 
 def forward(net, inp):

@@ -22,7 +22,7 @@ from ._class_weight import check_class_weight_param, class_sample_weight
 from ._compat import accuracy_score, check_random_state, r2_score
 from ._exceptions import not_fitted_error
 from ._lbfgs import LbfgsTraining
-from ._losses import output_activation
+from ._losses import loss_settings, output_activation
 from ._network import Network
 from ._optimizers import SOLVERS, Optimizer
 from ._sklearn_api import EstimatorAPI, available_if, make_init, parameter_constraints
@@ -31,6 +31,7 @@ from ._training import Checkpoint, StochasticTraining
 from ._validation import (
     check_feature_names,
     check_sample_weight,
+    check_training_options,
     check_X,
     choose_dtype,
     validate_params,
@@ -88,10 +89,12 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining):
         return self._label_encoding if self._is_classifier() else None
 
     def _validate_params(self):
-        """Check every constructor parameter (fit and load call this)."""
+        """Check every constructor parameter (fit and load call this); returns
+        the dropout rate of each hidden layer."""
         validate_params(self, self._parameter_constraints)
         check_class_weight_param(getattr(self, "class_weight", None), type(self).__name__,
                                  self._loss_name())
+        return check_training_options(self, self._loss_name())
 
     def _hidden_sizes(self):
         hidden = self.hidden_layer_sizes
@@ -130,7 +133,7 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining):
     # fit
     # ------------------------------------------------------------------
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, *, X_val=None, y_val=None, sample_weight_val=None):
         """Fit the model to data matrix X and target(s) y.
 
         Parameters
@@ -143,16 +146,33 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining):
             multilabel) or real targets (regression).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative sample weights.
+        X_val : {array-like, sparse matrix} of shape (n_val, n_features), default=None
+            Validation data (solver 'sgd' or 'adam'; the signature of
+            scikit-learn 1.7's gradient boosting). With
+            ``early_stopping=True`` it replaces the ``validation_fraction``
+            split: training stops when its score (``scoring='loss'``: its
+            loss) stops improving, and the best epoch's weights are kept.
+            Without early stopping, ``validation_scores_`` and
+            ``validation_loss_curve_`` record it after every epoch and
+            training runs as it would without it.
+        y_val : array-like of shape (n_val,) or (n_val, n_outputs), default=None
+            The targets of ``X_val`` (required with it).
+        sample_weight_val : array-like of shape (n_val,), default=None
+            Sample weights of ``X_val`` (``class_weight`` applies to them as
+            to the training data, ``'balanced'`` from y_val's counts).
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit(X, y, sample_weight, incremental=False)
+        validation = None
+        if X_val is not None or y_val is not None or sample_weight_val is not None:
+            validation = (X_val, y_val, sample_weight_val)
+        return self._fit(X, y, sample_weight, incremental=False, validation=validation)
 
-    def _fit(self, X, y, sample_weight, incremental, classes=None):
-        self._validate_params()
+    def _fit(self, X, y, sample_weight, incremental, classes=None, validation=None):
+        dropout_rates = self._validate_params()
         runner = None
         if getattr(self, "callbacks", None) is not None:
             from .callbacks import _make_runner
@@ -164,7 +184,8 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining):
         # a failed fit leaves the estimator exactly as it was before the call
         before = Checkpoint(self, self.__dict__.get("_optimizer"), self._arrays_written())
         try:
-            return self._fit_unguarded(X, y, sample_weight, incremental, classes, runner)
+            return self._fit_unguarded(X, y, sample_weight, incremental, classes, runner,
+                                       validation, dropout_rates)
         except BaseException:
             before.restore()
             raise
@@ -179,8 +200,10 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining):
             arrays.append(self._best_params)
         return arrays
 
-    def _fit_unguarded(self, X, y, sample_weight, incremental, classes, runner=None):
+    def _fit_unguarded(self, X, y, sample_weight, incremental, classes, runner=None,
+                       validation=None, dropout_rates=None):
         hidden_layer_sizes = self._hidden_sizes()
+        self._check_validation_arguments(validation)
         first_pass = not hasattr(self, "_net") or (not self.warm_start and not incremental)
         if self._is_classifier() and (classes is not None or incremental):
             self._set_encoding(_targets.partial_fit_encoding(
@@ -191,19 +214,22 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining):
         layer_units = [inp.n_features] + hidden_layer_sizes + [n_outputs]
         self._random_state = check_random_state(self.random_state)
         if first_pass:
-            self._initialize(layer_units, inp.dtype)
+            self._initialize(layer_units, inp.dtype, validation is not None)
         else:
             self._check_compatible(layer_units)
         self.n_outputs_ = n_outputs
         epochs_before = len(getattr(self, "loss_curve_", None) or ())
+        held_out = self._validation_set(*validation) if validation is not None else None
+        settings = loss_settings(self, n_outputs)
 
         if runner is not None:
             runner.fit_begin(self, 1 if incremental else self.max_iter)
         try:
             if self.solver in _STOCHASTIC_SOLVERS:
-                self._fit_stochastic(inp, Y, sw, incremental, runner)
+                self._fit_stochastic(inp, Y, sw, incremental, runner, held_out, settings,
+                                     dropout_rates)
             else:
-                self._fit_lbfgs(inp, Y, sw, runner)
+                self._fit_lbfgs(inp, Y, sw, runner, settings)
         finally:
             if runner is not None:
                 runner.fit_end(self)
@@ -222,7 +248,7 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining):
         Y, encoding = _targets.encode_fit_targets(
             y, inp.n_rows, inp.dtype, loss=self._loss_name(),
             encoding=self.__dict__.get("_label_encoding"), continuing=continuing,
-            estimator_name=type(self).__name__)
+            estimator_name=type(self).__name__, quantiles=self._quantiles())
         sw = check_sample_weight(sample_weight, inp.n_rows, inp.dtype)
         if self._is_classifier():
             self._set_encoding(encoding)
@@ -230,7 +256,11 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining):
                                      incremental)
         return Y, sw
 
-    def _initialize(self, layer_units, dtype):
+    def _quantiles(self):
+        """loss='quantile': its quantiles as given (a float or a sequence), else None."""
+        return self.quantile if self._loss_name() == "quantile" else None
+
+    def _initialize(self, layer_units, dtype, validating=False):
         self.n_iter_ = 0
         self.t_ = 0
         self.n_outputs_ = layer_units[-1]
@@ -243,7 +273,7 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining):
         self.intercepts_ = list(self._net.intercepts)
         self._best_params = self._net.params.copy()
         self.__dict__.pop("loss_", None)
-        self._reset_training_record(self.solver in _STOCHASTIC_SOLVERS)
+        self._reset_training_record(self.solver in _STOCHASTIC_SOLVERS, validating)
 
     def _check_compatible(self, layer_units):
         if list(self._net.sizes) != list(layer_units):
@@ -330,7 +360,9 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining):
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy (classification; subset accuracy for multilabel) or the
-        coefficient of determination R² (regression) on the given data.
+        coefficient of determination R² (regression) on the given data. With
+        several quantiles (``loss='quantile'``), y is compared with each
+        quantile's prediction and the R² averaged over them.
 
         Parameters
         ----------
@@ -350,6 +382,8 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining):
             if y.ndim == 2 and y.shape[1] == 1:
                 y = y.ravel()
             return accuracy_score(y, y_pred, sample_weight)
+        if self._quantiles() is not None and np.ndim(self._quantiles()):
+            y = _targets.quantile_targets(y.reshape(len(y), -1), self._quantiles())
         return r2_score(y, y_pred, sample_weight)
 
     @available_if(_classifies)
@@ -420,14 +454,15 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining):
         inp = self._validate_X(X, reset=False)
         Y = _targets.encode_known_targets(y, inp.n_rows, net.dtype, loss=self._loss_name(),
                                           encoding=self._encoding(),
-                                          n_outputs=self.n_outputs_)
+                                          n_outputs=self.n_outputs_, quantiles=self._quantiles())
         sw = check_sample_weight(sample_weight, inp.n_rows, net.dtype)
         if self._is_classifier():
             check_class_weight_param(getattr(self, "class_weight", None), type(self).__name__,
                                      self._loss_name())
             sw = class_sample_weight(getattr(self, "class_weight", None),
                                      self._label_encoding, Y, sw, incremental=False)
-        objective = _engine_calls.FullBatchObjective(net, inp, Y, sw, self.alpha)
+        objective = _engine_calls.FullBatchObjective(
+            net, inp, Y, sw, self.alpha, self._loss_name(), loss_settings(self, self.n_outputs_))
         loss = objective()
         grad = objective.grad
         coef_grads = [grad[a:b].reshape(shape) for a, b, shape in net.spec.weight_slices()]
@@ -483,17 +518,28 @@ class MLPClassifier(_BaseMLP):
     ----------
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         The ith element is the number of neurons in the ith hidden layer.
-    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu'}, default='relu'
-        Activation of the hidden layers. ``'leaky_relu'`` (slope 0.01 below
-        zero) is a fastbp addition.
+    activation : {'identity', 'logistic', 'tanh', 'relu', 'leaky_relu', 'gelu', 'silu', \
+'selu', 'mish', 'softplus'}, default='relu'
+        Activation of the hidden layers. fastbp adds ``'leaky_relu'`` (slope
+        0.01 below zero), ``'gelu'`` (exact, ``z Phi(z)``: PyTorch's
+        default), ``'silu'`` (``z sigmoid(z)``), ``'selu'`` (PyTorch's
+        constants), ``'mish'`` (``z tanh(softplus(z))``) and
+        ``'softplus'`` (``log(1 + exp(z))``, exact). Weights start as
+        scikit-learn's Glorot uniform draws for every activation.
     solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
         Weight optimizer.
     alpha : float, default=0.0001
         Strength of the L2 penalty (divided by the sample-weight sum).
     batch_size : int or 'auto', default='auto'
         Mini-batch size of the stochastic solvers; 'auto' is min(200, n_samples).
-    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
-        Learning-rate schedule (solver='sgd' only).
+    learning_rate : {'constant', 'invscaling', 'adaptive', 'cosine', 'flat_cosine'}, \
+default='constant'
+        Learning-rate schedule. scikit-learn's three change the rate between
+        epochs and apply to solver='sgd' only; fastbp's ``'cosine'``
+        (``learning_rate_init`` to 0 along half a cosine over ``max_iter``
+        epochs) and ``'flat_cosine'`` (constant for the first half, then
+        the cosine) change it at every mini-batch step, for 'sgd' and
+        'adam'.
     learning_rate_init : float, default=0.001
         Initial step size (sgd, adam).
     power_t : float, default=0.5
@@ -544,6 +590,52 @@ class MLPClassifier(_BaseMLP):
         :class:`fastbp.callbacks.StopTraining` stops training. See
         :mod:`fastbp.callbacks` (``ProgressBar``, ``History``). Not stored
         by ``save``: set it again after ``fastbp.load``.
+    dropout : float or sequence of float, default=0.0
+        Inverted dropout on the hidden layers' outputs while training (sgd,
+        adam): each unit is dropped with this probability, in [0, 1), and
+        kept ones are scaled by 1 / (1 - dropout); one float for every
+        hidden layer or one per hidden layer. Prediction,
+        ``loss_and_gradients`` and validation scores use the whole network.
+        The masks come from a counter-based generator seeded by
+        ``random_state`` (one extra draw per fit, only when dropout is on):
+        the same seed gives the same model, whatever the thread count.
+    weight_decay : float, default=0.0
+        Decoupled weight decay (AdamW, SGDW; sgd, adam): at every step the
+        weights, never the intercepts, are multiplied by ``1 - lr *
+        weight_decay``, ``lr`` the step's scheduled rate, as PyTorch's
+        ``AdamW``. ``alpha`` keeps its meaning (an L2 term in the loss); it
+        must stay below ``1 / learning_rate_init``.
+    warmup : float, default=0.0
+        Fraction of the training steps (``max_iter`` epochs of mini-batches)
+        over which the learning rate rises linearly to its value (the first
+        step at ``1 / warmup_steps`` of it); any ``learning_rate`` schedule
+        then runs over the remaining steps.
+    max_grad_norm : float or None, default=None
+        Clip each step's gradient (all layers together, L2 term included)
+        to this Euclidean norm, as PyTorch's ``clip_grad_norm_`` (sgd, adam).
+    label_smoothing : float, default=0.0
+        Classification: train on the targets ``(1 - label_smoothing) *
+        onehot + label_smoothing / K`` (K classes; binary and multilabel
+        outputs are two-class problems: ``y * (1 - e) + e / 2``), as
+        PyTorch's ``CrossEntropyLoss``; the loss is then computed exactly
+        from the logits. ``loss_curve_`` and ``validation_loss_curve_``
+        report the smoothed loss.
+    huber_delta : float, default=1.0
+        ``loss='huber'`` (MLPRegressor, MLP): the error at which the loss
+        turns from quadratic (``e**2 / 2``) to linear (``delta * (|e| -
+        delta / 2)``), as PyTorch's ``HuberLoss``.
+    quantile : float or sequence of float, default=0.5
+        ``loss='quantile'`` (MLPRegressor, MLP): the quantile(s) to
+        predict, in [0, 1], with scikit-learn's ``mean_pinball_loss``. A
+        float predicts that quantile of every target column; a sequence
+        predicts each quantile of a single target, one output column each
+        (prediction intervals in one model).
+    scoring : {'loss'} or None, default=None
+        What early stopping monitors on the validation data: None, the
+        score (accuracy or R², as scikit-learn); ``'loss'``, the validation
+        loss (``validation_scores_`` then holds minus the loss, as
+        HistGradientBoosting's ``validation_score_`` with
+        ``scoring='loss'``).
 
     Attributes
     ----------
@@ -553,13 +645,15 @@ class MLPClassifier(_BaseMLP):
     loss_curve_ : list of float
         Training loss per epoch (sgd, adam), L2 penalty included.
     validation_scores_ : list of float or None
-        Score on the held-out data per epoch (``early_stopping=True``).
+        Score on the held-out data per epoch (``early_stopping=True``, or
+        ``X_val`` given to ``fit``); with ``scoring='loss'``, minus the loss.
     validation_loss_curve_ : list of float or None
-        Loss on the held-out data per epoch when ``early_stopping=True``,
-        else None (a fastbp addition). It is the training loss (the same
-        per-sample loss as ``loss_curve_``, weighted by ``sample_weight`` and
-        ``class_weight``) without the L2 penalty, which does not depend on
-        the data; at the default ``alpha`` the penalty is negligible.
+        Loss on the held-out data per epoch when ``early_stopping=True`` or
+        ``X_val`` was given, else None (a fastbp addition). It is the
+        training loss (the same per-sample loss as ``loss_curve_``,
+        weighted by ``sample_weight`` and ``class_weight``) without the L2
+        penalty, which does not depend on the data; at the default
+        ``alpha`` the penalty is negligible.
     best_validation_score_ : float or None
     t_ : int
         Training samples seen by the solver.
@@ -623,8 +717,11 @@ class MLPRegressor(_BaseMLP):
     with L-BFGS, SGD or Adam. Parameters, defaults, attributes and behaviour
     are those of ``sklearn.neural_network.MLPRegressor`` (scikit-learn 1.9);
     see :class:`MLPClassifier` for the shared parameters and attributes
-    (``callbacks`` and ``validation_loss_curve_`` included). ``activation``
-    also accepts ``'leaky_relu'``.
+    (``callbacks``, the training options and ``validation_loss_curve_``
+    included). fastbp adds the losses ``loss='huber'`` (``huber_delta``),
+    ``loss='absolute_error'`` and ``loss='quantile'`` (``quantile``: one
+    output per quantile), each on an identity output and reported, like
+    squared error, averaged over outputs.
 
     Examples
     --------
@@ -675,6 +772,8 @@ class MLP(_BaseMLP):
     * ``loss='squared_error'``: regression with an identity output.
     * ``loss='poisson'``: regression of counts/rates with an exp output and
       the Poisson deviance (``y >= 0``).
+    * ``loss='huber'``, ``'absolute_error'``, ``'quantile'``: robust and
+      quantile regression on an identity output (see :class:`MLPRegressor`).
 
     Every other parameter and attribute is the one of :class:`MLPClassifier`
     / :class:`MLPRegressor`; ``predict_proba`` exists for classification.

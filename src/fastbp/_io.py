@@ -35,9 +35,11 @@ from ._state import (
     FITTED_LISTS,
     FITTED_SCALARS,
     OPTIMIZER_FIELDS as _OPTIMIZER_FIELDS,
+    OPTIMIZER_FIELDS_0_1,
     OPTIMIZER_FLOATS,
     OPTIMIZER_SCHEDULES,
     OPTIMIZER_SOLVERS,
+    PARAMETERS_SINCE_0_1_0,
     REQUIRED_SCALARS,
     Optimizer,
     StateMixin,
@@ -49,7 +51,11 @@ from ._state import (
 )
 
 FORMAT_NAME = "fastbp-model"
-FORMAT_VERSION = 1
+# 2: the training options (dropout, weight decay, ... : constructor parameters)
+# and the optimizer's weight_decay, max_grad_norm, warmup and total_steps.
+# Version 1 (fastbp 0.1.0) files load with those at their defaults.
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 __all__ = ["save_model", "load"]
 
@@ -360,7 +366,8 @@ def _load(archive):
         _require(np.all(np.isfinite(best)), "best_params contain NaN or infinity")
         state["best_params"] = best
     if "optimizer" in header:
-        state["optimizer"] = _read_optimizer(archive, header["optimizer"], n_params, dtype)
+        state["optimizer"] = _read_optimizer(archive, header["optimizer"], n_params, dtype,
+                                             header["version"])
     _read_rngs(archive, header, state)
     try:
         model._set_state(state)
@@ -379,8 +386,9 @@ def _read_header(archive):
     _require(isinstance(header, dict) and header.get("format") == FORMAT_NAME,
              "it is not a fastbp model")
     version = header.get("version")
-    _require(is_count(version) and version == FORMAT_VERSION,
-             f"format version {version!r}; this fastbp reads version {FORMAT_VERSION}. "
+    _require(is_count(version) and version in READABLE_VERSIONS,
+             f"format version {version!r}; this fastbp reads versions "
+             f"{', '.join(map(str, READABLE_VERSIONS))}. "
              "Save the model again with a fastbp that reads it.")
     return header
 
@@ -393,7 +401,10 @@ def _estimator_of(header):
     dtype_name = header.get("dtype")
     _require(dtype_name in ("float32", "float64"), f"unsupported dtype {dtype_name!r}")
     params = header.get("params")
-    _require(isinstance(params, dict) and set(params) == set(cls._get_param_names()),
+    expected = set(cls._get_param_names())
+    if header["version"] == 1:  # fastbp 0.1.0: the parameters it had
+        expected -= set(PARAMETERS_SINCE_0_1_0)
+    _require(isinstance(params, dict) and set(params) == expected,
              "the estimator parameters are missing or unknown")
     params = {k: _from_json(v) for k, v in params.items()}
     if isinstance(params["hidden_layer_sizes"], list):
@@ -483,19 +494,26 @@ def _read_targets(archive, header, network):
     return {"classes": classes, "y_type": y_type}
 
 
-def _read_optimizer(archive, fields, n_params, dtype):
-    _require(isinstance(fields, dict) and set(fields) == set(_OPTIMIZER_FIELDS),
+def _read_optimizer(archive, fields, n_params, dtype, version):
+    names = OPTIMIZER_FIELDS_0_1 if version == 1 else _OPTIMIZER_FIELDS
+    _require(isinstance(fields, dict) and set(fields) == set(names),
              "the optimizer state is malformed")
+    if version == 1:  # fastbp 0.1.0: no weight decay, clipping, warm-up or step schedule
+        fields = dict(fields, weight_decay=0.0, max_grad_norm=0.0, warmup=0.0, total_steps=0)
     _require(fields["solver"] in OPTIMIZER_SOLVERS and fields["lr_schedule"] in
              OPTIMIZER_SCHEDULES and isinstance(fields["nesterov"], bool)
-             and is_count(fields["t"]) and all(is_number(fields[k]) for k in OPTIMIZER_FLOATS),
+             and is_count(fields["t"]) and is_count(fields["total_steps"])
+             and all(is_number(fields[k]) for k in OPTIMIZER_FLOATS)
+             and fields["weight_decay"] >= 0 and fields["max_grad_norm"] >= 0
+             and 0 <= fields["warmup"] < 1,
              "the optimizer state is invalid")
     state1 = archive.array("opt_state1", (n_params,), "f", dtype.itemsize)
     state2 = archive.array("opt_state2", (Optimizer.state2_size(fields["solver"], n_params),),
                            "f", dtype.itemsize)
     _require(np.all(np.isfinite(state1)) and np.all(np.isfinite(state2)),
              "the optimizer state contains NaN or infinity")
-    optimizer = {k: fields[k] for k in ("solver", "lr_schedule", "nesterov", "t")}
+    optimizer = {k: fields[k] for k in ("solver", "lr_schedule", "nesterov", "t",
+                                        "total_steps")}
     optimizer.update({k: float(fields[k]) for k in OPTIMIZER_FLOATS})
     optimizer.update(state1=state1, state2=state2)
     return optimizer

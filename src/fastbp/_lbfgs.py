@@ -34,12 +34,12 @@ class LbfgsTraining:
     """The lbfgs solver of the MLP estimators (a mixin of ``_BaseMLP``):
     uses ``_net`` and the hyper-parameters, writes ``n_iter_`` and ``loss_``."""
 
-    def _fit_lbfgs(self, inp, Y, sw, runner=None):
+    def _fit_lbfgs(self, inp, Y, sw, runner=None, settings=None):
         import scipy.optimize
 
         net = self._sync()
         params = net.params
-        objective = FullBatchObjective(net, inp, Y, sw, self.alpha)
+        objective = FullBatchObjective(net, inp, Y, sw, self.alpha, self._loss_name(), settings)
         last = _LastIterate(params.astype(np.float64))
 
         def loss_grad(x):

@@ -16,9 +16,10 @@ import numbers
 import numpy as np
 
 from . import _engine
-from ._losses import LOSSES
+from ._losses import LOSSES, REGRESSION_LOSSES
 from ._optimizers import SCHEDULES, SOLVERS
-from ._validation import ARRAY_LIKE, BOOLEAN, NONE, instance_of, integer, one_of, real
+from ._validation import (ARRAY_LIKE, BOOLEAN, NONE, instance_of, integer, one_of, real,
+                          reals)
 
 __all__ = ["PARAMETERS", "HIDDEN_ACTIVATIONS", "make_init", "parameter_constraints",
            "EstimatorAPI", "available_if"]
@@ -34,9 +35,11 @@ HIDDEN_ACTIVATIONS = _engine.HIDDEN_ACTIVATIONS
 # (name, default, the estimators taking it, how it is passed, accepted values:
 # a value is valid when one of them accepts it; None: checked where used), in
 # the order of each estimator's signature: scikit-learn's order, fastbp's
-# additions last. The constraints are scikit-learn 1.9's, plus 'leaky_relu'.
+# additions last, each defaulting to scikit-learn's behaviour. The constraints
+# of scikit-learn's parameters are scikit-learn 1.9's, plus fastbp's values
+# (activations, regression losses, learning-rate schedules).
 PARAMETERS = (
-    ("loss", "squared_error", (_REG,), _POSITIONAL, [one_of("squared_error", "poisson")]),
+    ("loss", "squared_error", (_REG,), _POSITIONAL, [one_of(*REGRESSION_LOSSES)]),
     ("hidden_layer_sizes", (100,), _ALL, _POSITIONAL, [ARRAY_LIKE, integer(1)]),
     ("activation", "relu", _ALL, _POSITIONAL, [one_of(*HIDDEN_ACTIVATIONS)]),
     ("loss", "log_loss", (_MLP,), _KEYWORD, [one_of(*LOSSES)]),
@@ -65,6 +68,15 @@ PARAMETERS = (
     ("max_fun", 15000, _ALL, _KEYWORD, [integer(1)]),
     ("class_weight", None, (_CLF, _MLP), _KEYWORD, None),  # _class_weight checks it
     ("callbacks", None, _ALL, _KEYWORD, None),  # callbacks._make_runner checks it
+    # fastbp's training options (the length of a dropout sequence is checked by fit)
+    ("dropout", 0.0, _ALL, _KEYWORD, [real(0, 1, "left"), reals(0, 1, "left")]),
+    ("weight_decay", 0.0, _ALL, _KEYWORD, [real(0, None, "left")]),
+    ("warmup", 0.0, _ALL, _KEYWORD, [real(0, 1, "left")]),
+    ("max_grad_norm", None, _ALL, _KEYWORD, [real(0, None, "neither"), NONE]),
+    ("label_smoothing", 0.0, (_CLF, _MLP), _KEYWORD, [real(0, 1, "left")]),
+    ("huber_delta", 1.0, (_REG, _MLP), _KEYWORD, [real(0, None, "neither")]),
+    ("quantile", 0.5, (_REG, _MLP), _KEYWORD, [real(0, 1, "both"), reals(0, 1, "both")]),
+    ("scoring", None, _ALL, _KEYWORD, [one_of("loss"), NONE]),
 )
 
 

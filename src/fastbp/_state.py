@@ -29,15 +29,16 @@ from ._compat import LabelEncoding
 from ._losses import output_activation
 from ._network import Network, parameter_count
 from ._optimizers import FIELDS as OPTIMIZER_FIELDS
+from ._optimizers import FIELDS_0_1 as OPTIMIZER_FIELDS_0_1
 from ._optimizers import FLOAT_FIELDS as OPTIMIZER_FLOATS
 from ._optimizers import SCHEDULES as OPTIMIZER_SCHEDULES
 from ._optimizers import SOLVERS as OPTIMIZER_SOLVERS
 from ._optimizers import Optimizer
 
 __all__ = ["StateMixin", "register", "estimator_class", "FITTED_SCALARS", "FITTED_LISTS",
-           "REQUIRED_SCALARS", "OPTIMIZER_FIELDS", "OPTIMIZER_FLOATS", "OPTIMIZER_SCHEDULES",
-           "OPTIMIZER_SOLVERS", "Optimizer", "output_activation", "parameter_count",
-           "is_count", "is_number"]
+           "REQUIRED_SCALARS", "OPTIMIZER_FIELDS", "OPTIMIZER_FIELDS_0_1", "OPTIMIZER_FLOATS",
+           "OPTIMIZER_SCHEDULES", "OPTIMIZER_SOLVERS", "PARAMETERS_SINCE_0_1_0", "Optimizer",
+           "output_activation", "parameter_count", "is_count", "is_number"]
 
 
 def is_count(value, low=0, high=None):
@@ -74,6 +75,11 @@ REQUIRED_SCALARS = ("n_features_in_", "n_layers_", "n_outputs_", "out_activation
                     "t_")
 # fitted lists of floats (NaN allowed), or None
 FITTED_LISTS = ("loss_curve_", "validation_scores_", "validation_loss_curve_")
+
+# constructor parameters fastbp 0.1.0 did not have: models it saved or
+# pickled take their defaults (which train as 0.1.0 did)
+PARAMETERS_SINCE_0_1_0 = ("dropout", "weight_decay", "warmup", "max_grad_norm",
+                          "label_smoothing", "huber_delta", "quantile", "scoring")
 
 _ESTIMATOR_CLASSES = {}
 
@@ -152,6 +158,16 @@ class StateMixin:
         """Take the parameters and fitted attributes of ``state`` (from
         ``_to_state``, or from a checked model file)."""
         self.__dict__.update(_fitted_attributes(state))
+        self._default_missing_parameters()
+
+    def _default_missing_parameters(self):
+        """Parameters added after fastbp 0.1.0 that a model it pickled lacks
+        take their defaults."""
+        defaults = type(self)().get_params() if any(
+            name not in self.__dict__ for name in PARAMETERS_SINCE_0_1_0) else {}
+        for name in PARAMETERS_SINCE_0_1_0:
+            if name in defaults and name not in self.__dict__:
+                self.__dict__[name] = defaults[name]
 
     def __getstate__(self):
         from . import __version__
@@ -173,6 +189,7 @@ class StateMixin:
         attributes = dict(attributes)
         attributes.pop("_fastbp_version", None)
         self.__dict__.update(attributes)
+        self._default_missing_parameters()
         if "_net" in attributes:
             if not self._net.params.flags.writeable:
                 self._net = self._net.copy()

@@ -21,8 +21,8 @@ from ._validation import (
     column_or_2d,
 )
 
-__all__ = ["partial_fit_encoding", "encode_fit_targets", "encode_known_targets", "decode",
-           "score"]
+__all__ = ["partial_fit_encoding", "encode_fit_targets", "encode_known_targets",
+           "quantile_targets", "decode", "score"]
 
 _LABEL_TYPES = ("binary", "multiclass", "multilabel-indicator")
 
@@ -71,13 +71,30 @@ def partial_fit_encoding(encoding, y, classes):
                                        "multiclass" if len(classes) > 2 else "binary")
 
 
-def encode_fit_targets(y, n_samples, dtype, *, loss, encoding, continuing, estimator_name):
+def quantile_targets(Y, quantiles):
+    """Regression targets ``Y`` for loss='quantile' with ``quantiles`` (a
+    float: one per output; a sequence: one output each, so y must be one
+    column, repeated for every quantile)."""
+    if quantiles is None or np.ndim(quantiles) == 0:
+        return Y
+    n_quantiles = len(np.asarray(quantiles).reshape(-1))
+    if Y.shape[1] != 1:
+        raise ValueError(
+            f"loss='quantile' with quantile={quantiles!r} predicts {n_quantiles} quantiles "
+            f"of one target, but y has {Y.shape[1]} columns; pass a single target, or a "
+            "single quantile for every column."
+        )
+    return np.ascontiguousarray(np.repeat(Y, n_quantiles, axis=1))
+
+
+def encode_fit_targets(y, n_samples, dtype, *, loss, encoding, continuing, estimator_name,
+                       quantiles=None):
     """``(Y, encoding)`` for training: Y of shape (n_samples, n_outputs) in
     ``dtype``. Classification (``loss='log_loss'``) learns a new encoding
     from y, unless ``continuing`` ('warm_start' or 'partial_fit') an
     existing ``encoding``: then y must have the same classes (warm start)
     or only known ones (partial_fit). Regression returns ``encoding``
-    unchanged."""
+    unchanged (loss='quantile': y repeated for each of ``quantiles``)."""
     if y is None:
         raise ValueError(
             f"This {estimator_name} estimator requires y to be passed, but the "
@@ -86,7 +103,7 @@ def encode_fit_targets(y, n_samples, dtype, *, loss, encoding, continuing, estim
     if loss != "log_loss":
         Y = check_y_regression(y, dtype=dtype, require_non_negative=loss == "poisson")
         check_consistent_length(n_samples, Y.shape[0])
-        return Y, encoding
+        return quantile_targets(Y, quantiles), encoding
     y, y_type = _class_labels(y, n_samples)
     if encoding is None or continuing is None:
         encoding = LabelEncoding().fit(y, y_type)
@@ -115,12 +132,14 @@ def _check_known_classes(y, y_type, known, why):
         )
 
 
-def encode_known_targets(y, n_samples, dtype, *, loss, encoding, n_outputs):
-    """Y for evaluating a fitted model (``loss_and_gradients``): labels must
-    be among the known classes, regression targets have ``n_outputs``."""
+def encode_known_targets(y, n_samples, dtype, *, loss, encoding, n_outputs, quantiles=None):
+    """Y for evaluating a fitted model (``loss_and_gradients``, validation
+    data): labels must be among the known classes, regression targets have
+    ``n_outputs`` (loss='quantile': after repeating y for each quantile)."""
     if loss != "log_loss":
         Y = check_y_regression(y, dtype=dtype)
         check_consistent_length(n_samples, Y.shape[0])
+        Y = quantile_targets(Y, quantiles)
         if Y.shape[1] != n_outputs:
             raise ValueError(f"y has {Y.shape[1]} outputs, but the model has {n_outputs}.")
         return Y

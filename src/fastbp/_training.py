@@ -2,10 +2,12 @@
 rules, early stopping, the callbacks, and the one rollback primitive.
 
 Per epoch, Python draws the shuffle (the same draws as scikit-learn), makes
-one GIL-free engine call that runs every mini-batch, then applies the
-per-epoch rules: the loss is recorded, early stopping scores the held-out
-data and keeps the best weights, the learning-rate schedule moves, callbacks
-run, and the ``tol`` / ``n_iter_no_change`` rule decides whether to stop.
+one GIL-free engine call that runs every mini-batch (dropout, weight decay,
+clipping and the per-step learning-rate schedules are the engine's), then
+applies the per-epoch rules: the loss is recorded, the validation data (early
+stopping's split, or ``fit``'s ``X_val``) is scored and early stopping keeps
+the best weights, scikit-learn's learning-rate schedules move, callbacks run,
+and the ``tol`` / ``n_iter_no_change`` rule decides whether to stop.
 
 :class:`Checkpoint` is the rollback: a failed ``fit`` restores the
 estimator exactly as it was before the call, and Ctrl-C restores the last
@@ -19,10 +21,12 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _losses, _targets
+from ._class_weight import class_sample_weight
 from ._compat import shuffle_indices, train_test_split_indices
-from ._engine_calls import EpochTrainer, forward
+from ._engine_calls import EpochTrainer, dropout_record, forward, loss_record
 from ._exceptions import convergence_warning
 from ._optimizers import Optimizer
+from ._validation import check_sample_weight
 
 __all__ = ["Checkpoint", "StochasticTraining"]
 
@@ -73,8 +77,9 @@ class Checkpoint:
 
 
 class _HeldOut(NamedTuple):
-    """The early-stopping validation data: input, encoded targets ``Y``,
-    targets ``y`` as ``score`` compares them, sample weights."""
+    """The validation data (early stopping's split or ``X_val``): input,
+    encoded targets ``Y``, targets ``y`` as ``score`` compares them, sample
+    weights."""
 
     inp: object
     Y: object
@@ -90,10 +95,17 @@ class StochasticTraining:
     weights) and writes the fitted attributes ``n_iter_``, ``t_``,
     ``loss_``, ``loss_curve_``, ``best_loss_``, ``validation_scores_``,
     ``validation_loss_curve_`` and ``best_validation_score_``.
+
+    Validation data given to ``fit`` (``X_val``) replaces early stopping's
+    split; without early stopping it is scored and its loss recorded after
+    every epoch, and training runs exactly as without it (no stopping on it,
+    no rollback to its best epoch): the curves are then there to look at,
+    where scikit-learn's HistGradientBoosting raises instead.
     """
 
-    def _reset_training_record(self, stochastic):
-        """A new network: no optimizer state, and (sgd, adam) an empty record."""
+    def _reset_training_record(self, stochastic, validating=False):
+        """A new network: no optimizer state, and (sgd, adam) an empty record
+        (validation lists with early stopping or validation data)."""
         for name in ("_optimizer", "loss_curve_", "best_loss_", "validation_scores_",
                      "validation_loss_curve_", "best_validation_score_"):
             self.__dict__.pop(name, None)
@@ -101,32 +113,83 @@ class StochasticTraining:
             return
         self.loss_curve_ = []
         self._no_improvement_count = 0
+        validating = validating or self.early_stopping
+        self.validation_scores_ = [] if validating else None
+        self.validation_loss_curve_ = [] if validating else None
         if self.early_stopping:
-            self.validation_scores_ = []
-            self.validation_loss_curve_ = []
             self.best_validation_score_ = -np.inf
             self.best_loss_ = None
         else:
             self.best_loss_ = np.inf
-            self.validation_scores_ = None
-            self.validation_loss_curve_ = None
             self.best_validation_score_ = None
 
-    def _fit_stochastic(self, inp, Y, sw, incremental, runner=None):
+    def _fit_stochastic(self, inp, Y, sw, incremental, runner=None, held_out=None,
+                        settings=None, dropout_rates=()):
         net = self._sync()
         if not incremental or not hasattr(self, "_optimizer"):
             self._optimizer = Optimizer(self, net.spec.n_params, net.dtype)
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
-        held_out = None
-        if self.early_stopping:
+        if self.early_stopping and held_out is None:
             inp, Y, sw, held_out = self._early_stopping_split(inp, Y, sw)
         n_samples = inp.n_rows
-        trainer = EpochTrainer(net, self._optimizer, inp, Y, sw, self._batch_size(n_samples),
-                               self.alpha, self._loss_scale(), self.shuffle)
+        batch_size = self._batch_size(n_samples)
+        self._optimizer.set_schedule_length(-(-n_samples // batch_size), self.max_iter)
+        # the mask seed is drawn only with dropout: scikit-learn's draws stay as they are
+        dropout = None
+        if any(dropout_rates):
+            dropout = dropout_record(dropout_rates, self._dropout_seed())
+        trainer = EpochTrainer(net, self._optimizer, inp, Y, sw, batch_size, self.alpha,
+                               self._loss_scale(), self.shuffle,
+                               loss_record(net, self._loss_name(), settings), dropout)
         self._run_epochs(trainer, held_out, incremental, runner)
-        if held_out is not None:
+        if self.early_stopping:
             np.copyto(net.params, self._best_params)
+
+    def _dropout_seed(self):
+        """The fit's dropout mask seed: two draws of 31 bits from its random state."""
+        high = int(self._random_state.randint(np.iinfo(np.int32).max))
+        low = int(self._random_state.randint(np.iinfo(np.int32).max))
+        return (high << 31) | low
+
+    def _check_validation_arguments(self, validation):
+        """``fit``'s validation data: X_val and y_val together, stochastic
+        solvers only (checked before anything is trained)."""
+        if validation is None:
+            return
+        X_val, y_val, _ = validation
+        if X_val is None or y_val is None:
+            raise ValueError(
+                "X_val and y_val must be given together (sample_weight_val only with them); "
+                f"got X_val={'None' if X_val is None else 'an array'} and "
+                f"y_val={'None' if y_val is None else 'an array'}."
+            )
+        if self.solver not in ("sgd", "adam"):
+            raise ValueError(
+                f"X_val applies to solver='sgd' or 'adam', which train epoch by epoch; "
+                f"solver={self.solver!r} has no epochs to validate. Use solver='adam', or "
+                "fit without X_val."
+            )
+
+    def _validation_set(self, X_val, y_val, sample_weight_val):
+        """``fit``'s validation data as the held-out data it scores, checked
+        against the fitted network (features, classes, outputs)."""
+        try:
+            inp = self._validate_X(X_val, reset=False)
+            Y = _targets.encode_known_targets(
+                y_val, inp.n_rows, inp.dtype, loss=self._loss_name(),
+                encoding=self._encoding(), n_outputs=self.n_outputs_,
+                quantiles=self._quantiles())
+            sw = check_sample_weight(sample_weight_val, inp.n_rows, inp.dtype)
+        except ValueError as exc:
+            raise ValueError(f"Invalid validation data (X_val, y_val, sample_weight_val): "
+                             f"{exc}") from exc
+        encoding = self._encoding()
+        if encoding is not None:
+            sw = class_sample_weight(getattr(self, "class_weight", None), encoding, Y, sw,
+                                     incremental=False)
+        return _HeldOut(inp, Y, _targets.decode(Y, encoding) if encoding is not None else Y,
+                        sw)
 
     def _early_stopping_split(self, inp, Y, sw):
         """(train input, Y, sample weights, held-out data), split as
@@ -181,8 +244,8 @@ class StochasticTraining:
                     order = sample_idx
                 epoch_start.save()
                 in_epoch = True
-                learning_rate = opt.learning_rate
                 loss = trainer.run(order) / n_samples
+                learning_rate = opt.last_step_learning_rate(trainer.record)
                 self.n_iter_ += 1
                 self.loss_ = loss
                 self.t_ += n_samples
@@ -249,12 +312,14 @@ class StochasticTraining:
             learning_rate)
 
     def _no_improvement_message(self, held_out):
-        what = "Validation score" if held_out is not None else "Training loss"
+        what = "Validation score" if self.early_stopping else "Training loss"
         return ("%s did not improve more than tol=%f for %d consecutive epochs."
                 % (what, self.tol, self.n_iter_no_change))
 
     def _update_no_improvement_count(self, held_out):
-        if held_out is None:
+        if held_out is not None:
+            monitored = self._record_validation(held_out)
+        if not self.early_stopping:
             if self.loss_curve_[-1] > self.best_loss_ - self.tol:
                 self._no_improvement_count += 1
             else:
@@ -262,22 +327,37 @@ class StochasticTraining:
             if self.loss_curve_[-1] < self.best_loss_:
                 self.best_loss_ = self.loss_curve_[-1]
             return
-        net = self._net
-        P = forward(net, held_out.inp)
-        score = _targets.score(P, held_out.y, held_out.sample_weight, self._encoding())
-        self.validation_scores_.append(score)
-        if getattr(self, "validation_loss_curve_", None) is None:
-            # a model fitted by an older fastbp, or without early stopping before
-            self.validation_loss_curve_ = [np.nan] * (len(self.validation_scores_) - 1)
-        self.validation_loss_curve_.append(_losses.validation_loss(
-            P, held_out.Y, held_out.sample_weight, self.out_activation_, self._loss_scale(),
-            np.finfo(net.dtype).eps))
-        if self.verbose:
-            print("Validation score: %f" % score)
-        if score < self.best_validation_score_ + self.tol:
+        if monitored < self.best_validation_score_ + self.tol:
             self._no_improvement_count += 1
         else:
             self._no_improvement_count = 0
-        if score > self.best_validation_score_:
-            self.best_validation_score_ = score
-            np.copyto(self._best_params, net.params)
+        if monitored > self.best_validation_score_:
+            self.best_validation_score_ = monitored
+            np.copyto(self._best_params, self._net.params)
+
+    def _record_validation(self, held_out):
+        """Score the validation data and record its score and loss; returns
+        what early stopping monitors (the score, or minus the loss with
+        ``scoring='loss'``, as HistGradientBoosting's ``validation_score_``
+        holds it), which is what ``validation_scores_`` records."""
+        net = self._net
+        P = forward(net, held_out.inp)
+        loss = _losses.validation_loss(
+            P, held_out.Y, held_out.sample_weight, self._loss_name(),
+            _losses.loss_settings(self, self.n_outputs_), self.out_activation_,
+            self._loss_scale(), np.finfo(net.dtype).eps)
+        if getattr(self, "scoring", None) == "loss":
+            score = -loss
+        else:
+            score = _targets.score(P, held_out.y, held_out.sample_weight, self._encoding())
+        for name in ("validation_scores_", "validation_loss_curve_"):
+            if getattr(self, name, None) is None:
+                # a model fitted by an older fastbp, or without validation data before
+                setattr(self, name, [np.nan] * (len(self.loss_curve_) - 1))
+        if getattr(self, "best_validation_score_", None) is None and self.early_stopping:
+            self.best_validation_score_ = -np.inf
+        self.validation_scores_.append(score)
+        self.validation_loss_curve_.append(loss)
+        if self.verbose:
+            print("Validation score: %f" % score)
+        return score

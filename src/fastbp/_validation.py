@@ -24,6 +24,7 @@ __all__ = [
     "check_sample_weight",
     "check_consistent_length",
     "validate_params",
+    "check_training_options",
 ]
 
 
@@ -464,6 +465,23 @@ class _ArrayLike:
         return "an array-like"
 
 
+class _RealSequence:
+    """A non-empty 1-D sequence (or array) of numbers, each in an interval."""
+
+    def __init__(self, low, high, closed):
+        self.item = _Interval(numbers.Real, low, high, closed)
+
+    def accepts(self, v):
+        if isinstance(v, (str, bytes)) or np.isscalar(v) or not hasattr(v, "__len__"):
+            return False
+        items = list(np.asarray(v, dtype=object).reshape(-1)) if np.ndim(v) == 1 else None
+        return bool(items) and all(self.item.accepts(x) and not isinstance(x, bool)
+                                   for x in items)
+
+    def __str__(self):
+        return "a non-empty sequence of " + str(self.item).replace("a float", "floats")
+
+
 class _NoneValue:
     def accepts(self, v):
         return v is None
@@ -481,6 +499,11 @@ NONE = _NoneValue()
 def real(low, high, closed):
     """Floats (or ints) in an interval; ``closed``: 'left', 'right', 'both' or 'neither'."""
     return _Interval(numbers.Real, low, high, closed)
+
+
+def reals(low, high, closed):
+    """Non-empty sequences of floats, each in an interval (see :func:`real`)."""
+    return _RealSequence(low, high, closed)
 
 
 def integer(low, high=None, closed="left"):
@@ -531,3 +554,56 @@ def validate_params(est, constraints):
             f"Got {value!r} instead."
         )
     _check_hidden_layer_sizes(est, est.hidden_layer_sizes)
+
+
+def _dropout_rates(est, n_hidden):
+    """The dropout rate of each hidden layer (``est.dropout`` is a float or
+    one float per hidden layer; its values are checked by validate_params)."""
+    dropout = est.dropout
+    if np.ndim(dropout) == 0:
+        return [float(dropout)] * n_hidden
+    rates = [float(v) for v in np.asarray(dropout, dtype=np.float64).reshape(-1)]
+    if len(rates) != n_hidden:
+        raise ValueError(
+            f"dropout={dropout!r} gives {len(rates)} rate(s), but hidden_layer_sizes="
+            f"{est.hidden_layer_sizes!r} has {n_hidden} hidden layer(s): give one rate per "
+            "hidden layer, or one float for all of them."
+        )
+    return rates
+
+
+def check_training_options(est, loss):
+    """fastbp's training options against the other parameters (each value on
+    its own is checked by :func:`validate_params`); returns the dropout rate
+    of each hidden layer. ``loss`` is the estimator's training loss."""
+    hidden = est.hidden_layer_sizes
+    n_hidden = 1 if isinstance(hidden, numbers.Integral) else len(list(hidden))
+    rates = _dropout_rates(est, n_hidden)
+    if est.solver == "lbfgs":
+        for option, value, on in (("dropout", est.dropout, any(rates)),
+                                  ("weight_decay", est.weight_decay, est.weight_decay > 0),
+                                  ("max_grad_norm", est.max_grad_norm,
+                                   est.max_grad_norm is not None)):
+            if on:
+                raise ValueError(
+                    f"{option}={value!r} applies to the stochastic solvers: solver='sgd' or "
+                    f"'adam' take a step per mini-batch with it, solver='lbfgs' minimises "
+                    f"the full-batch objective. Use solver='adam', or leave {option} at "
+                    "its default."
+                )
+    decay_per_step = est.weight_decay * est.learning_rate_init
+    if decay_per_step >= 1:
+        raise ValueError(
+            f"weight_decay={est.weight_decay!r} with learning_rate_init="
+            f"{est.learning_rate_init!r} multiplies the weights by 1 - learning_rate * "
+            f"weight_decay = {1 - decay_per_step:.6g} at every step, which zeroes or flips "
+            f"them: weight_decay must be below 1 / learning_rate_init = "
+            f"{1 / est.learning_rate_init:.6g}."
+        )
+    smoothing = getattr(est, "label_smoothing", 0.0)
+    if smoothing and loss != "log_loss":
+        raise ValueError(
+            f"label_smoothing={smoothing!r} applies to classification (loss='log_loss'), "
+            f"but this {type(est).__name__} has loss={loss!r}; set label_smoothing=0.0."
+        )
+    return rates
