@@ -5,17 +5,19 @@
 # * An activation is one entry in this unit: its code (``ACT_*``) and name
 #   (``ACTIVATION_CODES``), its element forward ``f(z)`` and, when a hidden
 #   layer may take it (``_HIDDEN_ACTIVATIONS``), its element derivative
-#   written in terms of the output ``a = f(z)`` as scikit-learn does (or of
-#   the pre-activation z too: gelu, silu and mish, ``_keeps_preactivation``;
-#   training keeps z in the workspace for them); then one case in each pass
-#   below. The output layer takes the activations that have a loss
-#   (_losses.pxi).
+#   written in terms of the output ``a = f(z)`` as scikit-learn does; then
+#   one case in each pass below. Where the derivative is not a function of the
+#   output (gelu, silu, mish, softplus: ``_keeps_derivative``) the entry is one
+#   function computing both from z, sharing the exponential, and training
+#   keeps f'(z) in the workspace for the backward pass (``hidden_activation``;
+#   the backward pass then only multiplies). The output layer takes the
+#   activations that have a loss (_losses.pxi).
 # * ``bias_activation`` adds the bias row by row and applies the activation
 #   in the same loop (identity, relu, leaky_relu); activations built on exp
 #   (tanh, logistic, exp, softmax's exps, gelu, silu, selu, mish, softplus)
 #   run afterwards over the whole block (``exp_activation``), so that few
 #   outputs per row still fill the vectors. ``hidden_activation`` is
-#   training's pass for hidden layers: the same, keeping z when needed.
+#   training's pass for hidden layers: the same, keeping f'(z) when needed.
 # * Every activation is finite for finite input and stable at +-1e4 in both
 #   dtypes: exponentials of -|z| only, erf's tail clamped (_math.pxi).
 # * Every inner loop is branch-free (a select, not a jump) so that the
@@ -103,29 +105,51 @@ cdef inline floating tanh_derivative(floating d, floating a) noexcept nogil:
 # exp (output layer only, Poisson): f_exp (_math.pxi)
 
 
-# gelu, exact (PyTorch's default): z Phi(z), Phi the normal CDF (_math.pxi)
-cdef inline floating gelu(floating z) noexcept nogil:
-    return <floating> ((<double> z) * _normal_cdf(<double> z))
+# gelu, silu, mish and softplus: their derivative is not a function of their
+# output, so training computes it in the forward pass, where it shares the
+# exponential (``*_with_derivative``), and keeps it for the backward pass;
+# prediction calls the same functions and drops it.
 
-cdef inline floating gelu_derivative(floating d, floating a, floating z) noexcept nogil:
-    # f' = Phi(z) + z phi(z); Phi(z) = a / z, taken as 1/2 where z is tiny
-    cdef double zd = <double> z
-    cdef double a_over_z = (<double> a) / (zd if (zd > 1e-30) | (zd < -1e-30) else 1.0)
-    cdef double cdf = a_over_z if (zd > 1e-30) | (zd < -1e-30) else 0.5
-    return <floating> ((<double> d) * (cdf + zd * (0.3989422804014327 * _exp(-0.5 * zd * zd))))
+# gelu, exact (PyTorch's default): z Phi(z), Phi the normal CDF (_math.pxi);
+# f' = Phi(z) + z phi(z)
+cdef inline floating gelu_with_derivative(floating z, floating *derivative) noexcept nogil:
+    cdef double density
+    cdef double cdf = _normal_cdf(<double> z, &density)
+    derivative[0] = <floating> (cdf + (<double> z) * density)
+    return <floating> ((<double> z) * cdf)
 
 
-# silu (swish): z sigma(z), sigma from exp(-|z|)
-cdef inline floating silu(floating z) noexcept nogil:
+# silu (swish): z sigma(z); f' = sigma(z) (1 + z (1 - sigma(z))), sigma from exp(-|z|)
+cdef inline floating silu_with_derivative(floating z, floating *derivative) noexcept nogil:
     cdef floating e = f_exp(z if z < 0 else -z)
-    return z * ((1 if z >= 0 else e) / (1 + e))
+    cdef floating inv = 1 / (1 + e)
+    cdef floating sig = (1 if z >= 0 else e) * inv
+    cdef floating rest = (e if z >= 0 else 1) * inv
+    derivative[0] = sig * (1 + z * rest)
+    return z * sig
 
-cdef inline floating silu_derivative(floating d, floating z) noexcept nogil:
-    # f' = sigma(z) (1 + z (1 - sigma(z)))
+
+# mish: z tanh(softplus(z)). With e = exp(-|z|), tanh(softplus(z)) is the
+# ratio num / den below and 1 - tanh^2 = 4 (1 + e)^2 (e^2 for z > 0) / den^2:
+# no overflow, no cancellation; f' = t + z sigma(z) (1 - t^2)
+cdef inline floating mish_with_derivative(floating z, floating *derivative) noexcept nogil:
     cdef floating e = f_exp(z if z < 0 else -z)
-    cdef floating sig = (1 if z >= 0 else e) / (1 + e)
-    cdef floating rest = (e if z >= 0 else 1) / (1 + e)
-    return d * (sig * (1 + z * rest))
+    cdef floating num = 1 + 2 * e if z > 0 else e * (e + 2)
+    cdef floating inv_den = 1 / (num + 2 * e * e if z > 0 else num + 2)
+    cdef floating one_e = 1 + e
+    cdef floating t = num * inv_den
+    cdef floating sig = (1 if z > 0 else e) / one_e
+    cdef floating sech2 = ((4 * one_e * one_e) * (e * e if z > 0 else 1)) * (inv_den * inv_den)
+    derivative[0] = t + z * (sig * sech2)
+    return z * t
+
+
+# softplus: log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|)), exact (no
+# threshold switch); f' = sigma(z)
+cdef inline floating softplus_with_derivative(floating z, floating *derivative) noexcept nogil:
+    cdef floating e = f_exp(z if z < 0 else -z)
+    derivative[0] = (1 if z >= 0 else e) / (1 + e)
+    return (z if z > 0 else 0) + f_log1p(e)
 
 
 # selu: scale z above zero, scale alpha (exp(z) - 1) below (PyTorch's constants)
@@ -145,34 +169,6 @@ cdef inline floating selu_derivative(floating d, floating a) noexcept nogil:
     # f' = scale above zero, a + scale alpha below (from the output a)
     return d * ((<floating> SELU_SCALE) if a > 0 else a + <floating> (SELU_SCALE * SELU_ALPHA))
 
-
-# mish: z tanh(softplus(z)). With e = exp(-|z|), tanh(softplus(z)) is the
-# ratio num / den below, and 1 - tanh^2 = 4 (1 + e)^2 (e^2 for z > 0) / den^2:
-# no overflow, no cancellation
-cdef inline floating mish(floating z) noexcept nogil:
-    cdef floating e = f_exp(z if z < 0 else -z)
-    cdef floating num = 1 + 2 * e if z > 0 else e * (e + 2)
-    cdef floating den = num + 2 * e * e if z > 0 else num + 2
-    return z * (num / den)
-
-cdef inline floating mish_derivative(floating d, floating z) noexcept nogil:
-    # f' = t + z sigma(z) (1 - t^2), t = tanh(softplus(z))
-    cdef floating e = f_exp(z if z < 0 else -z)
-    cdef floating num = 1 + 2 * e if z > 0 else e * (e + 2)
-    cdef floating den = num + 2 * e * e if z > 0 else num + 2
-    cdef floating sig = (1 if z > 0 else e) / (1 + e)
-    cdef floating one_e = 1 + e
-    cdef floating sech2 = (4 * one_e * one_e) * (e * e if z > 0 else 1) / (den * den)
-    return d * (num / den + z * sig * sech2)
-
-
-# softplus: log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|)), exact (no
-# threshold switch); f' = sigma(z) = 1 - exp(-a) = -expm1(-a)
-cdef inline floating softplus(floating z) noexcept nogil:
-    return (z if z > 0 else 0) + f_log1p(f_exp(z if z < 0 else -z))
-
-cdef inline floating softplus_derivative(floating d, floating a) noexcept nogil:
-    return d * -f_expm1(-a)
 
 # softmax (output layer only): exp(z - max(z)) / sum, row by row
 cdef inline void _softmax_shift(floating *z, Py_ssize_t n_out,
@@ -203,6 +199,7 @@ cdef inline void _softmax_normalise(floating *Z, Py_ssize_t n_rows, Py_ssize_t l
             z[j] = z[j] / s
 
 
+
 # ---------------------------------------------------------------------------
 # The passes: one case per activation
 # ---------------------------------------------------------------------------
@@ -213,9 +210,9 @@ cdef inline bint _exp_based(int act) noexcept nogil:
             or act == ACT_SILU or act == ACT_SELU or act == ACT_MISH or act == ACT_SOFTPLUS)
 
 
-cdef inline bint _keeps_preactivation(int act) noexcept nogil:
-    # the activations whose derivative reads z as well as (or instead of) a
-    return act == ACT_GELU or act == ACT_SILU or act == ACT_MISH
+cdef inline bint _keeps_derivative(int act) noexcept nogil:
+    # the activations whose forward pass writes f'(z) for training's backward pass
+    return act == ACT_GELU or act == ACT_SILU or act == ACT_MISH or act == ACT_SOFTPLUS
 
 
 cdef void exp_activation(floating *z, Py_ssize_t n, int act) noexcept nogil:
@@ -223,6 +220,7 @@ cdef void exp_activation(floating *z, Py_ssize_t n, int act) noexcept nogil:
     activations built on exp (tanh, logistic, exp, gelu, silu, selu, mish,
     softplus): one branch-free loop each, which the compiler vectorises."""
     cdef Py_ssize_t j
+    cdef floating unused
     if act == ACT_TANH:
         for j in range(n):
             z[j] = f_tanh(z[j])
@@ -234,19 +232,39 @@ cdef void exp_activation(floating *z, Py_ssize_t n, int act) noexcept nogil:
             z[j] = f_exp(z[j])
     elif act == ACT_GELU:
         for j in range(n):
-            z[j] = gelu(z[j])
+            z[j] = gelu_with_derivative(z[j], &unused)
     elif act == ACT_SILU:
         for j in range(n):
-            z[j] = silu(z[j])
+            z[j] = silu_with_derivative(z[j], &unused)
     elif act == ACT_SELU:
         for j in range(n):
             z[j] = selu(z[j])
     elif act == ACT_MISH:
         for j in range(n):
-            z[j] = mish(z[j])
+            z[j] = mish_with_derivative(z[j], &unused)
     elif act == ACT_SOFTPLUS:
         for j in range(n):
-            z[j] = softplus(z[j])
+            z[j] = softplus_with_derivative(z[j], &unused)
+
+
+cdef inline void derivative_activation(floating *z, floating *derivative, Py_ssize_t n,
+                                       int act) noexcept nogil:
+    """In place ``z = act(z)`` on ``n`` consecutive values, and OUT
+    ``derivative = act'(z)``, for the activations that keep their
+    derivative (``_keeps_derivative``): training's forward pass."""
+    cdef Py_ssize_t j
+    if act == ACT_GELU:
+        for j in range(n):
+            z[j] = gelu_with_derivative(z[j], derivative + j)
+    elif act == ACT_SILU:
+        for j in range(n):
+            z[j] = silu_with_derivative(z[j], derivative + j)
+    elif act == ACT_MISH:
+        for j in range(n):
+            z[j] = mish_with_derivative(z[j], derivative + j)
+    elif act == ACT_SOFTPLUS:
+        for j in range(n):
+            z[j] = softplus_with_derivative(z[j], derivative + j)
 
 
 cdef inline void _block_exp_activation(floating *Z, Py_ssize_t n_rows, Py_ssize_t ld,
@@ -301,33 +319,29 @@ cdef inline void _block_add_bias(floating *Z, Py_ssize_t n_rows, Py_ssize_t n_ou
             z[j] = z[j] + b[j]
 
 
-cdef inline void hidden_activation(floating *Z, floating *Z_kept, Py_ssize_t n_rows,
+cdef inline void hidden_activation(floating *Z, floating *derivative, Py_ssize_t n_rows,
                                    Py_ssize_t n_out, const floating *b, int act) noexcept nogil:
     """Training's hidden layer on ``n_rows`` adjacent rows: ``Z = act(Z + b)``
-    in place, and ``Z_kept = Z + b`` when the derivative needs z
-    (``_keeps_preactivation``; NULL otherwise)."""
-    cdef Py_ssize_t i
-    cdef floating v
-    if Z_kept == NULL:
+    in place, and OUT ``derivative = act'(Z + b)`` for the activations that
+    keep it (``_keeps_derivative``; NULL otherwise)."""
+    if derivative == NULL:
         bias_activation(Z, n_rows, n_out, n_out, b, act)
         return
     _block_add_bias(Z, n_rows, n_out, b)
-    for i in range(n_rows * n_out):
-        Z_kept[i] = Z[i]
-    exp_activation(Z, n_rows * n_out, act)
+    derivative_activation(Z, derivative, n_rows * n_out, act)
 
 
-cdef void activation_derivative(floating *D, const floating *A, const floating *Z,
+cdef void activation_derivative(floating *D, const floating *A, const floating *K,
                                 Py_ssize_t n_rows, Py_ssize_t ld, Py_ssize_t n,
                                 int act) noexcept nogil:
     """In place ``D *= act'(z)`` on ``n_rows`` rows of ``n`` values spaced
-    ``ld`` apart, from the activation's output ``A = act(z)`` and, for the
-    activations that keep it, the pre-activation ``Z`` (same layout; NULL
-    for the others)."""
+    ``ld`` apart, from the activation's output ``A = act(z)`` or, for the
+    activations that keep it, from ``K = act'(z)`` written by the forward
+    pass (same layout; NULL for the others)."""
     cdef Py_ssize_t r, j
     cdef floating *d
     cdef const floating *a
-    cdef const floating *z
+    cdef const floating *k
     if act == ACT_IDENTITY:
         return
     if ld == n:
@@ -337,7 +351,7 @@ cdef void activation_derivative(floating *D, const floating *A, const floating *
     for r in range(n_rows):
         d = D + r * ld
         a = A + r * ld
-        z = Z + r * ld if Z != NULL else NULL
+        k = K + r * ld if K != NULL else NULL
         if act == ACT_RELU:
             for j in range(n):
                 d[j] = relu_derivative(d[j], a[j])
@@ -353,15 +367,6 @@ cdef void activation_derivative(floating *D, const floating *A, const floating *
         elif act == ACT_SELU:
             for j in range(n):
                 d[j] = selu_derivative(d[j], a[j])
-        elif act == ACT_SOFTPLUS:
+        elif _keeps_derivative(act):
             for j in range(n):
-                d[j] = softplus_derivative(d[j], a[j])
-        elif act == ACT_GELU:
-            for j in range(n):
-                d[j] = gelu_derivative(d[j], a[j], z[j])
-        elif act == ACT_SILU:
-            for j in range(n):
-                d[j] = silu_derivative(d[j], z[j])
-        elif act == ACT_MISH:
-            for j in range(n):
-                d[j] = mish_derivative(d[j], z[j])
+                d[j] = d[j] * k[j]

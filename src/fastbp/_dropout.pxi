@@ -15,8 +15,9 @@
 #   on how the rows are split between them: weights do not depend on the
 #   thread count, and the same seed gives the same fit.
 # * ``dropout_forward`` runs right after the layer's activation: it keeps the
-#   undropped outputs (the derivative reads them) and writes the dropped
-#   ones, which the next layer and the weight gradient read.
+#   undropped outputs (the derivative reads them, unless the activation kept
+#   f'(z) itself) and writes the dropped ones, which the next layer and the
+#   weight gradient read.
 #   ``dropout_backward`` applies the same mask to the deltas: it is
 #   regenerated bit for bit from the counter, so no mask is stored.
 # * The seed is drawn from the fit's random state only when some rate is
@@ -73,8 +74,8 @@ cdef inline void dropout_forward(floating *A, floating *U, Py_ssize_t n_rows, Py
                                  Py_ssize_t position, uint64_t layer_key,
                                  double rate) noexcept nogil:
     """``n_rows`` adjacent rows of ``n`` outputs, the first at ``position`` in
-    the epoch's order: OUT ``U`` = the outputs as they are, IN/OUT ``A`` =
-    kept ones times 1 / (1 - rate), dropped ones 0."""
+    the epoch's order: OUT ``U`` = the outputs as they are (unless NULL),
+    IN/OUT ``A`` = kept ones times 1 / (1 - rate), dropped ones 0."""
     cdef floating scale = <floating> (1.0 / (1.0 - rate))
     cdef int32_t threshold = _drop_threshold(rate)
     cdef uint32_t row_key
@@ -84,9 +85,11 @@ cdef inline void dropout_forward(floating *A, floating *U, Py_ssize_t n_rows, Py
     for r in range(n_rows):
         row_key = _row_key(layer_key, position + r)
         a = A + r * n
-        u = U + r * n
+        if U != NULL:
+            u = U + r * n
+            for j in range(n):
+                u[j] = a[j]
         for j in range(n):
-            u[j] = a[j]
             a[j] = a[j] * scale if _unit_kept(row_key, j, threshold) else 0
 
 

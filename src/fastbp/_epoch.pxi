@@ -25,9 +25,10 @@
 #   (a busy machine slows training down instead of collapsing it).
 # * The workspace (one buffer, ``_train_ws_size``) is laid out by
 #   ``_workspace``: per-row losses, gathered input rows, activations, hidden
-#   deltas, the loss's scratch, the kept pre-activations (gelu, silu, mish)
-#   and undropped outputs (dropout), the clipping norm's parts, the second
-#   half-batch's gradient.
+#   deltas, the loss's scratch, the derivatives the forward pass keeps
+#   (gelu, silu, mish, softplus) and the undropped outputs (dropout, the
+#   other activations), the clipping norm's parts, the second half-batch's
+#   gradient.
 # * Training's hooks, each a named call: dropout after a hidden layer's
 #   activation and on its deltas (``_dropout_forward``, ``_dropout_backward``,
 #   _dropout.pxi), and clipping (``_clipped_parameters_phase``: the
@@ -204,7 +205,7 @@ cdef struct Workspace:
     void *acts                    # activations of layers 1..L, B rows each
     void *deltas                  # deltas of layers 1..L-1 (the output's: in its activations)
     void *loss_scratch            # output_loss_delta's scratch: two blocks of B x n_outputs
-    void *preacts                 # hidden layers' pre-activations (gelu, silu, mish), or NULL
+    void *derivs                  # hidden layers' f'(z) (gelu, silu, mish, softplus), or NULL
     void *undropped               # hidden layers' outputs before dropout, or NULL
     double *norm_parts            # clipping: squared gradient per row of W_i, per b_i entry
     void *half_grad               # data-parallel mode: the second half-batch's gradient
@@ -276,8 +277,8 @@ cdef inline Py_ssize_t _train_ws_size(const Net *net, Py_ssize_t B, bint gather,
                                       bint dropout, bint clip) noexcept nogil:
     # per-row losses (B doubles) + [clipping's parts (doubles)] + [gathered
     # input rows] + activations of layers 1..L + deltas of the hidden layers
-    # 1..L-1 + two output scratch blocks [+ pre-activations of the hidden
-    # layers (gelu, silu, mish)] [+ their undropped outputs (dropout)]
+    # 1..L-1 + two output scratch blocks [+ f'(z) of the hidden layers (gelu,
+    # silu, mish, softplus)] [+ their undropped outputs (dropout, the others)]
     # [+ the second half-batch's gradient, in the data-parallel mode]
     cdef Py_ssize_t total = 2 * B + 2 * B * net.sizes[net.n_layers]
     cdef int i
@@ -286,9 +287,9 @@ cdef inline Py_ssize_t _train_ws_size(const Net *net, Py_ssize_t B, bint gather,
     for i in range(1, net.n_layers + 1):
         total += B * net.sizes[i]
     total += B * _hidden_units(net)
-    if _keeps_preactivation(net.hidden_act):
+    if _keeps_derivative(net.hidden_act):
         total += B * _hidden_units(net)
-    if dropout:
+    if dropout and not _keeps_derivative(net.hidden_act):
         total += B * _hidden_units(net)
     if clip:
         total += 2 * _norm_part_count(net)
@@ -319,12 +320,12 @@ cdef inline void _workspace(Workspace *ws, const EpochConfig *cfg, floating *wor
     p += bs * _hidden_units(net)
     ws.loss_scratch = p
     p += 2 * bs * net.sizes[net.n_layers]
-    ws.preacts = NULL
-    if _keeps_preactivation(net.hidden_act):
-        ws.preacts = p
+    ws.derivs = NULL
+    if _keeps_derivative(net.hidden_act):
+        ws.derivs = p
         p += bs * _hidden_units(net)
     ws.undropped = NULL
-    if cfg.dropout != NULL:
+    if cfg.dropout != NULL and not _keeps_derivative(net.hidden_act):
         ws.undropped = p
         p += bs * _hidden_units(net)
     ws.half_grad = p
@@ -377,7 +378,7 @@ cdef inline void _gather_rows(const EpochConfig *cfg, const Batch *batch, Py_ssi
 cdef inline floating *_hidden_part(void *region, const Net *net, Py_ssize_t B, int layer,
                                    Py_ssize_t r0, floating *tag) noexcept nogil:
     # rows r0.. of hidden layer ``layer`` (1..L-1) in a region laid out like the
-    # activations (pre-activations, undropped outputs), or NULL without the
+    # activations (kept derivatives, undropped outputs), or NULL without the
     # region; ``tag`` only gives the element type
     if region == NULL:
         return NULL
@@ -404,7 +405,7 @@ cdef inline void _dropout_forward(const EpochConfig *cfg, const Workspace *ws,
                                   const Batch *batch, int layer, Py_ssize_t r0, Py_ssize_t r1,
                                   floating *A) noexcept nogil:
     # dropout on rows r0:r1 of hidden layer ``layer``'s outputs A, the
-    # undropped ones kept for the derivative
+    # undropped ones kept for the derivative (unless the layer kept f'(z))
     cdef double rate = _dropout_rate(cfg, layer)
     if rate > 0:
         dropout_forward(A, _hidden_part(ws.undropped, cfg.net, batch.n_rows, layer, r0, A),
@@ -444,7 +445,7 @@ cdef inline void _forward_block(const EpochConfig *cfg, const Workspace *ws,
                     <floating> 1.0, _layer(net, acts, B, i) + r0 * n_in, <int> n_in,
                     params + net.off_w[i], <int> n_out, <floating> 0.0, A_i, <int> n_out)
         if i < net.n_layers - 1:
-            hidden_activation(A_i, _hidden_part(ws.preacts, net, B, i + 1, r0, A_i), r1 - r0, n_out,
+            hidden_activation(A_i, _hidden_part(ws.derivs, net, B, i + 1, r0, A_i), r1 - r0, n_out,
                               params + net.off_b[i], net.hidden_act)
             _dropout_forward(cfg, ws, batch, i + 1, r0, r1, A_i)
 
@@ -469,10 +470,10 @@ cdef inline void _backward_block(const EpochConfig *cfg, const Workspace *ws,
                 <int> n_out, <floating> 0.0, _layer(net, deltas, B, i) + r0 * n_in, <int> n_in)
         # the layer's outputs before dropout, from which its derivative is taken
         outputs = _layer(net, acts, B, i) + r0 * n_in
-        if _dropout_rate(cfg, i) > 0:
+        if _dropout_rate(cfg, i) > 0 and ws.undropped != NULL:
             outputs = _hidden_part(ws.undropped, net, B, i, r0, acts)
         activation_derivative(_layer(net, deltas, B, i) + r0 * n_in, outputs,
-                              _hidden_part(ws.preacts, net, B, i, r0, acts), r1 - r0, n_in, n_in,
+                              _hidden_part(ws.derivs, net, B, i, r0, acts), r1 - r0, n_in, n_in,
                               net.hidden_act)
         _dropout_backward(cfg, batch, i, r0, r1, _layer(net, deltas, B, i) + r0 * n_in)
         D = _layer(net, deltas, B, i)

@@ -244,32 +244,36 @@ cdef inline double _erf_near_zero(double x) noexcept nogil:
     return x * p
 
 
-cdef inline double _erfc_tail(double a) noexcept nogil:
-    """erfc(a) for a >= 1: ``t exp(P(u) - a**2)``, ``t = 1 / (1 + a/2)``, P of
-    degree 16 fitted by tools/fit_engine_erf.py on [1, 6] (relative error a
-    few ulp, plus a**2's rounding); 0 from 6 on (erfc(6) = 2e-17). Arguments
-    below 1 are evaluated at 1 (the caller keeps the series there)."""
-    cdef double s = 1.0 if a < 1.0 else (6.0 if a > 6.0 else a)
+cdef inline double _erfc_nonnegative(double a, double gauss) noexcept nogil:
+    """erfc(a) for a >= 0, from ``gauss = exp(-a**2)``: ``gauss t R(u)`` with
+    ``t = 1 / (1 + a/2)``, u = t mapped to [-1, 1] and R the polynomial fit
+    of ``erfcx(a) / t`` on [0, 6] (tools/fit_engine_erf.py; within 2e-15
+    relative, plus a**2's rounding); 0 from 6 on (erfc(6) = 2e-17)."""
+    cdef double s = 6.0 if a > 6.0 else a
     cdef double t = 1.0 / (1.0 + 0.5 * s)
-    cdef double u = (t - 0.25) * (2.0 / (0.6666666666666666 - 0.25)) - 1.0
-    cdef double p = 8.899665308014723e-12
-    p = p * u - 2.44270858603255e-11
-    p = p * u - 1.1053576085101862e-10
-    p = p * u + 7.257583277614309e-10
-    p = p * u + 5.21725194772285e-10
-    p = p * u - 1.4603343147274795e-08
-    p = p * u + 1.4514074028730304e-08
-    p = p * u + 2.564348352989451e-07
-    p = p * u - 6.019876442078997e-07
-    p = p * u - 4.527151057297928e-06
-    p = p * u + 1.604126517271174e-05
-    p = p * u + 9.560006353052118e-05
-    p = p * u - 0.0004014712040290985
-    p = p * u - 0.0031116996674013294
-    p = p * u + 0.010174695380251338
-    p = p * u + 0.2765835893613115
-    p = p * u - 0.7274922853522043
-    return 0.0 if a >= 6.0 else t * _exp(p - s * s)
+    cdef double u = (t - 0.25) * (2.0 / 0.75) - 1.0
+    cdef double r = -5.672319975267315e-11
+    r = r * u + 6.882920902563187e-11
+    r = r * u + 4.145959269426987e-10
+    r = r * u - 1.3592317050086894e-09
+    r = r * u + 9.474091264174987e-10
+    r = r * u + 7.1158123756413735e-09
+    r = r * u - 3.0810311439819203e-08
+    r = r * u + 3.4329716546707826e-08
+    r = r * u + 1.7292467706505908e-07
+    r = r * u - 8.174972340800731e-07
+    r = r * u + 6.09773535779149e-07
+    r = r * u + 6.552213700058618e-06
+    r = r * u - 2.2310047746254997e-05
+    r = r * u - 2.3350381311564275e-05
+    r = r * u + 0.00030702903844790106
+    r = r * u - 0.00015549033973177496
+    r = r * u - 0.004181821079126598
+    r = r * u + 0.002515716718928754
+    r = r * u + 0.08378961740953482
+    r = r * u + 0.3121042135294455
+    r = r * u + 0.6056598670867839
+    return 0.0 if a >= 6.0 else gauss * (t * r)
 
 
 cdef inline double _erf(double x) noexcept nogil:
@@ -277,19 +281,20 @@ cdef inline double _erf(double x) noexcept nogil:
     ``sign(x) (1 - erfc(|x|))`` beyond. NaN stays NaN."""
     cdef double a = x if x >= 0 else -x
     cdef double clipped = x if a < 1.0 else (1.0 if x > 0 else -1.0)
-    cdef double tail = 1.0 - _erfc_tail(a)
+    cdef double tail = 1.0 - _erfc_nonnegative(a, _exp(-(a * a)))
     return _erf_near_zero(clipped) if a < 1.0 else (tail if x > 0 else -tail)
 
 cdef inline floating f_erf(floating x) noexcept nogil:
     return <floating> _erf(<double> x)
 
 
-cdef inline double _normal_cdf(double z) noexcept nogil:
-    """Phi(z) = (1 + erf(z / sqrt 2)) / 2, accurate relative to Phi in the
-    lower tail too (there it is erfc(|x|) / 2, without 1 - erf's cancellation)."""
+cdef inline double _normal_cdf(double z, double *density) noexcept nogil:
+    """Phi(z) = erfc(-z / sqrt 2) / 2, accurate relative to Phi in the lower
+    tail (no 1 - erf cancellation), within 2e-15 of it elsewhere; OUT
+    ``density`` = the normal density phi(z), which shares its exponential."""
     cdef double x = z * 0.7071067811865476
     cdef double a = x if x >= 0 else -x
-    cdef double clipped = x if a < 1.0 else (1.0 if x > 0 else -1.0)
-    cdef double half_tail = 0.5 * _erfc_tail(a)
-    cdef double near = 0.5 + 0.5 * _erf_near_zero(clipped)
-    return near if a < 1.0 else (1.0 - half_tail if x > 0 else half_tail)
+    cdef double gauss = _exp(-(a * a))
+    cdef double half_erfc = 0.5 * _erfc_nonnegative(a, gauss)
+    density[0] = 0.3989422804014327 * gauss
+    return 1.0 - half_erfc if x > 0 else half_erfc

@@ -41,22 +41,30 @@ def apply_activation(floating[:, ::1] Z, str name):
 
 def apply_activation_derivative(floating[:, ::1] D, floating[:, ::1] A, str name,
                                 floating[:, ::1] Z=None):
-    """Test hook: ``D *= act'(z)`` in place, from ``A = act(z)`` and, for the
-    activations whose derivative reads it (gelu, silu, mish), ``Z = z``, as
-    the backward pass computes it."""
+    """Test hook: ``D *= act'(z)`` in place, as the backward pass computes it:
+    from ``A = act(z)``, or for the activations whose forward pass keeps
+    f'(z) (gelu, silu, mish, softplus) from ``Z = z``, through that pass."""
+    cdef floating[:, ::1] kept = None
+    cdef int act
     if D.shape[0] != A.shape[0] or D.shape[1] != A.shape[1]:
         raise ValueError(f"D and A must have the same shape, got {(D.shape[0], D.shape[1])} "
                          f"and {(A.shape[0], A.shape[1])}")
     if name not in HIDDEN_ACTIVATIONS:
         raise ValueError(f"no hidden-layer derivative for {name!r}; expected one of "
                          f"{', '.join(HIDDEN_ACTIVATIONS)}")
-    if _keeps_preactivation(<int> ACTIVATION_CODES[name]) and (
-            Z is None or Z.shape[0] != D.shape[0] or Z.shape[1] != D.shape[1]):
-        raise ValueError(f"the derivative of {name!r} needs Z, the pre-activations, of D's shape")
+    act = <int> ACTIVATION_CODES[name]
+    if _keeps_derivative(act):
+        if Z is None or Z.shape[0] != D.shape[0] or Z.shape[1] != D.shape[1]:
+            raise ValueError(f"the derivative of {name!r} needs Z, the pre-activations, "
+                             f"of D's shape")
+        kept = np.empty_like(np.asarray(Z))
+        if D.shape[0] and D.shape[1]:
+            outputs = np.array(Z, copy=True)
+            derivative_activation(<floating *> cnp.PyArray_DATA(outputs), &kept[0, 0],
+                                  D.shape[0] * D.shape[1], act)
     if D.shape[0] and D.shape[1]:
-        activation_derivative(&D[0, 0], &A[0, 0], &Z[0, 0] if Z is not None else NULL,
-                              D.shape[0], D.shape[1], D.shape[1],
-                              <int> ACTIVATION_CODES[name])
+        activation_derivative(&D[0, 0], &A[0, 0], &kept[0, 0] if kept is not None else NULL,
+                              D.shape[0], D.shape[1], D.shape[1], act)
 
 
 def dropout_mask(uint64_t seed, long long step, int layer, Py_ssize_t n_rows, Py_ssize_t n_units,
