@@ -3,15 +3,31 @@ implementation: every hidden activation x output/loss pair x dtype, depths 1-3."
 
 import numpy as np
 import pytest
+from scipy.special import expit, logsumexp, ndtr
 
 import fastbp
 
-ACTIVATIONS = ["identity", "logistic", "tanh", "relu", "leaky_relu"]
-OUTPUTS = ["binary", "multilabel", "multiclass", "squared", "squared_multi", "poisson"]
+ACTIVATIONS = ["identity", "logistic", "tanh", "relu", "leaky_relu", "gelu", "silu", "selu",
+               "mish", "softplus"]
+OUTPUTS = ["binary", "multilabel", "multiclass", "squared", "squared_multi", "poisson",
+           "huber", "absolute_error", "quantile", "quantiles", "binary_smoothed",
+           "multilabel_smoothed", "multiclass_smoothed"]
 HIDDEN = {1: (5,), 2: (4, 3), 3: (4, 3, 3)}
+# the settings of the losses that have some, per problem
+SETTINGS = {"huber": dict(huber_delta=0.7), "quantile": dict(quantile=0.3),
+            "quantiles": dict(quantile=[0.2, 0.5, 0.9]),
+            "binary_smoothed": dict(label_smoothing=0.1),
+            "multilabel_smoothed": dict(label_smoothing=0.2),
+            "multiclass_smoothed": dict(label_smoothing=0.15)}
+SELU_ALPHA, SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 
 def make_problem(output, n=24, n_features=3, seed=0):
+    if output.endswith("_smoothed"):
+        return make_problem(output[:-len("_smoothed")], n, n_features, seed)
+    if output in ("huber", "absolute_error", "quantile", "quantiles"):
+        X, y, _ = make_problem("squared", n, n_features, seed)
+        return X, y, "quantile" if output == "quantiles" else output
     rng = np.random.RandomState(seed)
     X = rng.normal(size=(n, n_features))
     if output == "binary":
@@ -37,7 +53,7 @@ def make_problem(output, n=24, n_features=3, seed=0):
 def fitted_model(activation, output, depth, dtype=np.float64, alpha=1e-2, seed=0):
     X, y, loss = make_problem(output, seed=seed)
     model = fastbp.MLP(hidden_layer_sizes=HIDDEN[depth], activation=activation, loss=loss,
-                       alpha=alpha, random_state=seed, max_iter=1)
+                       alpha=alpha, random_state=seed, max_iter=1, **SETTINGS.get(output, {}))
     rng = np.random.RandomState(seed + 1)
     sizes = [X.shape[1], *HIDDEN[depth], None]
     # weights large enough that every layer matters and outputs are not saturated
@@ -63,6 +79,11 @@ def _act(name, z):
         "tanh": lambda: np.tanh(z),
         "relu": lambda: np.maximum(z, 0),
         "leaky_relu": lambda: np.where(z > 0, z, 0.01 * z),
+        "gelu": lambda: z * ndtr(z),
+        "silu": lambda: z * expit(z),
+        "selu": lambda: SELU_SCALE * np.where(z > 0, z, SELU_ALPHA * np.expm1(np.minimum(z, 0))),
+        "mish": lambda: z * np.tanh(np.logaddexp(0, z)),
+        "softplus": lambda: np.logaddexp(0, z),
     }[name]()
 
 
@@ -73,12 +94,44 @@ def _act_grad(name, z):
         "tanh": lambda: 1 - np.tanh(z) ** 2,
         "relu": lambda: (z > 0).astype(float),
         "leaky_relu": lambda: np.where(z > 0, 1.0, 0.01),
+        "gelu": lambda: ndtr(z) + z * np.exp(-z * z / 2) / np.sqrt(2 * np.pi),
+        "silu": lambda: expit(z) * (1 + z * (1 - expit(z))),
+        "selu": lambda: SELU_SCALE * np.where(z > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(z, 0))),
+        "mish": lambda: (np.tanh(np.logaddexp(0, z))
+                         + z * expit(z) * (1 - np.tanh(np.logaddexp(0, z)) ** 2)),
+        "softplus": lambda: expit(z),
     }[name]()
 
 
-def reference_loss_and_gradients(coefs, intercepts, X, Y, sw, alpha, activation, out):
+def _robust_loss(loss, settings, z, Y):
+    """(per-row loss, d loss / dz) of the identity-output losses beyond squared error."""
+    e = z - Y
+    if loss == "huber":
+        d = settings["huber_delta"]
+        return np.where(np.abs(e) <= d, 0.5 * e * e, d * (np.abs(e) - 0.5 * d)).sum(1), \
+            np.clip(e, -d, d)
+    if loss == "absolute_error":
+        return np.abs(e).sum(1), np.sign(e)
+    q = np.broadcast_to(np.asarray(settings["quantile"], dtype=float), (Y.shape[1],))
+    return np.maximum(q * -e, (q - 1) * -e).sum(1), np.where(e > 0, 1 - q, -q)
+
+
+def _smoothed_log_loss(out, z, Y, s):
+    """PyTorch's label smoothing, from the logits (no clip)."""
+    if out == "softmax":
+        T = Y * (1 - s) + s / Y.shape[1]
+        lse = logsumexp(z, axis=1, keepdims=True)
+        return (T * (lse - z)).sum(1), np.exp(z - lse) - T
+    T = Y * (1 - s) + s / 2
+    return (np.logaddexp(0, z) - T * z).sum(1), expit(z) - T
+
+
+def reference_loss_and_gradients(coefs, intercepts, X, Y, sw, alpha, activation, out,
+                                 loss=None, settings=None):
     """Objective sum_i w_i l_i / sum w + alpha/(2 sum w) sum ||W||^2 and its
-    gradient, by the chain rule written out with pre-activations z."""
+    gradient, by the chain rule written out with pre-activations z (``loss``
+    and ``settings``: the losses an output activation does not imply)."""
+    settings = settings or {}
     coefs = [np.asarray(c, float) for c in coefs]
     intercepts = [np.asarray(b, float) for b in intercepts]
     X = np.asarray(X, float)
@@ -91,7 +144,11 @@ def reference_loss_and_gradients(coefs, intercepts, X, Y, sw, alpha, activation,
             acts.append(_act(activation, z))
     z = zs[-1]
     eps = np.finfo(float).eps
-    if out == "logistic":
+    if loss in ("huber", "absolute_error", "quantile"):
+        per, dz = _robust_loss(loss, settings, z, Y)
+    elif settings.get("label_smoothing"):
+        per, dz = _smoothed_log_loss(out, z, Y, settings["label_smoothing"])
+    elif out == "logistic":
         p = np.clip(1 / (1 + np.exp(-z)), eps, 1 - eps)
         per = -(Y * np.log(p) + (1 - Y) * np.log(1 - p)).sum(1)
         dz = 1 / (1 + np.exp(-z)) - Y
@@ -122,8 +179,8 @@ def reference_loss_and_gradients(coefs, intercepts, X, Y, sw, alpha, activation,
 def _encoded_targets(model, y):
     if model._is_classifier():
         return model._label_encoding.transform(np.asarray(y), np.float64)
-    y = np.asarray(y, float)
-    return y.reshape(len(y), -1)
+    y = np.asarray(y, float).reshape(len(y), -1)
+    return np.repeat(y, model.n_outputs_, axis=1) if model.loss == "quantile" else y
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3])
@@ -149,15 +206,17 @@ def test_gradients_match_numpy_reference(dtype, activation, output, depth):
     assert cg[0].dtype == dtype and ig[-1].dtype == dtype
     ref_loss, ref_cg, ref_ig = reference_loss_and_gradients(
         model.coefs_, model.intercepts_, X, _encoded_targets(model, y), sw, model.alpha,
-        activation, model.out_activation_)
+        activation, model.out_activation_, model.loss, SETTINGS.get(output))
     rtol, atol = (1e-10, 1e-13) if dtype == np.float64 else (2e-4, 2e-6)
     np.testing.assert_allclose(loss, ref_loss, rtol=rtol)
     for got, want in zip(cg + ig, ref_cg + ref_ig):
         np.testing.assert_allclose(got, want, rtol=rtol, atol=atol * max(1, np.abs(want).max()))
 
 
-@pytest.mark.parametrize("activation", ["tanh", "logistic", "identity"])
-@pytest.mark.parametrize("output", ["binary", "multiclass", "squared"])
+@pytest.mark.parametrize("activation", ["tanh", "logistic", "identity", "gelu", "silu", "mish",
+                                        "softplus"])
+@pytest.mark.parametrize("output", ["binary", "multiclass", "squared", "huber",
+                                    "quantiles", "binary_smoothed", "multiclass_smoothed"])
 def test_float32_gradients_pass_their_own_finite_difference_check(activation, output):
     model, X, y = fitted_model(activation, output, 2, dtype=np.float32)
     assert fastbp.check_gradients(model, X, y) < 5e-3
