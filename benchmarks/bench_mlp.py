@@ -24,6 +24,16 @@ def _require(lib):
         raise NotImplementedError(f"{lib} is not installed")
 
 
+def _workload(workload, dtype=None):
+    """``(X, y, fit arguments)`` of a workload at its asv size (``dtype``: the
+    workload's when None)."""
+    _, hidden, solver, batch, _, workload_dtype = hb.WORKLOADS[workload]
+    dtype = dtype or workload_dtype
+    rows, epochs = ASV_SIZES[workload]
+    X, y = hb.workload_data(workload, rows)
+    return np.ascontiguousarray(X, dtype=dtype), y, (hidden, solver, batch, epochs, dtype)
+
+
 class Fit:
     """Training time and peak memory: workload x dtype x solver x library."""
 
@@ -33,10 +43,7 @@ class Fit:
 
     def setup(self, workload, dtype, solver, library):
         _require(library)
-        _, hidden, _, batch, _, _ = hb.WORKLOADS[workload]
-        rows, epochs = ASV_SIZES[workload]
-        X, self.y = hb.workload_data(workload, rows)
-        self.X = np.ascontiguousarray(X, dtype=dtype)
+        self.X, self.y, (hidden, _, batch, epochs, _) = _workload(workload, dtype)
         self.args = (hidden, solver, batch, epochs, dtype)
 
     def time_fit(self, workload, dtype, solver, library):
@@ -185,14 +192,62 @@ class Threads:
             import threadpoolctl  # noqa: F401
         except ImportError:
             raise NotImplementedError("threadpoolctl is not installed")
-        _, hidden, solver, batch, _, dtype = hb.WORKLOADS[workload]
-        rows, epochs = ASV_SIZES[workload]
-        X, self.y = hb.workload_data(workload, rows)
-        self.X = np.ascontiguousarray(X, dtype=dtype)
-        self.args = (hidden, solver, batch, epochs, dtype)
+        self.X, self.y, self.args = _workload(workload)
 
     def time_fit(self, workload, thread_limit):
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=thread_limit or None, user_api="blas"):
             hb.fit("fastbp", self.X, self.y, *self.args)
+
+
+class TrainingOptions:
+    """Each training option's own cost (issue 10) on the digits (64-100-10 adam
+    b200 f64) and wide (784-256-128-10 adam b128 f32) shapes: the same fit with
+    one option on. Targets: the new activations within 1.3x of tanh's time;
+    dropout <= +15% over the same fit without it; weight decay, the per-step
+    schedules and label smoothing <= +3%; clipping <= +8%. 'modern' is the
+    head-to-head's row (GELU, dropout 0.1, AdamW 0.01, cosine, alpha 0)."""
+
+    OPTIONS = {
+        "baseline": {},
+        "tanh": dict(activation="tanh"),
+        "gelu": dict(activation="gelu"),
+        "silu": dict(activation="silu"),
+        "selu": dict(activation="selu"),
+        "mish": dict(activation="mish"),
+        "softplus": dict(activation="softplus"),
+        "dropout": dict(dropout=0.1),
+        "weight_decay": dict(weight_decay=0.01),
+        "cosine": dict(learning_rate="cosine"),
+        "warmup": dict(warmup=0.1),
+        "label_smoothing": dict(label_smoothing=0.1),
+        "clipping": dict(max_grad_norm=1.0),
+        "modern": hb.MODERN_OPTIONS,
+    }
+    params = (["digits", "wide"], list(OPTIONS))
+    param_names = ["workload", "option"]
+    timeout = 600
+
+    def setup(self, workload, option):
+        self.X, self.y, self.args = _workload(workload)
+
+    def time_fit(self, workload, option):
+        hb.fit("fastbp", self.X, self.y, *self.args, **self.OPTIONS[option])
+
+
+class ModernHeadToHead:
+    """The head-to-head's modern-training rows: fastbp against the same PyTorch
+    loop (GELU, dropout, AdamW, per-batch cosine schedule)."""
+
+    params = (["digits", "wide"], ["fastbp", "torch"])
+    param_names = ["workload", "library"]
+    timeout = 600
+
+    def setup(self, workload, library):
+        _require(library)
+        self.X, self.y, args = _workload(workload)
+        self.epochs = args[3]
+
+    def time_fit(self, workload, library):
+        hb.fit_modern(library, workload, self.X, self.y, self.epochs)

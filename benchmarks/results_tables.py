@@ -37,6 +37,13 @@ def main_table(res):
         lines.append(f"| {NAMES.get(key, row['desc'])} | {_ms(f)} | "
                      f"{_ms(sk) if sk else '–'} | {_ms(th) if th else '–'} | "
                      f"**{_x(sk / f)}** | " + (f"**{_x(th / f)}**" if th else "") + f" | {accs} |")
+    for key, row in res.get("modern", {}).items():
+        f, th = row["fastbp"]["s"], row.get("torch", {}).get("s")
+        accs = " / ".join(f"{row[lib]['acc']:.3f}" if lib in row else "–"
+                          for lib in ("fastbp", "sklearn", "torch"))
+        lines.append(f"| {key} + GELU, dropout 0.1, AdamW 0.01, cosine schedule | {_ms(f)} | – | "
+                     f"{_ms(th) if th else '–'} | | " + (f"**{_x(th / f)}**" if th else "")
+                     + f" | {accs} |")
     p = res.get("predict1")
     if p:
         lines.append(f"| predict one sample (64-100-10, public `predict`) | {p['fastbp']:.2f} µs | "

@@ -108,3 +108,20 @@ def test_benchmark_modules_import_with_runtime_dependencies_only():
             for name in names:
                 assert name.split(".")[0] in allowed, (
                     f"{path.name} imports {name} at module level; import it where it is used")
+
+
+def test_modern_training_rows_run_fastbp_and_the_pytorch_loop(capsys):
+    # digits with GELU, dropout, AdamW and a per-step cosine schedule in both
+    X, y = _bench.digits()
+    libs = ["fastbp"] + (["torch"] if _bench.available("torch") else [])
+    row = _bench.run_modern("digits", X[:400], y[:400], libs + ["sklearn"], 1, epochs=8)
+    assert "sklearn" not in row and set(libs) <= set(row)
+    for lib in libs:
+        assert row[lib]["s"] > 0 and row[lib]["acc"] > 0.15  # 10 classes: learning
+    res = {"fit": {}, "predict1": {}, "limit": {}, "modern": {"digits": row}}
+    _bench._print_summary(res, libs)
+    out = capsys.readouterr().out
+    assert "dropout 0.1, AdamW 0.01, cosine, GELU" in out and "torch >= 5x" in out
+    model = _bench.fit_modern("fastbp", "digits", X[:200], y[:200], epochs=2)[2]
+    assert (model.activation, model.dropout, model.weight_decay, model.learning_rate) == (
+        "gelu", 0.1, 0.01, "cosine")

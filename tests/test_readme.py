@@ -33,6 +33,10 @@ def test_readme_python_snippets_run(tmp_path, monkeypatch):
     assert fastbp.check_gradients(net, namespace["X"], namespace["y"]) < 1e-5
     clf = namespace["clf"]
     assert len(clf.validation_loss_curve_) == clf.n_iter_ == len(clf.validation_scores_)
+    modern = namespace["modern"]  # "about 0.93", stopped on the validation loss
+    assert modern.score(namespace["X_digits"][1400:], namespace["y_digits"][1400:]) > 0.91
+    assert modern.n_iter_ < 100 and len(modern.validation_loss_curve_) == modern.n_iter_
+    assert namespace["intervals"].predict(namespace["X_digits"][:3]).shape == (3, 3)
     big = namespace["big"]
     assert big.n_iter_ == 1 and big.t_ == 2 * 50_000  # two passes over five blocks
     assert big.score(namespace["Xd"][:2000].compute(), namespace["yd"][:2000].compute()) > 0.95

@@ -681,3 +681,37 @@ def test_extreme_regression_settings_train_to_finite_weights(params, dtype):
         pred = model.predict(X.astype(dtype))
         assert (pred[:, 0] < pred[:, 1]).mean() > 0.9
         assert model.loss_curve_[-1] < 0.5 * model.loss_curve_[0]
+
+
+# ---------------------------------------------------------------------------
+# the documentation's examples run and show what they say
+# ---------------------------------------------------------------------------
+
+def test_training_doc_modern_section_runs_as_written(capsys):
+    import pathlib
+    import re
+
+    pytest.importorskip("sklearn")
+    doc = pathlib.Path(__file__).resolve().parents[1] / "docs" / "training.md"
+    section = doc.read_text(encoding="utf-8").split("\n## Modern training\n")[1]
+    blocks = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    assert len(blocks) == 3
+    namespace = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fastbp.ConvergenceWarning)  # max_iter=30 reached
+        for block in blocks:
+            exec(compile(block, str(doc), "exec"), namespace)
+    clf, X_val, y_val = namespace["clf"], namespace["X_val"], namespace["y_val"]
+    assert clf.n_iter_ < 100 and clf.score(X_val, y_val) > 0.9
+    # early stopping on the loss kept the best epoch's weights
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    assert clf.best_validation_score_ == -min(clf.validation_loss_curve_)
+    low, high = namespace["low"], namespace["high"]
+    y_reg = namespace["y_reg"]
+    inside = np.mean((y_reg >= low) & (y_reg <= high))
+    assert 0.85 < inside < 0.95  # "about 0.9 of the rows inside"
+    assert namespace["robust"].score(namespace["X_reg"], y_reg) > 0.6
+    watched = namespace["watched"]
+    assert len(watched.validation_loss_curve_) == 30 == watched.n_iter_
+    printed = capsys.readouterr().out.split()
+    assert printed[0] == str(clf.n_iter_) and printed[3] == "30"

@@ -215,13 +215,18 @@ cdef inline bint _keeps_derivative(int act) noexcept nogil:
     return act == ACT_GELU or act == ACT_SILU or act == ACT_MISH or act == ACT_SOFTPLUS
 
 
-cdef void exp_activation(floating *z, Py_ssize_t n, int act) noexcept nogil:
+cdef void exp_activation(floating *z, Py_ssize_t n, int act,
+                         floating *derivative) noexcept nogil:
     """In place ``z = act(z)`` on ``n`` consecutive values for the
     activations built on exp (tanh, logistic, exp, gelu, silu, selu, mish,
-    softplus): one branch-free loop each, which the compiler vectorises."""
+    softplus): one branch-free loop each, which the compiler vectorises.
+    OUT ``derivative`` (training's forward pass, the activations that keep
+    it: ``_keeps_derivative``; NULL otherwise) receives ``act'(z)``."""
     cdef Py_ssize_t j
     cdef floating unused
-    if act == ACT_TANH:
+    if derivative != NULL:
+        _derivative_activation(z, derivative, n, act)
+    elif act == ACT_TANH:
         for j in range(n):
             z[j] = f_tanh(z[j])
     elif act == ACT_LOGISTIC:
@@ -247,11 +252,9 @@ cdef void exp_activation(floating *z, Py_ssize_t n, int act) noexcept nogil:
             z[j] = softplus_with_derivative(z[j], &unused)
 
 
-cdef inline void derivative_activation(floating *z, floating *derivative, Py_ssize_t n,
-                                       int act) noexcept nogil:
-    """In place ``z = act(z)`` on ``n`` consecutive values, and OUT
-    ``derivative = act'(z)``, for the activations that keep their
-    derivative (``_keeps_derivative``): training's forward pass."""
+cdef inline void _derivative_activation(floating *z, floating *derivative, Py_ssize_t n,
+                                        int act) noexcept nogil:
+    # exp_activation's loops that also write act'(z) (compiled inside its clones)
     cdef Py_ssize_t j
     if act == ACT_GELU:
         for j in range(n):
@@ -273,10 +276,10 @@ cdef inline void _block_exp_activation(floating *Z, Py_ssize_t n_rows, Py_ssize_
     # its rows are adjacent
     cdef Py_ssize_t r
     if ld == n_out:
-        exp_activation(Z, n_rows * n_out, act)
+        exp_activation(Z, n_rows * n_out, act, NULL)
     else:
         for r in range(n_rows):
-            exp_activation(Z + r * ld, n_out, act)
+            exp_activation(Z + r * ld, n_out, act, NULL)
 
 
 cdef void bias_activation(floating *Z, Py_ssize_t n_rows, Py_ssize_t ld, Py_ssize_t n_out,
@@ -328,7 +331,7 @@ cdef inline void hidden_activation(floating *Z, floating *derivative, Py_ssize_t
         bias_activation(Z, n_rows, n_out, n_out, b, act)
         return
     _block_add_bias(Z, n_rows, n_out, b)
-    derivative_activation(Z, derivative, n_rows * n_out, act)
+    exp_activation(Z, n_rows * n_out, act, derivative)
 
 
 cdef void activation_derivative(floating *D, const floating *A, const floating *K,

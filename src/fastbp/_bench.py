@@ -3,8 +3,10 @@
 ``main()`` prints the table of issue 3 for this machine: the same work (data,
 architecture, solver, batch size, epochs) for every library, best of
 ``--repeat`` runs each, the ratios against fastbp and the target ratios, the
-one-sample ``predict`` latency, and (``--memory``) the memory each library
-adds beyond the data for fit + predict on ``wide``. ``--sweep`` times the
+one-sample ``predict`` latency, the modern-training rows (``digits`` and
+``wide`` with dropout, decoupled weight decay, a per-step cosine schedule and
+GELU, against the same PyTorch loop), and (``--memory``) the memory each
+library adds beyond the data for fit + predict on ``wide``. ``--sweep`` times the
 wider class of problems (deep-and-narrow, wide-and-shallow, regression,
 float32/float64, sgd/adam, batch sizes 1..512); ``--sparse`` trains on a
 20000 x 50000 CSR matrix at 0.1% density. ``--json FILE`` writes every figure
@@ -40,6 +42,14 @@ WORKLOADS = {
 TARGETS = {"tiny": 80.0, "digits": 5.0, "wide": 2.5, "predict1": 50.0}
 TORCH_TARGETS = {"wide": 2.5, "predict1": 5.0}
 LIBRARIES = ("fastbp", "sklearn", "torch")
+
+# the modern-training rows (issue 10): a workload's network, solver, batches and
+# epochs with these options, in fastbp and in a PyTorch loop doing the same
+# (GELU, nn.Dropout, AdamW, CosineAnnealingLR stepped per batch; no L2 term);
+# scikit-learn has none of them. The ratio fastbp must reach against PyTorch:
+MODERN_OPTIONS = dict(activation="gelu", dropout=0.1, weight_decay=0.01, learning_rate="cosine",
+                      alpha=0.0)
+MODERN_TARGETS = {"digits": 5.0, "wide": 2.5}
 
 
 # ---------------------------------------------------------------------------
@@ -138,10 +148,11 @@ def _estimator_class(lib, regression):
 
 
 def fit_estimator(lib, X, y, hidden, solver, batch, epochs, dtype, regression=False,
-                  activation="relu"):
-    """Fit fastbp's or scikit-learn's MLP; ``(seconds, train score, model)``."""
+                  activation="relu", **options):
+    """Fit fastbp's or scikit-learn's MLP (``options``: more constructor
+    parameters); ``(seconds, train score, model)``."""
     cls = _estimator_class(lib, regression)
-    model = cls(**estimator_params(hidden, solver, batch, epochs, activation))
+    model = cls(**dict(estimator_params(hidden, solver, batch, epochs, activation), **options))
     X = X.astype(dtype)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -153,13 +164,19 @@ def fit_estimator(lib, X, y, hidden, solver, batch, epochs, dtype, regression=Fa
 
 
 def fit_torch(X, y, hidden, solver, batch, epochs, dtype, regression=False,
-              activation="relu"):
-    """The same network, optimizer and epochs in PyTorch (eager, CPU)."""
+              activation="relu", dropout=0.0, weight_decay=None, learning_rate="constant",
+              alpha=1e-4):
+    """The same network, optimizer and epochs in PyTorch (eager, CPU). The
+    options are fastbp's (``MODERN_OPTIONS``): ``dropout`` (nn.Dropout after
+    each hidden activation), ``weight_decay`` (AdamW), ``learning_rate='cosine'``
+    (CosineAnnealingLR stepped per batch), ``alpha`` (the L2 term, as
+    weight_decay of SGD/Adam)."""
     import torch
 
     torch.manual_seed(0)
     X = torch.tensor(np.asarray(X, dtype=dtype))
-    act = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "logistic": torch.nn.Sigmoid}[activation]
+    act = {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "logistic": torch.nn.Sigmoid,
+           "gelu": torch.nn.GELU}[activation]
     if regression:
         y = torch.tensor(np.asarray(y, dtype=dtype).reshape(len(X), -1))
         k = y.shape[1]
@@ -168,22 +185,28 @@ def fit_torch(X, y, hidden, solver, batch, epochs, dtype, regression=False,
         k = int(y.max()) + 1
     layers, a = [], X.shape[1]
     for h in hidden:
-        layers += [torch.nn.Linear(a, h), act()]
+        layers += [torch.nn.Linear(a, h), act()] + ([torch.nn.Dropout(dropout)] if dropout else [])
         a = h
     n_out = k if regression else (1 if k == 2 else k)
     layers.append(torch.nn.Linear(a, n_out))
     net = torch.nn.Sequential(*layers).to(X.dtype)
+    n = len(X)
     if solver == "sgd":
         opt = torch.optim.SGD(net.parameters(), lr=1e-2, momentum=0.9, nesterov=True,
-                              weight_decay=1e-4)
+                              weight_decay=alpha)
+    elif weight_decay is not None:
+        opt = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=weight_decay)
     else:
-        opt = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=1e-4)
+        opt = torch.optim.Adam(net.parameters(), lr=1e-3, weight_decay=alpha)
+    schedule = None
+    if learning_rate == "cosine":
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs * -(-n // batch))
     if regression:
         lossf = torch.nn.MSELoss()
     else:
         lossf = torch.nn.BCEWithLogitsLoss() if k == 2 else torch.nn.CrossEntropyLoss()
-    n = len(X)
     t = time.perf_counter()
+    net.train()
     for _ in range(epochs):
         perm = torch.randperm(n)
         for i in range(0, n, batch):
@@ -198,7 +221,10 @@ def fit_torch(X, y, hidden, solver, batch, epochs, dtype, regression=False,
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if schedule is not None:
+                schedule.step()
     seconds = time.perf_counter() - t
+    net.eval()
     with torch.no_grad():
         out = net(X)
         if regression:
@@ -209,11 +235,23 @@ def fit_torch(X, y, hidden, solver, batch, epochs, dtype, regression=False,
     return seconds, score, net
 
 
-def fit(lib, X, y, hidden, solver, batch, epochs, dtype, regression=False, activation="relu"):
+def fit(lib, X, y, hidden, solver, batch, epochs, dtype, regression=False, activation="relu",
+        **options):
+    """Train ``lib``'s network on the workload; ``options``: fastbp's training
+    options (fastbp and torch only). ``(seconds, train score, model)``."""
     if lib == "torch":
-        return fit_torch(X, y, hidden, solver, batch, epochs, dtype, regression, activation)
+        return fit_torch(X, y, hidden, solver, batch, epochs, dtype, regression, activation,
+                         **options)
     return fit_estimator(lib, X, y, hidden, solver, batch, epochs, dtype, regression,
-                         activation)
+                         activation, **options)
+
+
+def fit_modern(lib, workload, X, y, epochs=None):
+    """A workload (digits, wide) with MODERN_OPTIONS in fastbp or PyTorch
+    (``epochs``: the workload's when None)."""
+    _, hidden, solver, batch, workload_epochs, dtype = WORKLOADS[workload]
+    return fit(lib, X, y, hidden, solver, batch, epochs or workload_epochs, dtype,
+               **MODERN_OPTIONS)
 
 
 def predict_one_latency(lib, n_calls=3000):
@@ -424,6 +462,9 @@ def _parser():
                    help="libraries to compare (those not installed are skipped)")
     p.add_argument("--no-predict", action="store_true", help="skip the one-sample predict latency")
     p.add_argument("--no-peak", action="store_true", help="skip the 2048^3 gemm peak")
+    p.add_argument("--no-modern", action="store_true",
+                   help="skip the modern-training rows (digits, wide with dropout, AdamW, "
+                        "cosine schedule, GELU; fastbp and PyTorch)")
     p.add_argument("--memory", action="store_true",
                    help="also measure memory added by fit + predict on wide (Linux)")
     p.add_argument("--sparse", action="store_true",
@@ -446,7 +487,8 @@ def main(argv: list[str] | None = None) -> int:
     print("machine:", machine_line())
     if missing:
         print("not installed (skipped):", ", ".join(missing))
-    res = {"machine": machine_line(), "libs": libs, "limit": {}, "fit": {}, "predict1": {}}
+    res = {"machine": machine_line(), "libs": libs, "limit": {}, "fit": {}, "predict1": {},
+           "modern": {}}
     if not args.no_peak:
         for dt in ("float32", "float64"):
             res["limit"][dt] = g = gemm_peak(dt)
@@ -467,6 +509,8 @@ def main(argv: list[str] | None = None) -> int:
             res["fit"][key][lib] = {"s": sec, "acc": runs[0][1], "gflops": flops / sec / 1e9}
             print(f"{desc:40s} {lib:8s} {sec:8.4f}s {flops / sec / 1e9:7.2f} GFLOP/s "
                   f"acc={runs[0][1]:.3f}", flush=True)
+        if not args.no_modern and key in MODERN_TARGETS:
+            res["modern"][key] = run_modern(key, X, y, libs, args.repeat)
     if not args.no_predict:
         for lib in libs:
             res["predict1"][lib] = us = predict_one_latency(lib)
@@ -498,6 +542,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run_modern(key, X, y, libs, repeat, epochs=None):
+    """The modern-training row of workload ``key``: fastbp and PyTorch
+    (``epochs``: the workload's when None)."""
+    desc = WORKLOADS[key][0] + " + dropout 0.1, AdamW 0.01, cosine, GELU"
+    row = {"desc": desc}
+    for lib in [lib for lib in libs if lib != "sklearn"]:
+        settle()
+        runs = [fit_modern(lib, key, X, y, epochs) for _ in range(repeat)]
+        row[lib] = {"s": min(r[0] for r in runs), "acc": runs[0][1]}
+        print(f"{desc:40s} {lib:8s} {row[lib]['s']:8.4f}s acc={runs[0][1]:.3f}", flush=True)
+    return row
+
+
 def _print_summary(res, libs):
     print()
     print("| workload | " + " | ".join(libs) + " | "
@@ -512,6 +569,13 @@ def _print_summary(res, libs):
         acc = " / ".join(f"{row[lib]['acc']:.3f}" for lib in libs)
         print(f"| {row['desc']} | " + " | ".join(cells) + " | " + " | ".join(ratios)
               + f" | {target} | {acc} |")
+    for key, row in res.get("modern", {}).items():
+        cells = [f"{row[lib]['s']:.4f} s" if lib in row else "–" for lib in libs]
+        ratios = [f"{row[lib]['s'] / row['fastbp']['s']:.1f}x" if lib in row else "–"
+                  for lib in libs[1:]]
+        acc = " / ".join(f"{row[lib]['acc']:.3f}" for lib in libs if lib in row)
+        print(f"| {row['desc']} | " + " | ".join(cells) + " | " + " | ".join(ratios)
+              + f" | torch >= {MODERN_TARGETS[key]:g}x | {acc} |")
     if res["predict1"]:
         p = res["predict1"]
         cells = [f"{p[lib]:.2f} us" for lib in libs]

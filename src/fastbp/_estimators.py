@@ -12,7 +12,6 @@ is observable (parameters, defaults, attributes, messages, random draws,
 stopping rules), so swapping the import gives the same model.
 """
 
-import copy
 import operator
 
 import numpy as np
@@ -146,20 +145,14 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining):
             multilabel) or real targets (regression).
         sample_weight : array-like of shape (n_samples,), default=None
             Non-negative sample weights.
-        X_val : {array-like, sparse matrix} of shape (n_val, n_features), default=None
-            Validation data (solver 'sgd' or 'adam'; the signature of
-            scikit-learn 1.7's gradient boosting). With
-            ``early_stopping=True`` it replaces the ``validation_fraction``
-            split: training stops when its score (``scoring='loss'``: its
-            loss) stops improving, and the best epoch's weights are kept.
-            Without early stopping, ``validation_scores_`` and
-            ``validation_loss_curve_`` record it after every epoch and
-            training runs as it would without it.
-        y_val : array-like of shape (n_val,) or (n_val, n_outputs), default=None
-            The targets of ``X_val`` (required with it).
-        sample_weight_val : array-like of shape (n_val,), default=None
-            Sample weights of ``X_val`` (``class_weight`` applies to them as
-            to the training data, ``'balanced'`` from y_val's counts).
+        X_val, y_val, sample_weight_val : default=None
+            Validation data (sgd, adam), as scikit-learn 1.7's gradient
+            boosting takes it. With ``early_stopping=True`` it replaces the
+            ``validation_fraction`` split: training stops when its score
+            (``scoring='loss'``: its loss) stops improving and the best
+            epoch's weights are kept. Without early stopping it is recorded
+            in ``validation_scores_`` and ``validation_loss_curve_``, and
+            training runs as without it. ``class_weight`` weighs it too.
 
         Returns
         -------
@@ -283,29 +276,6 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining):
                 "Set warm_start=False (or use a new estimator) to start over."
             )
 
-    def _check_finite_result(self):
-        if not np.all(np.isfinite(self._net.params)):
-            raise ValueError(
-                "Solver produced non-finite parameter weights. The input data may contain "
-                "large values and need to be preprocessed."
-            )
-        opt = getattr(self, "_optimizer", None)
-        if opt is not None and not opt.is_finite():
-            # e.g. Adam's second moment overflowing: the weights would silently
-            # stop moving in every later epoch
-            raise ValueError(
-                "Solver produced a non-finite optimizer state (the gradients overflowed). "
-                "The input data may contain large values and need to be preprocessed, or "
-                f"learning_rate_init={self.learning_rate_init} may be too large."
-            )
-        if not np.isfinite(getattr(self, "loss_", 0.0)):
-            # finite weights whose outputs overflow on the training data
-            raise ValueError(
-                f"The training loss is {self.loss_}: the network's outputs overflow on the "
-                "training data. The input data may contain large values and need to be "
-                "preprocessed."
-            )
-
     # ------------------------------------------------------------------
     # prediction
     # ------------------------------------------------------------------
@@ -419,7 +389,7 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining):
             return np.log(y_prob, out=y_prob)
 
     # ------------------------------------------------------------------
-    # inspection, saving
+    # inspection
     # ------------------------------------------------------------------
 
     def loss_and_gradients(self, X, y, sample_weight=None):
@@ -492,15 +462,6 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining):
         from ._io import save_model
 
         save_model(self, path)
-
-    def _prediction_copy(self):
-        """A copy sharing the weights, without what only training needs
-        (the optimizer state and early stopping's weights: up to three times
-        the weights): ``fastbp.dask`` ships it to the workers."""
-        lean = copy.copy(self)
-        for name in ("_optimizer", "_best_params"):
-            lean.__dict__.pop(name, None)
-        return lean
 
 
 @register

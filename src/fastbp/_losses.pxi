@@ -325,7 +325,7 @@ cdef inline double softmax_log_loss(floating *Z, Py_ssize_t n_rows, Py_ssize_t n
     acc.log_sum = 0.0
     for r in range(n_rows):
         _softmax_shift(Z + r * n_out, n_out, b)
-    exp_activation(Z, n_rows * n_out, ACT_EXP)
+    exp_activation(Z, n_rows * n_out, ACT_EXP, NULL)
     for r in range(n_rows):
         src = rows[r] if rows != NULL else row0 + r
         z = Z + r * n_out
@@ -430,7 +430,7 @@ cdef inline double softmax_smoothed_log_loss(floating *Z, Py_ssize_t n_rows, Py_
         for j in range(n_out):
             dot += (<double> (y[j] * keep + spread)) * z[j]
         row_losses[r] = -dot
-    exp_activation(Z, n_rows * n_out, ACT_EXP)
+    exp_activation(Z, n_rows * n_out, ACT_EXP, NULL)
     for r in range(n_rows):
         src = rows[r] if rows != NULL else row0 + r
         z = Z + r * n_out

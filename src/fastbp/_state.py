@@ -23,6 +23,8 @@ A new fitted scalar or list is one entry of :data:`FITTED_SCALARS` or
 :data:`FITTED_LISTS` (saved, loaded, checked and pickled from there).
 """
 
+import copy
+
 import numpy as np
 
 from ._compat import LabelEncoding
@@ -153,6 +155,15 @@ class StateMixin:
         if hasattr(self, "_random_state"):
             state["fit_random_state"] = self._random_state
         return state
+
+    def _prediction_copy(self):
+        """A copy sharing the weights, without what only training needs
+        (the optimizer state and early stopping's weights: up to three times
+        the weights): ``fastbp.dask`` ships it to the workers."""
+        lean = copy.copy(self)
+        for name in ("_optimizer", "_best_params"):
+            lean.__dict__.pop(name, None)
+        return lean
 
     def _set_state(self, state):
         """Take the parameters and fitted attributes of ``state`` (from

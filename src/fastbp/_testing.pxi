@@ -60,8 +60,8 @@ def apply_activation_derivative(floating[:, ::1] D, floating[:, ::1] A, str name
         kept = np.empty_like(np.asarray(Z))
         if D.shape[0] and D.shape[1]:
             outputs = np.array(Z, copy=True)
-            derivative_activation(<floating *> cnp.PyArray_DATA(outputs), &kept[0, 0],
-                                  D.shape[0] * D.shape[1], act)
+            exp_activation(<floating *> cnp.PyArray_DATA(outputs), D.shape[0] * D.shape[1],
+                           act, &kept[0, 0])
     if D.shape[0] and D.shape[1]:
         activation_derivative(&D[0, 0], &A[0, 0], &kept[0, 0] if kept is not None else NULL,
                               D.shape[0], D.shape[1], D.shape[1], act)

@@ -283,6 +283,30 @@ class StochasticTraining:
                 f"{self.n_iter_} of this call."
             )
 
+    def _check_finite_result(self):
+        """After either solver: the weights, the optimizer state and the loss are finite."""
+        if not np.all(np.isfinite(self._net.params)):
+            raise ValueError(
+                "Solver produced non-finite parameter weights. The input data may contain "
+                "large values and need to be preprocessed."
+            )
+        opt = getattr(self, "_optimizer", None)
+        if opt is not None and not opt.is_finite():
+            # e.g. Adam's second moment overflowing: the weights would silently
+            # stop moving in every later epoch
+            raise ValueError(
+                "Solver produced a non-finite optimizer state (the gradients overflowed). "
+                "The input data may contain large values and need to be preprocessed, or "
+                f"learning_rate_init={self.learning_rate_init} may be too large."
+            )
+        if not np.isfinite(getattr(self, "loss_", 0.0)):
+            # finite weights whose outputs overflow on the training data
+            raise ValueError(
+                f"The training loss is {self.loss_}: the network's outputs overflow on the "
+                "training data. The input data may contain large values and need to be "
+                "preprocessed."
+            )
+
     def _warn_if_diverged(self, epochs_before):
         """Warn when the loss of this call ends far above its first epoch: the
         weights are finite, but training went the wrong way."""
