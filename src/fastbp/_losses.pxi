@@ -80,6 +80,7 @@ cdef class LossRecord:
         outputs), in [0, 1).
     """
     cdef LossConfig config
+    cdef int out_act
     cdef readonly str name
     cdef readonly str output_activation
     cdef readonly object quantiles
@@ -98,6 +99,7 @@ cdef class LossRecord:
             raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing}")
         self.name = name
         self.output_activation = output_activation
+        self.out_act = ACTIVATION_CODES[output_activation]
         self.config.code = _LOSS_CODES[name][output_activation]
         self.config.huber_delta = huber_delta
         self.config.label_smoothing = label_smoothing
@@ -124,15 +126,21 @@ cdef class LossRecord:
                              self.quantiles, self.config.label_smoothing))
 
 
+# the canonical loss of each output activation, by code (made once)
+_CANONICAL_RECORDS = {ACTIVATION_CODES[out]: LossRecord(name, out)
+                      for out, name in _CANONICAL_LOSS.items()}
+
+
 cdef LossRecord _loss_record(const Net *net, LossRecord loss):
     """``loss`` checked against the network (its output activation, one
-    quantile per output), or the output's canonical loss when None."""
-    cdef str out_act = next(k for k, v in ACTIVATION_CODES.items() if v == net.out_act)
+    quantile per output), or the output's canonical loss when None (one
+    dict lookup per epoch call)."""
     if loss is None:
-        return LossRecord(_CANONICAL_LOSS[out_act], out_act)
-    if loss.output_activation != out_act:
+        return _CANONICAL_RECORDS[net.out_act]
+    if loss.out_act != net.out_act:
         raise ValueError(f"the loss {loss.name!r} is set for the output activation "
-                         f"{loss.output_activation!r}, the network's is {out_act!r}")
+                         f"{loss.output_activation!r}, the network's is "
+                         f"{next(k for k, v in ACTIVATION_CODES.items() if v == net.out_act)!r}")
     if loss.quantiles is not None and loss.quantiles.shape[0] != net.sizes[net.n_layers]:
         raise ValueError(f"the loss has {loss.quantiles.shape[0]} quantiles, the network has "
                          f"{net.sizes[net.n_layers]} outputs")

@@ -237,11 +237,22 @@ cdef inline void adam_step(floating *p, floating *moment1, floating *moment2, co
         p[j] = p[j] + (-lr * moment1[j]) / (f_sqrt(moment2[j]) + eps)
 
 
-cdef inline void _scale_block(floating *v, Py_ssize_t n, floating factor) noexcept nogil:
-    # v *= factor (the clipped gradient, the decayed weights)
+cdef void _clip_and_decay(floating *g, floating *p, Py_ssize_t nb, bint weights,
+                          const Step *step) noexcept nogil:
+    # the options between the gradient and the step: the clipped gradient
+    # (g *= clip) and the decoupled weight decay (weights *= decay). A
+    # function of its own, called only with them, so that update_range's
+    # default loop stays as it is (inlined there, these loops cost Adam's
+    # small blocks ~150 ns per step even when skipped)
+    cdef floating clip = <floating> step.clip
+    cdef floating decay = <floating> step.decay
     cdef Py_ssize_t j
-    for j in range(n):
-        v[j] = v[j] * factor
+    if step.clip != 1.0:
+        for j in range(nb):
+            g[j] = g[j] * clip
+    if weights and step.decay != 1.0:
+        for j in range(nb):
+            p[j] = p[j] * decay
 
 
 cdef inline void _step_gradient(floating *g, const floating *p, const floating *grads,
@@ -264,8 +275,6 @@ cdef inline void _step_gradient(floating *g, const floating *p, const floating *
     else:
         for j in range(nb):
             g[j] = grads[j] / sw
-    if step.clip != 1.0:
-        _scale_block(g, nb, <floating> step.clip)
 
 
 cdef double update_range(floating *params, const floating *grads, floating *state1,
@@ -290,8 +299,8 @@ cdef double update_range(floating *params, const floating *grads, floating *stat
             nb = UPDATE_BLOCK
         p = params + start
         _step_gradient(g, p, grads + start, nb, weights, zero_grad, step)
-        if weights and step.decay != 1.0:
-            _scale_block(p, nb, <floating> step.decay)
+        if step.decay != 1.0 or step.clip != 1.0:
+            _clip_and_decay(g, p, nb, weights, step)
         if step.kind == OPT_ADAM:
             adam_step(p, state1 + start, state2 + start, g, nb, step)
         elif step.kind == OPT_NESTEROV:
