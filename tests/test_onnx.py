@@ -147,6 +147,25 @@ def fitted(estimator, task, activation, dtype, label_kind="int"):
     return fit(cls(**params), X[:300].astype(dtype), y[:300]), X.astype(dtype)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: d.__name__)
+@pytest.mark.parametrize("params", [
+    dict(loss="huber", huber_delta=0.5), dict(loss="absolute_error"),
+    dict(loss="quantile", quantile=0.8), dict(loss="quantile", quantile=[0.1, 0.5, 0.9]),
+], ids=lambda p: "-".join(str(v) for v in p.values()))
+def test_robust_and_quantile_regressors_export_as_identity_outputs(params, dtype):
+    # the training options change the training only: the graph is the network
+    X, y = real_table("regression")
+    model = fit(fastbp.MLPRegressor(hidden_layer_sizes=(8, 6), activation="mish",
+                                    dropout=0.1, weight_decay=0.01, learning_rate="cosine",
+                                    max_iter=15, learning_rate_init=0.01, random_state=0,
+                                    **params), X[:300].astype(dtype), y[:300])
+    assert model.out_activation_ == "identity"
+    outputs = run(fastbp.onnx.to_onnx(model), X.astype(dtype))
+    n_quantiles = len(np.atleast_1d(params.get("quantile", 0.5)))
+    assert outputs["variable"].shape == (len(X), n_quantiles)
+    assert_same_predictions(model, X.astype(dtype), outputs)
+
+
 def random_inputs(n_features, dtype, seed=0):
     rng = np.random.RandomState(seed)
     X = rng.normal(scale=3.0, size=(64, n_features))

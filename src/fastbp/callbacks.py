@@ -64,14 +64,16 @@ class EpochInfo:
         Training loss of the epoch, the value appended to ``loss_curve_``
         (for L-BFGS, the objective at the new iterate, as in ``loss_``).
     validation_score : float or None
-        Score on the held-out data (accuracy or R²) when
-        ``early_stopping=True``, else None.
+        Score on the held-out data (accuracy or R²; minus the loss with
+        ``scoring='loss'``) when ``early_stopping=True`` or ``fit`` was given
+        ``X_val``, else None.
     validation_loss : float or None
         Loss on the held-out data (see ``validation_loss_curve_``) when
-        ``early_stopping=True``, else None.
+        ``early_stopping=True`` or ``fit`` was given ``X_val``, else None.
     learning_rate : float or None
-        Step size used during the epoch (for Adam, ``learning_rate_init``,
-        before its bias correction); None for L-BFGS.
+        Step size of the epoch's last step (for Adam, before its bias
+        correction; with ``learning_rate='cosine'``, ``'flat_cosine'`` or a
+        warm-up, it changes from step to step); None for L-BFGS.
     elapsed : float
         Seconds since training began in this call.
     estimator : estimator
