@@ -80,7 +80,8 @@ extensions = [
 VECTOR_KERNELS = {
     "fastbp._engine": ("update_range", "bias_activation", "exp_activation",
                        "activation_derivative", "output_loss_delta", "_log_of_product",
-                       "small_gemm", "_column_sums", "_epoch_body"),
+                       "small_gemm", "_column_sums", "_epoch_body", "dropout_forward",
+                       "dropout_backward", "_clipped_parameters_phase"),
     "fastbp._shuffle": ("_mt_twist", "_mt_temper"),
 }
 

@@ -19,7 +19,8 @@
 #   f'(z) itself) and writes the dropped ones, which the next layer and the
 #   weight gradient read.
 #   ``dropout_backward`` applies the same mask to the deltas: it is
-#   regenerated bit for bit from the counter, so no mask is stored.
+#   regenerated bit for bit from the counter, so no mask is stored. Both
+#   carry FASTBP_VECTOR_CLONES (setup.py): AVX2's 32-bit multiplies.
 # * The seed is drawn from the fit's random state only when some rate is
 #   above zero (no extra draw otherwise: scikit-learn's draws stay as they
 #   are).
@@ -70,9 +71,8 @@ cdef inline uint32_t _row_key(uint64_t layer_key, Py_ssize_t position) noexcept 
     return <uint32_t> _splitmix64(layer_key + <uint64_t> position)
 
 
-cdef inline void dropout_forward(floating *A, floating *U, Py_ssize_t n_rows, Py_ssize_t n,
-                                 Py_ssize_t position, uint64_t layer_key,
-                                 double rate) noexcept nogil:
+cdef void dropout_forward(floating *A, floating *U, Py_ssize_t n_rows, Py_ssize_t n,
+                          Py_ssize_t position, uint64_t layer_key, double rate) noexcept nogil:
     """``n_rows`` adjacent rows of ``n`` outputs, the first at ``position`` in
     the epoch's order: OUT ``U`` = the outputs as they are (unless NULL),
     IN/OUT ``A`` = kept ones times 1 / (1 - rate), dropped ones 0."""
@@ -93,9 +93,8 @@ cdef inline void dropout_forward(floating *A, floating *U, Py_ssize_t n_rows, Py
             a[j] = a[j] * scale if _unit_kept(row_key, j, threshold) else 0
 
 
-cdef inline void dropout_backward(floating *D, Py_ssize_t n_rows, Py_ssize_t n,
-                                  Py_ssize_t position, uint64_t layer_key,
-                                  double rate) noexcept nogil:
+cdef void dropout_backward(floating *D, Py_ssize_t n_rows, Py_ssize_t n,
+                           Py_ssize_t position, uint64_t layer_key, double rate) noexcept nogil:
     """The deltas at a dropped layer's output: the forward pass's mask and
     scale, regenerated (kept: times 1 / (1 - rate), dropped: 0)."""
     cdef floating scale = <floating> (1.0 / (1.0 - rate))

@@ -745,9 +745,9 @@ cdef inline double _clip_factor(const EpochConfig *cfg, const Workspace *ws,
     return factor if factor < 1.0 else 1.0
 
 
-cdef inline double _clipped_parameters_phase(Epoch *epoch, const Workspace *ws,
-                                             const Batch *batch, Step *step, int tid, int nt,
-                                             floating *params) noexcept nogil:
+cdef double _clipped_parameters_phase(Epoch *epoch, const Workspace *ws,
+                                      const Batch *batch, Step *step, int tid, int nt,
+                                      floating *params) noexcept nogil:
     """Clipping (``max_grad_norm``): this thread's rows of every ``W_i`` and
     entries of every ``b_i`` take their gradient (data-parallel: the halves
     added) and its squares per row and entry (``_gradient_norm_parts``);
