@@ -16,6 +16,7 @@ import numbers
 import numpy as np
 
 from . import _engine
+from ._sklearn_compat import adopted
 from ._losses import LOSSES
 from ._optimizers import SCHEDULES, SOLVERS
 from ._validation import ARRAY_LIKE, BOOLEAN, NONE, instance_of, integer, one_of, real
@@ -187,6 +188,8 @@ class EstimatorAPI:
 
     def __sklearn_tags__(self):
         from sklearn.utils import ClassifierTags, RegressorTags, Tags, TargetTags
+
+        adopted()  # scikit-learn is imported: be its BaseEstimator (if no hook saw it)
 
         classifier = self._is_classifier()
         tags = Tags(
