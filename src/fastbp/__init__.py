@@ -2,7 +2,9 @@
 
 ``MLPClassifier`` and ``MLPRegressor`` are drop-in replacements for
 scikit-learn's (same parameters, attributes and random draws); ``MLP`` is one
-class for both tasks. Training runs in a typed Cython engine, one GIL-free
+class for both tasks. ``TabularMLPClassifier`` and ``TabularMLPRegressor``
+(``fastbp.tabular``) take tables as they come (DataFrames with categories and
+missing values) with their preprocessing built in. Training runs in a typed Cython engine, one GIL-free
 call per epoch. Submodules: ``fastbp.callbacks`` (progress bar, history,
 stopping), ``fastbp.plot`` (learning curves), ``fastbp.dask`` (out-of-core
 training and parallel prediction) and ``fastbp.onnx`` (export to ONNX).
@@ -14,11 +16,14 @@ from ._estimators import MLP, MLPClassifier, MLPRegressor
 from ._exceptions import ConvergenceWarning, NotFittedError
 from ._gradcheck import check_gradients
 from ._io import load
+from .tabular import TabularMLPClassifier, TabularMLPRegressor
 
 __all__ = [
     "MLP",
     "MLPClassifier",
     "MLPRegressor",
+    "TabularMLPClassifier",
+    "TabularMLPRegressor",
     "check_gradients",
     "load",
     "ConvergenceWarning",
