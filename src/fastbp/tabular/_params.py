@@ -16,6 +16,7 @@ public benchmark chooses the final one.
 import numpy as np
 
 from .._sklearn_api import HIDDEN_ACTIVATIONS
+from ._preprocessor import FLOAT_DTYPE
 from .._validation import (
     ARRAY_LIKE,
     BOOLEAN,
@@ -55,6 +56,7 @@ _SHARED = {
     "max_categories": 100,
     "min_frequency": 2,
     "categorical_features": None,
+    "dtype": "float32",
     "random_state": None,
     "verbose": False,
     "callbacks": None,
@@ -87,6 +89,7 @@ _ROWS = (
     ("max_categories", _BOTH, PREPROCESSING, [integer(1)]),
     ("min_frequency", _BOTH, PREPROCESSING, [integer(1)]),
     ("categorical_features", _BOTH, PREPROCESSING, [ARRAY_LIKE, NONE]),
+    ("dtype", _BOTH, PREPROCESSING, [FLOAT_DTYPE]),
     ("random_state", _BOTH, SEED, _SEEDS),
     ("verbose", _BOTH, MLP, [integer(0)] + BOOLEAN),
     ("callbacks", _BOTH, MLP, None),  # fastbp.callbacks checks it

@@ -56,7 +56,7 @@ from ._preprocessor_state import (
 from ._statistics import choose_levels, robust_scaling, scale_and_clip
 from ._tables import BOOL, CATEGORICAL, DATETIME, NUMERIC, TIMEDELTA, as_table, check_shape
 
-__all__ = ["TabularPreprocessor"]
+__all__ = ["TabularPreprocessor", "FLOAT_DTYPE", "SPARSE_DENSITY"]
 
 _MEASURED = (NUMERIC, DATETIME, TIMEDELTA)   # kinds scaled as numbers
 # 'auto' output: CSR when at most this share of the entries is stored (measured
@@ -76,6 +76,9 @@ class _FloatDtype:
 
     def __str__(self):
         return "'float32' or 'float64' (a name, a numpy type or dtype)"
+
+
+FLOAT_DTYPE = _FloatDtype()
 
 
 class TabularPreprocessor(EstimatorAPI, SklearnBase):
@@ -150,7 +153,7 @@ class TabularPreprocessor(EstimatorAPI, SklearnBase):
         "min_frequency": [integer(1)],
         "categorical_features": [ARRAY_LIKE, NONE],
         "sparse_output": [one_of("auto")] + BOOLEAN,
-        "dtype": [_FloatDtype()],
+        "dtype": [FLOAT_DTYPE],
     }
 
     def __init__(self, *, max_categories=100, min_frequency=2, categorical_features=None,
