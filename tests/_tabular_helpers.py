@@ -1,11 +1,29 @@
-"""An independent reference of the tabular preprocessing, written with
-pandas from the rules in docs/tabular.md (not from fastbp's code): robust
-scaling from pandas' quantiles, categories from ``value_counts``, the output
-columns in the documented order. Used by tests/test_tabular_preprocessing.py.
+"""Helpers of the tabular tests: an independent reference of the tabular
+preprocessing, written with pandas from the rules in docs/tabular.md (not
+from fastbp's code: robust scaling from pandas' quantiles, categories from
+``value_counts``, the output columns in the documented order), and the
+benchmark harness (benchmarks/tabular.py) loaded as a module.
 """
+
+import importlib.util
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def benchmark_harness():
+    """benchmarks/tabular.py, loaded once."""
+    name = "fastbp_tabular_bench_for_tests"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "tabular.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def column_kind(column):
