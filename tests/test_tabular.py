@@ -5,6 +5,7 @@ scikit-learn protocol (clone, Pipeline, GridSearchCV, check_estimator) and
 the benchmark harness's ``fastbp_tabular`` entry."""
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import FunctionTransformer  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
+ROOT = Path(__file__).resolve().parent.parent
 SMALL = dict(hidden_layer_sizes=(16,), max_iter=30, batch_size=32, learning_rate_init=0.01,
              random_state=0)
 
@@ -308,3 +310,26 @@ def test_benchmark_entry_on_a_real_table():
                     bench.new_results(), settle=0, log=lambda text: None)
     (record,) = res["results"]
     assert "error" not in record and record["accuracy"] > 0.9
+
+
+# ---------------------------------------------------------------------------
+# docs/tabular.md
+# ---------------------------------------------------------------------------
+
+def test_docs_tabular_examples_run_and_print_what_the_page_shows():
+    import contextlib
+    import io
+    import re
+
+    text = (ROOT / "docs" / "tabular.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```(python|text)\n(.*?)^```", text, re.M | re.S)
+    assert [kind for kind, _ in blocks].count("python") >= 2
+    namespace = {}
+    for (kind, code), following in zip(blocks, blocks[1:] + [("", "")]):
+        if kind != "python":
+            continue
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            exec(compile(code, "docs/tabular.md", "exec"), namespace)
+        if following[0] == "text":
+            assert printed.getvalue().strip() == following[1].strip()
