@@ -333,3 +333,13 @@ def test_docs_tabular_examples_run_and_print_what_the_page_shows():
             exec(compile(code, "docs/tabular.md", "exec"), namespace)
         if following[0] == "text":
             assert printed.getvalue().strip() == following[1].strip()
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    from fastbp.tabular import _estimators, _preprocessor
+
+    for module in (_estimators, _preprocessor):
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.attempted > 0 and result.failed == 0, module.__name__

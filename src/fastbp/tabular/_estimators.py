@@ -257,14 +257,14 @@ class TabularMLPClassifier(_TabularMLP):
     >>> import numpy as np
     >>> from fastbp import TabularMLPClassifier
     >>> rng = np.random.RandomState(0)
-    >>> colour = rng.choice(["red", "green", "blue"], size=300)
-    >>> size = rng.normal(size=300)
-    >>> X = np.empty((300, 2), dtype=object)      # a number and a text column
+    >>> colour = rng.choice(["red", "green", "blue"], size=1000)
+    >>> size = rng.normal(size=1000)
+    >>> X = np.empty((1000, 2), dtype=object)      # a number and a text column
     >>> X[:, 0], X[:, 1] = size, colour
     >>> y = np.where((colour == "red") ^ (size > 0), "yes", "no")
-    >>> clf = TabularMLPClassifier(hidden_layer_sizes=(32,), random_state=0).fit(X, y)
-    >>> clf.score(X, y) > 0.9
-    True
+    >>> clf = TabularMLPClassifier(random_state=0).fit(X, y)
+    >>> clf.score(X, y) > 0.95, clf.predict(np.array([[1.5, "red"], [1.5, "blue"]], dtype=object))
+    (True, array(['no', 'yes'], dtype='<U3'))
     """
 
     __init__ = make_init(CLASSIFIER, __name__, PARAMETERS)

@@ -16,7 +16,6 @@ public benchmark chooses the final one.
 import numpy as np
 
 from .._sklearn_api import HIDDEN_ACTIVATIONS
-from ._preprocessor import FLOAT_DTYPE
 from .._validation import (
     ARRAY_LIKE,
     BOOLEAN,
@@ -26,6 +25,7 @@ from .._validation import (
     one_of,
     real,
 )
+from ._preprocessor import FLOAT_DTYPE
 
 __all__ = ["CLASSIFIER", "REGRESSOR", "RECIPE", "PARAMETERS", "ROUTES", "routed"]
 

@@ -141,11 +141,11 @@ class TabularPreprocessor(EstimatorAPI, SklearnBase):
     >>> pre = TabularPreprocessor(min_frequency=1).fit(X)
     >>> pre.get_feature_names_out().tolist()
     ['x0', 'x0_missing', 'x1=blue', 'x1=green', 'x1=red']
-    >>> pre.transform(X).toarray().round(3)
-    array([[-0.498,  0.   ,  0.   ,  0.   ,  1.   ],
+    >>> pre.transform(X).round(3)       # median 2, IQR 1.5; then smoothly clipped
+    array([[-0.651,  0.   ,  0.   ,  0.   ,  1.   ],
            [ 0.   ,  0.   ,  1.   ,  0.   ,  0.   ],
            [ 0.   ,  1.   ,  0.   ,  0.   ,  1.   ],
-           [ 1.414,  0.   ,  0.   ,  1.   ,  0.   ]], dtype=float32)
+           [ 1.218,  0.   ,  0.   ,  1.   ,  0.   ]], dtype=float32)
     """
 
     _parameter_constraints = {
@@ -246,7 +246,7 @@ class TabularPreprocessor(EstimatorAPI, SklearnBase):
 
         Returns
         -------
-        X_out : ndarray or scipy.sparse.csr_matrix of shape (n_samples, n_features_out_)
+        X_out : ndarray or scipy.sparse.csr_matrix of shape (n_samples, `n_features_out_`)
         """
         return self._transform(X, type(self).__name__)
 
