@@ -123,7 +123,8 @@ def test_numpy_pandas_and_polars_give_identical_matrices():
 
 
 def test_importing_fastbp_imports_neither_pandas_nor_polars():
-    code = ("import sys, numpy as np, fastbp; from fastbp.tabular import TabularPreprocessor; "
+    code = ("import sys, numpy as np, fastbp; assert 'fastbp.tabular' not in sys.modules; "
+            "from fastbp.tabular import TabularPreprocessor; "
             "TabularPreprocessor().fit_transform(np.array([[1.0, 'a'], [2.0, 'b']], "
             "dtype=object)); print(sorted(m for m in ('pandas', 'polars') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
