@@ -104,6 +104,11 @@ def test_missing_or_infinite_targets_are_a_clear_error(bad):
     labels[5] = None
     with pytest.raises(ValueError, match="missing labels"):
         TabularMLPClassifier(**SMALL).fit(X, labels)
+    with pytest.raises(ValueError, match="takes one label per sample; got a "
+                                         "multilabel-indicator target"):
+        TabularMLPClassifier(**SMALL).fit(X, np.eye(2, dtype=int)[np.arange(40) % 2])
+    with pytest.raises(ValueError, match="'callbacks' parameter of TabularMLPClassifier"):
+        TabularMLPClassifier(**SMALL, callbacks=[3]).fit(X, labels)
 
 
 def test_a_failed_fit_changes_nothing():

@@ -24,6 +24,7 @@ from .._validation import (
     column_or_2d,
     validate_params,
 )
+from ..callbacks import _make_runner
 from ._members import HeldOut, TrainingData, fit_members, member_plans
 from ._params import CLASSIFIER, MLP, PARAMETERS, PREPROCESSING, REGRESSOR, routed
 from ._preprocessor import TabularPreprocessor
@@ -103,6 +104,7 @@ class _TabularMLP(EstimatorAPI, SklearnBase):
         self : object
         """
         validate_params(self, self._parameter_constraints)
+        _make_runner(self)  # checks `callbacks`, naming this estimator
         name = type(self).__name__
         if (X_val is None) != (y_val is None):
             raise ValueError(f"{name}.fit takes X_val and y_val together; got only "

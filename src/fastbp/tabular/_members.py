@@ -115,6 +115,8 @@ class BestEpoch(Callback):
             self._best_weights = [w.copy() for w in info.estimator.coefs_] + \
                 [b.copy() for b in info.estimator.intercepts_]
         self._since_better = 0 if better else self._since_better + 1
+        # stopping at the last epoch too: the MLP then takes the end of the preset's epoch
+        # budget as asked for (no "maximum iterations reached" ConvergenceWarning)
         return (info.epoch >= self.max_epochs
                 or (self.patience is not None and self._since_better >= self.patience))
 
