@@ -15,7 +15,7 @@ import numpy as np
 from .._compat import accuracy_score, check_random_state, r2_score
 from .._estimators import MLPClassifier, MLPRegressor
 from .._exceptions import not_fitted_error
-from .._sklearn_api import EstimatorAPI, available_if, make_init, parameter_constraints
+from .._sklearn_api import EstimatorAPI, make_init, parameter_constraints
 from .._sklearn_compat import SklearnBase, adopt_when_imported
 from .._targets import encode_fit_targets
 from .._validation import (
@@ -35,11 +35,6 @@ __all__ = ["TabularMLPClassifier", "TabularMLPRegressor"]
 # stop rule of their own (the members' BestEpoch decides when to stop)
 _INNER_FIXED = {"solver": "adam", "shuffle": True, "early_stopping": False,
                 "n_iter_no_change": np.inf}
-
-
-def _classifies(est):
-    """probabilities exist only for TabularMLPClassifier."""
-    return est._is_classifier()
 
 
 class _TabularMLP(EstimatorAPI, SklearnBase):
@@ -298,7 +293,6 @@ class TabularMLPClassifier(_TabularMLP):
                              f"; the classes are {classes.tolist()[:10]}.")
         return codes
 
-    @available_if(_classifies)
     def predict_proba(self, X):
         """Class probabilities, averaged over the members.
 
@@ -318,7 +312,6 @@ class TabularMLPClassifier(_TabularMLP):
         # float64, summing to 1 (the members' float32 probabilities do within 1e-7)
         return total / total.sum(axis=1, keepdims=True)
 
-    @available_if(_classifies)
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba` (-inf where it is 0)."""
         proba = self.predict_proba(X)
