@@ -417,3 +417,17 @@ def test_scikit_learn_protocol():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert pre.__sklearn_tags__().input_tags.allow_nan
+
+
+def test_pyarrow_backed_frames_give_the_same_matrix():
+    pytest.importorskip("pyarrow")
+    frame = mixed_frame()
+    frame["when_utc"] = frame["when"].dt.tz_localize("UTC")
+    frame["took"] = frame["when"] - pd.Timestamp("2019-01-01")
+    arrow = frame.convert_dtypes(dtype_backend="pyarrow")
+    assert isinstance(arrow["when_utc"].dtype, pd.ArrowDtype)
+    assert isinstance(arrow["colour"].dtype, pd.ArrowDtype)
+    expected = dense(TabularPreprocessor().fit(frame).transform(frame))
+    pre = TabularPreprocessor().fit(arrow)
+    np.testing.assert_array_equal(dense(pre.transform(arrow)), expected)
+    assert pre.column_kinds_[list(frame.columns).index("took")] == "timedelta"

@@ -212,6 +212,26 @@ def array_codes(values):
     return codes, texts
 
 
+def _arrow_kind(arrow_type, label):
+    """The kind of a pyarrow-backed pandas column."""
+    import pyarrow as pa
+
+    types = pa.types
+    if types.is_boolean(arrow_type):
+        return BOOL
+    if types.is_integer(arrow_type) or types.is_floating(arrow_type) or \
+            types.is_decimal(arrow_type) or types.is_null(arrow_type):
+        return NUMERIC
+    if types.is_string(arrow_type) or types.is_large_string(arrow_type) or \
+            types.is_dictionary(arrow_type) or getattr(types, "is_string_view", bool)(arrow_type):
+        return CATEGORICAL
+    if types.is_timestamp(arrow_type) or types.is_date(arrow_type):
+        return DATETIME
+    if types.is_duration(arrow_type):
+        return TIMEDELTA
+    raise _dtype_kind_error(label, arrow_type)
+
+
 def _dtype_kind_error(label, dtype):
     if "complex" in str(dtype):
         return ValueError(f"Complex data not supported: column {label} has dtype {dtype}.")
@@ -291,6 +311,8 @@ class _PandasTable(Table):
     def kind(self, j):
         types = self.pd.api.types
         dtype = self.column(j).dtype
+        if isinstance(dtype, self.pd.ArrowDtype):  # pyarrow-backed (read_csv(dtype_backend=...))
+            return _arrow_kind(dtype.pyarrow_dtype, self.label(j))
         if types.is_bool_dtype(dtype):
             return BOOL
         if isinstance(dtype, self.pd.CategoricalDtype):
@@ -323,6 +345,8 @@ class _PandasTable(Table):
     def days(self, j):
         column = self.column(j)
         types = self.pd.api.types
+        if isinstance(column.dtype, self.pd.ArrowDtype):
+            column = self._arrow_as_numpy_time(column)
         if types.is_datetime64_any_dtype(column.dtype):
             if getattr(column.dtype, "tz", None) is not None:
                 column = column.dt.tz_convert("UTC").dt.tz_localize(None)
@@ -335,6 +359,17 @@ class _PandasTable(Table):
                 return object_days(column.to_numpy(), kind, self.label(j))
         raise ValueError(f"column {self.label(j)} has dtype {column.dtype} where dates or "
                          "durations are expected")
+
+    def _arrow_as_numpy_time(self, column):
+        """A pyarrow-backed date, time stamp or duration column as numpy's."""
+        kind = _arrow_kind(column.dtype.pyarrow_dtype, column.name)
+        if kind == TIMEDELTA:
+            return column.astype("timedelta64[us]")
+        if kind != DATETIME:
+            return column
+        if getattr(column.dtype.pyarrow_dtype, "tz", None) is not None:
+            column = column.dt.tz_convert("UTC").dt.tz_localize(None)
+        return column.astype("datetime64[us]")
 
     def codes(self, j):
         codes, uniques = self.pd.factorize(self.column(j), use_na_sentinel=True)
