@@ -11,8 +11,10 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def test_readme_python_snippets_run(tmp_path, monkeypatch):
-    for module in ("sklearn", "matplotlib", "threadpoolctl", "dask.array", "distributed"):
+    for module in ("sklearn", "matplotlib", "threadpoolctl", "dask.array", "distributed",
+                   "pandas"):
         pytest.importorskip(module)
+    import pandas as pd
     import matplotlib
 
     matplotlib.use("Agg")
@@ -40,6 +42,10 @@ def test_readme_python_snippets_run(tmp_path, monkeypatch):
     big = namespace["big"]
     assert big.n_iter_ == 1 and big.t_ == 2 * 50_000  # two passes over five blocks
     assert big.score(namespace["Xd"][:2000].compute(), namespace["yd"][:2000].compute()) > 0.95
+    preset, table = namespace["preset"], namespace["table"]
+    assert preset.score(table, namespace["leaves"]) > 0.9
+    unseen = pd.DataFrame({"member": [True], "income": [9000.0], "city": ["Nice"]})
+    np.testing.assert_array_equal(preset.predict(unseen), [True])
     import matplotlib.pyplot as plt
 
     plt.close("all")

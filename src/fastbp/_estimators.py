@@ -25,6 +25,7 @@ from ._losses import loss_settings, output_activation
 from ._network import Network
 from ._optimizers import SOLVERS, Optimizer
 from ._sklearn_api import EstimatorAPI, available_if, make_init, parameter_constraints
+from ._sklearn_compat import SklearnBase, adopt_when_imported
 from ._state import StateMixin, register
 from ._training import Checkpoint, StochasticTraining
 from ._validation import (
@@ -53,7 +54,7 @@ def _classifies(est):
     return est._is_classifier()
 
 
-class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining):
+class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining, SklearnBase):
     """Shared implementation of MLP, MLPClassifier and MLPRegressor.
 
     Private state: ``_net`` (the network and its flat parameter buffer;
@@ -768,3 +769,7 @@ class MLP(_BaseMLP):
         self : object
         """
         return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+
+# scikit-learn BaseEstimators as soon as scikit-learn is imported (_sklearn_compat)
+adopt_when_imported(MLPClassifier, MLPRegressor, MLP)

@@ -16,6 +16,7 @@ import numbers
 import numpy as np
 
 from . import _engine
+from ._sklearn_compat import adopted
 from ._losses import LOSSES, REGRESSION_LOSSES
 from ._optimizers import SCHEDULES, SOLVERS
 from ._validation import (ARRAY_LIKE, BOOLEAN, NONE, instance_of, integer, one_of, real,
@@ -80,18 +81,20 @@ PARAMETERS = (
 )
 
 
-def parameter_constraints(estimator_name):
+def parameter_constraints(estimator_name, parameters=PARAMETERS):
     """name -> accepted values, for the parameters of ``estimator_name``
-    that have constraints (``_validation.validate_params`` checks them)."""
-    return {name: accepted for name, _, taken_by, _, accepted in PARAMETERS
+    that have constraints (``_validation.validate_params`` checks them).
+    ``parameters``: a table laid out as :data:`PARAMETERS` (the tabular
+    presets have their own)."""
+    return {name: accepted for name, _, taken_by, _, accepted in parameters
             if estimator_name in taken_by and accepted is not None}
 
 
-def make_init(estimator_name, module):
+def make_init(estimator_name, module, parameters=PARAMETERS):
     """The ``__init__`` of ``estimator_name`` (a class of ``module``): each
-    parameter of :data:`PARAMETERS` it takes, stored unchanged under its own
-    name (as scikit-learn requires)."""
-    rows = [(name, default, kind) for name, default, taken_by, kind, _ in PARAMETERS
+    parameter of ``parameters`` (a table laid out as :data:`PARAMETERS`) it
+    takes, stored unchanged under its own name (as scikit-learn requires)."""
+    rows = [(name, default, kind) for name, default, taken_by, kind, _ in parameters
             if estimator_name in taken_by]
     defaults = {f"_default_{name}": default for name, default, _ in rows}
     args = [f"{name}=_default_{name}" for name, _, kind in rows if kind == _POSITIONAL]
@@ -199,6 +202,8 @@ class EstimatorAPI:
 
     def __sklearn_tags__(self):
         from sklearn.utils import ClassifierTags, RegressorTags, Tags, TargetTags
+
+        adopted()  # scikit-learn is imported: be its BaseEstimator (if no hook saw it)
 
         classifier = self._is_classifier()
         tags = Tags(

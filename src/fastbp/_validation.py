@@ -553,7 +553,8 @@ def validate_params(est, constraints):
             f"The {name!r} parameter of {type(est).__name__} must be {accepted}. "
             f"Got {value!r} instead."
         )
-    _check_hidden_layer_sizes(est, est.hidden_layer_sizes)
+    if hasattr(est, "hidden_layer_sizes"):  # the tabular preprocessing has none
+        _check_hidden_layer_sizes(est, est.hidden_layer_sizes)
 
 
 def _dropout_rates(est, n_hidden):
