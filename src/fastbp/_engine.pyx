@@ -170,6 +170,7 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     cdef Epoch epoch
     cdef Py_ssize_t n = Y.shape[0]
     cdef unsigned char[::1] touched = None
+    cdef double[::1] sumsq_part
     cdef bint fixed_threads = n_threads > 0
     cdef bint gather = order is not None and not X.is_sparse
     _check_length(params.shape[0], net.n_params, "params")
@@ -191,7 +192,13 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
                 batch_size, &params[0], &grads[0], loss_scale, &work[0])
     _init_training(&epoch.config, &order[0] if order is not None else NULL, &state1[0],
                    &state2[0], &optimizer.config, alpha,
-                   &touched[0] if touched is not None else NULL, gather, not X.is_sparse and _data_parallel(net, batch_size))
+                   &touched[0] if touched is not None else NULL, gather,
+                   not X.is_sparse and _data_parallel(net, batch_size))
+    # each weight block's squared weights after a step, for two batches in turn
+    epoch.totals.n_weight_blocks = _weight_block_count(net, batch_size,
+                                                       epoch.config.data_parallel)
+    sumsq_part = np.zeros(2 * epoch.totals.n_weight_blocks)
+    epoch.totals.sumsq_part = &sumsq_part[0]
     with _BlasSerial():
         with nogil:
             epoch.totals.sumsq_start = weights_sumsq(net, &params[0])

@@ -177,7 +177,8 @@ cdef struct EpochTotals:
     # carried across the segments of the epoch
     double loss_sum
     double sumsq_start            # squared weights before the segment's first batch
-    double sumsq_part[2][FB_MAX_THREADS]   # per batch parity, per thread
+    double *sumsq_part            # per batch parity, per weight block (_weight_block_count)
+    Py_ssize_t n_weight_blocks
     long long n_batches           # batches run so far in the epoch
     int stop                      # a signal handler raised: stop after this batch
 
@@ -430,18 +431,18 @@ cdef inline double _batch_weight(const EpochConfig *cfg, const Batch *batch,
     return sw_sum
 
 
-cdef inline double _sumsq_of_batch(const EpochTotals *totals, long long index,
-                                   int nt) noexcept nogil:
-    # the squared weights after batch ``index``'s step, summed over the threads in order
+cdef inline double _sumsq_of_batch(const EpochTotals *totals, long long index) noexcept nogil:
+    # the squared weights after batch ``index``'s step, summed over the blocks in order
+    cdef const double *part = totals.sumsq_part + (index % 2) * totals.n_weight_blocks
     cdef double s = 0.0
-    cdef int t
-    for t in range(nt):
-        s += totals.sumsq_part[index % 2][t]
+    cdef Py_ssize_t b
+    for b in range(totals.n_weight_blocks):
+        s += part[b]
     return s
 
 
 cdef inline void _add_batch_loss(Epoch *epoch, const Workspace *ws, const Batch *batch,
-                                 double sw_sum, int nt) noexcept nogil:
+                                 double sw_sum) noexcept nogil:
     """Add the batch's loss to the epoch's, summed in one order whatever the
     thread count: training, scikit-learn's ``batch_loss * batch_len`` with the
     L2 term of the weights the batch was computed with; else the data term."""
@@ -454,7 +455,7 @@ cdef inline void _add_batch_loss(Epoch *epoch, const Workspace *ws, const Batch 
     if batch.index == epoch.segment.first_batch:
         sumsq_prev = epoch.totals.sumsq_start
     else:
-        sumsq_prev = _sumsq_of_batch(&epoch.totals, batch.index - 1, nt)
+        sumsq_prev = _sumsq_of_batch(&epoch.totals, batch.index - 1)
     epoch.totals.loss_sum += (data_sum / sw_sum + 0.5 * cfg.alpha * sumsq_prev / sw_sum
                               ) * batch.n_rows
 
@@ -508,51 +509,103 @@ cdef inline void _layer_step(const EpochConfig *cfg, int i, Py_ssize_t k0, Py_ss
         update_range(params + j, grads + j, state1 + j, state2 + j, c1 - c0, False, False, step)
 
 
-cdef inline double _parameters_phase(const EpochConfig *cfg, const Workspace *ws,
-                                     const Batch *batch, const Step *step, int tid, int nt,
-                                     floating *params) noexcept nogil:
-    """Thread ``tid``'s rows of every ``W_i`` and columns of every ``b_i``:
-    their gradient from every row of the batch, then (training) their step.
-    Returns the sum of the squares of its weights after the step."""
-    cdef const Net *net = cfg.net
-    cdef Py_ssize_t k0, k1, c0, c1
-    cdef double sumsq = 0.0
+cdef Py_ssize_t _weight_block_count(const Net *net, Py_ssize_t batch_size,
+                                    bint data_parallel) noexcept nogil:
+    # the weight blocks of all the layers (_weight_blocks), numbered layer after layer
+    cdef Py_ssize_t total = 0
     cdef int i
+    for i in range(net.n_layers):
+        total += _weight_blocks(net, i, batch_size, data_parallel)
+    return total
+
+
+cdef inline void _parameters_phase(const EpochConfig *cfg, const Workspace *ws,
+                                   const Batch *batch, const Step *step, int tid, int nt,
+                                   floating *params, double *sumsq) noexcept nogil:
+    """Thread ``tid``'s blocks of rows of the ``W_i`` (``_weight_blocks``: one
+    product each whatever the thread count; ``_owns``: shared out by size over
+    all the layers) and its columns of every ``b_i``: their gradient from
+    every row of the batch, then (training) their step, each block's squared
+    weights after it into ``sumsq[block]``."""
+    cdef const Net *net = cfg.net
+    cdef floating *grads = <floating *> cfg.grads
+    cdef Py_ssize_t nb, b, k0, k1, c0, c1, n_out, csr_lo, csr_hi
+    cdef Py_ssize_t index = _weight_block_count(net, cfg.batch_size, False), done = 0
+    cdef bint csr = cfg.inp.csr_data != NULL
+    cdef double block_sumsq
+    cdef int i
+    if csr:
+        # the CSR first layer: one pass over the batch's values for all this
+        # thread's rows (each element sums its rows in order, whatever the range)
+        _first_layer_rows(cfg, tid, nt, &csr_lo, &csr_hi)
+        _layer_gradient(cfg, ws, batch, 0, csr_lo, csr_hi, 0, 0, grads)
     for i in range(net.n_layers - 1, -1, -1):
-        _split(net.sizes[i], tid, nt, &k0, &k1)
-        _split(net.sizes[i + 1], tid, nt, &c0, &c1)
-        _layer_gradient(cfg, ws, batch, i, k0, k1, c0, c1, <floating *> cfg.grads)
+        nb = _weight_blocks(net, i, cfg.batch_size, False)
+        n_out = net.sizes[i + 1]
+        index -= nb
+        for b in range(nb):
+            _block(net.sizes[i], nb, b, &k0, &k1)
+            if _owns(done + k0 * n_out, (k1 - k0) * n_out, net.n_weights, tid, nt):
+                if not (i == 0 and csr):
+                    _layer_gradient(cfg, ws, batch, i, k0, k1, 0, 0, grads)
+                if cfg.train:
+                    block_sumsq = 0.0
+                    _layer_step(cfg, i, k0, k1, 0, 0, step, params, &block_sumsq)
+                    sumsq[index + b] = block_sumsq
+        done += net.sizes[i] * n_out
+        _split(n_out, tid, nt, &c0, &c1)
+        _layer_gradient(cfg, ws, batch, i, 0, 0, c0, c1, grads)
         if cfg.train:
-            _layer_step(cfg, i, k0, k1, c0, c1, step, params, &sumsq)
-    return sumsq
+            _layer_step(cfg, i, 0, 0, c0, c1, step, params, &block_sumsq)
 
 
-cdef inline double _parameters_phase_dp(const EpochConfig *cfg, const Workspace *ws,
-                                        const Batch *batch, const Step *step, int tid, int nt,
-                                        floating *params) noexcept nogil:
+cdef inline void _first_layer_rows(const EpochConfig *cfg, int tid, int nt, Py_ssize_t *lo,
+                                   Py_ssize_t *hi) noexcept nogil:
+    # the rows [lo, hi) of W_0 that thread tid's blocks cover (they are adjacent)
+    cdef const Net *net = cfg.net
+    cdef Py_ssize_t nb = _weight_blocks(net, 0, cfg.batch_size, False)
+    cdef Py_ssize_t done = net.n_weights - net.sizes[0] * net.sizes[1], b, k0, k1
+    lo[0] = hi[0] = 0
+    for b in range(nb):
+        _block(net.sizes[0], nb, b, &k0, &k1)
+        if _owns(done + k0 * net.sizes[1], (k1 - k0) * net.sizes[1], net.n_weights, tid, nt):
+            if hi[0] == 0:
+                lo[0] = k0
+            hi[0] = k1
+
+
+cdef inline void _parameters_phase_dp(const EpochConfig *cfg, const Workspace *ws,
+                                      const Batch *batch, const Step *step, int tid, int nt,
+                                      floating *params, double *sumsq) noexcept nogil:
     """Data-parallel mode: the batch gradient is the first half's plus the
     second's (added in this order whatever the thread count), then the step,
-    each thread over its share of every ``W_i`` and ``b_i``. Returns the sum
-    of the squares of its weights after the step."""
+    each thread over its blocks of the ``W_i`` (``_weight_blocks``, shared
+    out by ``_owns``) and its columns of every ``b_i``; each block's squared
+    weights after the step into ``sumsq[block]``."""
     cdef const Net *net = cfg.net
     cdef floating *grads = <floating *> cfg.grads
     cdef floating *half = <floating *> ws.half_grad
     cdef floating *state1 = <floating *> cfg.state1
     cdef floating *state2 = <floating *> cfg.state2
-    cdef Py_ssize_t k0, k1, j
-    cdef double sumsq = 0.0
+    cdef Py_ssize_t nb, b, k0, k1, j, n_layer
+    cdef Py_ssize_t index = _weight_block_count(net, cfg.batch_size, True), done = 0
     cdef bint has_second_half
     cdef int i
     _split(batch.n_rows, 1, 2, &k0, &k1)
     has_second_half = k1 > k0
     for i in range(net.n_layers - 1, -1, -1):
-        _split(net.sizes[i] * net.sizes[i + 1], tid, nt, &k0, &k1)
-        if k1 > k0:
-            j = net.off_w[i] + k0
-            if has_second_half:
-                _add_into(grads + j, half + j, k1 - k0)
-            sumsq += update_range(params + j, grads + j, state1 + j, state2 + j, k1 - k0,
-                                  True, False, step)
+        nb = _weight_blocks(net, i, cfg.batch_size, True)
+        n_layer = net.sizes[i] * net.sizes[i + 1]
+        index -= nb
+        for b in range(nb):
+            _block(n_layer, nb, b, &k0, &k1)
+            if _owns(done + k0, k1 - k0, net.n_weights, tid, nt):
+                j = net.off_w[i] + k0
+                if has_second_half:
+                    _add_into(grads + j, half + j, k1 - k0)
+                sumsq[index + b] = update_range(
+                    params + j, grads + j, state1 + j, state2 + j, k1 - k0, True, False, step)
+        done += n_layer
         _split(net.sizes[i + 1], tid, nt, &k0, &k1)
         if k1 > k0:
             j = net.off_b[i] + k0
@@ -560,26 +613,28 @@ cdef inline double _parameters_phase_dp(const EpochConfig *cfg, const Workspace 
                 _add_into(grads + j, half + j, k1 - k0)
             update_range(params + j, grads + j, state1 + j, state2 + j, k1 - k0, False,
                          False, step)
-    return sumsq
 
 
 # ---------------------------------------------------------------------------
 # One thread's part of a segment, and the segments of an epoch
 # ---------------------------------------------------------------------------
 
-cdef inline void _halves(bint data_parallel, int tid, int nt, int *lo, int *hi) noexcept nogil:
-    # the parts of each batch this thread takes in phase 1: its share of the
-    # rows (one part), or in the data-parallel mode the fixed halves 0 and 1
-    # (threads 0 and 1, or one thread taking both in turn)
-    if not data_parallel:
-        lo[0] = 0
-        hi[0] = 1
-    elif nt == 1:
-        lo[0] = 0
-        hi[0] = 2
+cdef inline void _row_parts(const EpochConfig *cfg, const Batch *batch, int tid, int nt,
+                            Py_ssize_t *n_parts, Py_ssize_t *lo, Py_ssize_t *hi) noexcept nogil:
+    # the parts [lo, hi) of n_parts this thread takes of the batch's rows in
+    # phase 1: the two fixed halves in the data-parallel mode, else the fixed
+    # row blocks (_row_blocks); whole parts, one thread taking all in turn
+    n_parts[0] = 2 if cfg.data_parallel else _row_blocks(cfg.net, batch.n_rows)
+    _share(n_parts[0], tid, nt, lo, hi)
+
+
+cdef inline void _row_part(const EpochConfig *cfg, const Batch *batch, Py_ssize_t n_parts,
+                           Py_ssize_t part, Py_ssize_t *r0, Py_ssize_t *r1) noexcept nogil:
+    # the rows [r0, r1) of a part (a half never holds a lone row, see _split)
+    if cfg.data_parallel:
+        _split(batch.n_rows, <int> part, 2, r0, r1)
     else:
-        lo[0] = tid if tid < 2 else 0
-        hi[0] = tid + 1 if tid < 2 else 0
+        _block(batch.n_rows, n_parts, part, r0, r1)
 
 
 cdef void _epoch_body(Epoch *epoch, int tid, int nt, floating *params) noexcept nogil:
@@ -589,12 +644,12 @@ cdef void _epoch_body(Epoch *epoch, int tid, int nt, floating *params) noexcept 
     cdef Workspace ws
     cdef Batch batch
     cdef Step step
-    cdef Py_ssize_t r0, r1
-    cdef double sw_sum = 0.0, sumsq
+    cdef Py_ssize_t r0, r1, n_parts, part, p_lo, p_hi
+    cdef double sw_sum = 0.0
+    cdef double *sumsq
     cdef long long last_check = fb_now_ns()
     # the clock is read for the Ctrl-C check every ~1e5 multiply-adds of work
     cdef long long check_every = 100000 // (cfg.net.n_weights * cfg.batch_size) + 1
-    cdef int h, h_lo, h_hi
     # the segment's time starts once every thread runs (waking a parked
     # worker is not a cost of running on several threads)
     if nt > 1:
@@ -602,19 +657,18 @@ cdef void _epoch_body(Epoch *epoch, int tid, int nt, floating *params) noexcept 
     if tid == 0:
         seg.t_start = fb_now_ns()
     _workspace(&ws, cfg, <floating *> cfg.work)
-    _halves(cfg.data_parallel, tid, nt, &h_lo, &h_hi)
     batch.index = seg.first_batch
     batch.start = seg.start
     while batch.start < seg.stop:
         _next_batch(&batch, cfg, &ws, <floating *> cfg.inp.dense)
-        for h in range(h_lo, h_hi):
-            _split(batch.n_rows, h if cfg.data_parallel else tid, 2 if cfg.data_parallel else nt,
-                   &r0, &r1)
+        _row_parts(cfg, &batch, tid, nt, &n_parts, &p_lo, &p_hi)
+        for part in range(p_lo, p_hi):
+            _row_part(cfg, &batch, n_parts, part, &r0, &r1)
             if r1 > r0:
                 _rows_phase(cfg, &ws, &batch, r0, r1, params)
                 if cfg.data_parallel:
                     _half_batch_gradient(cfg, &ws, &batch, r0, r1, <floating *> (
-                        cfg.grads if h == 0 else ws.half_grad))
+                        cfg.grads if part == 0 else ws.half_grad))
         if cfg.train:
             sw_sum = _batch_weight(cfg, &batch, <const floating *> cfg.sw)
             _make_step(&step, cfg.opt, cfg.opt.t + batch.index + 1, cfg.alpha, sw_sum)
@@ -624,13 +678,12 @@ cdef void _epoch_body(Epoch *epoch, int tid, int nt, floating *params) noexcept 
                 and _check_signals(&last_check)):
             epoch.totals.stop = 1
         if tid == nt - 1:       # thread 0 checks for Ctrl-C meanwhile
-            _add_batch_loss(epoch, &ws, &batch, sw_sum, nt)
+            _add_batch_loss(epoch, &ws, &batch, sw_sum)
+        sumsq = epoch.totals.sumsq_part + (batch.index % 2) * epoch.totals.n_weight_blocks
         if cfg.data_parallel:
-            sumsq = _parameters_phase_dp(cfg, &ws, &batch, &step, tid, nt, params)
+            _parameters_phase_dp(cfg, &ws, &batch, &step, tid, nt, params, sumsq)
         else:
-            sumsq = _parameters_phase(cfg, &ws, &batch, &step, tid, nt, params)
-        if cfg.train:
-            epoch.totals.sumsq_part[batch.index % 2][tid] = sumsq
+            _parameters_phase(cfg, &ws, &batch, &step, tid, nt, params, sumsq)
         fb_barrier_wait(seg.barrier)
         batch.index += 1
         batch.start = batch.stop
@@ -640,7 +693,7 @@ cdef void _epoch_body(Epoch *epoch, int tid, int nt, floating *params) noexcept 
         epoch.totals.n_batches = batch.index
         # the next segment's L2 term: this segment's last step
         if cfg.train and batch.index > seg.first_batch:
-            epoch.totals.sumsq_start = _sumsq_of_batch(&epoch.totals, batch.index - 1, nt)
+            epoch.totals.sumsq_start = _sumsq_of_batch(&epoch.totals, batch.index - 1)
 
 
 cdef void _epoch_task_f(void *arg, int tid, int nt) noexcept nogil:
