@@ -47,6 +47,7 @@ import numpy as np
 
 cnp.import_array()
 
+include "_simd.pxi"
 include "_types.pxi"
 include "_math.pxi"
 include "_network.pxi"
@@ -60,6 +61,10 @@ include "_optim.pxi"
 include "_epoch.pxi"
 include "_predict.pxi"
 include "_testing.pxi"
+
+
+# the kernel set: the CPU's best, or FASTBP_SIMD's (a warning when it cannot run here)
+_simd_level = fastbp_simd_dispatch(_requested_simd_level(True))
 
 
 # ---------------------------------------------------------------------------
@@ -170,8 +175,8 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     cdef Epoch epoch
     cdef Py_ssize_t n = Y.shape[0]
     cdef unsigned char[::1] touched = None
-    cdef double[::1] sumsq_part
     cdef bint fixed_threads = n_threads > 0
+    cdef long long t_call
     cdef bint gather = order is not None and not X.is_sparse
     _check_length(params.shape[0], net.n_params, "params")
     _check_length(grads.shape[0], net.n_params, "grads")
@@ -194,19 +199,18 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
                    &state2[0], &optimizer.config, alpha,
                    &touched[0] if touched is not None else NULL, gather,
                    not X.is_sparse and _data_parallel(net, batch_size))
-    # each weight block's squared weights after a step, for two batches in turn
-    epoch.totals.n_weight_blocks = _weight_block_count(net, batch_size,
-                                                       epoch.config.data_parallel)
-    sumsq_part = np.zeros(2 * epoch.totals.n_weight_blocks)
-    epoch.totals.sumsq_part = &sumsq_part[0]
+    buffers = _epoch_buffers(&epoch, n_threads)
     with _BlasSerial():
         with nogil:
+            t_call = fb_now_ns()
             epoch.totals.sumsq_start = weights_sumsq(net, &params[0])
             _run_epoch(&epoch, &spec.tuner.state, n_threads, fixed_threads, floating is float)
+            t_call = fb_now_ns() - t_call
         # raise inside the block: leaving it with the exception still pending
         # would call __exit__ with the error indicator set (a SystemError)
         if epoch.totals.stop:
             _raise_pending()
+    _add_phase_times(&epoch.totals, n_threads, t_call, epoch.totals.n_batches)
     _count_steps(&optimizer.config, epoch.totals.n_batches)
     return epoch.totals.loss_sum
 
@@ -229,6 +233,7 @@ def loss_and_grad(NetSpec spec, const floating[::1] params, InputMatrix X not No
     cdef Py_ssize_t n = Y.shape[0]
     cdef const floating *sw
     cdef double sw_sum, sumsq
+    cdef long long t_call
     _check_length(params.shape[0], net.n_params, "params")
     _check_length(grad_out.shape[0], net.n_params, "grad_out")
     _check_targets(net, n, Y.shape[1], "Y")
@@ -241,11 +246,15 @@ def loss_and_grad(NetSpec spec, const floating[::1] params, InputMatrix X not No
     _init_epoch(&epoch, net, &inp, &Y[0, 0], sw, n, chunk_rows, <void *> &params[0],
                 &grad_out[0], loss_scale, &work[0])
     epoch.segment.stop = n
+    clocks = _phase_clocks(&epoch.totals, n_threads)
     with _BlasSerial():
         with nogil:
+            t_call = fb_now_ns()
             _run_segment(&epoch, n_threads, floating is float)
+            t_call = fb_now_ns() - t_call
         if epoch.totals.stop:  # raised inside the block (see train_epoch)
             _raise_pending()
+    _add_phase_times(&epoch.totals, n_threads, t_call, (n + chunk_rows - 1) // chunk_rows)
     with nogil:
         sw_sum = _weight_sum(sw, n)
         sumsq = weights_sumsq(net, &params[0])

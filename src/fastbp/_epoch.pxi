@@ -138,6 +138,128 @@ cdef class ThreadTuner:
 
 
 # ---------------------------------------------------------------------------
+# Phase timers (diagnosis: set_profiling, phase_times)
+# ---------------------------------------------------------------------------
+
+cdef enum:
+    # what a thread spends its time on, per batch (PHASE_NAMES in this order)
+    PH_WAKE = 0               # a segment's start and end: the pool's threads woken, joined
+    PH_GATHER                 # input rows copied in the epoch's order
+    PH_FORWARD_GEMM           # forward products (the first layer's CSR loops included)
+    PH_ACTIVATION             # bias + activation passes
+    PH_LOSS                   # output activation, loss and output delta
+    PH_BACKWARD_GEMM          # hidden deltas' products
+    PH_DERIVATIVE             # activation derivatives
+    PH_GRADIENT_GEMM          # weight-gradient products
+    PH_BIAS_GRADIENT          # column sums
+    PH_GRADIENT_ADD           # data-parallel mode: the halves' gradients added
+    PH_OPTIMIZER              # the step (with the squared weights)
+    PH_BARRIER                # waiting at the batch's two barriers
+    PH_BOOKKEEPING            # batch setup, step constants, loss sum, Ctrl-C checks
+    N_PHASES
+
+PHASE_NAMES = ("pool", "gather", "forward gemm", "activation", "loss", "backward gemm",
+               "derivative", "gradient gemm", "bias gradient", "gradient add", "optimizer",
+               "barrier wait", "bookkeeping")
+
+
+cdef struct PhaseClock:
+    # one thread's time per phase; ``last`` is when its previous phase ended
+    long long last
+    long long ns[N_PHASES]
+
+
+cdef inline void _tick(PhaseClock *clock, int phase) noexcept nogil:
+    # the time since the last tick goes to ``phase`` (nothing without a clock)
+    cdef long long now
+    if clock != NULL:
+        now = fb_now_ns()
+        clock.ns[phase] += now - clock.last
+        clock.last = now
+
+
+cdef inline void _clocks_start_segment(PhaseClock *clocks, int n_threads) noexcept nogil:
+    # the calling thread's time since its last tick (the tuner, between
+    # segments) is bookkeeping; every clock runs from now
+    cdef long long now = fb_now_ns()
+    cdef int t
+    if clocks == NULL:
+        return
+    if clocks[0].last != 0:
+        clocks[0].ns[PH_BOOKKEEPING] += now - clocks[0].last
+    for t in range(n_threads):
+        clocks[t].last = now
+
+
+cdef bint _profiling = False
+cdef long long _phase_totals[FB_MAX_THREADS][N_PHASES]   # ns, summed over calls
+cdef long long _profiled_ns = 0        # the calls' own time (their GIL-free part)
+cdef long long _profiled_batches = 0
+cdef long long _profiled_calls = 0
+
+
+cdef object _phase_clocks(EpochTotals *totals, int n_threads):
+    # while profiling: zeroed clocks for the call's threads (the returned
+    # array owns them), else None
+    cdef cnp.ndarray clocks
+    if not _profiling:
+        return None
+    clocks = np.zeros(n_threads * sizeof(PhaseClock), dtype=np.uint8)
+    totals.clocks = <PhaseClock *> cnp.PyArray_DATA(clocks)
+    return clocks
+
+
+cdef void _add_phase_times(const EpochTotals *totals, int n_threads, long long call_ns,
+                           long long n_batches):
+    # one call's clocks into the totals (with the GIL: calls from several
+    # Python threads add in turn)
+    global _profiled_ns, _profiled_batches, _profiled_calls
+    cdef int t, k
+    if totals.clocks == NULL:
+        return
+    for t in range(n_threads):
+        for k in range(N_PHASES):
+            _phase_totals[t][k] += totals.clocks[t].ns[k]
+    _profiled_ns += call_ns
+    _profiled_batches += n_batches
+    _profiled_calls += 1
+
+
+def set_profiling(bint enable):
+    """Diagnosis: time every phase of every batch, per thread, from now on
+    (``phase_times`` reads the totals); returns the previous setting. Off by
+    default (``FASTBP_PROFILE=1`` turns it on at import and prints the table
+    at exit). Timing costs two clock reads per phase: figures are slightly
+    slower than without."""
+    global _profiling
+    old = _profiling
+    _profiling = enable
+    return old
+
+
+def phase_times(bint reset=False):
+    """Diagnosis: the time training calls (``train_epoch``, ``loss_and_grad``)
+    spent per phase and thread since profiling started (``set_profiling``).
+
+    Returns a dict: ``phases`` (names), ``ns`` (one list per thread that ran:
+    nanoseconds per phase; thread 0 is the calling thread), ``call_ns`` (the
+    calls' own time, which each thread's phases add up to, up to the
+    handing out of segments), ``batches`` and ``calls``. ``reset`` zeroes
+    the totals after reading them."""
+    global _profiled_ns, _profiled_batches, _profiled_calls
+    cdef int t, k
+    ns = [[_phase_totals[t][k] for k in range(N_PHASES)] for t in range(FB_MAX_THREADS)]
+    while len(ns) > 1 and not any(ns[len(ns) - 1]):  # (no wraparound here)
+        ns.pop()
+    out = {"phases": PHASE_NAMES, "ns": ns, "call_ns": _profiled_ns,
+           "batches": _profiled_batches, "calls": _profiled_calls}
+    if reset:
+        memset(_phase_totals, 0, sizeof(_phase_totals))
+        _profiled_ns = _profiled_batches = _profiled_calls = 0
+    return out
+
+
+# ---------------------------------------------------------------------------
 # The epoch's records and workspace
 # ---------------------------------------------------------------------------
 
@@ -179,6 +301,7 @@ cdef struct EpochTotals:
     double sumsq_start            # squared weights before the segment's first batch
     double *sumsq_part            # per batch parity, per weight block (_weight_block_count)
     Py_ssize_t n_weight_blocks
+    PhaseClock *clocks            # one per thread while profiling, else NULL
     long long n_batches           # batches run so far in the epoch
     int stop                      # a signal handler raised: stop after this batch
 
@@ -197,6 +320,7 @@ cdef struct Workspace:
     void *deltas                  # deltas of layers 1..L-1 (the output's: in its activations)
     void *loss_scratch            # output_loss_delta's scratch: two blocks of B x n_outputs
     void *half_grad               # data-parallel mode: the second half-batch's gradient
+    PhaseClock *clock             # this thread's phase timer, or NULL
 
 
 cdef struct Batch:
@@ -241,6 +365,18 @@ cdef void _init_training(EpochConfig *cfg, const Py_ssize_t *order, void *state1
     cfg.data_parallel = data_parallel
 
 
+cdef object _epoch_buffers(Epoch *epoch, int n_threads):
+    # what a training epoch needs besides the workspace (the returned arrays
+    # own it): each weight block's squared weights after a step, for two
+    # batches in turn, and the phase clocks while profiling
+    cdef cnp.ndarray sumsq_part
+    epoch.totals.n_weight_blocks = _weight_block_count(epoch.config.net, epoch.config.batch_size,
+                                                       epoch.config.data_parallel)
+    sumsq_part = np.zeros(2 * epoch.totals.n_weight_blocks)
+    epoch.totals.sumsq_part = <double *> cnp.PyArray_DATA(sumsq_part)
+    return sumsq_part, _phase_clocks(&epoch.totals, n_threads)
+
+
 cdef inline Py_ssize_t _train_ws_size(const Net *net, Py_ssize_t B, bint gather) noexcept nogil:
     # per-row losses (B doubles) + [gathered input rows] + activations of
     # layers 1..L + deltas of the hidden layers 1..L-1 + two output scratch
@@ -277,6 +413,7 @@ cdef inline void _workspace(Workspace *ws, const EpochConfig *cfg, floating *wor
         p += bs * net.sizes[i]
     ws.loss_scratch = p
     ws.half_grad = p + 2 * bs * net.sizes[net.n_layers]
+    ws.clock = NULL
 
 
 cdef inline floating *_output_delta(const Net *net, const Workspace *ws, Py_ssize_t B, int i,
@@ -345,8 +482,10 @@ cdef inline void _forward_block(const EpochConfig *cfg, const Workspace *ws,
             gemm_rm(False, False, <int> (r1 - r0), <int> n_out, <int> n_in,
                     <floating> 1.0, _layer(net, acts, B, i) + r0 * n_in, <int> n_in,
                     params + net.off_w[i], <int> n_out, <floating> 0.0, A_i, <int> n_out)
+        _tick(ws.clock, PH_FORWARD_GEMM)
         if i < net.n_layers - 1:
             bias_activation(A_i, r1 - r0, n_out, n_out, params + net.off_b[i], net.hidden_act)
+            _tick(ws.clock, PH_ACTIVATION)
 
 
 cdef inline void _backward_block(const EpochConfig *cfg, const Workspace *ws,
@@ -366,9 +505,11 @@ cdef inline void _backward_block(const EpochConfig *cfg, const Workspace *ws,
         gemm_rm(False, True, <int> (r1 - r0), <int> n_in, <int> n_out,
                 <floating> 1.0, D + r0 * n_out, <int> n_out, params + net.off_w[i],
                 <int> n_out, <floating> 0.0, _layer(net, deltas, B, i) + r0 * n_in, <int> n_in)
+        _tick(ws.clock, PH_BACKWARD_GEMM)
         activation_derivative(_layer(net, deltas, B, i) + r0 * n_in,
                               _layer(net, acts, B, i) + r0 * n_in, r1 - r0, n_in, n_in,
                               net.hidden_act)
+        _tick(ws.clock, PH_DERIVATIVE)
         D = _layer(net, deltas, B, i)
 
 
@@ -382,6 +523,7 @@ cdef inline void _rows_phase(const EpochConfig *cfg, const Workspace *ws, const 
     cdef floating *scratch = <floating *> ws.loss_scratch
     if cfg.inp.csr_data == NULL and cfg.gather:
         _gather_rows(cfg, batch, r0, r1, <floating *> batch.inputs)
+        _tick(ws.clock, PH_GATHER)
     _forward_block(cfg, ws, batch, r0, r1, params)
     output_loss_delta(_layer(net, <floating *> ws.acts, B, net.n_layers) + r0 * n_out,
                       r1 - r0, n_out, params + net.off_b[net.n_layers - 1],
@@ -389,6 +531,7 @@ cdef inline void _rows_phase(const EpochConfig *cfg, const Workspace *ws, const 
                       batch.rows + r0 if batch.rows != NULL else NULL, batch.start + r0,
                       <const floating *> cfg.sw, net.out_act, ws.row_losses + r0,
                       scratch + r0 * n_out, scratch + (B + r0) * n_out)
+    _tick(ws.clock, PH_LOSS)
     _backward_block(cfg, ws, batch, r0, r1, params)
 
 
@@ -412,7 +555,9 @@ cdef inline void _half_batch_gradient(const EpochConfig *cfg, const Workspace *w
             first_layer_weight_grad(net, cfg.inp, <floating *> batch.inputs + r0 * nf, NULL, 0,
                                     r1 - r0, D + r0 * n_out, <floating> 0.0, G + net.off_w[0],
                                     0, nf, NULL)
+        _tick(ws.clock, PH_GRADIENT_GEMM)
         _column_sums(D + r0 * n_out, r1 - r0, n_out, 0, n_out, <floating> 0.0, G + net.off_b[i])
+        _tick(ws.clock, PH_BIAS_GRADIENT)
 
 
 # ---------------------------------------------------------------------------
@@ -539,6 +684,7 @@ cdef inline void _parameters_phase(const EpochConfig *cfg, const Workspace *ws,
         # thread's rows (each element sums its rows in order, whatever the range)
         _first_layer_rows(cfg, tid, nt, &csr_lo, &csr_hi)
         _layer_gradient(cfg, ws, batch, 0, csr_lo, csr_hi, 0, 0, grads)
+        _tick(ws.clock, PH_GRADIENT_GEMM)
     for i in range(net.n_layers - 1, -1, -1):
         nb = _weight_blocks(net, i, cfg.batch_size, False)
         n_out = net.sizes[i + 1]
@@ -548,15 +694,19 @@ cdef inline void _parameters_phase(const EpochConfig *cfg, const Workspace *ws,
             if _owns(done + k0 * n_out, (k1 - k0) * n_out, net.n_weights, tid, nt):
                 if not (i == 0 and csr):
                     _layer_gradient(cfg, ws, batch, i, k0, k1, 0, 0, grads)
+                    _tick(ws.clock, PH_GRADIENT_GEMM)
                 if cfg.train:
                     block_sumsq = 0.0
                     _layer_step(cfg, i, k0, k1, 0, 0, step, params, &block_sumsq)
                     sumsq[index + b] = block_sumsq
+                    _tick(ws.clock, PH_OPTIMIZER)
         done += net.sizes[i] * n_out
         _split(n_out, tid, nt, &c0, &c1)
         _layer_gradient(cfg, ws, batch, i, 0, 0, c0, c1, grads)
+        _tick(ws.clock, PH_BIAS_GRADIENT)
         if cfg.train:
             _layer_step(cfg, i, 0, 0, c0, c1, step, params, &block_sumsq)
+            _tick(ws.clock, PH_OPTIMIZER)
 
 
 cdef inline void _first_layer_rows(const EpochConfig *cfg, int tid, int nt, Py_ssize_t *lo,
@@ -603,16 +753,20 @@ cdef inline void _parameters_phase_dp(const EpochConfig *cfg, const Workspace *w
                 j = net.off_w[i] + k0
                 if has_second_half:
                     _add_into(grads + j, half + j, k1 - k0)
+                    _tick(ws.clock, PH_GRADIENT_ADD)
                 sumsq[index + b] = update_range(
                     params + j, grads + j, state1 + j, state2 + j, k1 - k0, True, False, step)
+                _tick(ws.clock, PH_OPTIMIZER)
         done += n_layer
         _split(net.sizes[i + 1], tid, nt, &k0, &k1)
         if k1 > k0:
             j = net.off_b[i] + k0
             if has_second_half:
                 _add_into(grads + j, half + j, k1 - k0)
+                _tick(ws.clock, PH_GRADIENT_ADD)
             update_range(params + j, grads + j, state1 + j, state2 + j, k1 - k0, False,
                          False, step)
+            _tick(ws.clock, PH_OPTIMIZER)
 
 
 # ---------------------------------------------------------------------------
@@ -638,7 +792,18 @@ cdef inline void _row_part(const EpochConfig *cfg, const Batch *batch, Py_ssize_
 
 
 cdef void _epoch_body(Epoch *epoch, int tid, int nt, floating *params) noexcept nogil:
-    """Thread ``tid``'s part of the segment's batches (see the Notes above)."""
+    """Thread ``tid``'s part of the segment's batches (see the Notes above):
+    compiled twice, with and without the phase timers, so that timing costs
+    nothing when off (every tick of the second is known to do nothing)."""
+    if epoch.totals.clocks != NULL:
+        _epoch_batches(epoch, tid, nt, params, True)
+    else:
+        _epoch_batches(epoch, tid, nt, params, False)
+
+
+cdef inline void _epoch_batches(Epoch *epoch, int tid, int nt, floating *params,
+                                bint timed) noexcept nogil:
+    # the segment's batches for thread tid; ``timed``: tick this thread's clock
     cdef const EpochConfig *cfg = &epoch.config
     cdef Segment *seg = &epoch.segment
     cdef Workspace ws
@@ -650,18 +815,22 @@ cdef void _epoch_body(Epoch *epoch, int tid, int nt, floating *params) noexcept 
     cdef long long last_check = fb_now_ns()
     # the clock is read for the Ctrl-C check every ~1e5 multiply-adds of work
     cdef long long check_every = 100000 // (cfg.net.n_weights * cfg.batch_size) + 1
+    _workspace(&ws, cfg, <floating *> cfg.work)
+    if timed:
+        ws.clock = epoch.totals.clocks + tid
     # the segment's time starts once every thread runs (waking a parked
     # worker is not a cost of running on several threads)
     if nt > 1:
         fb_barrier_wait(seg.barrier)
     if tid == 0:
         seg.t_start = fb_now_ns()
-    _workspace(&ws, cfg, <floating *> cfg.work)
+    _tick(ws.clock, PH_WAKE)
     batch.index = seg.first_batch
     batch.start = seg.start
     while batch.start < seg.stop:
         _next_batch(&batch, cfg, &ws, <floating *> cfg.inp.dense)
         _row_parts(cfg, &batch, tid, nt, &n_parts, &p_lo, &p_hi)
+        _tick(ws.clock, PH_BOOKKEEPING)
         for part in range(p_lo, p_hi):
             _row_part(cfg, &batch, n_parts, part, &r0, &r1)
             if r1 > r0:
@@ -672,7 +841,9 @@ cdef void _epoch_body(Epoch *epoch, int tid, int nt, floating *params) noexcept 
         if cfg.train:
             sw_sum = _batch_weight(cfg, &batch, <const floating *> cfg.sw)
             _make_step(&step, cfg.opt, cfg.opt.t + batch.index + 1, cfg.alpha, sw_sum)
+        _tick(ws.clock, PH_BOOKKEEPING)
         fb_barrier_wait(seg.barrier)
+        _tick(ws.clock, PH_BARRIER)
         if (tid == 0 and batch.stop < cfg.n_samples
                 and (batch.index - seg.first_batch) % check_every == 0
                 and _check_signals(&last_check)):
@@ -680,11 +851,13 @@ cdef void _epoch_body(Epoch *epoch, int tid, int nt, floating *params) noexcept 
         if tid == nt - 1:       # thread 0 checks for Ctrl-C meanwhile
             _add_batch_loss(epoch, &ws, &batch, sw_sum)
         sumsq = epoch.totals.sumsq_part + (batch.index % 2) * epoch.totals.n_weight_blocks
+        _tick(ws.clock, PH_BOOKKEEPING)
         if cfg.data_parallel:
             _parameters_phase_dp(cfg, &ws, &batch, &step, tid, nt, params, sumsq)
         else:
             _parameters_phase(cfg, &ws, &batch, &step, tid, nt, params, sumsq)
         fb_barrier_wait(seg.barrier)
+        _tick(ws.clock, PH_BARRIER)
         batch.index += 1
         batch.start = batch.stop
         if epoch.totals.stop:
@@ -711,11 +884,13 @@ cdef void _run_segment(Epoch *epoch, int n_threads, bint is_float) noexcept nogi
     cdef fb_barrier barrier
     fb_barrier_init(&barrier, n_threads)
     epoch.segment.barrier = &barrier
+    _clocks_start_segment(epoch.totals.clocks, n_threads)
     if is_float:
         fb_pool_run(_epoch_task_f, <void *> epoch, n_threads)
     else:
         fb_pool_run(_epoch_task_d, <void *> epoch, n_threads)
     fb_barrier_destroy(&barrier)
+    _tick(epoch.totals.clocks, PH_WAKE)     # the calling thread joined the others
 
 
 cdef void _run_epoch(Epoch *epoch, TunerState *tuner, int max_threads, bint fixed,
