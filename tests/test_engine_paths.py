@@ -271,6 +271,71 @@ def test_predict_fast_path_matches_general_path(kind, dtype):
         np.testing.assert_array_equal(model.predict(rows), general)
 
 
+def _general_proba(model, rows, log):
+    # predict_proba / predict_log_proba as the general path computes them
+    P = model._forward(rows)
+    if P.shape[1] == 1:
+        P = np.vstack([1 - P[:, 0], P[:, 0]]).T
+    if log:
+        with np.errstate(divide="ignore"):
+            P = np.log(P)
+    return P
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("log", [False, True])
+def test_predict_proba_fast_path_matches_general_path(kind, dtype, log):
+    model, X = _fitted(kind, dtype)
+    # saturated rows too: probabilities of exactly 0 and 1 (log: -inf)
+    X = np.ascontiguousarray(np.r_[X[:60], X[:4] * 1e4]).astype(dtype)
+    model.predict(X)  # builds the fast path
+    fast_path = model._net.spec.predictor
+    for rows in (X[:1], X[:5], X[:64], X[60:64]):
+        rows = np.ascontiguousarray(rows)
+        fast = fast_path.predict_proba(rows, model.coefs_, model.intercepts_, model.classes_,
+                                       log)
+        assert fast is not None
+        general = _general_proba(model, rows, log)
+        np.testing.assert_array_equal(fast, general)
+        assert fast.dtype == general.dtype == dtype and fast.shape == general.shape
+        public = model.predict_log_proba(rows) if log else model.predict_proba(rows)
+        np.testing.assert_array_equal(public, general)
+    saturated = fast_path.predict_proba(X[60:64], model.coefs_, model.intercepts_,
+                                        model.classes_, log)
+    assert (np.isneginf(saturated) if log else saturated == 0).any()
+    # steps aside as predict does, and regressors have no probabilities
+    assert fast_path.predict_proba(X[:1].astype(np.float16), model.coefs_, model.intercepts_,
+                                   model.classes_) is None
+    regressor, Xr = _fitted("regression2", dtype)
+    regressor.predict(Xr)
+    assert regressor._net.spec.predictor.predict_proba(
+        np.ascontiguousarray(Xr[:1]), regressor.coefs_, regressor.intercepts_, None) is None
+
+
+@pytest.mark.parametrize("n_outputs", [1, 2, 5])
+@pytest.mark.parametrize("estimator", ["MLPRegressor", "MLP", "MLP-poisson"])
+def test_regressors_take_the_fast_path_for_any_output_count(estimator, n_outputs):
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(100, 7))
+    Y = np.abs(X[:, :n_outputs] * 2 + 1) if n_outputs > 1 else np.abs(X[:, 0] * 2 + 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if estimator == "MLPRegressor":
+            model = fastbp.MLPRegressor(hidden_layer_sizes=(9,), max_iter=5, random_state=0)
+        else:
+            model = fastbp.MLP((9,), loss="poisson" if "poisson" in estimator else
+                               "squared_error", max_iter=5, random_state=0)
+        model.fit(X, Y)
+    model.predict(X)  # builds the fast path
+    rows = np.ascontiguousarray(X[:3])
+    fast = _fast_predict(model, rows)
+    assert fast is not None
+    general = model._predict_from_output(model._forward(rows))
+    np.testing.assert_array_equal(fast, general)
+    assert fast.shape == general.shape == ((3,) if n_outputs == 1 else (3, n_outputs))
+
+
 def test_predict_fast_path_steps_aside():
     model, X = _fitted("multiclass")
     model.predict(X[:1])

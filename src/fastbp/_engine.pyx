@@ -46,6 +46,7 @@ cimport numpy as cnp
 import numpy as np
 
 cnp.import_array()
+cnp.import_ufunc()
 
 include "_simd.pxi"
 include "_types.pxi"
