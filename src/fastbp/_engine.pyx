@@ -17,10 +17,13 @@ Design
   ~20 ms to check for Ctrl-C; Python runs between epochs.
 * Batches are row-major (``Z = A @ W + b``): BLAS or measured small loops
   for the products, then one fused pass for bias and activation.
-* Threads (a small persistent pool, _threads.h) split each batch: rows,
-  then parameters; or two fixed half-batches when the activations outweigh
-  the parameters. The split depends on the shapes only, so float64 weights
-  do not depend on the thread count.
+* Threads (a small persistent pool, _threads.h) split each batch: blocks
+  of rows, then blocks of parameters; or two fixed half-batches when the
+  activations outweigh the parameters. The blocks depend on the shapes
+  only, so the weights (float32 and float64) do not depend on the thread
+  count.
+* The element-wise kernels come in AVX-512, AVX2 and baseline versions,
+  one set chosen at import (_simd.pxi: the CPU's best or FASTBP_SIMD).
 * Arithmetic follows scikit-learn's order of operations, so a float64 fit
   reproduces scikit-learn's weights up to BLAS rounding.
 
@@ -155,9 +158,9 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
         Threads to use. 0 lets fastbp choose: one for small networks, else
         up to as many as scipy's OpenBLAS is allowed (``epoch_threads``),
         switching between that and one thread by measured speed as the
-        epoch runs (so a busy machine does not make it collapse). In float64
-        the weights do not depend on it; in float32 BLAS may round
-        differently for different block shapes.
+        epoch runs (so a busy machine does not make it collapse). The
+        weights do not depend on it: every product is a block fixed by the
+        shapes, whichever thread runs it.
 
     Returns
     -------

@@ -6,13 +6,16 @@
 #   chunks of a full-batch gradient) in one GIL-free pool job per segment.
 #   Every thread walks the same batches; each batch has two phases with a
 #   barrier after each:
-#   1. rows (``_rows_phase``): the thread's block of the batch's rows through
-#      the network and back (gather, forward, loss and output delta, hidden
-#      deltas). Rows are independent and ``W`` is only read.
-#   2. parameters (``_parameters_phase``): the thread's rows of every ``W_i``
-#      and columns of every ``b_i``: their gradient from all rows, then the
-#      step. Each element is one product over the same operands whatever the
-#      thread count, so the float64 weights do not depend on it.
+#   1. rows (``_rows_phase``): the thread's blocks of the batch's rows
+#      (``_row_blocks``) through the network and back (gather, forward, loss
+#      and output delta, hidden deltas). Rows are independent and ``W`` is
+#      only read.
+#   2. parameters (``_parameters_phase``): the thread's blocks of rows of the
+#      ``W_i`` (``_weight_blocks``) and columns of every ``b_i``: their
+#      gradient from all rows, then the step.
+#   The blocks are fixed by the shapes (_parallel.pxi) and each is one
+#   product whichever thread runs it, so the weights (float32 and float64)
+#   do not depend on the thread count.
 #   In the data-parallel mode (``_data_parallel``, by shape) phase 1 takes
 #   two fixed half-batches, each with its own gradient
 #   (``_half_batch_gradient``), and phase 2 adds them and steps
@@ -26,6 +29,9 @@
 # * The workspace (one buffer, ``_train_ws_size``) is laid out by
 #   ``_workspace``: per-row losses, gathered input rows, activations, hidden
 #   deltas, the loss's scratch, the second half-batch's gradient.
+# * Phase timers (``set_profiling``, ``phase_times``): ``_tick`` gives the
+#   time since a thread's last tick to a phase; ``_epoch_body`` is compiled
+#   with and without them, so that they cost nothing when off.
 
 cdef enum:
     EXPLORE_MIN = 16          # segments before the slower choice is tried again

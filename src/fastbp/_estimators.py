@@ -395,13 +395,7 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining):
         P = self._forward(X)
         if fast is None:
             self._cache_fast_predictor()
-        if P.shape[1] == 1:
-            p = P[:, 0]
-            P = np.vstack([1 - p, p]).T
-        if log:
-            with np.errstate(divide="ignore"):
-                return np.log(P, out=P)
-        return P
+        return _targets.probabilities(P, log)
 
     # ------------------------------------------------------------------
     # inspection, saving

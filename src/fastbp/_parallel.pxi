@@ -6,10 +6,11 @@
 # * The pool and its spin-then-sleep barriers are C (_threads.h); a job is
 #   ``fn(arg, tid, nthreads)`` on up to FB_MAX_THREADS threads, the caller
 #   being thread 0.
-# * Whether to thread, and how, depends on the shape alone (never on the
-#   thread count, so the float64 weights do not depend on it):
-#   ``_worth_threading`` (work per batch), ``_data_parallel`` (activations
-#   against parameters), ``_split`` (no share of a single item).
+# * Whether to thread, and how, depends on the shapes alone (never on the
+#   thread count, so the weights do not depend on it): ``_worth_threading``
+#   (work per batch), ``_data_parallel`` (activations against parameters),
+#   the fixed blocks every product is cut into (``_row_blocks``,
+#   ``_weight_blocks``; threads take whole blocks: ``_share``, ``_owns``).
 # * While fastbp's kernels run, scipy's OpenBLAS is held at one thread
 #   (``_BlasSerial``): fastbp's threads are the only threading layer.
 # * Kernels run without the GIL and take it every SIGNAL_CHECK_NS to run
@@ -103,10 +104,10 @@ cdef inline bint _data_parallel(const Net *net, Py_ssize_t B) noexcept nogil:
 
 cdef inline void _split(Py_ssize_t n, int tid, int nt, Py_ssize_t *lo,
                         Py_ssize_t *hi) noexcept nogil:
-    """This thread's share ``[lo, hi)`` of ``n`` items. No share holds a
-    single item unless ``n`` is 1: a product over one row takes other paths
-    (gemv, typed loops) than one over several, so a lone row would round
-    differently depending on the thread count."""
+    """This thread's share ``[lo, hi)`` of ``n`` items (columns of a bias;
+    the data-parallel mode's half ``tid`` of a batch with ``nt`` = 2). No
+    share holds a single item unless ``n`` is 1: a product over one row
+    takes other paths (gemv, typed loops) than one over several."""
     cdef Py_ssize_t chunk
     if nt <= 1:
         lo[0] = 0

@@ -142,10 +142,10 @@ cdef bint _predict_rows(const Net *net, const floating *x, Py_ssize_t n,
     computed) when X holds NaN or infinity."""
     cdef Input inp
     cdef Py_ssize_t j, total = n * net.sizes[0]
-    cdef floating bad = 0
+    cdef int bad = 0
     for j in range(total):
-        bad += x[j] - x[j]        # 0 for finite values, nan for nan/inf
-    if bad != 0 or bad != bad:
+        bad |= (x[j] - x[j]) != 0    # x - x is 0 for finite x, NaN for NaN or +-inf
+    if bad:
         return False
     memset(&inp, 0, sizeof(Input))
     inp.dense = x
