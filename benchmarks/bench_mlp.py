@@ -4,11 +4,44 @@ parameterised peers (a peer that is not installed is skipped).
 Sizes are smaller than the head-to-head's (``benchmarks/head_to_head.py``) so
 that ``asv run --python=same --quick`` finishes in a few minutes; the
 workloads are the same shapes, solvers and batch sizes.
+
+Every benchmark has a ``kernels`` parameter: the kernel set fastbp runs
+('avx512', 'avx2' or 'baseline', as FASTBP_SIMD or the CPU chooses), so that
+asv never compares figures of different sets as one benchmark; ``Machine``
+records it (and whether the CPU has AVX-512) as numbers beside asv's own
+machine description.
 """
 
 import numpy as np
 
 from fastbp import _bench as hb
+
+KERNEL_SETS = ("baseline", "avx2", "avx512")
+
+
+def _cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return line.split()
+    except OSError:
+        pass
+    return []
+
+
+def kernel_set():
+    """The kernel set fastbp runs (builds before FASTBP_SIMD existed ran the
+    CPU's best, which the CPU's flags tell)."""
+    from fastbp import _engine
+
+    if hasattr(_engine, "simd_level"):
+        return _engine.simd_level()
+    flags = _cpu_flags()
+    return "avx512" if "avx512f" in flags else "avx2" if "avx2" in flags else "baseline"
+
+
+KERNELS = [kernel_set()]
 
 # rows and epochs per workload under asv (the head-to-head uses the full sizes)
 ASV_SIZES = {
@@ -37,29 +70,29 @@ def _workload(workload, dtype=None):
 class Fit:
     """Training time and peak memory: workload x dtype x solver x library."""
 
-    params = (["tiny", "digits", "wide"], ["float32", "float64"], ["sgd", "adam"], LIBS)
-    param_names = ["workload", "dtype", "solver", "library"]
+    params = (["tiny", "digits", "wide"], ["float32", "float64"], ["sgd", "adam"], LIBS, KERNELS)
+    param_names = ["workload", "dtype", "solver", "library", "kernels"]
     timeout = 600
 
-    def setup(self, workload, dtype, solver, library):
+    def setup(self, workload, dtype, solver, library, kernels):
         _require(library)
         self.X, self.y, (hidden, _, batch, epochs, _) = _workload(workload, dtype)
         self.args = (hidden, solver, batch, epochs, dtype)
 
-    def time_fit(self, workload, dtype, solver, library):
+    def time_fit(self, workload, dtype, solver, library, kernels):
         hb.fit(library, self.X, self.y, *self.args)
 
-    def peakmem_fit(self, workload, dtype, solver, library):
+    def peakmem_fit(self, workload, dtype, solver, library, kernels):
         hb.fit(library, self.X, self.y, *self.args)
 
 
 class Predict:
     """predict latency (one row) and throughput (the whole digits set x 10)."""
 
-    params = (["one_row", "many_rows"], ["float32", "float64"], LIBS)
-    param_names = ["rows", "dtype", "library"]
+    params = (["one_row", "many_rows"], ["float32", "float64"], LIBS, KERNELS)
+    param_names = ["rows", "dtype", "library", "kernels"]
 
-    def setup(self, rows, dtype, library):
+    def setup(self, rows, dtype, library, kernels):
         _require(library)
         X, y = hb.digits()
         X = np.ascontiguousarray(X, dtype=dtype)
@@ -80,10 +113,10 @@ class Predict:
             self.predict = self.model.predict
         self.predict(self.X)  # first call builds fastbp's small-input path
 
-    def time_predict(self, rows, dtype, library):
+    def time_predict(self, rows, dtype, library, kernels):
         self.predict(self.X)
 
-    def peakmem_predict(self, rows, dtype, library):
+    def peakmem_predict(self, rows, dtype, library, kernels):
         self.predict(self.X)
 
 
@@ -91,15 +124,15 @@ class SizeSweep:
     """How one epoch of training grows with rows and layer width (adam,
     batch 200, two hidden layers of ``width`` units, 64 features)."""
 
-    params = ([1000, 4000, 16000], [16, 128, 512], ["fastbp", "sklearn"])
-    param_names = ["rows", "width", "library"]
+    params = ([1000, 4000, 16000], [16, 128, 512], ["fastbp", "sklearn"], KERNELS)
+    param_names = ["rows", "width", "library", "kernels"]
     timeout = 600
 
-    def setup(self, rows, width, library):
+    def setup(self, rows, width, library, kernels):
         _require(library)
         self.X, self.y = hb.synth(rows, 64, 5, seed=2, dtype=np.float32)
 
-    def time_fit_one_epoch(self, rows, width, library):
+    def time_fit_one_epoch(self, rows, width, library, kernels):
         hb.fit(library, self.X, self.y, (width, width), "adam", 200, 1, "float32")
 
 
@@ -109,11 +142,11 @@ class Activations:
     vectorising shows here first (regression 20-64-64-1, sgd, batch 32)."""
 
     params = (["relu", "leaky_relu", "tanh", "logistic", "identity"], ["float32", "float64"],
-              ["fastbp", "sklearn"])
-    param_names = ["activation", "dtype", "library"]
+              ["fastbp", "sklearn"], KERNELS)
+    param_names = ["activation", "dtype", "library", "kernels"]
     timeout = 600
 
-    def setup(self, activation, dtype, library):
+    def setup(self, activation, dtype, library, kernels):
         _require(library)
         rng = np.random.default_rng(5)
         X = rng.normal(size=(4000, 20))
@@ -122,7 +155,7 @@ class Activations:
         if library == "sklearn" and activation == "leaky_relu":
             raise NotImplementedError("scikit-learn has no leaky_relu")
 
-    def time_fit(self, activation, dtype, library):
+    def time_fit(self, activation, dtype, library, kernels):
         hb.fit(library, self.X, self.y, (64, 64), "sgd", 32, 3, dtype, True, activation)
 
 
@@ -132,8 +165,8 @@ class ThreadingModes:
     1): where the engine's choice by shape should be the faster one."""
 
     params = (["digits 64-100-10 b200", "32-128-4 b128", "deep-narrow 32-(64x6)-4 b64",
-               "wide 784-256-128-10 b128"], ["data-parallel", "row/parameter split"])
-    param_names = ["shape", "mode"]
+               "wide 784-256-128-10 b128"], ["data-parallel", "row/parameter split"], KERNELS)
+    param_names = ["shape", "mode", "kernels"]
     timeout = 600
     SHAPES = {
         "digits 64-100-10 b200": (None, (100,), 200, 20),
@@ -142,7 +175,7 @@ class ThreadingModes:
         "wide 784-256-128-10 b128": ((4000, 784, 10), (256, 128), 128, 1),
     }
 
-    def setup(self, shape, mode):
+    def setup(self, shape, mode, kernels):
         from fastbp import _engine
 
         data, self.hidden, self.batch, self.epochs = self.SHAPES[shape]
@@ -152,12 +185,12 @@ class ThreadingModes:
             self.X, self.y = hb.synth(*data, seed=3, dtype=np.float64)
         self.old = _engine.set_data_parallel_ratio(0.0 if mode == "data-parallel" else 1e300)
 
-    def teardown(self, shape, mode):
+    def teardown(self, shape, mode, kernels):
         from fastbp import _engine
 
         _engine.set_data_parallel_ratio(self.old)
 
-    def time_fit(self, shape, mode):
+    def time_fit(self, shape, mode, kernels):
         hb.fit("fastbp", self.X, self.y, self.hidden, "adam", self.batch, self.epochs, "float64")
 
 
@@ -165,36 +198,36 @@ class SparseFit:
     """CSR input (TF-IDF-like, 0.1% dense): the first layer reads the sparse
     rows in place. The head-to-head's ``--sparse`` runs 20000 x 50000."""
 
-    params = (["fastbp", "sklearn"],)
-    param_names = ["library"]
+    params = (["fastbp", "sklearn"], KERNELS)
+    param_names = ["library", "kernels"]
     timeout = 600
 
-    def setup(self, library):
+    def setup(self, library, kernels):
         _require(library)
         self.X, self.y = hb.sparse_data(n=5000, d=20000, density=0.001)
 
-    def time_fit(self, library):
+    def time_fit(self, library, kernels):
         hb.fit(library, self.X, self.y, (100,), "adam", 200, 1, "float64")
 
-    def peakmem_fit(self, library):
+    def peakmem_fit(self, library, kernels):
         hb.fit(library, self.X, self.y, (100,), "adam", 200, 1, "float64")
 
 
 class Threads:
     """fastbp training with its threads limited by threadpoolctl (1) or not."""
 
-    params = (["digits", "wide"], [1, 0])
-    param_names = ["workload", "thread_limit"]
+    params = (["digits", "wide"], [1, 0], KERNELS)
+    param_names = ["workload", "thread_limit", "kernels"]
     timeout = 600
 
-    def setup(self, workload, thread_limit):
+    def setup(self, workload, thread_limit, kernels):
         try:
             import threadpoolctl  # noqa: F401
         except ImportError:
             raise NotImplementedError("threadpoolctl is not installed")
         self.X, self.y, self.args = _workload(workload)
 
-    def time_fit(self, workload, thread_limit):
+    def time_fit(self, workload, thread_limit, kernels):
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=thread_limit or None, user_api="blas"):
@@ -251,3 +284,22 @@ class ModernHeadToHead:
 
     def time_fit(self, workload, library):
         hb.fit_modern(library, workload, self.X, self.y, self.epochs)
+
+
+class Machine:
+    """What the figures were measured on, as numbers asv keeps per run: the
+    kernel set fastbp ran (0 baseline, 1 AVX2, 2 AVX-512) and whether the CPU
+    has AVX-512 (asv's machine.json has the CPU model)."""
+
+    params = (KERNELS,)
+    param_names = ["kernels"]
+
+    def track_kernel_set(self, kernels):
+        return KERNEL_SETS.index(kernels)
+
+    track_kernel_set.unit = "set (0 baseline, 1 avx2, 2 avx512)"
+
+    def track_cpu_avx512f(self, kernels):
+        return int("avx512f" in _cpu_flags())
+
+    track_cpu_avx512f.unit = "has AVX-512F"

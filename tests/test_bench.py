@@ -22,6 +22,13 @@ def test_head_to_head_runs_and_writes_json(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "machine:" in text and "| workload |" in text
     res = json.loads(out.read_text())
+    # the kernel set that ran is recorded, in the header line and the JSON
+    from fastbp import _engine
+
+    assert f"fastbp kernels {_engine.simd_level()}" in text.splitlines()[0]
+    info = res["machine_info"]
+    assert info["fastbp_kernels"] == _engine.simd_level() in _engine.cpu_simd_levels()
+    assert info["cpu"] and info["cores"] >= 1 and info["avx512f"] in (True, False, None)
     tiny = res["fit"]["tiny"]
     libs = [lib for lib in ("fastbp", "sklearn") if _bench.available(lib)]
     assert res["libs"] == libs

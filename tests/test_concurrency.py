@@ -46,6 +46,54 @@ def test_eight_threads_predict_like_one(dtype, sparse):
             np.testing.assert_array_equal(labels, serial_labels[i])
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_eight_threads_small_inputs_of_a_large_model(dtype):
+    # one-call path for up to 64 rows: from PREDICT_NOGIL_WORK multiply-adds
+    # up it runs without the GIL in buffers of its own (64 rows here), below
+    # it in the model's shared buffers holding the GIL (1 row): both correct
+    Xw = np.repeat(X, 8, axis=1).astype(dtype)
+    model = MLPClassifier((384, 128), max_iter=2, random_state=0).fit(Xw, Y_CLF)
+    blocks = [np.ascontiguousarray(Xw[i:j]) for i, j in [(0, 64), (0, 1), (7, 40), (1, 2)]]
+    model.predict(blocks[0])
+    assert model._net.spec.predictor.predict(blocks[0], model.coefs_, model.intercepts_,
+                                             model.classes_) is not None
+    serial = [(model.predict(b), model.predict_proba(b), model.predict_log_proba(b))
+              for b in blocks]
+
+    def work(k):
+        return [(i, model.predict(blocks[i]), model.predict_proba(blocks[i]),
+                 model.predict_log_proba(blocks[i]))
+                for i in [(k + r) % len(blocks) for r in range(40)]]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(work, range(8)))
+    for per_thread in results:
+        for i, *outs in per_thread:
+            for got, want in zip(outs, serial[i]):
+                np.testing.assert_array_equal(got, want)
+
+
+def test_small_input_predict_of_a_large_model_releases_the_gil():
+    Xw = np.repeat(X, 64, axis=1)
+    model = MLPRegressor(hidden_layer_sizes=(1024, 1024), max_iter=1, random_state=0)
+    model.fit(Xw[:64], Y_REG[:64])
+    rows = np.ascontiguousarray(Xw[:64])
+    model.predict(rows)   # builds the one-call path
+    assert model._net.spec.predictor.predict(rows, model.coefs_, model.intercepts_,
+                                             None) is not None
+
+    def make_call(copies):
+        def call():
+            for _ in range(copies):
+                model.predict(rows)
+        return call
+
+    stall, seconds = _longest_stall_during(_engine_call(make_call))
+    # between calls the GIL is held for Python's share; inside, never
+    assert seconds > 0.05, seconds
+    assert stall < 0.5 * seconds, (stall, seconds)
+
+
 def _fit_all(specs):
     return [make().fit(Xd, yd) for make, Xd, yd in specs]
 

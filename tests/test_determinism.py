@@ -1,5 +1,6 @@
 """The same ``random_state`` gives bit-identical models: twice in one
-process, in separate processes, and with BLAS limited to 1 or 2 threads.
+process, in separate processes, and with BLAS (and so fastbp) limited to 1,
+2 or 3 threads.
 
 Each case records a digest of the flat parameter buffer, the exact loss
 curve (``float.hex``) and ``n_iter_``; any difference in any bit fails.
@@ -22,9 +23,13 @@ def _data():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(300, 12))
     y = (X[:, 0] + X[:, 1] * X[:, 2] > 0).astype(int) + (X[:, 3] > 1)
+    # 400 features: products whose OpenBLAS kernel depends on their size
+    Xw = np.c_[X, rng.normal(size=(300, 388))]
     return {"X": X, "X32": X.astype(np.float32),
             "Xs": sp.csr_matrix(np.where(np.abs(X) > 0.8, X, 0.0)), "y": y,
-            "y_reg": np.c_[X[:, 0] * X[:, 1], np.tanh(X[:, 2])]}
+            "y_reg": np.c_[X[:, 0] * X[:, 1], np.tanh(X[:, 2])],
+            "Xw": Xw, "Xw32": Xw.astype(np.float32),
+            "Xws": sp.csr_matrix(np.where(np.abs(Xw) > 1.6, Xw, 0.0))}
 
 
 CASES = {
@@ -40,6 +45,20 @@ CASES = {
     "sgd-wide-blas": ("MLPRegressor", dict(hidden_layer_sizes=(256, 256), solver="sgd",
                                             max_iter=3, batch_size=200,
                                             learning_rate_init=1e-3), "X", "y_reg"),
+    # half a batch of 100 through 128-wide layers takes OpenBLAS's small-matrix
+    # kernel on SkylakeX, a whole batch does not
+    "adam-kernel-sizes-dense": ("MLPClassifier", dict(hidden_layer_sizes=(128, 128),
+                                                      batch_size=100, max_iter=2), "Xw", "y"),
+    "sgd-kernel-sizes-csr": ("MLPClassifier", dict(hidden_layer_sizes=(128, 128), solver="sgd",
+                                                   batch_size=100, max_iter=2), "Xws", "y"),
+    "adam-kernel-sizes-float32": ("MLPRegressor", dict(hidden_layer_sizes=(128, 128),
+                                                       batch_size=100, max_iter=2),
+                                  "Xw32", "y_reg"),
+    "lbfgs-kernel-sizes": ("MLPClassifier", dict(hidden_layer_sizes=(128, 128),
+                                                 solver="lbfgs", max_iter=10), "Xw", "y"),
+    # the data-parallel mode (activations outweigh the parameters)
+    "adam-data-parallel": ("MLPClassifier", dict(hidden_layer_sizes=(100,), batch_size=200,
+                                                 max_iter=3), "Xw", "y"),
 }
 
 
@@ -97,29 +116,24 @@ def test_separate_processes_give_identical_models(reference):
     assert _in_subprocess() == reference
 
 
-# Cases whose matrix products are too small for OpenBLAS to split across
-# threads: their weights cannot depend on the BLAS thread count. In the others
-# (L-BFGS's full-batch products, 256-wide layers) OpenBLAS splits the products
-# when allowed 2 threads and the last bits change (measured with OpenBLAS
-# 0.3.30: relative differences of 1e-15 after 3 SGD epochs, 5e-10 after 25
-# L-BFGS iterations of a 64x64 network); see docs/reliability.md.
-THREAD_INDEPENDENT = ("sgd-dense", "adam-sparse", "adam-float32-early-stopping")
+# Every case: fastbp splits each batch into blocks fixed by the shapes (so
+# every BLAS call has the same shape whatever the thread count) and holds
+# scipy's OpenBLAS at one thread around its kernels and around L-BFGS-B.
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_fixed_blas_thread_count_is_deterministic(name, reference):
+def test_weights_do_not_depend_on_the_thread_count(name, reference):
     threadpoolctl = pytest.importorskip("threadpoolctl")
     default = {i["num_threads"] for i in threadpoolctl.threadpool_info()
                if i["user_api"] == "blas"}
     results = {}
-    for n in (1, 2):
+    for n in (1, 2, 3):
         with threadpoolctl.threadpool_limits(limits=n, user_api="blas"):
             results[n] = [fingerprint(name), fingerprint(name)]
         assert results[n][0] == results[n][1]
         if default == {n}:
             assert results[n][0] == reference[name]
-    if name in THREAD_INDEPENDENT:
-        assert results[1][0] == results[2][0]
+    assert results[1][0] == results[2][0] == results[3][0]
 
 
 def test_random_state_instances_and_ints_agree():

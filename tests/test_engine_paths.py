@@ -1,6 +1,8 @@
 """The engine's alternative code paths agree with each other.
 
-* threads: an epoch split over several threads gives the weights of one thread;
+* threads: an epoch split over several threads gives the weights of one thread,
+  bit for bit, float32 and float64, also where OpenBLAS picks its kernel by a
+  product's size (every product's shape is fixed by the shapes alone);
 * the segmenting thread tuner (n_threads=0) gives the same weights too;
 * CSR input (sparse first-layer kernels, gradient rows left unzeroed) gives
   the weights of the same data dense;
@@ -33,7 +35,7 @@ def _epoch_setup(sizes, dtype, solver, n=300, seed=0, out_act="softmax"):
     return net, X, Y, order
 
 
-def _run_epochs(net, X, Y, order, solver, batch, n_threads, epochs=2):
+def _run_epochs(net, X, Y, order, solver, batch, n_threads, epochs=2, segment_work=None):
     params = net.params.copy()
     grads = np.empty_like(params)
     s1 = np.zeros_like(params)
@@ -43,11 +45,16 @@ def _run_epochs(net, X, Y, order, solver, batch, n_threads, epochs=2):
                                   momentum=0.9, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
     rows = _engine.InputMatrix(X)
     losses = []
-    for _ in range(epochs):
-        loss = _engine.train_epoch(
-            net.spec, params, grads, s1, s2, rows, Y, None,
-            order, batch, opt, 1e-3, 1.0, work, n_threads)
-        losses.append(loss)
+    old = _engine.set_segment_work(segment_work) if segment_work else None
+    try:
+        for _ in range(epochs):
+            loss = _engine.train_epoch(
+                net.spec, params, grads, s1, s2, rows, Y, None,
+                order, batch, opt, 1e-3, 1.0, work, n_threads)
+            losses.append(loss)
+    finally:
+        if old is not None:
+            _engine.set_segment_work(old)
     return params, losses
 
 
@@ -60,28 +67,72 @@ def test_thread_counts_give_the_same_weights(dtype, solver):
     p2, l2 = _run_epochs(net, X, Y, order, solver, 50, 2)
     p3, l3 = _run_epochs(net, X, Y, order, solver, 50, 3)
     assert not np.array_equal(p1, net.params)  # it trained
-    # float64: each output element is one BLAS product over the same operands.
-    # float32: OpenBLAS's sgemm rounds differently for different block widths,
-    # and Adam's m / sqrt(v) magnifies that for tiny gradients: rounding only.
-    tol = 1e-12 if dtype == np.float64 else 2e-4
-    np.testing.assert_allclose(p2, p1, rtol=tol, atol=tol)
-    np.testing.assert_allclose(p3, p1, rtol=tol, atol=tol)
-    np.testing.assert_allclose(l2, l1, rtol=tol)
-    np.testing.assert_allclose(l3, l1, rtol=tol)
+    # every product is a fixed block, whichever thread runs it: bit for bit
+    np.testing.assert_array_equal(p2, p1)
+    np.testing.assert_array_equal(p3, p1)
+    assert l2 == l1 and l3 == l1
 
 
 @pytest.mark.parametrize("batch", [1, 3, 7, 32])
 def test_thread_counts_agree_for_small_networks_and_lone_rows(batch):
     # one output (its weight gradient in typed loops), and batches whose rows
-    # do not split evenly (no thread gets a lone row: a one-row product takes
-    # another path); BLAS's gemv may still round a row differently by its
-    # position in a block, hence rounding-level agreement
+    # do not split evenly
     net, X, Y, order = _epoch_setup([6, 20, 1], np.float64, "sgd", n=61, out_act="logistic")
     runs = [_run_epochs(net, X, Y, order, "sgd", batch, nt) for nt in (1, 2, 3)]
     assert not np.array_equal(runs[0][0], net.params)
     for p, loss in runs[1:]:
-        np.testing.assert_allclose(p, runs[0][0], rtol=1e-12, atol=1e-12)
-        np.testing.assert_allclose(loss, runs[0][1], rtol=1e-12)
+        np.testing.assert_array_equal(p, runs[0][0])
+        assert loss == runs[0][1]
+
+
+# Shapes whose products OpenBLAS sends to different kernels by size: its
+# SkylakeX build has small-matrix d/sgemm kernels (another order of summation)
+# for M*N*K up to 100**3, so half a batch of 100 rows through a 128-wide layer
+# takes one and the whole batch does not; on other CPUs the shapes are merely
+# ordinary. name -> (layer sizes, batch, rows, CSR input).
+CROSSING = {
+    "rows-dense": ([400, 128, 128, 3], 100, 500, False),
+    "rows-csr": ([400, 128, 128, 3], 100, 500, True),
+    "rows-wide": ([784, 256, 128, 10], 128, 400, False),
+    "data-parallel": ([64, 100, 10], 200, 700, False),
+    "lone-rows": ([300, 100, 10], 33, 200, False),
+}
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+@pytest.mark.parametrize("name", list(CROSSING))
+def test_weights_do_not_depend_on_threads_where_blas_kernels_change(name, solver, dtype):
+    sizes, batch, n, csr = CROSSING[name]
+    net, X, Y, order = _epoch_setup(sizes, dtype, solver, n=n)
+    spec = net.spec
+    assert _engine.epoch_threads(spec, batch) > 1 or _engine.blas_threads() == 1
+    assert _engine.data_parallel(spec, batch) == (name == "data-parallel")
+    if csr:
+        X = sp.csr_matrix(np.where(np.abs(X) > 1.6, X, 0).astype(dtype))
+    one = _run_epochs(net, X, Y, order, solver, batch, 1)
+    assert not np.array_equal(one[0], net.params)  # it trained
+    runs = [_run_epochs(net, X, Y, order, solver, batch, nt) for nt in (2, 3)]
+    # the thread tuner, switching between one thread and the maximum
+    runs.append(_run_epochs(net, X, Y, order, solver, batch, 0, segment_work=2e5))
+    for params, losses in runs:
+        np.testing.assert_array_equal(params, one[0])
+        assert losses == one[1]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_full_batch_gradient_does_not_depend_on_threads(dtype):
+    net, X, Y, _ = _epoch_setup([400, 128, 128, 3], dtype, "adam", n=900)
+    out = []
+    for nt in (1, 2, 3):
+        g = np.empty_like(net.params)
+        work = np.empty(net.spec.train_workspace_size(512, False), dtype)
+        loss = _engine.loss_and_grad(net.spec, net.params, _engine.InputMatrix(X), Y, None,
+                                     1e-3, 1.0, g, work, 512, nt)
+        out.append((loss, g))
+    for loss, g in out[1:]:
+        assert loss == out[0][0]
+        np.testing.assert_array_equal(g, out[0][1])
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -116,8 +167,8 @@ def test_thread_tuner_segments_give_the_same_weights():
     finally:
         _engine.set_segment_work(old)
     p_one, l_one = _run_epochs(net, X, Y, order, "adam", 64, 1, epochs=3)
-    np.testing.assert_allclose(p_auto, p_one, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(l_auto, l_one, rtol=1e-12)
+    np.testing.assert_array_equal(p_auto, p_one)
+    assert l_auto == l_one
 
 
 def test_loss_and_grad_threads_agree():
@@ -129,8 +180,8 @@ def test_loss_and_grad_threads_agree():
         loss = _engine.loss_and_grad(net.spec, net.params, _engine.InputMatrix(X), Y, None, 1e-3, 1.0,
                                      g, work, 256, nt)
         grads.append((loss, g))
-    assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-13)
-    np.testing.assert_allclose(grads[1][1], grads[0][1], rtol=1e-12, atol=1e-15)
+    assert grads[0][0] == grads[1][0]
+    np.testing.assert_array_equal(grads[1][1], grads[0][1])
     assert np.abs(grads[0][1]).max() > 0
 
 
@@ -218,6 +269,71 @@ def test_predict_fast_path_matches_general_path(kind, dtype):
         np.testing.assert_array_equal(fast, general)
         assert fast.dtype == general.dtype and fast.shape == general.shape
         np.testing.assert_array_equal(model.predict(rows), general)
+
+
+def _general_proba(model, rows, log):
+    # predict_proba / predict_log_proba as the general path computes them
+    P = model._forward(rows)
+    if P.shape[1] == 1:
+        P = np.vstack([1 - P[:, 0], P[:, 0]]).T
+    if log:
+        with np.errstate(divide="ignore"):
+            P = np.log(P)
+    return P
+
+
+@pytest.mark.parametrize("kind", ["binary", "multiclass"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("log", [False, True])
+def test_predict_proba_fast_path_matches_general_path(kind, dtype, log):
+    model, X = _fitted(kind, dtype)
+    # saturated rows too: probabilities of exactly 0 and 1 (log: -inf)
+    X = np.ascontiguousarray(np.r_[X[:60], X[:4] * 1e4]).astype(dtype)
+    model.predict(X)  # builds the fast path
+    fast_path = model._net.spec.predictor
+    for rows in (X[:1], X[:5], X[:64], X[60:64]):
+        rows = np.ascontiguousarray(rows)
+        fast = fast_path.predict_proba(rows, model.coefs_, model.intercepts_, model.classes_,
+                                       log)
+        assert fast is not None
+        general = _general_proba(model, rows, log)
+        np.testing.assert_array_equal(fast, general)
+        assert fast.dtype == general.dtype == dtype and fast.shape == general.shape
+        public = model.predict_log_proba(rows) if log else model.predict_proba(rows)
+        np.testing.assert_array_equal(public, general)
+    saturated = fast_path.predict_proba(X[60:64], model.coefs_, model.intercepts_,
+                                        model.classes_, log)
+    assert (np.isneginf(saturated) if log else saturated == 0).any()
+    # steps aside as predict does, and regressors have no probabilities
+    assert fast_path.predict_proba(X[:1].astype(np.float16), model.coefs_, model.intercepts_,
+                                   model.classes_) is None
+    regressor, Xr = _fitted("regression2", dtype)
+    regressor.predict(Xr)
+    assert regressor._net.spec.predictor.predict_proba(
+        np.ascontiguousarray(Xr[:1]), regressor.coefs_, regressor.intercepts_, None) is None
+
+
+@pytest.mark.parametrize("n_outputs", [1, 2, 5])
+@pytest.mark.parametrize("estimator", ["MLPRegressor", "MLP", "MLP-poisson"])
+def test_regressors_take_the_fast_path_for_any_output_count(estimator, n_outputs):
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(100, 7))
+    Y = np.abs(X[:, :n_outputs] * 2 + 1) if n_outputs > 1 else np.abs(X[:, 0] * 2 + 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if estimator == "MLPRegressor":
+            model = fastbp.MLPRegressor(hidden_layer_sizes=(9,), max_iter=5, random_state=0)
+        else:
+            model = fastbp.MLP((9,), loss="poisson" if "poisson" in estimator else
+                               "squared_error", max_iter=5, random_state=0)
+        model.fit(X, Y)
+    model.predict(X)  # builds the fast path
+    rows = np.ascontiguousarray(X[:3])
+    fast = _fast_predict(model, rows)
+    assert fast is not None
+    general = model._predict_from_output(model._forward(rows))
+    np.testing.assert_array_equal(fast, general)
+    assert fast.shape == general.shape == ((3,) if n_outputs == 1 else (3, n_outputs))
 
 
 def test_predict_fast_path_steps_aside():

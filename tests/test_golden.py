@@ -4,7 +4,8 @@ compared with the values recorded at a reference commit.
 The configurations cover every solver, hidden activation, output kind, both
 dtypes, dense and sparse input, sample and class weights, early stopping,
 partial_fit, warm_start and 1, 2 and 3 threads (both ways of splitting a batch
-between threads). The recorded file holds the machine signature it was made
+between threads, and products whose OpenBLAS kernel depends on their size);
+the thread variants of a configuration must agree bit for bit on any machine. The recorded file holds the machine signature it was made
 on (OpenBLAS kernel and version, the SIMD clone fastbp's kernels run, numpy's
 version). On a machine with the same signature every value must be equal bit
 for bit; elsewhere BLAS sums in another order, and the values must agree to
@@ -148,6 +149,20 @@ def _configs():
         add(f"rowsplit_256_256_t{t}", lambda: MLPRegressor(
             hidden_layer_sizes=(256,), batch_size=32, max_iter=2, random_state=28),
             "regression", n=256, nf=256, n_out=4, threads=t)
+    # products whose OpenBLAS kernel depends on their size (on SkylakeX a
+    # small-matrix kernel takes half a batch of 100 through 128-wide layers,
+    # not the whole batch): every thread count must still agree bit for bit
+    for t in (1, 2, 3):
+        add(f"kernelsizes_dense_adam_t{t}", lambda: MLPClassifier(
+            (128, 128), batch_size=100, max_iter=2, random_state=31), "multiclass", n=300,
+            nf=400, threads=t)
+        add(f"kernelsizes_csr_sgd_f32_t{t}", lambda: MLPClassifier(
+            (128, 128), solver="sgd", batch_size=100, max_iter=2, random_state=32),
+            "binary", n=300, nf=400, sparse=True, dtype=np.float32, threads=t)
+    for t in (1, 2):
+        add(f"kernelsizes_lbfgs_t{t}", lambda: MLPRegressor(
+            hidden_layer_sizes=(128,), solver="lbfgs", max_iter=8, random_state=33),
+            "regression", n=300, nf=400, threads=t)
     add("dataparallel_f32_t1", lambda: MLPClassifier((100,), max_iter=4, random_state=29),
         "multiclass", n=700, nf=64, threads=1, dtype=np.float32)
     add("rowsplit_sparse_t2", lambda: MLPClassifier((128,), batch_size=32, max_iter=2,
@@ -263,6 +278,27 @@ def test_golden(name, golden):
             scale = max(float(np.max(np.abs(want))), 1e-30) if want.size else 1.0
             np.testing.assert_allclose(got, want, rtol=0, atol=rtol * scale,
                                        err_msg=f"{name}/{key}")
+
+
+def _thread_variants():
+    # configuration -> its names with 1, 2 (and 3) threads
+    groups = {}
+    for name in CONFIGS:
+        base, _, t = name.rpartition("_t")
+        if t.isdigit():
+            groups.setdefault(base, []).append(name)
+    return {base: names for base, names in groups.items() if len(names) > 1}
+
+
+@pytest.mark.parametrize("base", sorted(_thread_variants()))
+def test_thread_variants_are_identical(base):
+    # on any machine: the same fit on 1, 2 or 3 threads, bit for bit
+    names = sorted(_thread_variants()[base])
+    outs = [_run(name) for name in names]
+    for name, out in zip(names[1:], outs[1:]):
+        assert sorted(out) == sorted(outs[0])
+        for key in out:
+            np.testing.assert_array_equal(out[key], outs[0][key], err_msg=f"{name}/{key}")
 
 
 _recorded = {}

@@ -427,16 +427,45 @@ def _sweep_line(row, libs):
 # the report
 # ---------------------------------------------------------------------------
 
-def machine_line():
-    cpu = platform.processor() or platform.machine()
+def _cpu_model_and_flags():
+    # the CPU model and its flags (Linux: /proc/cpuinfo; elsewhere the platform's name)
+    cpu, model, flags = platform.processor() or platform.machine(), None, None
     try:
         with open("/proc/cpuinfo") as fh:
             for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
+                if line.startswith("model name") and model is None:
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and flags is None:
+                    flags = line.split()
     except OSError:
         pass
+    return model or cpu, flags
+
+
+def machine_info():
+    """What decides the figures, as data: the CPU, whether it has AVX-512
+    (None where unknown), fastbp's kernel set (FASTBP_SIMD or the CPU's
+    best), the BLAS kernels scipy's OpenBLAS runs (when threadpoolctl is
+    installed) and any OPENBLAS_CORETYPE override."""
+    from fastbp import _engine
+
+    cpu, flags = _cpu_model_and_flags()
+    blas = None
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = sorted({f"{i.get('internal_api')} {i.get('version')} {i.get('architecture')}"
+                       for i in threadpool_info() if i.get("user_api") == "blas"})
+    except ImportError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(),
+            "avx512f": None if flags is None else "avx512f" in flags,
+            "fastbp_kernels": _engine.simd_level(), "blas": blas,
+            "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE")}
+
+
+def machine_line():
+    info = machine_info()
     versions = []
     for mod in ("fastbp", "numpy", "scipy", "sklearn", "torch"):
         try:
@@ -446,8 +475,13 @@ def machine_line():
     load = ""
     if hasattr(os, "getloadavg"):
         load = " load %.1f" % os.getloadavg()[0]
-    return (f"{datetime.date.today().isoformat()} {cpu}, {os.cpu_count()} cores,"
-            f"{load} | python {platform.python_version()} | " + ", ".join(versions))
+    avx512 = {True: "AVX-512", False: "no AVX-512", None: "AVX-512 unknown"}[info["avx512f"]]
+    blas = (" | BLAS " + ", ".join(info["blas"])) if info["blas"] else ""
+    if info["openblas_coretype"]:
+        blas += f" (OPENBLAS_CORETYPE={info['openblas_coretype']})"
+    return (f"{datetime.date.today().isoformat()} {info['cpu']}, {info['cores']} cores, {avx512},"
+            f"{load} | fastbp kernels {info['fastbp_kernels']}{blas} | python "
+            f"{platform.python_version()} | " + ", ".join(versions))
 
 
 def _parser():
@@ -484,11 +518,12 @@ def main(argv: list[str] | None = None) -> int:
         libs.insert(0, "fastbp")
     missing = [lib for lib in libs if not available(lib)]
     libs = [lib for lib in libs if lib not in missing]
-    print("machine:", machine_line())
+    machine = machine_line()
+    print("machine:", machine)
     if missing:
         print("not installed (skipped):", ", ".join(missing))
-    res = {"machine": machine_line(), "libs": libs, "limit": {}, "fit": {}, "predict1": {},
-           "modern": {}}
+    res = {"machine": machine, "machine_info": machine_info(), "libs": libs, "limit": {},
+           "fit": {}, "predict1": {}, "modern": {}}
     if not args.no_peak:
         for dt in ("float32", "float64"):
             res["limit"][dt] = g = gemm_peak(dt)

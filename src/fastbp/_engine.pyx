@@ -17,10 +17,13 @@ Design
   ~20 ms to check for Ctrl-C; Python runs between epochs.
 * Batches are row-major (``Z = A @ W + b``): BLAS or measured small loops
   for the products, then one fused pass for bias and activation.
-* Threads (a small persistent pool, _threads.h) split each batch: rows,
-  then parameters; or two fixed half-batches when the activations outweigh
-  the parameters. The split depends on the shapes only, so float64 weights
-  do not depend on the thread count.
+* Threads (a small persistent pool, _threads.h) split each batch: blocks
+  of rows, then blocks of parameters; or two fixed half-batches when the
+  activations outweigh the parameters. The blocks depend on the shapes
+  only, so the weights (float32 and float64) do not depend on the thread
+  count.
+* The element-wise kernels come in AVX-512, AVX2 and baseline versions,
+  one set chosen at import (_simd.pxi: the CPU's best or FASTBP_SIMD).
 * Arithmetic follows scikit-learn's order of operations, so a float64 fit
   reproduces scikit-learn's weights up to BLAS rounding.
 
@@ -47,7 +50,9 @@ cimport numpy as cnp
 import numpy as np
 
 cnp.import_array()
+cnp.import_ufunc()
 
+include "_simd.pxi"
 include "_types.pxi"
 include "_math.pxi"
 include "_network.pxi"
@@ -63,6 +68,10 @@ include "_optim.pxi"
 include "_epoch.pxi"
 include "_predict.pxi"
 include "_testing.pxi"
+
+
+# the kernel set: the CPU's best, or FASTBP_SIMD's (a warning when it cannot run here)
+_simd_level = fastbp_simd_dispatch(_requested_simd_level(True))
 
 
 # ---------------------------------------------------------------------------
@@ -155,9 +164,9 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
         Threads to use. 0 lets fastbp choose: one for small networks, else
         up to as many as scipy's OpenBLAS is allowed (``epoch_threads``),
         switching between that and one thread by measured speed as the
-        epoch runs (so a busy machine does not make it collapse). In float64
-        the weights do not depend on it; in float32 BLAS may round
-        differently for different block shapes.
+        epoch runs (so a busy machine does not make it collapse). The
+        weights do not depend on it: every product is a block fixed by the
+        shapes, whichever thread runs it.
     loss : LossRecord, default=None
         The training loss and its settings; None: the canonical loss of the
         network's output activation (scikit-learn's).
@@ -182,6 +191,7 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     cdef Py_ssize_t n = Y.shape[0]
     cdef unsigned char[::1] touched = None
     cdef bint fixed_threads = n_threads > 0
+    cdef long long t_call
     cdef bint gather = order is not None and not X.is_sparse
     loss = _loss_record(net, loss)
     _check_dropout(net, dropout)
@@ -206,15 +216,20 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
     epoch.config.dropout = &dropout.config if dropout is not None else NULL
     _init_training(&epoch.config, &order[0] if order is not None else NULL, &state1[0],
                    &state2[0], &optimizer.config, alpha,
-                   &touched[0] if touched is not None else NULL, gather, not X.is_sparse and _data_parallel(net, batch_size))
+                   &touched[0] if touched is not None else NULL, gather,
+                   not X.is_sparse and _data_parallel(net, batch_size))
+    buffers = _epoch_buffers(&epoch, n_threads)
     with _BlasSerial():
         with nogil:
+            t_call = fb_now_ns()
             epoch.totals.sumsq_start = weights_sumsq(net, &params[0])
             _run_epoch(&epoch, &spec.tuner.state, n_threads, fixed_threads, floating is float)
+            t_call = fb_now_ns() - t_call
         # raise inside the block: leaving it with the exception still pending
         # would call __exit__ with the error indicator set (a SystemError)
         if epoch.totals.stop:
             _raise_pending()
+    _add_phase_times(&epoch.totals, n_threads, t_call, epoch.totals.n_batches)
     _count_steps(&optimizer.config, epoch.totals.n_batches)
     return epoch.totals.loss_sum
 
@@ -242,6 +257,7 @@ def loss_and_grad(NetSpec spec, const floating[::1] params, InputMatrix X not No
     cdef Py_ssize_t n = Y.shape[0]
     cdef const floating *sw
     cdef double sw_sum, sumsq
+    cdef long long t_call
     loss = _loss_record(net, loss)
     _check_dropout(net, dropout)
     if dropout is not None and dropout.config.fixed_step <= 0:
@@ -261,11 +277,15 @@ def loss_and_grad(NetSpec spec, const floating[::1] params, InputMatrix X not No
                 &grad_out[0], &loss.config, loss_scale, &work[0])
     epoch.config.dropout = &dropout.config if dropout is not None else NULL
     epoch.segment.stop = n
+    clocks = _phase_clocks(&epoch.totals, n_threads)
     with _BlasSerial():
         with nogil:
+            t_call = fb_now_ns()
             _run_segment(&epoch, n_threads, floating is float)
+            t_call = fb_now_ns() - t_call
         if epoch.totals.stop:  # raised inside the block (see train_epoch)
             _raise_pending()
+    _add_phase_times(&epoch.totals, n_threads, t_call, (n + chunk_rows - 1) // chunk_rows)
     with nogil:
         sw_sum = _weight_sum(sw, n)
         sumsq = weights_sumsq(net, &params[0])

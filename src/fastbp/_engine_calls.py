@@ -12,7 +12,7 @@ import numpy as np
 from . import _engine
 
 __all__ = ["CHUNK_ROWS", "EngineInput", "EpochTrainer", "FullBatchObjective", "forward",
-           "fast_predictor", "loss_record", "dropout_record"]
+           "fast_predictor", "loss_record", "dropout_record", "serial_blas"]
 
 # rows per chunk of the full-batch passes (prediction, L-BFGS, inspection)
 CHUNK_ROWS = _engine.DEFAULT_CHUNK_ROWS
@@ -138,6 +138,13 @@ class FullBatchObjective:
         return _engine.loss_and_grad(self.net.spec, self.net.params, self.inp.engine, self.Y,
                                      self.sample_weight, self.alpha, 1.0, self.grad, self.work,
                                      self.chunk, 0, self.loss, self.dropout)
+
+
+def serial_blas():
+    """A context manager holding scipy's OpenBLAS at one thread (restored
+    after): around scipy's L-BFGS-B, whose vector products OpenBLAS would
+    otherwise split between threads, rounding differently for each count."""
+    return _engine._BlasSerial()
 
 
 def forward(net, inp):

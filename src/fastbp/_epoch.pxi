@@ -6,13 +6,16 @@
 #   chunks of a full-batch gradient) in one GIL-free pool job per segment.
 #   Every thread walks the same batches; each batch has two phases with a
 #   barrier after each:
-#   1. rows (``_rows_phase``): the thread's block of the batch's rows through
-#      the network and back (gather, forward, loss and output delta, hidden
-#      deltas). Rows are independent and ``W`` is only read.
-#   2. parameters (``_parameters_phase``): the thread's rows of every ``W_i``
-#      and columns of every ``b_i``: their gradient from all rows, then the
-#      step. Each element is one product over the same operands whatever the
-#      thread count, so the float64 weights do not depend on it.
+#   1. rows (``_rows_phase``): the thread's blocks of the batch's rows
+#      (``_row_blocks``) through the network and back (gather, forward, loss
+#      and output delta, hidden deltas). Rows are independent and ``W`` is
+#      only read.
+#   2. parameters (``_parameters_phase``): the thread's blocks of rows of the
+#      ``W_i`` (``_weight_blocks``) and columns of every ``b_i``: their
+#      gradient from all rows, then the step.
+#   The blocks are fixed by the shapes (_parallel.pxi) and each is one
+#   product whichever thread runs it, so the weights (float32 and float64)
+#   do not depend on the thread count.
 #   In the data-parallel mode (``_data_parallel``, by shape) phase 1 takes
 #   two fixed half-batches, each with its own gradient
 #   (``_half_batch_gradient``), and phase 2 adds them and steps
@@ -32,8 +35,11 @@
 # * Training's hooks, each a named call: dropout after a hidden layer's
 #   activation and on its deltas (``_dropout_forward``, ``_dropout_backward``,
 #   _dropout.pxi), and clipping (``_clipped_parameters_phase``: the
-#   gradient of every layer, its global norm summed in a fixed order, then
-#   the steps).
+#   gradient of every weight block, the global norm summed in a fixed order,
+#   then the steps).
+# * Phase timers (``set_profiling``, ``phase_times``): ``_tick`` gives the
+#   time since a thread's last tick to a phase; ``_epoch_body`` is compiled
+#   with and without them, so that they cost nothing when off.
 
 cdef enum:
     EXPLORE_MIN = 16          # segments before the slower choice is tried again
@@ -146,6 +152,128 @@ cdef class ThreadTuner:
 
 
 # ---------------------------------------------------------------------------
+# Phase timers (diagnosis: set_profiling, phase_times)
+# ---------------------------------------------------------------------------
+
+cdef enum:
+    # what a thread spends its time on, per batch (PHASE_NAMES in this order)
+    PH_WAKE = 0               # a segment's start and end: the pool's threads woken, joined
+    PH_GATHER                 # input rows copied in the epoch's order
+    PH_FORWARD_GEMM           # forward products (the first layer's CSR loops included)
+    PH_ACTIVATION             # bias + activation passes
+    PH_LOSS                   # output activation, loss and output delta
+    PH_BACKWARD_GEMM          # hidden deltas' products
+    PH_DERIVATIVE             # activation derivatives
+    PH_GRADIENT_GEMM          # weight-gradient products
+    PH_BIAS_GRADIENT          # column sums
+    PH_GRADIENT_ADD           # data-parallel mode: the halves' gradients added
+    PH_OPTIMIZER              # the step (with the squared weights)
+    PH_BARRIER                # waiting at the batch's two barriers
+    PH_BOOKKEEPING            # batch setup, step constants, loss sum, Ctrl-C checks
+    N_PHASES
+
+PHASE_NAMES = ("pool", "gather", "forward gemm", "activation", "loss", "backward gemm",
+               "derivative", "gradient gemm", "bias gradient", "gradient add", "optimizer",
+               "barrier wait", "bookkeeping")
+
+
+cdef struct PhaseClock:
+    # one thread's time per phase; ``last`` is when its previous phase ended
+    long long last
+    long long ns[N_PHASES]
+
+
+cdef inline void _tick(PhaseClock *clock, int phase) noexcept nogil:
+    # the time since the last tick goes to ``phase`` (nothing without a clock)
+    cdef long long now
+    if clock != NULL:
+        now = fb_now_ns()
+        clock.ns[phase] += now - clock.last
+        clock.last = now
+
+
+cdef inline void _clocks_start_segment(PhaseClock *clocks, int n_threads) noexcept nogil:
+    # the calling thread's time since its last tick (the tuner, between
+    # segments) is bookkeeping; every clock runs from now
+    cdef long long now = fb_now_ns()
+    cdef int t
+    if clocks == NULL:
+        return
+    if clocks[0].last != 0:
+        clocks[0].ns[PH_BOOKKEEPING] += now - clocks[0].last
+    for t in range(n_threads):
+        clocks[t].last = now
+
+
+cdef bint _profiling = False
+cdef long long _phase_totals[FB_MAX_THREADS][N_PHASES]   # ns, summed over calls
+cdef long long _profiled_ns = 0        # the calls' own time (their GIL-free part)
+cdef long long _profiled_batches = 0
+cdef long long _profiled_calls = 0
+
+
+cdef object _phase_clocks(EpochTotals *totals, int n_threads):
+    # while profiling: zeroed clocks for the call's threads (the returned
+    # array owns them), else None
+    cdef cnp.ndarray clocks
+    if not _profiling:
+        return None
+    clocks = np.zeros(n_threads * sizeof(PhaseClock), dtype=np.uint8)
+    totals.clocks = <PhaseClock *> cnp.PyArray_DATA(clocks)
+    return clocks
+
+
+cdef void _add_phase_times(const EpochTotals *totals, int n_threads, long long call_ns,
+                           long long n_batches):
+    # one call's clocks into the totals (with the GIL: calls from several
+    # Python threads add in turn)
+    global _profiled_ns, _profiled_batches, _profiled_calls
+    cdef int t, k
+    if totals.clocks == NULL:
+        return
+    for t in range(n_threads):
+        for k in range(N_PHASES):
+            _phase_totals[t][k] += totals.clocks[t].ns[k]
+    _profiled_ns += call_ns
+    _profiled_batches += n_batches
+    _profiled_calls += 1
+
+
+def set_profiling(bint enable):
+    """Diagnosis: time every phase of every batch, per thread, from now on
+    (``phase_times`` reads the totals); returns the previous setting. Off by
+    default (``FASTBP_PROFILE=1`` turns it on at import and prints the table
+    at exit). Timing costs two clock reads per phase: figures are slightly
+    slower than without."""
+    global _profiling
+    old = _profiling
+    _profiling = enable
+    return old
+
+
+def phase_times(bint reset=False):
+    """Diagnosis: the time training calls (``train_epoch``, ``loss_and_grad``)
+    spent per phase and thread since profiling started (``set_profiling``).
+
+    Returns a dict: ``phases`` (names), ``ns`` (one list per thread that ran:
+    nanoseconds per phase; thread 0 is the calling thread), ``call_ns`` (the
+    calls' own time, which each thread's phases add up to, up to the
+    handing out of segments), ``batches`` and ``calls``. ``reset`` zeroes
+    the totals after reading them."""
+    global _profiled_ns, _profiled_batches, _profiled_calls
+    cdef int t, k
+    ns = [[_phase_totals[t][k] for k in range(N_PHASES)] for t in range(FB_MAX_THREADS)]
+    while len(ns) > 1 and not any(ns[len(ns) - 1]):  # (no wraparound here)
+        ns.pop()
+    out = {"phases": PHASE_NAMES, "ns": ns, "call_ns": _profiled_ns,
+           "batches": _profiled_batches, "calls": _profiled_calls}
+    if reset:
+        memset(_phase_totals, 0, sizeof(_phase_totals))
+        _profiled_ns = _profiled_batches = _profiled_calls = 0
+    return out
+
+
+# ---------------------------------------------------------------------------
 # The epoch's records and workspace
 # ---------------------------------------------------------------------------
 
@@ -187,7 +315,9 @@ cdef struct EpochTotals:
     # carried across the segments of the epoch
     double loss_sum
     double sumsq_start            # squared weights before the segment's first batch
-    double sumsq_part[2][FB_MAX_THREADS]   # per batch parity, per thread
+    double *sumsq_part            # per batch parity, per weight block (_weight_block_count)
+    Py_ssize_t n_weight_blocks
+    PhaseClock *clocks            # one per thread while profiling, else NULL
     long long n_batches           # batches run so far in the epoch
     int stop                      # a signal handler raised: stop after this batch
 
@@ -209,6 +339,7 @@ cdef struct Workspace:
     void *undropped               # hidden layers' outputs before dropout, or NULL
     double *norm_parts            # clipping: squared gradient per row of W_i, per b_i entry
     void *half_grad               # data-parallel mode: the second half-batch's gradient
+    PhaseClock *clock             # this thread's phase timer, or NULL
 
 
 cdef struct Batch:
@@ -255,6 +386,18 @@ cdef void _init_training(EpochConfig *cfg, const Py_ssize_t *order, void *state1
     cfg.data_parallel = data_parallel
 
 
+cdef object _epoch_buffers(Epoch *epoch, int n_threads):
+    # what a training epoch needs besides the workspace (the returned arrays
+    # own it): each weight block's squared weights after a step, for two
+    # batches in turn, and the phase clocks while profiling
+    cdef cnp.ndarray sumsq_part
+    epoch.totals.n_weight_blocks = _weight_block_count(epoch.config.net, epoch.config.batch_size,
+                                                       epoch.config.data_parallel)
+    sumsq_part = np.zeros(2 * epoch.totals.n_weight_blocks)
+    epoch.totals.sumsq_part = <double *> cnp.PyArray_DATA(sumsq_part)
+    return sumsq_part, _phase_clocks(&epoch.totals, n_threads)
+
+
 cdef inline Py_ssize_t _hidden_units(const Net *net) noexcept nogil:
     # the widths of the hidden layers 1..L-1, summed
     cdef Py_ssize_t total = 0
@@ -264,12 +407,14 @@ cdef inline Py_ssize_t _hidden_units(const Net *net) noexcept nogil:
     return total
 
 
-cdef inline Py_ssize_t _norm_part_count(const Net *net) noexcept nogil:
-    # clipping's parts: one per row of each W_i and one per entry of each b_i
-    cdef Py_ssize_t total = 0
+cdef inline Py_ssize_t _norm_part_count(const Net *net, Py_ssize_t batch_size) noexcept nogil:
+    # clipping's parts: one per weight block (_weight_blocks, fixed by the
+    # shapes) and one per entry of each b_i
+    cdef Py_ssize_t total = _weight_block_count(net, batch_size,
+                                                _data_parallel(net, batch_size))
     cdef int i
     for i in range(net.n_layers):
-        total += net.sizes[i] + net.sizes[i + 1]
+        total += net.sizes[i + 1]
     return total
 
 
@@ -292,7 +437,7 @@ cdef inline Py_ssize_t _train_ws_size(const Net *net, Py_ssize_t B, bint gather,
     if dropout and not _keeps_derivative(net.hidden_act):
         total += B * _hidden_units(net)
     if clip:
-        total += 2 * _norm_part_count(net)
+        total += 2 * _norm_part_count(net, B)
     if _data_parallel(net, B):
         total += net.n_params
     return total
@@ -308,7 +453,7 @@ cdef inline void _workspace(Workspace *ws, const EpochConfig *cfg, floating *wor
     ws.norm_parts = NULL
     if cfg.train and cfg.opt.max_grad_norm > 0:
         ws.norm_parts = <double *> p      # after B doubles: aligned for doubles
-        p += 2 * _norm_part_count(net)
+        p += 2 * _norm_part_count(net, bs)
     ws.inputs = NULL
     if cfg.inp.csr_data == NULL and cfg.gather:
         ws.inputs = p
@@ -329,6 +474,7 @@ cdef inline void _workspace(Workspace *ws, const EpochConfig *cfg, floating *wor
         ws.undropped = p
         p += bs * _hidden_units(net)
     ws.half_grad = p
+    ws.clock = NULL
 
 
 cdef inline floating *_output_delta(const Net *net, const Workspace *ws, Py_ssize_t B, int i,
@@ -444,10 +590,12 @@ cdef inline void _forward_block(const EpochConfig *cfg, const Workspace *ws,
             gemm_rm(False, False, <int> (r1 - r0), <int> n_out, <int> n_in,
                     <floating> 1.0, _layer(net, acts, B, i) + r0 * n_in, <int> n_in,
                     params + net.off_w[i], <int> n_out, <floating> 0.0, A_i, <int> n_out)
+        _tick(ws.clock, PH_FORWARD_GEMM)
         if i < net.n_layers - 1:
             hidden_activation(A_i, _hidden_part(ws.derivs, net, B, i + 1, r0, A_i), r1 - r0, n_out,
                               params + net.off_b[i], net.hidden_act)
             _dropout_forward(cfg, ws, batch, i + 1, r0, r1, A_i)
+            _tick(ws.clock, PH_ACTIVATION)
 
 
 cdef inline void _backward_block(const EpochConfig *cfg, const Workspace *ws,
@@ -468,6 +616,7 @@ cdef inline void _backward_block(const EpochConfig *cfg, const Workspace *ws,
         gemm_rm(False, True, <int> (r1 - r0), <int> n_in, <int> n_out,
                 <floating> 1.0, D + r0 * n_out, <int> n_out, params + net.off_w[i],
                 <int> n_out, <floating> 0.0, _layer(net, deltas, B, i) + r0 * n_in, <int> n_in)
+        _tick(ws.clock, PH_BACKWARD_GEMM)
         # the layer's outputs before dropout, from which its derivative is taken
         outputs = _layer(net, acts, B, i) + r0 * n_in
         if _dropout_rate(cfg, i) > 0 and ws.undropped != NULL:
@@ -476,6 +625,7 @@ cdef inline void _backward_block(const EpochConfig *cfg, const Workspace *ws,
                               _hidden_part(ws.derivs, net, B, i, r0, acts), r1 - r0, n_in, n_in,
                               net.hidden_act)
         _dropout_backward(cfg, batch, i, r0, r1, _layer(net, deltas, B, i) + r0 * n_in)
+        _tick(ws.clock, PH_DERIVATIVE)
         D = _layer(net, deltas, B, i)
 
 
@@ -489,6 +639,7 @@ cdef inline void _rows_phase(const EpochConfig *cfg, const Workspace *ws, const 
     cdef floating *scratch = <floating *> ws.loss_scratch
     if cfg.inp.csr_data == NULL and cfg.gather:
         _gather_rows(cfg, batch, r0, r1, <floating *> batch.inputs)
+        _tick(ws.clock, PH_GATHER)
     _forward_block(cfg, ws, batch, r0, r1, params)
     output_loss_delta(_layer(net, <floating *> ws.acts, B, net.n_layers) + r0 * n_out,
                       r1 - r0, n_out, params + net.off_b[net.n_layers - 1],
@@ -496,6 +647,7 @@ cdef inline void _rows_phase(const EpochConfig *cfg, const Workspace *ws, const 
                       batch.rows + r0 if batch.rows != NULL else NULL, batch.start + r0,
                       <const floating *> cfg.sw, cfg.loss, ws.row_losses + r0,
                       scratch + r0 * n_out, scratch + (B + r0) * n_out)
+    _tick(ws.clock, PH_LOSS)
     _backward_block(cfg, ws, batch, r0, r1, params)
 
 
@@ -519,7 +671,9 @@ cdef inline void _half_batch_gradient(const EpochConfig *cfg, const Workspace *w
             first_layer_weight_grad(net, cfg.inp, <floating *> batch.inputs + r0 * nf, NULL, 0,
                                     r1 - r0, D + r0 * n_out, <floating> 0.0, G + net.off_w[0],
                                     0, nf, NULL)
+        _tick(ws.clock, PH_GRADIENT_GEMM)
         _column_sums(D + r0 * n_out, r1 - r0, n_out, 0, n_out, <floating> 0.0, G + net.off_b[i])
+        _tick(ws.clock, PH_BIAS_GRADIENT)
 
 
 # ---------------------------------------------------------------------------
@@ -538,18 +692,18 @@ cdef inline double _batch_weight(const EpochConfig *cfg, const Batch *batch,
     return sw_sum
 
 
-cdef inline double _sumsq_of_batch(const EpochTotals *totals, long long index,
-                                   int nt) noexcept nogil:
-    # the squared weights after batch ``index``'s step, summed over the threads in order
+cdef inline double _sumsq_of_batch(const EpochTotals *totals, long long index) noexcept nogil:
+    # the squared weights after batch ``index``'s step, summed over the blocks in order
+    cdef const double *part = totals.sumsq_part + (index % 2) * totals.n_weight_blocks
     cdef double s = 0.0
-    cdef int t
-    for t in range(nt):
-        s += totals.sumsq_part[index % 2][t]
+    cdef Py_ssize_t b
+    for b in range(totals.n_weight_blocks):
+        s += part[b]
     return s
 
 
 cdef inline void _add_batch_loss(Epoch *epoch, const Workspace *ws, const Batch *batch,
-                                 double sw_sum, int nt) noexcept nogil:
+                                 double sw_sum) noexcept nogil:
     """Add the batch's loss to the epoch's, summed in one order whatever the
     thread count: training, scikit-learn's ``batch_loss * batch_len`` with the
     L2 term of the weights the batch was computed with; else the data term."""
@@ -562,7 +716,7 @@ cdef inline void _add_batch_loss(Epoch *epoch, const Workspace *ws, const Batch 
     if batch.index == epoch.segment.first_batch:
         sumsq_prev = epoch.totals.sumsq_start
     else:
-        sumsq_prev = _sumsq_of_batch(&epoch.totals, batch.index - 1, nt)
+        sumsq_prev = _sumsq_of_batch(&epoch.totals, batch.index - 1)
     epoch.totals.loss_sum += (data_sum / sw_sum + 0.5 * cfg.alpha * sumsq_prev / sw_sum
                               ) * batch.n_rows
 
@@ -616,59 +770,119 @@ cdef inline void _layer_step(const EpochConfig *cfg, int i, Py_ssize_t k0, Py_ss
         update_range(params + j, grads + j, state1 + j, state2 + j, c1 - c0, False, False, step)
 
 
-cdef inline double _parameters_phase(const EpochConfig *cfg, const Workspace *ws,
-                                     const Batch *batch, const Step *step, int tid, int nt,
-                                     floating *params) noexcept nogil:
-    """Thread ``tid``'s rows of every ``W_i`` and columns of every ``b_i``:
-    their gradient from every row of the batch, then (training) their step.
-    Returns the sum of the squares of its weights after the step."""
-    cdef const Net *net = cfg.net
-    cdef Py_ssize_t k0, k1, c0, c1
-    cdef double sumsq = 0.0
+cdef Py_ssize_t _weight_block_count(const Net *net, Py_ssize_t batch_size,
+                                    bint data_parallel) noexcept nogil:
+    # the weight blocks of all the layers (_weight_blocks), numbered layer after layer
+    cdef Py_ssize_t total = 0
     cdef int i
+    for i in range(net.n_layers):
+        total += _weight_blocks(net, i, batch_size, data_parallel)
+    return total
+
+
+cdef inline void _parameters_phase(const EpochConfig *cfg, const Workspace *ws,
+                                   const Batch *batch, const Step *step, int tid, int nt,
+                                   floating *params, double *sumsq) noexcept nogil:
+    """Thread ``tid``'s blocks of rows of the ``W_i`` (``_weight_blocks``: one
+    product each whatever the thread count; ``_owns``: shared out by size over
+    all the layers) and its columns of every ``b_i``: their gradient from
+    every row of the batch, then (training) their step, each block's squared
+    weights after it into ``sumsq[block]``."""
+    cdef const Net *net = cfg.net
+    cdef floating *grads = <floating *> cfg.grads
+    cdef Py_ssize_t nb, b, k0, k1, c0, c1, n_out, csr_lo, csr_hi
+    cdef Py_ssize_t index = _weight_block_count(net, cfg.batch_size, False), done = 0
+    cdef bint csr = cfg.inp.csr_data != NULL
+    cdef double block_sumsq
+    cdef int i
+    if csr:
+        # the CSR first layer: one pass over the batch's values for all this
+        # thread's rows (each element sums its rows in order, whatever the range)
+        _first_layer_rows(cfg, tid, nt, &csr_lo, &csr_hi)
+        _layer_gradient(cfg, ws, batch, 0, csr_lo, csr_hi, 0, 0, grads)
+        _tick(ws.clock, PH_GRADIENT_GEMM)
     for i in range(net.n_layers - 1, -1, -1):
-        _split(net.sizes[i], tid, nt, &k0, &k1)
-        _split(net.sizes[i + 1], tid, nt, &c0, &c1)
-        _layer_gradient(cfg, ws, batch, i, k0, k1, c0, c1, <floating *> cfg.grads)
+        nb = _weight_blocks(net, i, cfg.batch_size, False)
+        n_out = net.sizes[i + 1]
+        index -= nb
+        for b in range(nb):
+            _block(net.sizes[i], nb, b, &k0, &k1)
+            if _owns(done + k0 * n_out, (k1 - k0) * n_out, net.n_weights, tid, nt):
+                if not (i == 0 and csr):
+                    _layer_gradient(cfg, ws, batch, i, k0, k1, 0, 0, grads)
+                    _tick(ws.clock, PH_GRADIENT_GEMM)
+                if cfg.train:
+                    block_sumsq = 0.0
+                    _layer_step(cfg, i, k0, k1, 0, 0, step, params, &block_sumsq)
+                    sumsq[index + b] = block_sumsq
+                    _tick(ws.clock, PH_OPTIMIZER)
+        done += net.sizes[i] * n_out
+        _split(n_out, tid, nt, &c0, &c1)
+        _layer_gradient(cfg, ws, batch, i, 0, 0, c0, c1, grads)
+        _tick(ws.clock, PH_BIAS_GRADIENT)
         if cfg.train:
-            _layer_step(cfg, i, k0, k1, c0, c1, step, params, &sumsq)
-    return sumsq
+            _layer_step(cfg, i, 0, 0, c0, c1, step, params, &block_sumsq)
+            _tick(ws.clock, PH_OPTIMIZER)
 
 
-cdef inline double _parameters_phase_dp(const EpochConfig *cfg, const Workspace *ws,
-                                        const Batch *batch, const Step *step, int tid, int nt,
-                                        floating *params) noexcept nogil:
+cdef inline void _first_layer_rows(const EpochConfig *cfg, int tid, int nt, Py_ssize_t *lo,
+                                   Py_ssize_t *hi) noexcept nogil:
+    # the rows [lo, hi) of W_0 that thread tid's blocks cover (they are adjacent)
+    cdef const Net *net = cfg.net
+    cdef Py_ssize_t nb = _weight_blocks(net, 0, cfg.batch_size, False)
+    cdef Py_ssize_t done = net.n_weights - net.sizes[0] * net.sizes[1], b, k0, k1
+    lo[0] = hi[0] = 0
+    for b in range(nb):
+        _block(net.sizes[0], nb, b, &k0, &k1)
+        if _owns(done + k0 * net.sizes[1], (k1 - k0) * net.sizes[1], net.n_weights, tid, nt):
+            if hi[0] == 0:
+                lo[0] = k0
+            hi[0] = k1
+
+
+cdef inline void _parameters_phase_dp(const EpochConfig *cfg, const Workspace *ws,
+                                      const Batch *batch, const Step *step, int tid, int nt,
+                                      floating *params, double *sumsq) noexcept nogil:
     """Data-parallel mode: the batch gradient is the first half's plus the
     second's (added in this order whatever the thread count), then the step,
-    each thread over its share of every ``W_i`` and ``b_i``. Returns the sum
-    of the squares of its weights after the step."""
+    each thread over its blocks of the ``W_i`` (``_weight_blocks``, shared
+    out by ``_owns``) and its columns of every ``b_i``; each block's squared
+    weights after the step into ``sumsq[block]``."""
     cdef const Net *net = cfg.net
     cdef floating *grads = <floating *> cfg.grads
     cdef floating *half = <floating *> ws.half_grad
     cdef floating *state1 = <floating *> cfg.state1
     cdef floating *state2 = <floating *> cfg.state2
-    cdef Py_ssize_t k0, k1, j
-    cdef double sumsq = 0.0
+    cdef Py_ssize_t nb, b, k0, k1, j, n_layer
+    cdef Py_ssize_t index = _weight_block_count(net, cfg.batch_size, True), done = 0
     cdef bint has_second_half
     cdef int i
     _split(batch.n_rows, 1, 2, &k0, &k1)
     has_second_half = k1 > k0
     for i in range(net.n_layers - 1, -1, -1):
-        _split(net.sizes[i] * net.sizes[i + 1], tid, nt, &k0, &k1)
-        if k1 > k0:
-            j = net.off_w[i] + k0
-            if has_second_half:
-                _add_into(grads + j, half + j, k1 - k0)
-            sumsq += update_range(params + j, grads + j, state1 + j, state2 + j, k1 - k0,
-                                  True, False, step)
+        nb = _weight_blocks(net, i, cfg.batch_size, True)
+        n_layer = net.sizes[i] * net.sizes[i + 1]
+        index -= nb
+        for b in range(nb):
+            _block(n_layer, nb, b, &k0, &k1)
+            if _owns(done + k0, k1 - k0, net.n_weights, tid, nt):
+                j = net.off_w[i] + k0
+                if has_second_half:
+                    _add_into(grads + j, half + j, k1 - k0)
+                    _tick(ws.clock, PH_GRADIENT_ADD)
+                sumsq[index + b] = update_range(
+                    params + j, grads + j, state1 + j, state2 + j, k1 - k0, True, False, step)
+                _tick(ws.clock, PH_OPTIMIZER)
+        done += n_layer
         _split(net.sizes[i + 1], tid, nt, &k0, &k1)
         if k1 > k0:
             j = net.off_b[i] + k0
             if has_second_half:
                 _add_into(grads + j, half + j, k1 - k0)
+                _tick(ws.clock, PH_GRADIENT_ADD)
             update_range(params + j, grads + j, state1 + j, state2 + j, k1 - k0, False,
                          False, step)
-    return sumsq
+            _tick(ws.clock, PH_OPTIMIZER)
 
 
 cdef inline double _sum_of_squares(const floating *G, const floating *W, Py_ssize_t n,
@@ -709,35 +923,25 @@ cdef inline double _sum_of_squares(const floating *G, const floating *W, Py_ssiz
     return ((q0 + q1) + (q2 + q3)) + ((q4 + q5) + (q6 + q7))
 
 
-cdef inline void _gradient_norm_parts(const EpochConfig *cfg, const Workspace *ws, int i,
-                                      Py_ssize_t k0, Py_ssize_t k1, Py_ssize_t c0,
-                                      Py_ssize_t c1, const floating *params) noexcept nogil:
-    # the squared gradient of rows k0:k1 of W_i (one part per row) and of
-    # entries c0:c1 of b_i (one per entry), before the division by sw_sum
-    cdef const Net *net = cfg.net
-    cdef const floating *grads = <const floating *> cfg.grads
-    cdef Py_ssize_t n_out = net.sizes[i + 1], part = 0, r, j
-    cdef floating alpha = <floating> cfg.alpha
-    cdef floating g
-    cdef int k
-    for k in range(i):
-        part += net.sizes[k] + net.sizes[k + 1]
+cdef inline double _rows_sum_of_squares(const EpochConfig *cfg, int i, Py_ssize_t k0,
+                                        Py_ssize_t k1, const floating *params) noexcept nogil:
+    # the squared gradient (L2 term included, before the division by sw_sum)
+    # of rows k0:k1 of W_i, summed row after row
+    cdef Py_ssize_t n_out = cfg.net.sizes[i + 1], r, j
+    cdef double total = 0.0
     for r in range(k0, k1):
-        j = net.off_w[i] + r * n_out
-        ws.norm_parts[part + r] = _sum_of_squares(
-            grads + j, params + j, n_out, alpha,
-            i == 0 and cfg.touched != NULL and not cfg.touched[r])
-    part += net.sizes[i]
-    for r in range(c0, c1):
-        g = grads[net.off_b[i] + r]
-        ws.norm_parts[part + r] = (<double> g) * g
+        j = cfg.net.off_w[i] + r * n_out
+        total += _sum_of_squares(<const floating *> cfg.grads + j, params + j, n_out,
+                                 <floating> cfg.alpha,
+                                 i == 0 and cfg.touched != NULL and not cfg.touched[r])
+    return total
 
 
 cdef inline double _clip_factor(const EpochConfig *cfg, const Workspace *ws,
                                 double sw_sum) noexcept nogil:
     # max_grad_norm / the gradient's global norm (PyTorch's clip_grad_norm_,
     # 1e-6 added to the norm), at most 1; the parts summed in one order
-    cdef Py_ssize_t j, n = _norm_part_count(cfg.net)
+    cdef Py_ssize_t j, n = _norm_part_count(cfg.net, cfg.batch_size)
     cdef double total = 0.0, factor
     for j in range(n):
         total += ws.norm_parts[j]
@@ -745,118 +949,193 @@ cdef inline double _clip_factor(const EpochConfig *cfg, const Workspace *ws,
     return factor if factor < 1.0 else 1.0
 
 
-cdef double _clipped_parameters_phase(Epoch *epoch, const Workspace *ws,
-                                      const Batch *batch, Step *step, int tid, int nt,
-                                      floating *params) noexcept nogil:
-    """Clipping (``max_grad_norm``): this thread's rows of every ``W_i`` and
-    entries of every ``b_i`` take their gradient (data-parallel: the halves
-    added) and its squares per row and entry (``_gradient_norm_parts``);
-    after a barrier every thread sums all the parts in the same order (the
-    norm does not depend on the thread count) and scales the step's
-    gradient (``Step.clip``); then the steps. Returns the sum of the squares
-    of its weights after the step."""
+cdef inline void _weight_block_range(const EpochConfig *cfg, int i, Py_ssize_t nb, Py_ssize_t b,
+                                     Py_ssize_t done, int tid, int nt, Py_ssize_t *k0,
+                                     Py_ssize_t *k1, bint *owned) noexcept nogil:
+    # block b of W_i's nb (rows, or consecutive weights in the data-parallel
+    # mode) and whether thread tid takes it, as _parameters_phase(_dp) share them
+    cdef Py_ssize_t n_out = cfg.net.sizes[i + 1]
+    if cfg.data_parallel:
+        _block(cfg.net.sizes[i] * n_out, nb, b, k0, k1)
+        owned[0] = _owns(done + k0[0], k1[0] - k0[0], cfg.net.n_weights, tid, nt)
+    else:
+        _block(cfg.net.sizes[i], nb, b, k0, k1)
+        owned[0] = _owns(done + k0[0] * n_out, (k1[0] - k0[0]) * n_out, cfg.net.n_weights,
+                         tid, nt)
+
+
+cdef void _clipped_parameters_phase(Epoch *epoch, const Workspace *ws, const Batch *batch,
+                                    Step *step, int tid, int nt, floating *params,
+                                    double *sumsq) noexcept nogil:
+    """Clipping (``max_grad_norm``): this thread's weight blocks (those of
+    ``_parameters_phase`` / ``_parameters_phase_dp``) and entries of every
+    ``b_i`` take their gradient (data-parallel: the halves added) and its
+    squares, one norm part per block and per entry; after a barrier every
+    thread sums all the parts in the same order (the norm does not depend on
+    the thread count) and scales the step's gradient (``Step.clip``); then the
+    same blocks' steps, each block's squared weights after it into
+    ``sumsq[block]``."""
     cdef const EpochConfig *cfg = &epoch.config
     cdef const Net *net = cfg.net
     cdef floating *grads = <floating *> cfg.grads
     cdef floating *half = <floating *> ws.half_grad
-    cdef Py_ssize_t k0, k1, c0, c1, n_out
-    cdef double sumsq = 0.0
+    cdef bint dp = cfg.data_parallel, csr = cfg.inp.csr_data != NULL, owned
+    cdef Py_ssize_t n_blocks = _weight_block_count(net, cfg.batch_size, dp)
+    cdef Py_ssize_t index, done, bias_part, nb, b, k0, k1, c0, c1, r, n_out
+    cdef double block_sumsq
     cdef bint has_second_half = False
     cdef int i
-    if cfg.data_parallel:
+    if dp:
         _split(batch.n_rows, 1, 2, &k0, &k1)
         has_second_half = k1 > k0
+    elif csr:  # the CSR first layer's gradient in one pass, as _parameters_phase
+        _first_layer_rows(cfg, tid, nt, &k0, &k1)
+        _layer_gradient(cfg, ws, batch, 0, k0, k1, 0, 0, grads)
+    index, done, bias_part = n_blocks, 0, n_blocks + net.n_params - net.n_weights
     for i in range(net.n_layers - 1, -1, -1):
         n_out = net.sizes[i + 1]
-        _split(net.sizes[i], tid, nt, &k0, &k1)
+        nb = _weight_blocks(net, i, cfg.batch_size, dp)
+        index -= nb
+        bias_part -= n_out
+        for b in range(nb):
+            _weight_block_range(cfg, i, nb, b, done, tid, nt, &k0, &k1, &owned)
+            if not owned:
+                continue
+            if dp:
+                if has_second_half:
+                    _add_into(grads + net.off_w[i] + k0, half + net.off_w[i] + k0, k1 - k0)
+                ws.norm_parts[index + b] = _sum_of_squares(
+                    grads + net.off_w[i] + k0, params + net.off_w[i] + k0, k1 - k0,
+                    <floating> cfg.alpha, False)
+            else:
+                if not (i == 0 and csr):
+                    _layer_gradient(cfg, ws, batch, i, k0, k1, 0, 0, grads)
+                ws.norm_parts[index + b] = _rows_sum_of_squares(cfg, i, k0, k1, params)
+        done += net.sizes[i] * n_out
         _split(n_out, tid, nt, &c0, &c1)
-        if not cfg.data_parallel:
-            _layer_gradient(cfg, ws, batch, i, k0, k1, c0, c1, grads)
+        if not dp:
+            _layer_gradient(cfg, ws, batch, i, 0, 0, c0, c1, grads)
         elif has_second_half:
-            _add_into(grads + net.off_w[i] + k0 * n_out, half + net.off_w[i] + k0 * n_out,
-                      (k1 - k0) * n_out)
             _add_into(grads + net.off_b[i] + c0, half + net.off_b[i] + c0, c1 - c0)
-        _gradient_norm_parts(cfg, ws, i, k0, k1, c0, c1, params)
+        for r in range(c0, c1):
+            ws.norm_parts[bias_part + r] = (<double> grads[net.off_b[i] + r]) * grads[net.off_b[i] + r]
+    _tick(ws.clock, PH_GRADIENT_GEMM)
     fb_barrier_wait(epoch.segment.barrier)
+    _tick(ws.clock, PH_BARRIER)
     step.clip = _clip_factor(cfg, ws, step.sw_sum)
+    index, done = n_blocks, 0
     for i in range(net.n_layers - 1, -1, -1):
-        _split(net.sizes[i], tid, nt, &k0, &k1)
+        nb = _weight_blocks(net, i, cfg.batch_size, dp)
+        index -= nb
+        for b in range(nb):
+            _weight_block_range(cfg, i, nb, b, done, tid, nt, &k0, &k1, &owned)
+            if owned:
+                block_sumsq = 0.0
+                if dp:  # consecutive weights, stepped as _parameters_phase_dp does
+                    block_sumsq = update_range(
+                        params + net.off_w[i] + k0, grads + net.off_w[i] + k0,
+                        <floating *> cfg.state1 + net.off_w[i] + k0,
+                        <floating *> cfg.state2 + net.off_w[i] + k0, k1 - k0, True, False, step)
+                else:
+                    _layer_step(cfg, i, k0, k1, 0, 0, step, params, &block_sumsq)
+                sumsq[index + b] = block_sumsq
+        done += net.sizes[i] * net.sizes[i + 1]
         _split(net.sizes[i + 1], tid, nt, &c0, &c1)
-        _layer_step(cfg, i, k0, k1, c0, c1, step, params, &sumsq)
-    return sumsq
+        _layer_step(cfg, i, 0, 0, c0, c1, step, params, &block_sumsq)
+    _tick(ws.clock, PH_OPTIMIZER)
 
 
 # ---------------------------------------------------------------------------
 # One thread's part of a segment, and the segments of an epoch
 # ---------------------------------------------------------------------------
 
-cdef inline void _halves(bint data_parallel, int tid, int nt, int *lo, int *hi) noexcept nogil:
-    # the parts of each batch this thread takes in phase 1: its share of the
-    # rows (one part), or in the data-parallel mode the fixed halves 0 and 1
-    # (threads 0 and 1, or one thread taking both in turn)
-    if not data_parallel:
-        lo[0] = 0
-        hi[0] = 1
-    elif nt == 1:
-        lo[0] = 0
-        hi[0] = 2
+cdef inline void _row_parts(const EpochConfig *cfg, const Batch *batch, int tid, int nt,
+                            Py_ssize_t *n_parts, Py_ssize_t *lo, Py_ssize_t *hi) noexcept nogil:
+    # the parts [lo, hi) of n_parts this thread takes of the batch's rows in
+    # phase 1: the two fixed halves in the data-parallel mode, else the fixed
+    # row blocks (_row_blocks); whole parts, one thread taking all in turn
+    n_parts[0] = 2 if cfg.data_parallel else _row_blocks(cfg.net, batch.n_rows)
+    _share(n_parts[0], tid, nt, lo, hi)
+
+
+cdef inline void _row_part(const EpochConfig *cfg, const Batch *batch, Py_ssize_t n_parts,
+                           Py_ssize_t part, Py_ssize_t *r0, Py_ssize_t *r1) noexcept nogil:
+    # the rows [r0, r1) of a part (a half never holds a lone row, see _split)
+    if cfg.data_parallel:
+        _split(batch.n_rows, <int> part, 2, r0, r1)
     else:
-        lo[0] = tid if tid < 2 else 0
-        hi[0] = tid + 1 if tid < 2 else 0
+        _block(batch.n_rows, n_parts, part, r0, r1)
 
 
 cdef void _epoch_body(Epoch *epoch, int tid, int nt, floating *params) noexcept nogil:
-    """Thread ``tid``'s part of the segment's batches (see the Notes above)."""
+    """Thread ``tid``'s part of the segment's batches (see the Notes above):
+    compiled twice, with and without the phase timers, so that timing costs
+    nothing when off (every tick of the second is known to do nothing)."""
+    if epoch.totals.clocks != NULL:
+        _epoch_batches(epoch, tid, nt, params, True)
+    else:
+        _epoch_batches(epoch, tid, nt, params, False)
+
+
+cdef inline void _epoch_batches(Epoch *epoch, int tid, int nt, floating *params,
+                                bint timed) noexcept nogil:
+    # the segment's batches for thread tid; ``timed``: tick this thread's clock
     cdef const EpochConfig *cfg = &epoch.config
     cdef Segment *seg = &epoch.segment
     cdef Workspace ws
     cdef Batch batch
     cdef Step step
-    cdef Py_ssize_t r0, r1
-    cdef double sw_sum = 0.0, sumsq
+    cdef Py_ssize_t r0, r1, n_parts, part, p_lo, p_hi
+    cdef double sw_sum = 0.0
+    cdef double *sumsq
     cdef long long last_check = fb_now_ns()
     # the clock is read for the Ctrl-C check every ~1e5 multiply-adds of work
     cdef long long check_every = 100000 // (cfg.net.n_weights * cfg.batch_size) + 1
-    cdef int h, h_lo, h_hi
+    _workspace(&ws, cfg, <floating *> cfg.work)
+    if timed:
+        ws.clock = epoch.totals.clocks + tid
     # the segment's time starts once every thread runs (waking a parked
     # worker is not a cost of running on several threads)
     if nt > 1:
         fb_barrier_wait(seg.barrier)
     if tid == 0:
         seg.t_start = fb_now_ns()
-    _workspace(&ws, cfg, <floating *> cfg.work)
-    _halves(cfg.data_parallel, tid, nt, &h_lo, &h_hi)
+    _tick(ws.clock, PH_WAKE)
     batch.index = seg.first_batch
     batch.start = seg.start
     while batch.start < seg.stop:
         _next_batch(&batch, cfg, &ws, <floating *> cfg.inp.dense)
-        for h in range(h_lo, h_hi):
-            _split(batch.n_rows, h if cfg.data_parallel else tid, 2 if cfg.data_parallel else nt,
-                   &r0, &r1)
+        _row_parts(cfg, &batch, tid, nt, &n_parts, &p_lo, &p_hi)
+        _tick(ws.clock, PH_BOOKKEEPING)
+        for part in range(p_lo, p_hi):
+            _row_part(cfg, &batch, n_parts, part, &r0, &r1)
             if r1 > r0:
                 _rows_phase(cfg, &ws, &batch, r0, r1, params)
                 if cfg.data_parallel:
                     _half_batch_gradient(cfg, &ws, &batch, r0, r1, <floating *> (
-                        cfg.grads if h == 0 else ws.half_grad))
+                        cfg.grads if part == 0 else ws.half_grad))
         if cfg.train:
             sw_sum = _batch_weight(cfg, &batch, <const floating *> cfg.sw)
             _make_step(&step, cfg.opt, cfg.opt.t + batch.index + 1, cfg.alpha, sw_sum)
+        _tick(ws.clock, PH_BOOKKEEPING)
         fb_barrier_wait(seg.barrier)
+        _tick(ws.clock, PH_BARRIER)
         if (tid == 0 and batch.stop < cfg.n_samples
                 and (batch.index - seg.first_batch) % check_every == 0
                 and _check_signals(&last_check)):
             epoch.totals.stop = 1
         if tid == nt - 1:       # thread 0 checks for Ctrl-C meanwhile
-            _add_batch_loss(epoch, &ws, &batch, sw_sum, nt)
+            _add_batch_loss(epoch, &ws, &batch, sw_sum)
+        sumsq = epoch.totals.sumsq_part + (batch.index % 2) * epoch.totals.n_weight_blocks
+        _tick(ws.clock, PH_BOOKKEEPING)
         if cfg.train and cfg.opt.max_grad_norm > 0:
-            sumsq = _clipped_parameters_phase(epoch, &ws, &batch, &step, tid, nt, params)
+            _clipped_parameters_phase(epoch, &ws, &batch, &step, tid, nt, params, sumsq)
         elif cfg.data_parallel:
-            sumsq = _parameters_phase_dp(cfg, &ws, &batch, &step, tid, nt, params)
+            _parameters_phase_dp(cfg, &ws, &batch, &step, tid, nt, params, sumsq)
         else:
-            sumsq = _parameters_phase(cfg, &ws, &batch, &step, tid, nt, params)
-        if cfg.train:
-            epoch.totals.sumsq_part[batch.index % 2][tid] = sumsq
+            _parameters_phase(cfg, &ws, &batch, &step, tid, nt, params, sumsq)
         fb_barrier_wait(seg.barrier)
+        _tick(ws.clock, PH_BARRIER)
         batch.index += 1
         batch.start = batch.stop
         if epoch.totals.stop:
@@ -865,7 +1144,7 @@ cdef void _epoch_body(Epoch *epoch, int tid, int nt, floating *params) noexcept 
         epoch.totals.n_batches = batch.index
         # the next segment's L2 term: this segment's last step
         if cfg.train and batch.index > seg.first_batch:
-            epoch.totals.sumsq_start = _sumsq_of_batch(&epoch.totals, batch.index - 1, nt)
+            epoch.totals.sumsq_start = _sumsq_of_batch(&epoch.totals, batch.index - 1)
 
 
 cdef void _epoch_task_f(void *arg, int tid, int nt) noexcept nogil:
@@ -883,11 +1162,13 @@ cdef void _run_segment(Epoch *epoch, int n_threads, bint is_float) noexcept nogi
     cdef fb_barrier barrier
     fb_barrier_init(&barrier, n_threads)
     epoch.segment.barrier = &barrier
+    _clocks_start_segment(epoch.totals.clocks, n_threads)
     if is_float:
         fb_pool_run(_epoch_task_f, <void *> epoch, n_threads)
     else:
         fb_pool_run(_epoch_task_d, <void *> epoch, n_threads)
     fb_barrier_destroy(&barrier)
+    _tick(epoch.totals.clocks, PH_WAKE)     # the calling thread joined the others
 
 
 cdef void _run_epoch(Epoch *epoch, TunerState *tuner, int max_threads, bint fixed,

@@ -312,10 +312,13 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining, Skle
                 return y
         y = self._predict_from_output(self._forward(X))
         if fast is None:
-            # cached on the network's spec, not on the estimator (predict must
-            # not change the estimator's __dict__); a fit drops it
-            self._net.spec.predictor = self._fast_predictor()
+            self._cache_fast_predictor()
         return y
+
+    def _cache_fast_predictor(self):
+        # cached on the network's spec, not on the estimator (predict must
+        # not change the estimator's __dict__); a fit drops it
+        self._net.spec.predictor = self._fast_predictor()
 
     def _fast_predictor(self):
         """The small-input path of ``predict``, or None for models it does
@@ -370,11 +373,7 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining, Skle
         y_prob : ndarray of shape (n_samples, n_classes)
             Probability of each class, in the order of ``classes_``.
         """
-        P = self._forward(X)
-        if P.shape[1] == 1:
-            p = P[:, 0]
-            return np.vstack([1 - p, p]).T
-        return P
+        return self._probabilities(X, False)
 
     @available_if(_classifies)
     def predict_log_proba(self, X):
@@ -385,9 +384,23 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining, Skle
         -------
         log_y_prob : ndarray of shape (n_samples, n_classes)
         """
-        y_prob = self.predict_proba(X)
-        with np.errstate(divide="ignore"):
-            return np.log(y_prob, out=y_prob)
+        return self._probabilities(X, True)
+
+    def _probabilities(self, X, log):
+        # predict_proba (log: its logs): small inputs through the engine's
+        # Predictor, which takes the same steps in one call
+        attributes = self.__dict__
+        net = attributes.get("_net")
+        fast = net.spec.predictor if net is not None else None
+        if fast is not None:
+            P = fast.predict_proba(X, attributes.get("coefs_"), attributes.get("intercepts_"),
+                                   attributes.get("classes_"), log)
+            if P is not None:
+                return P
+        P = self._forward(X)
+        if fast is None:
+            self._cache_fast_predictor()
+        return _targets.probabilities(P, log)
 
     # ------------------------------------------------------------------
     # inspection

@@ -10,7 +10,7 @@ import warnings
 import numpy as np
 
 from . import _losses
-from ._engine_calls import FullBatchObjective
+from ._engine_calls import FullBatchObjective, serial_blas
 from ._exceptions import convergence_warning
 
 __all__ = ["LbfgsTraining"]
@@ -52,11 +52,14 @@ class LbfgsTraining:
                 self._lbfgs_iteration_end(last, sw, inp.n_rows, runner)
 
         try:
-            result = scipy.optimize.minimize(
-                loss_grad, params.astype(np.float64), method="L-BFGS-B", jac=True,
-                callback=callback,
-                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
-            )
+            # the weights then do not depend on the number of threads
+            with serial_blas():
+                result = scipy.optimize.minimize(
+                    loss_grad, params.astype(np.float64), method="L-BFGS-B", jac=True,
+                    callback=callback,
+                    options={"maxfun": self.max_fun, "maxiter": self.max_iter,
+                             "gtol": self.tol},
+                )
         except KeyboardInterrupt:
             warnings.warn(
                 f"Training interrupted by user. The model holds the L-BFGS iterate after "

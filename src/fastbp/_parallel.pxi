@@ -6,10 +6,11 @@
 # * The pool and its spin-then-sleep barriers are C (_threads.h); a job is
 #   ``fn(arg, tid, nthreads)`` on up to FB_MAX_THREADS threads, the caller
 #   being thread 0.
-# * Whether to thread, and how, depends on the shape alone (never on the
-#   thread count, so the float64 weights do not depend on it):
-#   ``_worth_threading`` (work per batch), ``_data_parallel`` (activations
-#   against parameters), ``_split`` (no share of a single item).
+# * Whether to thread, and how, depends on the shapes alone (never on the
+#   thread count, so the weights do not depend on it): ``_worth_threading``
+#   (work per batch), ``_data_parallel`` (activations against parameters),
+#   the fixed blocks every product is cut into (``_row_blocks``,
+#   ``_weight_blocks``; threads take whole blocks: ``_share``, ``_owns``).
 # * While fastbp's kernels run, scipy's OpenBLAS is held at one thread
 #   (``_BlasSerial``): fastbp's threads are the only threading layer.
 # * Kernels run without the GIL and take it every SIGNAL_CHECK_NS to run
@@ -103,10 +104,10 @@ cdef inline bint _data_parallel(const Net *net, Py_ssize_t B) noexcept nogil:
 
 cdef inline void _split(Py_ssize_t n, int tid, int nt, Py_ssize_t *lo,
                         Py_ssize_t *hi) noexcept nogil:
-    """This thread's share ``[lo, hi)`` of ``n`` items. No share holds a
-    single item unless ``n`` is 1: a product over one row takes other paths
-    (gemv, typed loops) than one over several, so a lone row would round
-    differently depending on the thread count."""
+    """This thread's share ``[lo, hi)`` of ``n`` items (columns of a bias;
+    the data-parallel mode's half ``tid`` of a batch with ``nt`` = 2). No
+    share holds a single item unless ``n`` is 1: a product over one row
+    takes other paths (gemv, typed loops) than one over several."""
     cdef Py_ssize_t chunk
     if nt <= 1:
         lo[0] = 0
@@ -121,6 +122,85 @@ cdef inline void _split(Py_ssize_t n, int tid, int nt, Py_ssize_t *lo,
     hi[0] = lo[0] + chunk if lo[0] + chunk < n else n
     if hi[0] == n - 1:
         hi[0] = n
+
+
+cdef inline void _share(Py_ssize_t n, int tid, int nt, Py_ssize_t *lo,
+                        Py_ssize_t *hi) noexcept nogil:
+    # thread tid's run [lo, hi) of n fixed blocks (a thread may get none)
+    lo[0] = (n * tid) // nt
+    hi[0] = (n * (tid + 1)) // nt
+
+
+# ---------------------------------------------------------------------------
+# Fixed blocks: every BLAS call's shape depends on the shapes alone
+# ---------------------------------------------------------------------------
+# OpenBLAS picks its kernel (and so its order of summation) by a product's
+# shape: on SkylakeX a small-matrix kernel takes dgemm 50x128x128 but not
+# 100x128x128. So a batch's rows (phase 1) and each layer's weights (phase 2)
+# are cut into blocks fixed by the shapes, and threads take whole blocks: one
+# thread runs the same calls in turn, and the weights do not depend on the
+# thread count (float32 as well as float64). A block count is a power of two
+# (even shares for 2, 4, 8 threads); one block when a batch is not worth
+# threading (small networks keep one product per layer).
+
+cdef enum:
+    MAX_ROW_BLOCKS = 16       # blocks of a batch's rows, at most
+    ROW_BLOCK_MIN = 16        # rows per block of a batch, at least
+    GRAD_BLOCK_MIN_ROWS = 8   # rows of W_i per block of its gradient, at least
+    STEP_BLOCK_MIN = 256      # weights per block of the data-parallel step, at least
+
+# Rows per block of a batch aimed at: each product packs its whole W_i, so a
+# block of fewer rows costs more per row (sgemm 128 x 256 x 784 on one core:
+# 3.3 us a row with 128 rows, 3.7 with 64, 5.0 with 32).
+cdef Py_ssize_t ROW_BLOCK_TARGET = 64
+# Weight blocks aimed at over all the layers: each product packs the batch's
+# deltas again, so fewer blocks cost less; more share out more evenly.
+cdef Py_ssize_t WEIGHT_BLOCKS = 8
+
+
+cdef inline Py_ssize_t _row_blocks(const Net *net, Py_ssize_t B) noexcept nogil:
+    """The blocks a batch of B rows is cut into for phase 1 (row-split
+    mode): a power of two (even shares for 2, 4, 8 threads) of about
+    ROW_BLOCK_TARGET rows each, and at least two (of at least ROW_BLOCK_MIN
+    rows) so that two threads share every batch worth it."""
+    cdef Py_ssize_t nb = 1
+    if not _worth_threading(net, B) or B < 2 * ROW_BLOCK_MIN:
+        return 1
+    while nb * 2 <= B // ROW_BLOCK_TARGET and nb * 2 <= MAX_ROW_BLOCKS:
+        nb *= 2
+    return nb if nb > 1 else 2
+
+
+cdef inline Py_ssize_t _weight_blocks(const Net *net, int i, Py_ssize_t batch_size,
+                                      bint data_parallel) noexcept nogil:
+    """The blocks ``W_i`` is cut into for phase 2, by the network and the
+    epoch's batch size: about WEIGHT_BLOCKS blocks of equal size over all the
+    layers (``_owns`` shares them out by size), of rows (their gradient is
+    one product each) or, in the data-parallel mode, of consecutive weights
+    (added and stepped)."""
+    cdef Py_ssize_t n_layer = net.sizes[i] * net.sizes[i + 1], nb, most
+    if not _worth_threading(net, batch_size):
+        return 1
+    nb = (2 * n_layer * WEIGHT_BLOCKS + net.n_weights) // (2 * net.n_weights)  # rounded
+    most = n_layer // STEP_BLOCK_MIN if data_parallel else net.sizes[i] // GRAD_BLOCK_MIN_ROWS
+    if nb > most:
+        nb = most
+    return nb if nb > 1 else 1
+
+
+cdef inline bint _owns(Py_ssize_t done, Py_ssize_t size, Py_ssize_t total, int tid,
+                       int nt) noexcept nogil:
+    # whether thread tid takes the block of ``size`` items that follows ``done``
+    # items of ``total``: the one whose share holds the block's middle, so that
+    # blocks of unequal sizes (several layers) still share out evenly
+    return ((2 * done + size) * nt) // (2 * total) == tid if total > 0 else tid == 0
+
+
+cdef inline void _block(Py_ssize_t n, Py_ssize_t n_blocks, Py_ssize_t b, Py_ssize_t *lo,
+                        Py_ssize_t *hi) noexcept nogil:
+    # block b [lo, hi) of n items cut into n_blocks (sizes differ by one at most)
+    lo[0] = (n * b) // n_blocks
+    hi[0] = (n * (b + 1)) // n_blocks
 
 
 cdef int _thread_count(int requested, const Net *net, Py_ssize_t batch_rows):

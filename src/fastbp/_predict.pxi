@@ -9,11 +9,15 @@
 # * ``forward`` (_engine.pyx) shares the chunks between the pool's threads:
 #   each takes the next free chunk (``PredictJob``), with its own buffers; a
 #   thread the OS pauses holds up one chunk at most.
-# * ``Predictor`` serves ``predict`` on small dense inputs with one call from
-#   Python: no general validation, shapes, dtype and finiteness still
-#   checked, its buffers allocated once. It is built from the estimator's
-#   network and reads the estimator's ``__dict__`` to check that the model
-#   has not changed (``_same_model``).
+# * ``Predictor`` serves ``predict``, ``predict_proba`` and
+#   ``predict_log_proba`` on small dense inputs with one call from Python: no
+#   general validation, shapes, dtype and finiteness still checked, its
+#   buffers allocated once. It is given the estimator's network, views and
+#   classes explicitly and checks on each call that the model has not
+#   changed (``_same_model``). Small work holds the GIL in the shared buffers
+#   (concurrent calls take turns; a GIL handoff costs more than the work);
+#   large work runs without it in buffers of its own (``_outputs``). Logs
+#   are numpy's own loops (``_log_in_place``), so they equal ``np.log``.
 
 cdef extern from "numpy/arrayobject.h":
     # numpy's own declaration makes ``out`` an ndarray, so None is passed as an
@@ -121,6 +125,11 @@ cdef int _run_predict_job(PredictJob *job, int n_threads, bint is_float) except 
 # ---------------------------------------------------------------------------
 
 cdef enum:
+    # multiply-adds from which a small-input predict releases the GIL (in
+    # buffers of its own): about 10-50 us of work, far above a GIL handoff
+    PREDICT_NOGIL_WORK = 200000
+
+cdef enum:
     PRED_REGRESSION = 0
     PRED_BINARY = 1
     PRED_MULTICLASS = 2
@@ -133,15 +142,25 @@ cdef bint _predict_rows(const Net *net, const floating *x, Py_ssize_t n,
     computed) when X holds NaN or infinity."""
     cdef Input inp
     cdef Py_ssize_t j, total = n * net.sizes[0]
-    cdef floating bad = 0
+    cdef int bad = 0
     for j in range(total):
-        bad += x[j] - x[j]        # 0 for finite values, nan for nan/inf
-    if bad != 0 or bad != bad:
+        bad |= (x[j] - x[j]) != 0    # x - x is 0 for finite x, NaN for NaN or +-inf
+    if bad:
         return False
     memset(&inp, 0, sizeof(Input))
     inp.dense = x
     _forward_chunk(net, &inp, params, 0, n, n, out, work)
     return True
+
+
+cdef bint _predict_rows_of(const Net *net, const void *x, Py_ssize_t n, const void *params,
+                           void *out, void *work, bint is_float) noexcept nogil:
+    # _predict_rows for the dtype of the buffers
+    if is_float:
+        return _predict_rows(net, <const float *> x, n, <const float *> params, <float *> out,
+                             <float *> work)
+    return _predict_rows(net, <const double *> x, n, <const double *> params, <double *> out,
+                         <double *> work)
 
 
 cdef void _output_labels(const floating *P, Py_ssize_t n, Py_ssize_t n_out, bint binary,
@@ -160,9 +179,92 @@ cdef void _output_labels(const floating *P, Py_ssize_t n, Py_ssize_t n_out, bint
             idx[r] = best
 
 
+cdef bint _probabilities(const floating *P, Py_ssize_t n, Py_ssize_t n_out, bint binary,
+                         floating *out) noexcept nogil:
+    """Class probabilities from output activations: ``[1 - p, p]`` for one
+    logistic output (as the general path computes them), else the softmax
+    outputs. Returns whether any probability is exactly 0."""
+    cdef Py_ssize_t r, j
+    cdef bint zero = False
+    if binary:
+        for r in range(n):
+            out[2 * r] = 1 - P[r]
+            out[2 * r + 1] = P[r]
+    else:
+        for j in range(n * n_out):
+            out[j] = P[j]
+    for j in range(n * (2 if binary else n_out)):
+        zero |= out[j] == 0
+    return zero
+
+
+# numpy's own log loops for float32 and float64 (the ones np.log runs),
+# called directly: a ufunc call costs more than a one-row predict. Found and
+# checked against np.log once (``_find_log_loops``); where they are not found
+# or differ, np.log itself is called.
+cdef cnp.PyUFuncGenericFunction _log_loops[2]
+cdef void *_log_loop_data[2]
+cdef int _log_loops_found = 0        # 0: not looked for yet, 1: looked for
+
+
+cdef int _find_log_loops() except -1:
+    # np.log's loops for float32 ([0]) and float64 ([1]), NULL where not found
+    # or not equal to np.log on a probe of values
+    global _log_loops_found
+    cdef cnp.ufunc log_ufunc = np.log
+    cdef int i, t
+    cdef cnp.ndarray probe, expected
+    if _log_loops_found:
+        return 0
+    _log_loops_found = 1
+    for t, dtype in enumerate((np.float32, np.float64)):
+        _log_loops[t] = NULL
+        num = np.dtype(dtype).num
+        for i in range(log_ufunc.ntypes):
+            if log_ufunc.types[2 * i] == num and log_ufunc.types[2 * i + 1] == num:
+                _log_loops[t] = log_ufunc.functions[i]
+                _log_loop_data[t] = log_ufunc.data[i]
+                break
+        if _log_loops[t] == NULL:
+            continue
+        probe = np.concatenate([np.linspace(0, 1, 997), np.logspace(-40, 0, 300),
+                                [1e-300, 5e-324, 0.0]]).astype(dtype)
+        with np.errstate(divide="ignore", under="ignore"):
+            expected = np.log(probe)
+        for n in (1, 2, 3, 10, 17, probe.shape[0]):
+            if not np.array_equal(_apply_log_loop(probe[:n].copy(), t), expected[:n]):
+                _log_loops[t] = NULL
+                break
+    return 0
+
+
+cdef object _apply_log_loop(cnp.ndarray a, int t):
+    # a = log(a) in place through numpy's loop t (C-contiguous a); returns a
+    cdef char *args[2]
+    cdef cnp.npy_intp n = cnp.PyArray_SIZE(a)
+    cdef cnp.npy_intp steps[2]
+    args[0] = args[1] = <char *> cnp.PyArray_DATA(a)
+    steps[0] = steps[1] = cnp.PyArray_ITEMSIZE(a)
+    _log_loops[t](args, &n, steps, _log_loop_data[t])
+    return a
+
+
+cdef object _log_in_place(cnp.ndarray a, bint has_zero):
+    # a = np.log(a) (C-contiguous, float32 or float64), -inf for zeros
+    cdef int t = 0 if cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32 else 1
+    _find_log_loops()
+    if _log_loops[t] != NULL:
+        return _apply_log_loop(a, t)
+    if has_zero:
+        with np.errstate(divide="ignore"):   # log(0) = -inf, as the general path
+            return np.log(a, out=a)
+    return np.log(a, out=a)
+
+
 @cython.auto_pickle(False)
 cdef class Predictor:
-    """``predict`` for small dense inputs, without the general validation.
+    """``predict`` and ``predict_proba`` for small dense inputs, without the
+    general validation.
 
     Given a fitted network (its ``NetSpec``, parameter buffer and the
     per-layer views into it), the class labels for classifiers and the kind
@@ -173,9 +275,13 @@ cdef class Predictor:
     C-contiguous ndarray of the model's dtype with 1..``max_rows`` rows, lists
     that are no longer the buffer's own views or other classes (the user
     assigned new ones), or non-finite values (the general path then raises
-    the usual error). Shapes, dtype and finiteness are still checked; the
-    workspace is allocated once. The caller drops the Predictor when the
-    estimator is fitted again (feature names may change).
+    the usual error). ``predict_proba(X, coefs, intercepts, classes,
+    log=False)`` returns a classifier's probabilities (or their logs) the
+    same way. Shapes, dtype and finiteness are still checked; the workspace
+    is allocated once: small inputs run in it holding the GIL (concurrent
+    calls take turns), large ones in buffers of their own without it
+    (``_outputs``). The caller drops the Predictor when the estimator is
+    fitted again (feature names may change).
     """
     cdef NetSpec spec
     cdef object params
@@ -214,16 +320,19 @@ cdef class Predictor:
                             dtype=self.dtype)
         self.work = np.empty(self.spec.predict_workspace_size(max_rows), dtype=self.dtype)
 
-    cdef bint _forward(self, cnp.ndarray A, Py_ssize_t n):
-        if self.dtype.type_num == cnp.NPY_FLOAT32:
-            return _predict_rows(&self.spec.net, <const float *> cnp.PyArray_DATA(A), n,
-                                 <const float *> cnp.PyArray_DATA(<cnp.ndarray> self.params),
-                                 <float *> cnp.PyArray_DATA(<cnp.ndarray> self.out),
-                                 <float *> cnp.PyArray_DATA(<cnp.ndarray> self.work))
-        return _predict_rows(&self.spec.net, <const double *> cnp.PyArray_DATA(A), n,
-                             <const double *> cnp.PyArray_DATA(<cnp.ndarray> self.params),
-                             <double *> cnp.PyArray_DATA(<cnp.ndarray> self.out),
-                             <double *> cnp.PyArray_DATA(<cnp.ndarray> self.work))
+    cdef bint _forward(self, cnp.ndarray A, Py_ssize_t n, cnp.ndarray out, cnp.ndarray work,
+                       bint release_gil):
+        cdef const void *x = cnp.PyArray_DATA(A)
+        cdef const void *params = cnp.PyArray_DATA(<cnp.ndarray> self.params)
+        cdef void *o = cnp.PyArray_DATA(out)
+        cdef void *w = cnp.PyArray_DATA(work)
+        cdef bint is_float = self.dtype.type_num == cnp.NPY_FLOAT32
+        cdef bint ok
+        if release_gil:
+            with nogil:
+                ok = _predict_rows_of(&self.spec.net, x, n, params, o, w, is_float)
+            return ok
+        return _predict_rows_of(&self.spec.net, x, n, params, o, w, is_float)
 
     cdef bint _same_model(self, object coefs, object intercepts, object classes):
         # the estimator still holds the buffer's own views and the same classes
@@ -241,48 +350,99 @@ cdef class Predictor:
                 return False
         return True
 
-    def predict(self, X, coefs, intercepts, classes):
+    cdef cnp.ndarray _served(self, object X, object coefs, object intercepts, object classes):
+        # X when this path serves it (a C-contiguous 2-D ndarray of the model's
+        # dtype, 1..max_rows rows, the model unchanged), else None
         cdef cnp.ndarray A
-        cdef cnp.ndarray idx
-        cdef cnp.ndarray res
-        cdef cnp.npy_intp dims[2]
-        cdef Py_ssize_t n, nf, n_out
-        cdef bint ok = False
         if type(X) is not np.ndarray:
             return None
         A = <cnp.ndarray> X
         if (cnp.PyArray_NDIM(A) != 2 or not cnp.PyArray_IS_C_CONTIGUOUS(A)
                 or <object> cnp.PyArray_DESCR(A) is not self.dtype):
             return None
-        n = cnp.PyArray_DIM(A, 0)
-        nf = cnp.PyArray_DIM(A, 1)
-        if n < 1 or n > self.max_rows or nf != self.spec.net.sizes[0]:
+        if (cnp.PyArray_DIM(A, 0) < 1 or cnp.PyArray_DIM(A, 0) > self.max_rows
+                or cnp.PyArray_DIM(A, 1) != self.spec.net.sizes[0]):
             return None
         if not self._same_model(coefs, intercepts, classes):
             return None
-        n_out = self.spec.net.sizes[self.spec.net.n_layers]
+        return A
+
+    cdef cnp.ndarray _outputs(self, cnp.ndarray A, Py_ssize_t n):
+        """The output activations of A's n rows, or None for non-finite input.
+
+        Small work runs in the Predictor's own buffers, holding the GIL
+        (concurrent calls take turns: a GIL handoff costs more than the
+        work); from PREDICT_NOGIL_WORK multiply-adds up, in buffers of the
+        call's own without the GIL, so that threads predicting with one
+        model run side by side."""
+        cdef cnp.ndarray out = <cnp.ndarray> self.out
+        cdef cnp.ndarray work = <cnp.ndarray> self.work
+        cdef bint release_gil = n * self.spec.net.n_weights >= PREDICT_NOGIL_WORK
+        cdef bint ok
+        if release_gil:
+            out = np.empty_like(out)
+            work = np.empty_like(work)
         if n * self.max_layer_work >= BLAS_THREADED_WORK:
             # products OpenBLAS would thread: keep it on one thread (its idle
             # workers would otherwise spin beside the next fit)
             with _BlasSerial():
-                ok = self._forward(A, n)
+                ok = self._forward(A, n, out, work, release_gil)
         else:
-            ok = self._forward(A, n)
-        if not ok:
+            ok = self._forward(A, n, out, work, release_gil)
+        return out if ok else None
+
+    def predict(self, X, coefs, intercepts, classes):
+        cdef cnp.ndarray A = self._served(X, coefs, intercepts, classes)
+        cdef cnp.ndarray P, idx, res
+        cdef cnp.npy_intp dims[2]
+        cdef Py_ssize_t n, n_out = self.spec.net.sizes[self.spec.net.n_layers]
+        if A is None:
+            return None
+        n = cnp.PyArray_DIM(A, 0)
+        P = self._outputs(A, n)
+        if P is None:
             return None
         if self.kind == PRED_REGRESSION:
             dims[0] = n
             dims[1] = n_out
             res = cnp.PyArray_EMPTY(1 if n_out == 1 else 2, dims, self.dtype.type_num, 0)
-            memcpy(cnp.PyArray_DATA(res), cnp.PyArray_DATA(<cnp.ndarray> self.out),
-                   n * n_out * self.dtype.itemsize)
+            memcpy(cnp.PyArray_DATA(res), cnp.PyArray_DATA(P), n * n_out * self.dtype.itemsize)
             return res
         dims[0] = n
         idx = cnp.PyArray_EMPTY(1, dims, cnp.NPY_INTP, 0)
         if self.dtype.type_num == cnp.NPY_FLOAT32:
-            _output_labels(<float *> cnp.PyArray_DATA(<cnp.ndarray> self.out), n, n_out,
-                           self.kind == PRED_BINARY, <cnp.npy_intp *> cnp.PyArray_DATA(idx))
+            _output_labels(<float *> cnp.PyArray_DATA(P), n, n_out, self.kind == PRED_BINARY,
+                           <cnp.npy_intp *> cnp.PyArray_DATA(idx))
         else:
-            _output_labels(<double *> cnp.PyArray_DATA(<cnp.ndarray> self.out), n, n_out,
-                           self.kind == PRED_BINARY, <cnp.npy_intp *> cnp.PyArray_DATA(idx))
+            _output_labels(<double *> cnp.PyArray_DATA(P), n, n_out, self.kind == PRED_BINARY,
+                           <cnp.npy_intp *> cnp.PyArray_DATA(idx))
         return _take_from(<cnp.ndarray> self.classes, idx, 0, NULL, cnp.NPY_RAISE)
+
+    def predict_proba(self, X, coefs, intercepts, classes, bint log=False):
+        """A classifier's class probabilities (two columns for one logistic
+        output, ``[1 - p, p]``), or their logs (numpy's ``log``, as the
+        general path takes them); None when this path does not serve X (see
+        ``predict``) or the model is a regressor."""
+        cdef cnp.ndarray A = self._served(X, coefs, intercepts, classes)
+        cdef cnp.ndarray P, res
+        cdef cnp.npy_intp dims[2]
+        cdef Py_ssize_t n, n_out = self.spec.net.sizes[self.spec.net.n_layers]
+        cdef bint zero
+        if A is None or self.kind == PRED_REGRESSION:
+            return None
+        n = cnp.PyArray_DIM(A, 0)
+        P = self._outputs(A, n)
+        if P is None:
+            return None
+        dims[0] = n
+        dims[1] = 2 if self.kind == PRED_BINARY else n_out
+        res = cnp.PyArray_EMPTY(2, dims, self.dtype.type_num, 0)
+        if self.dtype.type_num == cnp.NPY_FLOAT32:
+            zero = _probabilities(<float *> cnp.PyArray_DATA(P), n, n_out,
+                                  self.kind == PRED_BINARY, <float *> cnp.PyArray_DATA(res))
+        else:
+            zero = _probabilities(<double *> cnp.PyArray_DATA(P), n, n_out,
+                                  self.kind == PRED_BINARY, <double *> cnp.PyArray_DATA(res))
+        if log:
+            _log_in_place(res, zero)
+        return res

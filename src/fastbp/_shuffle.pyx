@@ -7,7 +7,7 @@ scikit-learn shuffles the sample order of every epoch with
 ``RandomState.shuffle``; fastbp makes the same swaps on its index array
 without a Python call per draw. numpy's MT19937 state is read in place: 624
 words are generated and tempered at once (loops that vectorise; ``_mt_twist``
-and ``_mt_temper`` carry ``FASTBP_VECTOR_CLONES``, see setup.py), read in
+and ``_mt_temper`` have AVX-512, AVX2 and baseline versions, see setup.py), read in
 order, and the state is left where numpy's own draws would leave it. The
 state layout is checked once against numpy's own generator
 (``_mt_layout_ok``); any other bit generator, or a failed check, takes
@@ -22,8 +22,10 @@ from numpy.random cimport bitgen_t
 
 import numpy as np
 
-cdef extern from "_simd.h":
-    pass  # FASTBP_VECTOR_CLONES, which setup.py puts on the MT kernels
+include "_simd.pxi"
+
+# the kernel set, as the engine chooses it (the engine warns about FASTBP_SIMD)
+_simd_level = fastbp_simd_dispatch(_requested_simd_level(False))
 
 
 cdef inline uint64_t _random_interval(bitgen_t *bitgen, uint64_t mx) noexcept nogil:

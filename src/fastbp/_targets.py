@@ -22,7 +22,7 @@ from ._validation import (
 )
 
 __all__ = ["partial_fit_encoding", "encode_fit_targets", "encode_known_targets",
-           "quantile_targets", "decode", "score"]
+           "quantile_targets", "decode", "probabilities", "score"]
 
 _LABEL_TYPES = ("binary", "multiclass", "multilabel-indicator")
 
@@ -154,6 +154,18 @@ def decode(P, encoding):
     if encoding is not None:
         return encoding.inverse(P)
     return P.ravel() if P.shape[1] == 1 else P
+
+
+def probabilities(P, log=False):
+    """A classifier's class probabilities from output activations ``P``
+    (``[1 - p, p]`` for one logistic output), or their logs (``-inf`` for 0)."""
+    if P.shape[1] == 1:
+        p = P[:, 0]
+        P = np.vstack([1 - p, p]).T
+    if log:
+        with np.errstate(divide="ignore"):
+            return np.log(P, out=P)
+    return P
 
 
 def score(P, y_true, sample_weight, encoding):

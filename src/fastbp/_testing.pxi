@@ -21,6 +21,20 @@ def set_data_parallel_ratio(double ratio):
     return old
 
 
+def set_block_sizes(Py_ssize_t row_target, Py_ssize_t weight_blocks):
+    """Tuning hook: set the rows per batch block aimed at and the number of
+    weight blocks aimed at (module globals); returns the previous pair. It
+    changes the weights' rounding: never while a model trains."""
+    global ROW_BLOCK_TARGET, WEIGHT_BLOCKS
+    if row_target < 1 or weight_blocks < 1:
+        raise ValueError(f"row_target and weight_blocks must be >= 1, got {row_target} "
+                         f"and {weight_blocks}")
+    old = (ROW_BLOCK_TARGET, WEIGHT_BLOCKS)
+    ROW_BLOCK_TARGET = row_target
+    WEIGHT_BLOCKS = weight_blocks
+    return old
+
+
 def data_parallel(NetSpec spec, Py_ssize_t batch_size):
     """Test hook: whether dense training batches of ``batch_size`` rows take
     the data-parallel mode (see ``_data_parallel``)."""

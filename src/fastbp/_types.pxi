@@ -13,9 +13,6 @@
 #   _activations.pxi, optimizer kinds in _optim.pxi, predict kinds in
 #   _predict.pxi), so that an addition is made in one unit.
 
-cdef extern from "_simd.h":
-    pass  # FASTBP_VECTOR_CLONES, which setup.py puts on the element-wise kernels
-
 cdef extern from "_threads.h":
     enum: FB_MAX_THREADS
 
