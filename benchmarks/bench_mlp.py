@@ -9,6 +9,7 @@ workloads are the same shapes, solvers and batch sizes.
 import numpy as np
 
 from fastbp import _bench as hb
+from fastbp import _bench_throughput as tp
 
 # rows and epochs per workload under asv (the head-to-head uses the full sizes)
 ASV_SIZES = {
@@ -251,3 +252,25 @@ class ModernHeadToHead:
 
     def time_fit(self, workload, library):
         hb.fit_modern(library, workload, self.X, self.y, self.epochs)
+
+
+class PredictProbaThroughput:
+    """``predict_proba`` throughput (issue 12): the digits (64-100-10) and wide
+    (784-256-128-10) networks in float32, batches of 1, 1,000 and 20,000 rows, in
+    fastbp, scikit-learn, PyTorch (``inference_mode``) and ONNX Runtime
+    (``intra_op_num_threads`` = cores), all on the same weights (the head-to-head's
+    ``fastbp bench`` rows, from ``fastbp._bench_throughput``)."""
+
+    params = (["digits", "wide"], [1, 1000, 20000], list(tp.PEERS))
+    param_names = ["network", "batch", "library"]
+    timeout = 600
+
+    def setup(self, network, batch, library):
+        if not tp.available(library):
+            raise NotImplementedError(f"{library} is not installed")
+        self.predict_proba = tp.predict_proba_function(library, tp.throughput_model(network))
+        self.X = tp.network_rows(network, batch)
+        self.predict_proba(self.X)  # first call: fastbp's small-input path, ORT's arena
+
+    def time_predict_proba(self, network, batch, library):
+        self.predict_proba(self.X)

@@ -3,7 +3,9 @@
 ``main()`` prints the table of issue 3 for this machine: the same work (data,
 architecture, solver, batch size, epochs) for every library, best of
 ``--repeat`` runs each, the ratios against fastbp and the target ratios, the
-one-sample ``predict`` latency, the modern-training rows (``digits`` and
+one-sample ``predict`` latency, the ``predict_proba`` throughput head-to-head against
+scikit-learn, PyTorch and ONNX Runtime (``_bench_throughput``: digits and wide,
+batches of 1, 1,000 and 20,000 rows), the modern-training rows (``digits`` and
 ``wide`` with dropout, decoupled weight decay, a per-step cosine schedule and
 GELU, against the same PyTorch loop), and (``--memory``) the memory each
 library adds beyond the data for fit + predict on ``wide``. ``--sweep`` times the
@@ -31,6 +33,8 @@ import time
 import warnings
 
 import numpy as np
+
+from . import _bench_throughput as throughput
 
 # workload: (description, hidden layers, solver, batch size, epochs, dtype)
 WORKLOADS = {
@@ -128,13 +132,8 @@ def estimator_params(hidden, solver, batch, epochs, activation="relu"):
 
 
 def available(lib):
-    """Whether ``lib`` ('fastbp', 'sklearn', 'torch') can be imported."""
-    module = {"fastbp": "fastbp", "sklearn": "sklearn", "torch": "torch"}[lib]
-    try:
-        __import__(module)
-    except ImportError:
-        return False
-    return True
+    """Whether ``lib`` ('fastbp', 'sklearn', 'torch', 'onnxruntime') can run here."""
+    return throughput.available(lib)
 
 
 def _estimator_class(lib, regression):
@@ -458,9 +457,16 @@ def _parser():
     p.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best counts")
     p.add_argument("--workloads", default="tiny,digits,wide",
                    help="comma-separated subset of tiny,digits,wide ('' for none)")
-    p.add_argument("--libs", default=",".join(LIBRARIES),
-                   help="libraries to compare (those not installed are skipped)")
+    p.add_argument("--libs", default=",".join(throughput.PEERS),
+                   help="libraries to compare (those not installed are skipped; "
+                        "onnxruntime is in the throughput head-to-head only)")
     p.add_argument("--no-predict", action="store_true", help="skip the one-sample predict latency")
+    p.add_argument("--no-throughput", action="store_true",
+                   help="skip the predict_proba throughput head-to-head (the digits and wide "
+                        "networks among --workloads; fastbp, scikit-learn, PyTorch, ONNX "
+                        "Runtime)")
+    p.add_argument("--throughput-batches", default="1,1000,20000",
+                   help="comma-separated batch sizes of the throughput head-to-head")
     p.add_argument("--no-peak", action="store_true", help="skip the 2048^3 gemm peak")
     p.add_argument("--no-modern", action="store_true",
                    help="skip the modern-training rows (digits, wide with dropout, AdamW, "
@@ -483,7 +489,8 @@ def main(argv: list[str] | None = None) -> int:
     if "fastbp" not in libs:
         libs.insert(0, "fastbp")
     missing = [lib for lib in libs if not available(lib)]
-    libs = [lib for lib in libs if lib not in missing]
+    serving = [lib for lib in libs if lib not in missing]
+    libs = [lib for lib in serving if lib in LIBRARIES]  # the ones that train
     print("machine:", machine_line())
     if missing:
         print("not installed (skipped):", ", ".join(missing))
@@ -511,6 +518,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"acc={runs[0][1]:.3f}", flush=True)
         if not args.no_modern and key in MODERN_TARGETS:
             res["modern"][key] = run_modern(key, X, y, libs, args.repeat)
+    throughput_networks = [w for w in workloads if w in throughput.NETWORKS]
+    if not args.no_throughput and throughput_networks:
+        batches = [int(b) for b in args.throughput_batches.split(",") if b]
+        res["throughput"] = throughput.run_throughput(
+            serving, throughput_networks, batches, args.repeat,
+            settle=settle)
     if not args.no_predict:
         for lib in libs:
             res["predict1"][lib] = us = predict_one_latency(lib)
@@ -582,6 +595,9 @@ def _print_summary(res, libs):
         ratios = [f"{p[lib] / p['fastbp']:.1f}x" for lib in libs[1:]]
         print("| predict one sample 64-100-10 | " + " | ".join(cells) + " | "
               + " | ".join(ratios) + " | >= 50x (torch 5x) | |")
+    if res.get("throughput"):
+        print()
+        print(throughput.throughput_table(res["throughput"]))
     if "wide" in res["fit"] and res["limit"].get("float32"):
         share = res["fit"]["wide"]["fastbp"]["gflops"] / res["limit"]["float32"] * 100
         print(f"\nwide: fastbp at {share:.0f}% of the measured sgemm peak "
