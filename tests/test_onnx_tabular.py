@@ -268,3 +268,13 @@ def test_target_opset_and_a_saved_file(tmp_path):
     labels, probabilities = sess.run(None, fastbp.onnx.tabular_inputs(model, X))
     np.testing.assert_array_equal(labels, model.predict(X))
     np.testing.assert_allclose(probabilities, model.predict_proba(X), rtol=0, atol=1e-5)
+
+
+def test_tabular_inputs_takes_a_preset_only_and_its_example_runs():
+    import doctest
+
+    with pytest.raises(TypeError, match="takes a fitted TabularMLPClassifier or "
+                                        "TabularMLPRegressor; got fastbp.*MLPClassifier"):
+        fastbp.onnx.tabular_inputs(fastbp.MLPClassifier(), np.zeros((2, 2)))
+    result = doctest.testmod(fastbp.onnx._tabular)
+    assert result.attempted >= 3 and result.failed == 0

@@ -19,6 +19,8 @@ import warnings
 
 import numpy as np
 
+from ._bench_data import digits
+
 # network -> (description, hidden layers, input width)
 NETWORKS = {
     "digits": ("digits 64-100-10", (100,), 64),
@@ -45,8 +47,6 @@ def available(lib):
 def network_rows(network, n_rows, seed=0):
     """``n_rows`` float32 rows of the network's input width (digits: the digits
     set, repeated; wide: Gaussian rows)."""
-    from ._bench import digits
-
     if network == "digits":
         X = digits()[0]
         X = np.tile(X, (-(-n_rows // len(X)), 1))[:n_rows]

@@ -26,10 +26,19 @@ def to_onnx(model, *, target_opset=None, name=None):
     Every activation fastbp trains is supported, in float32 and float64; the
     graph runs on onnxruntime's CPU provider in both.
 
+    A tabular preset (``TabularMLPClassifier``, ``TabularMLPRegressor``) exports
+    with its preprocessing and all its members: one input per column of the
+    table, ``[n, 1]`` (``tensor(double)`` for numbers, bools, dates and
+    durations in days; ``tensor(string)`` for categories, ``""`` missing), or
+    one ``tensor(double)`` input ``X`` when it was fitted on a numeric array or
+    sparse matrix; the outputs above. :func:`tabular_inputs` builds the feed
+    from a table; docs/onnx.md gives the rules for building it without fastbp.
+
     Parameters
     ----------
-    model : fastbp.MLP, fastbp.MLPClassifier or fastbp.MLPRegressor
-        A fitted estimator.
+    model : fastbp estimator
+        A fitted ``MLP``, ``MLPClassifier``, ``MLPRegressor``,
+        ``TabularMLPClassifier`` or ``TabularMLPRegressor``.
     target_opset : int, default=None
         The ONNX opset of the graph (from 13 to the installed onnx's latest);
         None writes opset 17, which onnxruntime 1.12 and later run.
@@ -43,6 +52,9 @@ def to_onnx(model, *, target_opset=None, name=None):
 
     Raises
     ------
+    ValueError
+        A tabular preset with the empty string among a column's categories
+        (the graph reads it as missing), or a column named like an output.
     TypeError
         ``model`` is not a fastbp estimator (for scikit-learn pipelines holding
         one, import ``fastbp.onnx`` and use ``skl2onnx.to_onnx``).

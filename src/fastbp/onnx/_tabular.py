@@ -301,7 +301,39 @@ def _input_column(table, kind, p):
 
 
 def tabular_inputs(model, X):
-    """The feed of ``model``'s graph for table ``X``, read as the preset reads it."""
+    """The inputs of a tabular preset's ONNX graph for the table ``X``.
+
+    ``X`` is read exactly as the preset reads it (numpy, pandas, polars or
+    scipy.sparse; columns matched by name when the preset was fitted with
+    names): numbers, bools (1 / 0), dates and durations (days) as float64 with
+    NaN for missing values; categories as their text, ``""`` for missing.
+
+    Parameters
+    ----------
+    model : TabularMLPClassifier or TabularMLPRegressor
+        The fitted preset the graph was exported from.
+    X : array-like, sparse matrix or DataFrame of shape (n_samples, n_features)
+
+    Returns
+    -------
+    dict
+        ``{input name: array of shape (n_samples, 1), or (n_samples,
+        n_features_in_) for the input X}``, ready for ``session.run(None, feed)``.
+
+    Examples
+    --------
+    >>> import numpy as np, fastbp, fastbp.onnx
+    >>> X = np.empty((200, 2), dtype=object)
+    >>> X[:, 0] = np.random.RandomState(0).normal(size=200)
+    >>> X[:, 1] = np.where(X[:, 0] > 0.5, "tall", "short")
+    >>> preset = fastbp.TabularMLPRegressor(hidden_layer_sizes=(8,), max_iter=3).fit(X, X[:, 0])
+    >>> {name: column.dtype for name, column in fastbp.onnx.tabular_inputs(preset, X).items()}
+    {'x0': dtype('float64'), 'x1': dtype('O')}
+    """
+    if not is_tabular_preset(model):
+        raise TypeError("fastbp.onnx.tabular_inputs takes a fitted TabularMLPClassifier or "
+                        f"TabularMLPRegressor; got {type(model).__module__}."
+                        f"{type(model).__qualname__}.")
     import scipy.sparse as sp
 
     from ..tabular._preprocessor import _column_positions
