@@ -278,3 +278,16 @@ def test_tabular_inputs_takes_a_preset_only_and_its_example_runs():
         fastbp.onnx.tabular_inputs(fastbp.MLPClassifier(), np.zeros((2, 2)))
     result = doctest.testmod(fastbp.onnx._tabular)
     assert result.attempted >= 3 and result.failed == 0
+
+
+def test_a_polars_frame_gives_the_same_feed_and_outputs():
+    pl = pytest.importorskip("polars")
+    model, X = fitted(TabularMLPClassifier, np.float64)
+    rows = unseen(X)
+    polars_rows = pl.from_pandas(rows)
+    feed = fastbp.onnx.tabular_inputs(model, polars_rows)
+    expected = fastbp.onnx.tabular_inputs(model, rows)
+    assert feed.keys() == expected.keys()
+    for name in feed:
+        np.testing.assert_array_equal(feed[name], expected[name], err_msg=name)
+    assert_same(model, polars_rows, run(model, polars_rows, feed), np.float64)
