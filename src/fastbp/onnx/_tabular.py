@@ -152,15 +152,12 @@ class _Columns:
 
     def take(self, positions):
         g = self.g
-        parts = []
-        for j in positions:
-            name, offset, width = self.where[int(j)]
-            if width == 1:
-                parts.append(name)
-            else:
-                parts.append(g.op("Gather", [name, g.initializer(
-                    np.array([offset], dtype=np.int64), "column")], axis=1))
-        return parts[0] if len(parts) == 1 else g.op("Concat", parts, axis=1)
+        places = [self.where[int(j)] for j in positions]
+        if places[0][2] > 1:  # the input X holds every column: one Gather
+            offsets = np.array([offset for _, offset, _ in places], dtype=np.int64)
+            return g.op("Gather", [places[0][0], g.initializer(offsets, "columns")], axis=1)
+        names = [name for name, _, _ in places]
+        return names[0] if len(names) == 1 else g.op("Concat", names, axis=1)
 
 
 def _numbers(g, columns, pre, float64):
