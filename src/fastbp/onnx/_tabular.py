@@ -60,13 +60,18 @@ class TabularGraphSpec:
 
     @property
     def output_names(self):
-        return ("variable",) if self.task == "regression" else ("label", "probabilities")
+        return output_names(self.task)
 
     def output_signature(self):
         if self.task == "regression":
             return [("variable", self.dtype, [None, len(self.target_mean)])]
         return [("label", self.labels.dtype, [None]),
                 ("probabilities", self.dtype, [None, len(self.labels)])]
+
+
+def output_names(task):
+    """The graph's outputs: the MLPs' names (``to_onnx``)."""
+    return ("variable",) if task == "regression" else ("label", "probabilities")
 
 
 def is_tabular_preset(model):
@@ -130,9 +135,9 @@ def tabular_spec(model):
         common = dict(task="regression",
                       target_mean=np.asarray(model.target_mean_, dtype=np.float64),
                       target_scale=np.asarray(model.target_scale_, dtype=np.float64))
-    outputs = ("variable",) if common["task"] == "regression" else ("label", "probabilities")
     return TabularGraphSpec(name, dtype=dtype, preprocessor=pre, members=members,
-                            inputs=_graph_inputs(pre, name, outputs), **common)
+                            inputs=_graph_inputs(pre, name, output_names(common["task"])),
+                            **common)
 
 
 # ---------------------------------------------------------------------------
