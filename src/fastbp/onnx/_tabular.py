@@ -126,7 +126,9 @@ def tabular_spec(model):
     _check_categories(pre, name)
     members = tuple(graph_spec(member) for member in model.estimators_)
     dtype = members[0].dtype
-    if model._is_classifier():
+    from ..tabular import TabularMLPClassifier
+
+    if isinstance(model, TabularMLPClassifier):
         labels = export_labels(model.classes_)
         common = dict(task="classification", labels=labels,
                       member_classes=tuple(np.asarray(m.classes_, dtype=np.intp)
@@ -209,7 +211,9 @@ def _label_encoder(g, column, keys, values, default):
 def _categories(g, columns, pre, float64):
     """The two-valued columns (+1 / -1, else 0), then the one-hot block."""
     binary, onehot = [], []
-    for j, levels, encoding, missing, other in pre._categorical_rows():
+    for j, levels, encoding, missing, other in zip(
+            pre.categorical_columns_, pre.categories_, pre.categorical_encoding_,
+            pre.missing_slot_, pre.other_slot_):
         column = columns.take([j])
         levels = [str(level) for level in levels]
         if encoding == "binary":
