@@ -409,8 +409,7 @@ def _parser():
     p = argparse.ArgumentParser(
         prog="fastbp bench",
         description="Time fastbp against scikit-learn, PyTorch and ONNX Runtime (when "
-                    "installed) on "
-                    "the same work and print the ratios.")
+                    "installed) on the same work and print the ratios.")
     p.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best counts")
     p.add_argument("--workloads", default="tiny,digits,wide",
                    help="comma-separated subset of tiny,digits,wide ('' for none)")
