@@ -15,6 +15,7 @@ machine description.
 import numpy as np
 
 from fastbp import _bench as hb
+from fastbp import _bench_throughput as tp
 
 KERNEL_SETS = ("baseline", "avx2", "avx512")
 
@@ -258,14 +259,14 @@ class TrainingOptions:
         "clipping": dict(max_grad_norm=1.0),
         "modern": hb.MODERN_OPTIONS,
     }
-    params = (["digits", "wide"], list(OPTIONS))
-    param_names = ["workload", "option"]
+    params = (["digits", "wide"], list(OPTIONS), KERNELS)
+    param_names = ["workload", "option", "kernels"]
     timeout = 600
 
-    def setup(self, workload, option):
+    def setup(self, workload, option, kernels):
         self.X, self.y, self.args = _workload(workload)
 
-    def time_fit(self, workload, option):
+    def time_fit(self, workload, option, kernels):
         hb.fit("fastbp", self.X, self.y, *self.args, **self.OPTIONS[option])
 
 
@@ -273,16 +274,16 @@ class ModernHeadToHead:
     """The head-to-head's modern-training rows: fastbp against the same PyTorch
     loop (GELU, dropout, AdamW, per-batch cosine schedule)."""
 
-    params = (["digits", "wide"], ["fastbp", "torch"])
-    param_names = ["workload", "library"]
+    params = (["digits", "wide"], ["fastbp", "torch"], KERNELS)
+    param_names = ["workload", "library", "kernels"]
     timeout = 600
 
-    def setup(self, workload, library):
+    def setup(self, workload, library, kernels):
         _require(library)
         self.X, self.y, args = _workload(workload)
         self.epochs = args[3]
 
-    def time_fit(self, workload, library):
+    def time_fit(self, workload, library, kernels):
         hb.fit_modern(library, workload, self.X, self.y, self.epochs)
 
 
@@ -303,3 +304,25 @@ class Machine:
         return int("avx512f" in _cpu_flags())
 
     track_cpu_avx512f.unit = "has AVX-512F"
+
+
+class PredictProbaThroughput:
+    """``predict_proba`` throughput (issue 12): the digits (64-100-10) and wide
+    (784-256-128-10) networks in float32, batches of 1, 1,000 and 20,000 rows, in
+    fastbp, scikit-learn, PyTorch (``inference_mode``) and ONNX Runtime
+    (``intra_op_num_threads`` = cores), all on the same weights (the head-to-head's
+    ``fastbp bench`` rows, from ``fastbp._bench_throughput``)."""
+
+    params = (["digits", "wide"], [1, 1000, 20000], list(tp.PEERS), KERNELS)
+    param_names = ["network", "batch", "library", "kernels"]
+    timeout = 600
+
+    def setup(self, network, batch, library, kernels):
+        if not tp.available(library):
+            raise NotImplementedError(f"{library} is not installed")
+        self.predict_proba = tp.predict_proba_function(library, tp.throughput_model(network))
+        self.X = tp.network_rows(network, batch)
+        self.predict_proba(self.X)  # first call: fastbp's small-input path, ORT's arena
+
+    def time_predict_proba(self, network, batch, library, kernels):
+        self.predict_proba(self.X)

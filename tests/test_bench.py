@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fastbp import _bench
+from fastbp import _bench, _engine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,7 +23,6 @@ def test_head_to_head_runs_and_writes_json(tmp_path, capsys):
     assert "machine:" in text and "| workload |" in text
     res = json.loads(out.read_text())
     # the kernel set that ran is recorded, in the header line and the JSON
-    from fastbp import _engine
 
     assert f"fastbp kernels {_engine.simd_level()}" in text.splitlines()[0]
     info = res["machine_info"]
@@ -132,3 +131,100 @@ def test_modern_training_rows_run_fastbp_and_the_pytorch_loop(capsys):
     model = _bench.fit_modern("fastbp", "digits", X[:200], y[:200], epochs=2)[2]
     assert (model.activation, model.dropout, model.weight_decay, model.learning_rate) == (
         "gelu", 0.1, 0.01, "cosine")
+
+
+# ---------------------------------------------------------------------------
+# the predict_proba throughput head-to-head (issue 12)
+# ---------------------------------------------------------------------------
+
+def test_throughput_peers_use_fastbp_s_weights_and_agree():
+    from fastbp import _bench_throughput as tp
+
+    model = tp.throughput_model("digits", n_train=200, epochs=1)
+    X = tp.network_rows("digits", 37)
+    expected = model.predict_proba(X)
+    peers = [lib for lib in tp.PEERS if tp.available(lib)]
+    assert peers[0] == "fastbp"
+    for lib in peers:
+        probabilities = tp.predict_proba_function(lib, model)(X)
+        assert probabilities.shape == (37, 10) and probabilities.dtype == np.float32
+        np.testing.assert_allclose(probabilities, expected, rtol=0, atol=tp.AGREEMENT)
+    with pytest.raises(ValueError, match="unknown peer 'mxnet'"):
+        tp.predict_proba_function("mxnet", model)
+
+
+def test_throughput_rows_and_table_from_one_run():
+    from fastbp import _bench_throughput as tp
+
+    lines = []
+    res = tp.run_throughput(list(tp.PEERS), networks=("wide",), batches=(1, 9), repeat=1,
+                            min_seconds=0, model_rows=100, out=lines.append)
+    libs = [lib for lib in tp.PEERS if tp.available(lib)]
+    assert res["libs"] == libs
+    assert [(row["network"], row["batch"]) for row in res["rows"]] == [("wide", 1), ("wide", 9)]
+    for row in res["rows"]:
+        for lib in libs:
+            assert row[lib]["s"] > 0 and row[lib]["max_diff"] <= tp.AGREEMENT
+            assert row[lib]["rows_per_s"] == pytest.approx(row["batch"] / row[lib]["s"])
+    assert len(lines) == 2 and all("predict_proba wide 784-256-128-10" in line for line in lines)
+    table = tp.throughput_table(res).splitlines()
+    assert table[0].startswith("| predict_proba, float32 | batch | fastbp |")
+    assert len(table) == 4 and table[2].startswith("| wide 784-256-128-10 | 1 |")
+
+
+def test_a_peer_that_disagrees_is_not_timed(monkeypatch):
+    from fastbp import _bench_throughput as tp
+
+    real = tp.predict_proba_function
+
+    def off_by_a_little(lib, model):
+        function = real(lib, model)
+        return function if lib == "fastbp" else (lambda X: function(X) + 1e-3)
+
+    monkeypatch.setattr(tp, "predict_proba_function", off_by_a_little)
+    if not tp.available("sklearn"):
+        pytest.skip("needs a peer")
+    with pytest.raises(RuntimeError, match="sklearn's probabilities differ from fastbp's"):
+        tp.run_throughput(["sklearn"], networks=("digits",), batches=(3,), repeat=1,
+                          min_seconds=0, model_rows=100, out=lambda line: None)
+
+
+def test_fastbp_bench_prints_the_throughput_table(tmp_path, capsys, monkeypatch):
+    desc, hidden, solver, batch, _, dtype = _bench.WORKLOADS["digits"]
+    monkeypatch.setitem(_bench.WORKLOADS, "digits", (desc, hidden, solver, batch, 1, dtype))
+    out = tmp_path / "res.json"
+    code = _bench.main(["--workloads", "digits", "--libs", "fastbp,onnxruntime", "--repeat",
+                        "1", "--no-predict", "--no-peak", "--no-modern",
+                        "--throughput-batches", "1,4", "--json", str(out)])
+    assert code == 0
+    text = capsys.readouterr().out
+    assert "| predict_proba, float32 | batch | fastbp |" in text
+    res = json.loads(out.read_text())
+    assert res["libs"] == ["fastbp"]  # onnxruntime serves, it does not train
+    throughput = res["throughput"]
+    assert throughput["libs"] == ["fastbp"] + (
+        ["onnxruntime"] if _bench.available("onnxruntime") else [])
+    assert [row["batch"] for row in throughput["rows"]] == [1, 4]
+
+
+def test_asv_throughput_benchmark_runs_every_installed_peer():
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks.bench_mlp import PredictProbaThroughput
+    finally:
+        sys.path.remove(str(ROOT))
+    bench = PredictProbaThroughput()
+    network, batches, peers, kernels = PredictProbaThroughput.params
+    assert (network, batches, peers) == (["digits", "wide"], [1, 1000, 20000],
+                                         ["fastbp", "sklearn", "torch", "onnxruntime"])
+    assert kernels == [_engine.simd_level()]
+    for lib in peers:
+        if not _bench.available(lib):
+            with pytest.raises(NotImplementedError):
+                bench.setup("digits", 1, lib, kernels[0])
+            continue
+        bench.setup("digits", 1, lib, kernels[0])
+        assert bench.predict_proba(bench.X).shape == (1, 10)
+        bench.time_predict_proba("digits", 1, lib, kernels[0])

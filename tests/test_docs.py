@@ -200,16 +200,17 @@ def markdown_blocks_with_lines(text):
 
 
 def test_onnx_page_runs_and_prints_what_it_shows(tmp_path, monkeypatch):
-    """docs/onnx.md: export, save, serve with onnxruntime and compare, the pipeline
-    conversion and the float64 regression; each prints what the page shows."""
+    """docs/onnx.md: export, save, serve with onnxruntime and compare, the tabular
+    preset, the pipeline conversion and the float64 regression; each prints what the
+    page shows."""
     import warnings
 
-    for module in ("onnx", "onnxruntime", "skl2onnx", "sklearn"):
+    for module in ("onnx", "onnxruntime", "skl2onnx", "sklearn", "pandas"):
         pytest.importorskip(module)
     path = DOCS / "onnx.md"
     blocks = markdown_blocks_with_lines(path.read_text(encoding="utf-8"))
     python = [k for k, (language, _, _) in enumerate(blocks) if language == "python"]
-    assert len(python) == 3
+    assert len(python) == 4
     assert all(blocks[k + 1][0] == "text" for k in python)  # every output is shown
     # the first snippet stands alone (the README's): its own imports, about 20 lines
     first = blocks[python[0]][1]

@@ -3,7 +3,9 @@
 ``main()`` prints the table of issue 3 for this machine: the same work (data,
 architecture, solver, batch size, epochs) for every library, best of
 ``--repeat`` runs each, the ratios against fastbp and the target ratios, the
-one-sample ``predict`` latency, the modern-training rows (``digits`` and
+one-sample ``predict`` latency, the ``predict_proba`` throughput head-to-head against
+scikit-learn, PyTorch and ONNX Runtime (``_bench_throughput``: digits and wide,
+batches of 1, 1,000 and 20,000 rows), the modern-training rows (``digits`` and
 ``wide`` with dropout, decoupled weight decay, a per-step cosine schedule and
 GELU, against the same PyTorch loop), and (``--memory``) the memory each
 library adds beyond the data for fit + predict on ``wide``. ``--sweep`` times the
@@ -32,6 +34,9 @@ import warnings
 
 import numpy as np
 
+from . import _bench_throughput as throughput
+from ._bench_data import digits, moons, sparse_data, synth  # noqa: F401  (the benchmarks' data)
+
 # workload: (description, hidden layers, solver, batch size, epochs, dtype)
 WORKLOADS = {
     "tiny": ("moons 2-16-1 sgd b32 x50 f64", (16,), "sgd", 32, 50, "float64"),
@@ -56,35 +61,6 @@ MODERN_TARGETS = {"digits": 5.0, "wide": 2.5}
 # data
 # ---------------------------------------------------------------------------
 
-def moons(n, seed=0):
-    """Two interleaving half circles with noise (the seed's toy problem)."""
-    rng = np.random.default_rng(seed)
-    t = rng.uniform(0, np.pi, n)
-    lab = rng.integers(0, 2, n)
-    x = np.where(lab == 0, np.cos(t), 1 - np.cos(t))
-    y = np.where(lab == 0, np.sin(t), 0.5 - np.sin(t))
-    return np.c_[x, y] + rng.normal(0, 0.1, (n, 2)), lab
-
-
-def synth(n, d, k, seed=0, dtype=np.float32):
-    """Gaussian inputs, labels from a random linear map plus Gumbel noise."""
-    rng = np.random.default_rng(seed)
-    W = rng.normal(size=(d, k))
-    X = rng.normal(size=(n, d)).astype(dtype)
-    return X, np.argmax(X @ W + rng.gumbel(size=(n, k)), 1)
-
-
-def digits():
-    """scikit-learn's 8x8 digits scaled to [0, 1] (a synthetic stand-in of
-    the same shape when scikit-learn is not installed)."""
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:
-        return synth(1797, 64, 10, seed=1, dtype=np.float64)
-    X, y = load_digits(return_X_y=True)
-    return X / 16.0, y
-
-
 def workload_data(name, n_rows=None):
     """``(X, y)`` of a named workload; ``n_rows`` trims it (asv's quick sizes)."""
     if name == "tiny":
@@ -100,22 +76,6 @@ def workload_data(name, n_rows=None):
     return X, y
 
 
-def sparse_data(n=20000, d=50000, density=0.001, k=5, seed=0):
-    """A TF-IDF-like CSR matrix (float64) and labels that depend on it."""
-    import scipy.sparse as sp
-
-    rng = np.random.default_rng(seed)
-    per_row = max(1, int(round(d * density)))
-    indices = rng.integers(0, d, size=(n, per_row))
-    indices.sort(axis=1)
-    X = sp.csr_matrix((rng.random(n * per_row), indices.ravel(),
-                       np.arange(0, n * per_row + 1, per_row)), shape=(n, d))
-    X.sum_duplicates()
-    W = rng.normal(size=(d, k))
-    y = np.argmax(np.asarray(X @ W) + 0.1 * rng.gumbel(size=(n, k)), 1)
-    return X, y
-
-
 # ---------------------------------------------------------------------------
 # the libraries, doing the same work
 # ---------------------------------------------------------------------------
@@ -128,13 +88,8 @@ def estimator_params(hidden, solver, batch, epochs, activation="relu"):
 
 
 def available(lib):
-    """Whether ``lib`` ('fastbp', 'sklearn', 'torch') can be imported."""
-    module = {"fastbp": "fastbp", "sklearn": "sklearn", "torch": "torch"}[lib]
-    try:
-        __import__(module)
-    except ImportError:
-        return False
-    return True
+    """Whether ``lib`` ('fastbp', 'sklearn', 'torch', 'onnxruntime') can run here."""
+    return throughput.available(lib)
 
 
 def _estimator_class(lib, regression):
@@ -487,14 +442,21 @@ def machine_line():
 def _parser():
     p = argparse.ArgumentParser(
         prog="fastbp bench",
-        description="Time fastbp against scikit-learn and PyTorch (when installed) on "
-                    "the same work and print the ratios.")
+        description="Time fastbp against scikit-learn, PyTorch and ONNX Runtime (when "
+                    "installed) on the same work and print the ratios.")
     p.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best counts")
     p.add_argument("--workloads", default="tiny,digits,wide",
                    help="comma-separated subset of tiny,digits,wide ('' for none)")
-    p.add_argument("--libs", default=",".join(LIBRARIES),
-                   help="libraries to compare (those not installed are skipped)")
+    p.add_argument("--libs", default=",".join(throughput.PEERS),
+                   help="libraries to compare (those not installed are skipped; "
+                        "onnxruntime is in the throughput head-to-head only)")
     p.add_argument("--no-predict", action="store_true", help="skip the one-sample predict latency")
+    p.add_argument("--no-throughput", action="store_true",
+                   help="skip the predict_proba throughput head-to-head (the digits and wide "
+                        "networks among --workloads; fastbp, scikit-learn, PyTorch, ONNX "
+                        "Runtime)")
+    p.add_argument("--throughput-batches", default="1,1000,20000",
+                   help="comma-separated batch sizes of the throughput head-to-head")
     p.add_argument("--no-peak", action="store_true", help="skip the 2048^3 gemm peak")
     p.add_argument("--no-modern", action="store_true",
                    help="skip the modern-training rows (digits, wide with dropout, AdamW, "
@@ -517,7 +479,8 @@ def main(argv: list[str] | None = None) -> int:
     if "fastbp" not in libs:
         libs.insert(0, "fastbp")
     missing = [lib for lib in libs if not available(lib)]
-    libs = [lib for lib in libs if lib not in missing]
+    serving = [lib for lib in libs if lib not in missing]
+    libs = [lib for lib in serving if lib in LIBRARIES]  # the ones that train
     machine = machine_line()
     print("machine:", machine)
     if missing:
@@ -546,6 +509,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"acc={runs[0][1]:.3f}", flush=True)
         if not args.no_modern and key in MODERN_TARGETS:
             res["modern"][key] = run_modern(key, X, y, libs, args.repeat)
+    throughput_networks = [w for w in workloads if w in throughput.NETWORKS]
+    if not args.no_throughput and throughput_networks:
+        batches = [int(b) for b in args.throughput_batches.split(",") if b]
+        res["throughput"] = throughput.run_throughput(
+            serving, throughput_networks, batches, args.repeat,
+            settle=settle)
     if not args.no_predict:
         for lib in libs:
             res["predict1"][lib] = us = predict_one_latency(lib)
@@ -617,6 +586,9 @@ def _print_summary(res, libs):
         ratios = [f"{p[lib] / p['fastbp']:.1f}x" for lib in libs[1:]]
         print("| predict one sample 64-100-10 | " + " | ".join(cells) + " | "
               + " | ".join(ratios) + " | >= 50x (torch 5x) | |")
+    if res.get("throughput"):
+        print()
+        print(throughput.throughput_table(res["throughput"]))
     if "wide" in res["fit"] and res["limit"].get("float32"):
         share = res["fit"]["wide"]["fastbp"]["gflops"] / res["limit"]["float32"] * 100
         print(f"\nwide: fastbp at {share:.0f}% of the measured sgemm peak "

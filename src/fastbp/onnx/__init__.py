@@ -3,7 +3,11 @@
 ``fastbp.onnx.to_onnx(model)`` returns an ``onnx.ModelProto`` for a fitted
 ``fastbp.MLP``, ``MLPClassifier`` or ``MLPRegressor``: input ``X``, outputs
 ``label`` and ``probabilities`` (classifiers) or ``variable`` (regressors), as
-skl2onnx exports scikit-learn's MLPs with ``zipmap=False``.
+skl2onnx exports scikit-learn's MLPs with ``zipmap=False``. The tabular presets
+(``TabularMLPClassifier``, ``TabularMLPRegressor``) export with their
+preprocessing: one input per column of the table (as skl2onnx takes DataFrames),
+or ``X`` for a preset fitted on a numeric matrix; ``tabular_inputs(model, X)``
+builds that feed from a table.
 
 Importing this module also registers fastbp's estimators with skl2onnx when it
 is installed, so that a scikit-learn ``Pipeline`` holding one converts with
@@ -16,8 +20,9 @@ import importlib.util
 import warnings
 
 from ._export import to_onnx
+from ._tabular import tabular_inputs
 
-__all__ = ["to_onnx"]
+__all__ = ["to_onnx", "tabular_inputs"]
 
 
 def _register_with_skl2onnx():

@@ -2,6 +2,7 @@
 
 from ._graph import GraphBuilder, check_opset, require_onnx, tensor_type
 from ._mlp import add_mlp, graph_spec
+from ._tabular import ML_DOMAIN, ML_OPSET, add_tabular, is_tabular_preset, tabular_spec
 
 
 def _value_info(onnx, name, dtype, shape):
@@ -25,10 +26,19 @@ def to_onnx(model, *, target_opset=None, name=None):
     Every activation fastbp trains is supported, in float32 and float64; the
     graph runs on onnxruntime's CPU provider in both.
 
+    A tabular preset (``TabularMLPClassifier``, ``TabularMLPRegressor``) exports
+    with its preprocessing and all its members: one input per column of the
+    table, ``[n, 1]`` (``tensor(double)`` for numbers, bools, dates and
+    durations in days; ``tensor(string)`` for categories, ``""`` missing), or
+    one ``tensor(double)`` input ``X`` when it was fitted on a numeric array or
+    sparse matrix; the outputs above. :func:`tabular_inputs` builds the feed
+    from a table; docs/onnx.md gives the rules for building it without fastbp.
+
     Parameters
     ----------
-    model : fastbp.MLP, fastbp.MLPClassifier or fastbp.MLPRegressor
-        A fitted estimator.
+    model : fastbp estimator
+        A fitted ``MLP``, ``MLPClassifier``, ``MLPRegressor``,
+        ``TabularMLPClassifier`` or ``TabularMLPRegressor``.
     target_opset : int, default=None
         The ONNX opset of the graph (from 13 to the installed onnx's latest);
         None writes opset 17, which onnxruntime 1.12 and later run.
@@ -42,6 +52,9 @@ def to_onnx(model, *, target_opset=None, name=None):
 
     Raises
     ------
+    ValueError
+        A tabular preset with the empty string among a column's categories
+        (the graph reads it as missing), or a column named like an output.
     TypeError
         ``model`` is not a fastbp estimator (for scikit-learn pipelines holding
         one, import ``fastbp.onnx`` and use ``skl2onnx.to_onnx``).
@@ -59,26 +72,45 @@ def to_onnx(model, *, target_opset=None, name=None):
     >>> [o.name for o in onx.graph.output]
     ['label', 'probabilities']
     """
+    if is_tabular_preset(model):
+        return build_tabular_model(tabular_spec(model), target_opset=target_opset,
+                                   name=name)
     return build_model(graph_spec(model), target_opset=target_opset, name=name)
 
 
 def build_model(spec, *, target_opset=None, name=None):
     """The ``onnx.ModelProto`` of an :class:`~fastbp.onnx._mlp.MLPGraphSpec`."""
     onnx = require_onnx()
-    opset = check_opset(target_opset)
-    g = GraphBuilder(spec.dtype, opset)
+    g = GraphBuilder(spec.dtype, check_opset(target_opset))
     g.reserve("X", *spec.output_names)
-    # a model with preprocessing would declare its own inputs here and pass its
-    # front's dense output to add_mlp instead of X
-    inputs = [_value_info(onnx, "X", spec.dtype, [None, spec.n_features])]
     add_mlp(g, spec, "X", spec.output_names)
+    inputs = [_value_info(onnx, "X", spec.dtype, [None, spec.n_features])]
+    return _finish(g, spec, inputs, name)
+
+
+def build_tabular_model(spec, *, target_opset=None, name=None):
+    """The ``onnx.ModelProto`` of a :class:`~fastbp.onnx._tabular.TabularGraphSpec`."""
+    onnx = require_onnx()
+    g = GraphBuilder(spec.dtype, check_opset(target_opset))
+    g.reserve(*(name for name, _, _, _ in spec.inputs), *spec.output_names)
+    add_tabular(g, spec, spec.output_names)
+    inputs = [_value_info(onnx, name, dtype, shape) for name, dtype, shape, _ in spec.inputs]
+    return _finish(g, spec, inputs, name, ml_opset=ML_OPSET)
+
+
+def _finish(g, spec, inputs, name, ml_opset=None):
+    """The checked model of builder ``g``'s nodes, with these inputs and the spec's
+    outputs; ``ml_opset``: the ai.onnx.ml opset its nodes need (None: none used)."""
+    onnx = g.onnx
     outputs = [_value_info(onnx, *signature) for signature in spec.output_signature()]
     from .. import __version__
 
     graph = onnx.helper.make_graph(
         g.nodes, name or spec.estimator_name, inputs, outputs, g.initializers,
         doc_string=f"{spec.estimator_name} exported by fastbp {__version__}")
-    opset_ids = [onnx.helper.make_opsetid("", opset)]
+    opset_ids = [onnx.helper.make_opsetid("", g.opset)]
+    if ml_opset is not None:
+        opset_ids.append(onnx.helper.make_opsetid(ML_DOMAIN, ml_opset))
     proto = onnx.helper.make_model(
         graph, opset_imports=opset_ids, producer_name="fastbp",
         producer_version=__version__,

@@ -62,18 +62,21 @@ def string_values(array):
 
 
 class _Builder:
-    """What both builders share: scalar constants of the model dtype, made once."""
+    """What both builders share: scalar constants (of the model dtype unless
+    asked otherwise), made once."""
 
     def __init__(self, dtype, opset):
         self.dtype = np.dtype(dtype)
         self.opset = opset
         self._constants = {}
 
-    def constant(self, value):
-        """The name of a scalar initializer holding ``value`` in the model dtype."""
-        key = float(value)
+    def constant(self, value, dtype=None):
+        """The name of a scalar initializer holding ``value`` in ``dtype`` (default:
+        the model dtype)."""
+        dtype = self.dtype if dtype is None else np.dtype(dtype)
+        key = (float(value), dtype.str)
         if key not in self._constants:
-            self._constants[key] = self.initializer(np.array(value, dtype=self.dtype), "c")
+            self._constants[key] = self.initializer(np.array(value, dtype=dtype), "c")
         return self._constants[key]
 
     def initializer(self, array, hint):

@@ -15,7 +15,8 @@ import numpy as np
 from ._activations import ACTIVATIONS
 from ._graph import string_values, tensor_type
 
-_EXPORTABLE = "fastbp.MLP, fastbp.MLPClassifier and fastbp.MLPRegressor"
+_EXPORTABLE = ("fastbp.MLP, fastbp.MLPClassifier, fastbp.MLPRegressor and the tabular "
+               "presets (TabularMLPClassifier, TabularMLPRegressor)")
 
 
 @dataclass(frozen=True)
