@@ -23,7 +23,6 @@ def test_head_to_head_runs_and_writes_json(tmp_path, capsys):
     assert "machine:" in text and "| workload |" in text
     res = json.loads(out.read_text())
     # the kernel set that ran is recorded, in the header line and the JSON
-
     assert f"fastbp kernels {_engine.simd_level()}" in text.splitlines()[0]
     info = res["machine_info"]
     assert info["fastbp_kernels"] == _engine.simd_level() in _engine.cpu_simd_levels()
