@@ -16,6 +16,7 @@ from ._estimators import MLP, MLPClassifier, MLPRegressor
 from ._exceptions import ConvergenceWarning, NotFittedError
 from ._gradcheck import check_gradients
 from ._io import load
+from . import _io_parts  # noqa: F401, E402 - reads format version 3 (models made of parts)
 
 __all__ = [
     "MLP",
