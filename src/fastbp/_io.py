@@ -63,7 +63,7 @@ FORMAT_VERSION = 2
 PARTS_FORMAT_VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
 
-__all__ = ["save_model", "write_entries", "load", "read_mlp", "mlp_entries", "header_entry",
+__all__ = ["save_model", "write_entries", "load", "read_header", "file_identity", "read_mlp", "mlp_entries", "header_entry",
            "register_reader"]
 
 _LABEL_TYPES = ("binary", "multiclass", "multilabel-indicator")
@@ -172,10 +172,18 @@ def write_entries(arrays, path):
             os.remove(tmp)
 
 
+def file_identity(version):
+    """The header fields every file starts with: the format, its version and
+    the fastbp that wrote it (files of fastbp 0.1.0 lack the last)."""
+    from . import __version__
+
+    return {"format": FORMAT_NAME, "version": version, "fastbp_version": __version__}
+
+
 def _file_entries(state):
     """The archive entries (``header`` last) of a fitted MLP's state."""
     header, arrays = mlp_entries(state)
-    header = {"format": FORMAT_NAME, "version": FORMAT_VERSION, **header}
+    header = {**file_identity(FORMAT_VERSION), **header}
     arrays["header"] = header_entry(header)
     return arrays
 
@@ -443,6 +451,21 @@ def read_mlp(archive, header):
     except (TypeError, ValueError) as exc:
         raise _BadFile(f"inconsistent network ({exc})") from None
     return model
+
+
+def read_header(path):
+    """The checked JSON header of the model file ``path`` (a dict), without
+    loading the model; ValueError as :func:`load` raises it."""
+    try:
+        archive = _Archive(path)
+    except _BadFile as exc:
+        raise _bad(path, str(exc)) from None
+    try:
+        return _read_header(archive)
+    except _BadFile as exc:
+        raise _bad(path, str(exc)) from None
+    finally:
+        archive.close()
 
 
 def _read_header(archive):

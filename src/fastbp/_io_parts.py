@@ -67,8 +67,7 @@ def _preprocessor_entries(state):
 def parts_entries(state):
     """The archive entries (``header`` last) of a fitted preset's or
     TabularPipeline's state (``fastbp.tabular._state``)."""
-    header = {"format": _io.FORMAT_NAME, "version": _io.PARTS_FORMAT_VERSION,
-              "estimator": state["estimator"]}
+    header = {**_io.file_identity(_io.PARTS_FORMAT_VERSION), "estimator": state["estimator"]}
     params = _json_params(state["params"])
     header["rngs"], keys = _io._encode_rngs(params, None) if "random_state" in params \
         else ({}, [])
@@ -159,6 +158,8 @@ def _expected_entries(header, n_members, archive):
 
 def _read_targets(archive, header, model, state):
     if header["estimator"] not in _PRESETS:
+        if archive.has("target_mean"):  # a TabularPipeline's target scaling
+            _read_target_scaling(archive, state)
         return
     if model._is_classifier():
         classes = archive.array("classes", (None,), "biufU")
@@ -170,6 +171,10 @@ def _read_targets(archive, header, model, state):
             classes = classes.astype(object)
         state["classes"] = classes
         return
+    _read_target_scaling(archive, state)
+
+
+def _read_target_scaling(archive, state):
     mean = archive.array("target_mean", (None,), "f", 8)
     state["target_mean"] = mean
     state["target_scale"] = archive.array("target_scale", (mean.size,), "f", 8)

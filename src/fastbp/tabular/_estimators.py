@@ -29,6 +29,7 @@ from ..callbacks import _make_runner
 from ._members import HeldOut, TrainingData, fit_members, member_plans
 from ._params import CLASSIFIER, MLP, PARAMETERS, PREPROCESSING, REGRESSOR, routed
 from ._preprocessor import TabularPreprocessor
+from ._statistics import standardise_target, unstandardise_target
 
 __all__ = ["TabularMLPClassifier", "TabularMLPRegressor"]
 
@@ -419,13 +420,7 @@ class TabularMLPRegressor(_TabularMLP):
 
     def _fit_targets(self, y, n_rows):
         """(standardised targets, {'target_mean_': ..., 'target_scale_': ...})."""
-        values = self._target_values(y, n_rows, "y")
-        columns = values.reshape(n_rows, -1)
-        mean = columns.mean(axis=0)
-        scale = columns.std(axis=0)
-        scale[~(scale > 0)] = 1.0
-        standardised = ((columns - mean) / scale).reshape(values.shape)
-        return standardised, {"target_mean_": mean, "target_scale_": scale}
+        return standardise_target(self._target_values(y, n_rows, "y"))
 
     def _known_targets(self, y, n_rows, fitted):
         values = self._target_values(y, n_rows, "y_val")
@@ -451,10 +446,8 @@ class TabularMLPRegressor(_TabularMLP):
         total = 0.0
         for member in self.estimators_:
             total = total + member.predict(features)
-        mean = total / len(self.estimators_)
-        if mean.ndim == 1:
-            return mean * self.target_scale_[0] + self.target_mean_[0]
-        return mean * self.target_scale_ + self.target_mean_
+        return unstandardise_target(total / len(self.estimators_), self.target_mean_,
+                                    self.target_scale_)
 
 
 # scikit-learn BaseEstimators as soon as scikit-learn is imported (_sklearn_compat)

@@ -7,14 +7,31 @@ transform X -> the MLP's prediction. The model file keeps both
 (``fastbp._io_parts``).
 """
 
+import numpy as np
+
+from .._compat import r2_score
 from .._estimators import MLP
 from .._exceptions import not_fitted_error
 from .._sklearn_api import EstimatorAPI, available_if
 from .._sklearn_compat import SklearnBase, adopt_when_imported
 from .._state import register
 from ._preprocessor import TabularPreprocessor
+from ._statistics import standardise_target, unstandardise_target
 
 __all__ = ["TabularPipeline"]
+
+
+# regression losses trained on the target as it is (Poisson needs its counts)
+_UNSCALED_LOSSES = ("poisson",)
+
+
+def _float_target(y):
+    """A regression target as float64 (the MLP checks it further)."""
+    try:
+        return np.asarray(y.to_numpy() if hasattr(y, "to_numpy") else y, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("TabularPipeline needs numeric targets for regression; y holds "
+                         f"values such as {np.asarray(y).ravel()[0]!r}.") from None
 
 
 def _classifies(pipeline):
@@ -40,6 +57,11 @@ class TabularPipeline(EstimatorAPI, SklearnBase):
         The preprocessing's settings (copied at fit;
         ``TabularPreprocessor()`` when None). Its ``dtype`` is the dtype
         the MLP trains in.
+    scale_target : bool, default=True
+        Regression: the MLP trains on the target standardised with its
+        mean and standard deviation (as the presets do) and predictions
+        are mapped back; not for ``loss='poisson'``, which needs the
+        counts as they are.
 
     Attributes
     ----------
@@ -49,6 +71,8 @@ class TabularPipeline(EstimatorAPI, SklearnBase):
         The fitted network (it reads ``preprocessor_.transform(X)``).
     classes_ : ndarray
         The class labels (classifiers).
+    target_mean_, target_scale_ : ndarray of shape (n_outputs,)
+        The standardisation of a regression target (``scale_target``).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         When X had string column names (matched by name at predict).
@@ -66,9 +90,10 @@ class TabularPipeline(EstimatorAPI, SklearnBase):
     array([ True, False])
     """
 
-    def __init__(self, mlp=None, preprocessor=None):
+    def __init__(self, mlp=None, preprocessor=None, scale_target=True):
         self.mlp = mlp
         self.preprocessor = preprocessor
+        self.scale_target = scale_target
 
     def _mlp_settings(self):
         return MLP() if self.mlp is None else self.mlp
@@ -101,22 +126,65 @@ class TabularPipeline(EstimatorAPI, SklearnBase):
         -------
         self : TabularPipeline
         """
+        self._settings()  # the parameters checked before the preprocessing's work
+        name = type(self).__name__
+        preprocessor = self._preprocessor_settings()
+        features = preprocessor._fit(X, name)._transform(X, name)
+        return self.fit_transformed(preprocessor, features, y, sample_weight)
+
+    def fit_transformed(self, preprocessor, X_transformed, y, sample_weight=None):
+        """The second half of :meth:`fit`: train the MLP on the output of a
+        preprocessing already fitted (so that a caller can let the table go
+        before the network trains, as ``fastbp train`` does).
+
+        Parameters
+        ----------
+        preprocessor : TabularPreprocessor, fitted
+            Kept as ``preprocessor_``.
+        X_transformed : ndarray or CSR matrix
+            ``preprocessor.transform(X)``.
+        y, sample_weight
+            As for :meth:`fit`.
+
+        Returns
+        -------
+        self : TabularPipeline
+        """
+        if not isinstance(preprocessor, TabularPreprocessor) or not preprocessor._is_fitted():
+            raise TypeError("fit_transformed takes a fitted TabularPreprocessor; got "
+                            f"{preprocessor!r}.")
+        mlp, scaled = self._settings()
+        target, fitted = y, {}
+        if scaled:
+            target, fitted = standardise_target(_float_target(y))
+        mlp.fit(X_transformed, target, sample_weight)
+        self._commit(preprocessor, mlp)
+        self.__dict__.update(fitted)
+        return self
+
+    def _settings(self):
+        """(a fresh MLP with the ``mlp`` parameter's settings, whether the
+        target is standardised)."""
         settings = self._mlp_settings()
         if not hasattr(settings, "_to_state"):
             raise TypeError(f"TabularPipeline's mlp must be a fastbp MLP, MLPClassifier or "
                             f"MLPRegressor; got {type(settings).__name__}.")
-        pre_settings = TabularPreprocessor() if self.preprocessor is None else self.preprocessor
-        preprocessor = TabularPreprocessor(**pre_settings.get_params())
+        if self.scale_target not in (True, False):
+            raise ValueError(f"TabularPipeline's scale_target must be True or False; got "
+                             f"{self.scale_target!r}.")
         mlp = type(settings)(**settings.get_params())
-        name = type(self).__name__
-        features = preprocessor._fit(X, name)._transform(X, name)
-        mlp.fit(features, y, sample_weight)
-        self._commit(preprocessor, mlp)
-        return self
+        scaled = (self.scale_target and not mlp._is_classifier()
+                  and mlp._loss_name() not in _UNSCALED_LOSSES)
+        return mlp, scaled
+
+    def _preprocessor_settings(self):
+        settings = TabularPreprocessor() if self.preprocessor is None else self.preprocessor
+        return TabularPreprocessor(**settings.get_params())
 
     def _commit(self, preprocessor, mlp):
         """Set every fitted attribute at once (a failed fit set none)."""
-        self.__dict__.pop("feature_names_in_", None)
+        for name in ("feature_names_in_", "target_mean_", "target_scale_"):
+            self.__dict__.pop(name, None)
         self.preprocessor_ = preprocessor
         self.mlp_ = mlp
         self.n_features_in_ = preprocessor.n_features_in_
@@ -135,8 +203,18 @@ class TabularPipeline(EstimatorAPI, SklearnBase):
         return self.preprocessor_._transform(X, type(self).__name__)
 
     def predict(self, X):
-        """The MLP's prediction for each row of ``X`` (labels or values)."""
-        return self.mlp_.predict(self.transform(X))
+        """The MLP's prediction for each row of ``X`` (labels, or values on
+        the target's scale)."""
+        return self.predict_transformed(self.transform(X))
+
+    def predict_transformed(self, X_transformed):
+        """The prediction for rows already transformed by ``preprocessor_``
+        (labels, or values on the target's scale)."""
+        self._check_fitted()
+        predicted = self.mlp_.predict(X_transformed)
+        if "target_mean_" not in self.__dict__:
+            return predicted
+        return unstandardise_target(predicted, self.target_mean_, self.target_scale_)
 
     @available_if(_classifies)
     def predict_proba(self, X):
@@ -149,8 +227,13 @@ class TabularPipeline(EstimatorAPI, SklearnBase):
         return self.mlp_.predict_log_proba(self.transform(X))
 
     def score(self, X, y, sample_weight=None):
-        """The MLP's score (accuracy or R²) on the preprocessed ``X``."""
-        return self.mlp_.score(self.transform(X), y, sample_weight)
+        """Accuracy (classifier) or R² on the target's scale (regressor)."""
+        if "target_mean_" not in self.__dict__:
+            return self.mlp_.score(self.transform(X), y, sample_weight)
+        y = _float_target(y)
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        return r2_score(y, self.predict(X), sample_weight)
 
     def save(self, path):
         """Save the fitted preprocessing and MLP to ``path`` without pickle

@@ -6,13 +6,15 @@ The state::
     estimator     'TabularMLPClassifier', 'TabularMLPRegressor' or 'TabularPipeline'
     params        the constructor parameters (presets: get_params(); a
                   TabularPipeline: 'mlp' and 'preprocessor', each None or
-                  'fitted': the fitted part's settings, copied back on load)
+                  'fitted': the fitted part's settings, copied back on load;
+                  and 'scale_target')
     preprocessor  the fitted TabularPreprocessor's state (its to_state())
     members       the fitted MLPs' states (fastbp._state), one for a TabularPipeline
-    -- presets only --
+    -- presets only (and the target scaling of a TabularPipeline) --
     attrs         best_epochs_, validation_scores_ (per member; n_iter_ is the members')
     classes       the class labels (classifier)
-    target_mean, target_scale   float64 arrays, one value per output (regressor)
+    target_mean, target_scale   float64 arrays, one value per output (regressor;
+                  a TabularPipeline's when it standardised the target)
 
 :func:`set_state` checks that the parts fit together (the members read the
 preprocessing's output, the classes and outputs agree) and raises
@@ -45,10 +47,14 @@ def to_state(model):
     name = type(model).__name__
     if name == "TabularPipeline":
         params = {key: None if value is None else "fitted"
-                  for key, value in model.get_params().items()}
-        return {"estimator": name, "params": params,
-                "preprocessor": model.preprocessor_.to_state(),
-                "members": [model.mlp_._to_state()]}
+                  for key, value in model.get_params().items() if key != "scale_target"}
+        state = {"estimator": name, "params": {**params, "scale_target": model.scale_target},
+                 "preprocessor": model.preprocessor_.to_state(),
+                 "members": [model.mlp_._to_state()]}
+        if "target_mean_" in model.__dict__:
+            state["target_mean"] = model.target_mean_
+            state["target_scale"] = model.target_scale_
+        return state
     state = {"estimator": name, "params": model.get_params(),
              "preprocessor": model.preprocessor_.to_state(),
              "members": [member._to_state() for member in model.estimators_],
@@ -92,14 +98,21 @@ def _set_pipeline_state(model, state, preprocessor, members):
     mlp = members[0]
     _check_members_read(preprocessor, members)
     given = state["params"]
-    _require(isinstance(given, dict) and set(given) == {"mlp", "preprocessor"}
-             and all(v in (None, "fitted") for v in given.values()),
-             "a TabularPipeline's parameters are None or 'fitted'")
+    _require(isinstance(given, dict) and set(given) == {"mlp", "preprocessor", "scale_target"}
+             and given["mlp"] in (None, "fitted") and given["preprocessor"] in (None, "fitted")
+             and given["scale_target"] in (True, False),
+             "a TabularPipeline's parameters are mlp and preprocessor (None or 'fitted') and "
+             "scale_target (a bool)")
+    model.set_params(scale_target=given["scale_target"])
     if given["mlp"] is not None:
         model.set_params(mlp=type(mlp)(**mlp.get_params()))
     if given["preprocessor"] is not None:
         model.set_params(preprocessor=TabularPreprocessor(**preprocessor.get_params()))
+    scaled = "target_mean" in state
+    _require(not scaled or not mlp._is_classifier(), "a classifier has no target scaling")
+    fitted = _target_scaling(state, [mlp]) if scaled else {}
     model._commit(preprocessor, mlp)
+    model.__dict__.update(fitted)
 
 
 def _preset_targets(model, state, members):
@@ -114,6 +127,11 @@ def _preset_targets(model, state, members):
                      and codes.max() < classes.size,
                      "a member's classes are not codes of the preset's classes")
         return {"classes_": state["classes"]}
+    return _target_scaling(state, members)
+
+
+def _target_scaling(state, members):
+    """target_mean_ and target_scale_, checked against the members' outputs."""
     mean, scale = state["target_mean"], state["target_scale"]
     _require(mean.shape == scale.shape and mean.ndim == 1 and np.all(np.isfinite(mean))
              and np.all(np.isfinite(scale)) and np.all(scale > 0),
