@@ -31,7 +31,7 @@ def classification_metrics(y_true, y_pred, proba, classes):
     compared as text (a file's labels against the model's classes)."""
     true, pred = np.asarray(y_true).astype(str), np.asarray(y_pred).astype(str)
     names = [str(c) for c in classes]
-    unknown = sorted(set(np.unique(true)) - set(names))
+    unknown = sorted({str(label) for label in np.unique(true)} - set(names))
     if unknown:
         raise CLIError(f"the targets hold labels the model does not know: "
                        f"{', '.join(map(repr, unknown[:5]))} (its classes are "

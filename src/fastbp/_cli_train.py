@@ -122,22 +122,26 @@ def _positional(table, indices):
     return columns.to_numpy() if hasattr(columns, "to_numpy") else columns
 
 
-def split_target(table, target):
-    """``(features, y, target name, feature names or None)``: features as a
-    DataFrame (named columns) or an array (by position)."""
+def target_column(table, target):
+    """``(y, target name, its column index or None)``: the target column
+    (the last one by default), or an .npz archive's y."""
     if table.y is not None:
         if target is not None:
             raise CLIError(f"{table.path}: holds arrays X and y; --target applies to CSV, "
                            "Parquet and .npy files only")
-        return table.array, table.y, "y", None
+        return table.y, "y", None
     if table.n_columns < 2:
         raise CLIError(f"{table.path}: needs at least two columns (features and the target)")
     index = table.column_index(target if target is not None else "-1")
-    features = [j for j in range(table.n_columns) if j != index]
-    if table.names is None:
-        return _positional(table, features), table.column(index), table.column_name(index), None
-    return (table.columns(features), table.column(index), table.column_name(index),
-            [table.names[j] for j in features])
+    return table.column(index), table.column_name(index), index
+
+
+def feature_columns(table, target_index):
+    """The features: a DataFrame (named columns) or an array (by position)."""
+    features = [j for j in range(table.n_columns) if j != target_index]
+    if table.names is None or table.frame is None:
+        return _positional(table, features)
+    return table.columns(features)
 
 
 def numeric_matrix(features, path, dtype):
@@ -151,7 +155,7 @@ def numeric_matrix(features, path, dtype):
                 raise CLIError(f"{path}: column {name!r} holds text{shown}; a model without "
                                "preprocessing reads numbers only (train without "
                                "--no-preprocessing to encode it)")
-        return features.to_numpy(dtype=dtype)
+        return features.to_numpy(dtype=dtype, na_value=np.nan)
     try:
         return np.asarray(features, dtype=dtype)
     except (TypeError, ValueError):
@@ -250,7 +254,7 @@ def _fit(model, X, y):
     return caught
 
 
-def _fit_with_preprocessing(args, mlp, table, features, y, out):
+def _fit_with_preprocessing(args, mlp, table, target_index, y, out):
     """The preprocessing fitted and applied once, the rows let go, the MLP
     trained on the matrix: a TabularPipeline of the two."""
     from .tabular import TabularPipeline, TabularPreprocessor
@@ -259,12 +263,12 @@ def _fit_with_preprocessing(args, mlp, table, features, y, out):
                                                         MLP_DEFAULTS["dtype"]))
     preprocessor = TabularPreprocessor(**pipeline.preprocessor.get_params())
     try:
-        matrix = preprocessor.fit_transform(features)
+        # the feature columns are referenced by this call only: dropped with the table
+        matrix = preprocessor.fit_transform(feature_columns(table, target_index))
     except (ValueError, TypeError) as exc:
         raise CLIError(one_line(exc)) from None
     if out is not None:
         print(_describe_features(preprocessor, matrix.shape[0]), file=out)
-    del features
     table.drop_frame()  # the network trains on the matrix alone
     caught = _fit(_Deferred(pipeline, preprocessor, matrix), None, y)
     return pipeline, matrix, caught
@@ -303,7 +307,7 @@ def cmd_train(args):
         raise CLIError("--no-preprocessing does not apply to --preset tabular (its "
                        "preprocessing is part of the recipe)")
     table = read_data(args, args.data)
-    features, y, target_name, names = split_target(table, args.target)
+    y, target_name, target_index = target_column(table, args.target)
     y = target_values(y, target_name, args.data)
     task, task_line = _task(args, y, target_name)
     out = None if args.quiet else sys.stdout
@@ -320,17 +324,19 @@ def cmd_train(args):
         _progress_reporting(reported, args.progress, epochs, out)
     start = time.perf_counter()
     if args.preset == "tabular":
-        caught = _fit(model, features, y)
-        score_input = features
+        score_input = feature_columns(table, target_index)
+        caught = _fit(model, score_input, y)
     elif args.no_preprocessing:
+        features = feature_columns(table, target_index)
         score_input = numeric_matrix(features, args.data, np.dtype(args.dtype or "float64"))
         caught = _fit(model, score_input, y)
-        if names is not None:
+        if hasattr(features, "columns"):
             # as if trained on a DataFrame: predict picks the columns by name
-            model.feature_names_in_ = np.asarray(names, dtype=object)
+            model.feature_names_in_ = np.asarray(features.columns, dtype=object)
+        del features
     else:
-        model, score_input, caught = _fit_with_preprocessing(args, model, table, features, y,
-                                                             out)
+        model, score_input, caught = _fit_with_preprocessing(args, model, table,
+                                                             target_index, y, out)
     seconds = time.perf_counter() - start
     reported.set_params(callbacks=None)  # the progress display is not part of the model
     _save(model, args.output)
