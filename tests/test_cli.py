@@ -60,9 +60,9 @@ def read_csv_text(text):
 def test_help_everywhere(capsys):
     code, out, _ = run_cli(capsys, "--help")
     assert code == 0
-    for command in ("train", "predict", "bench", "demo"):
+    for command in ("train", "predict", "evaluate", "info", "bench", "demo"):
         assert command in out
-    for command in ("train", "predict", "demo"):
+    for command in ("train", "predict", "evaluate", "info", "demo"):
         code, out, _ = run_cli(capsys, command, "--help")
         assert code == 0 and out.startswith(f"usage: fastbp {command}")
     code, out, _ = run_cli(capsys, "bench", "--help")

@@ -138,7 +138,10 @@ def _features(preprocessor):
     details = {}
     for j in preprocessor.indicator_columns_:
         details[j] = "missing-value indicator"
-    for j, levels, encoding, missing, other in preprocessor._categorical_rows():
+    for j, levels, encoding, missing, other in zip(
+            preprocessor.categorical_columns_, preprocessor.categories_,
+            preprocessor.categorical_encoding_, preprocessor.missing_slot_,
+            preprocessor.other_slot_):
         slots = f"{len(levels)} levels"
         slots += ", a missing slot" if missing else ""
         slots += ", an 'other' slot" if other else ""
