@@ -314,6 +314,13 @@ def test_numbers_only_without_pandas(tmp_path, monkeypatch, capsys):
                  "-o", "n.fbp"]) == 0
     model = fastbp.load("n.fbp")
     assert model.preprocessor_.indicator_columns_.tolist() == [0]  # the NA cell
+    # a text target (class names) needs no pandas
+    Path("names.csv").write_text("\n".join(line.rsplit(",", 1)[0] + ","
+                                           + ("no", "yes")[int(line[-1])] if k else line
+                                           for k, line in enumerate(lines)) + "\n")
+    assert main(["train", "names.csv", "-t", "y", "--epochs", "3", "--hidden", "4", "-q",
+                 "-o", "c.fbp"]) == 0
+    assert fastbp.load("c.fbp").classes_.tolist() == ["no", "yes"]
     Path("text.csv").write_text("u,v,y\n1,red,0\n2,blue,1\n")
     assert main(["train", "text.csv", "-t", "y"]) == 1
     err = capsys.readouterr().err

@@ -47,12 +47,14 @@ class DataTable:
     (a 2-D float array) with ``names`` (column names, or None: by
     position); ``y`` when an .npz archive held one."""
 
-    def __init__(self, path, frame=None, array=None, names=None, y=None):
+    def __init__(self, path, frame=None, array=None, names=None, y=None, texts=None):
         self.path = path
         self.frame = frame
         self.array = array
         self.names = list(map(str, frame.columns)) if frame is not None else names
         self.y = y
+        # without pandas: the columns of text, {index: (their cells, first text line)}
+        self.texts = texts or {}
 
     @property
     def n_columns(self):
@@ -92,7 +94,7 @@ class DataTable:
         """One column's values (a numpy array; text as fixed-width str, not
         one Python object per row)."""
         if self.frame is None:
-            return self.array[:, index]
+            return self.texts[index][0] if index in self.texts else self.array[:, index]
         series = self.frame.iloc[:, index]
         kind = getattr(series.dtype, "kind", "O")
         has_missing = bool(series.isna().any())
@@ -115,6 +117,13 @@ class DataTable:
         """A table of the given columns (a DataFrame or a 2-D array)."""
         if self.frame is not None:
             return self.frame.iloc[:, list(indices)]
+        for j in indices:
+            if j in self.texts:
+                cells, line = self.texts[j]
+                text = str(cells[line - 1 - (self.names is not None)])
+                raise CLIError(f"{self.path}, line {line}, column {self.column_name(j)!r}: "
+                               f"{text!r} is not a number; text columns need pandas: pip "
+                               "install 'fastbp[cli]'")
         return self.array[:, list(indices)]
 
     def drop_frame(self):
@@ -291,7 +300,8 @@ def _read_csv_pandas(path, sep, has_header, encoding, markers):
 
 
 def _read_csv_numbers(path, sep, has_header, encoding, markers):
-    """Without pandas: a CSV of numbers (missing markers allowed)."""
+    """Without pandas: a CSV of numbers (missing markers allowed); a column
+    of text can only be the target (class names)."""
     try:
         with _open_text(path, encoding) as fh:
             rows = [row for row in csv.reader(fh, delimiter=sep) if row]
@@ -304,24 +314,22 @@ def _read_csv_numbers(path, sep, has_header, encoding, markers):
     if not body:
         raise CLIError(f"{path}: no data rows")
     width = len(names) if names is not None else len(body[0])
-    array = np.empty((len(body), width))
-    missing = set(markers)
     for line, row in enumerate(body, start=1 + has_header):
         if len(row) != width:
             raise CLIError(f"{path}, line {line}: {len(row)} fields, expected {width}")
-        for j, text in enumerate(row):
-            text = text.strip()
-            if text in missing:
-                array[line - 1 - has_header, j] = math.nan
-                continue
-            try:
-                array[line - 1 - has_header, j] = float(text)
-            except ValueError:
-                name = names[j] if names is not None else j
-                raise CLIError(f"{path}, line {line}, column {name!r}: {text!r} is not a "
-                               "number; text columns need pandas: pip install "
-                               "'fastbp[cli]'") from None
-    return DataTable(path, array=array, names=names)
+    array = np.empty((len(body), width))
+    texts = {}
+    missing = set(markers)
+    for j in range(width):
+        cells = [row[j].strip() for row in body]
+        try:
+            array[:, j] = [math.nan if cell in missing else float(cell) for cell in cells]
+        except ValueError:
+            line = next(k for k, cell in enumerate(cells)
+                        if cell not in missing and not _is_number(cell))
+            texts[j] = (np.array(cells), line + 1 + has_header)
+            array[:, j] = math.nan
+    return DataTable(path, array=array, names=names, texts=texts)
 
 
 def _read_parquet(path):
