@@ -321,6 +321,11 @@ def test_numbers_only_without_pandas(tmp_path, monkeypatch, capsys):
     assert main(["train", "names.csv", "-t", "y", "--epochs", "3", "--hidden", "4", "-q",
                  "-o", "c.fbp"]) == 0
     assert fastbp.load("c.fbp").classes_.tolist() == ["no", "yes"]
+    # predict finds the columns by name (the target column ignored)
+    assert main(["predict", "c.fbp", "names.csv", "-o", "p.csv"]) == 0
+    header, rows = read_csv_text(Path("p.csv").read_text())
+    assert header == ["prediction"] and len(rows) == 50 and {r[0] for r in rows} <= {"no",
+                                                                                     "yes"}
     Path("text.csv").write_text("u,v,y\n1,red,0\n2,blue,1\n")
     assert main(["train", "text.csv", "-t", "y"]) == 1
     err = capsys.readouterr().err

@@ -248,7 +248,8 @@ HEADER_TAMPERING = [
 ]
 
 
-@pytest.mark.parametrize("change, why", HEADER_TAMPERING, ids=[w[:40] for _, w in HEADER_TAMPERING])
+@pytest.mark.parametrize("change, why", HEADER_TAMPERING,
+                         ids=[w[:40] for _, w in HEADER_TAMPERING])
 def test_tampered_header(saved, tmp_path, change, why):
     _expect_rejected(tmp_path, _with_header(saved[0], change), why)
 

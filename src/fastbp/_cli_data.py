@@ -4,12 +4,14 @@ split off and the task guessed.
 
 CSV and Parquet go through pyarrow and pandas when they are installed
 (``pip install "fastbp[cli]"``): any delimiter, quoted fields, missing
-markers, text, bool and date columns. pyarrow's CSV reader holds little
-beyond the columns it reads (pandas' reads a 1 GB file with about three
-times the table's size at its peak); with pandas alone, pandas reads CSV. Without pandas, CSV files of
-numbers (and missing markers) are read with the ``csv`` module and
-``.npy`` / ``.npz`` files with numpy, so the numeric path needs nothing
-beyond numpy and scipy. Every error is a :class:`CLIError` with one line.
+markers, text, bool and date columns. pyarrow's streaming CSV reader holds
+one block of text beyond the columns it has read (pandas' own reader
+peaked at about three times the table's size on a generated 250 MB file);
+with pandas alone, pandas reads CSV. Without pandas, CSV files of numbers
+(and missing markers; text in the target column only) are read with the
+``csv`` module and ``.npy`` / ``.npz`` files with numpy, so the numeric
+path needs nothing beyond numpy and scipy. Every error is a
+:class:`CLIError` with one line.
 """
 
 import csv

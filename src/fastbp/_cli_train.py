@@ -136,6 +136,14 @@ def target_column(table, target):
     return table.column(index), table.column_name(index), index
 
 
+def feature_names(table, target_index, dropped=()):
+    """The feature columns' names (None for a file without a header)."""
+    if table.names is None:
+        return None
+    left_out = {target_index} | {table.column_index(name) for name in dropped}
+    return [name for j, name in enumerate(table.names) if j not in left_out]
+
+
 def feature_columns(table, target_index, dropped=()):
     """The features (every column but the target and the ``dropped`` ones):
     a DataFrame (named columns) or an array (by position)."""
@@ -267,11 +275,16 @@ def _fit_with_preprocessing(args, mlp, table, target_index, y, out):
     pipeline = TabularPipeline(mlp, TabularPreprocessor(dtype=args.dtype or
                                                         MLP_DEFAULTS["dtype"]))
     preprocessor = TabularPreprocessor(**pipeline.preprocessor.get_params())
+    names = feature_names(table, target_index, args.drop)
     try:
         # the feature columns are referenced by this call only: dropped with the table
         matrix = preprocessor.fit_transform(feature_columns(table, target_index, args.drop))
     except (ValueError, TypeError) as exc:
         raise CLIError(one_line(exc)) from None
+    if names is not None and not hasattr(preprocessor, "feature_names_in_"):
+        # read without pandas (an array): as if fitted on a DataFrame, so that predict
+        # picks the columns by name
+        preprocessor.feature_names_in_ = np.asarray(names, dtype=object)
     if out is not None:
         print(_describe_features(preprocessor, matrix.shape[0]), file=out)
     table.drop_frame()  # the network trains on the matrix alone

@@ -3,9 +3,10 @@ presets and TabularPipeline, a preprocessing in front of MLPs.
 
 The archive's entries (``_io`` checks each one before reading it):
 
-* ``header``: the JSON document: format, version 3, the estimator class,
-  its parameters (a TabularPipeline's: None or 'fitted'), ``preprocessor`` (the preprocessing's state
-  without its two arrays), ``members`` (per MLP, the header fields a version
+* ``header``: the JSON document: format, version 3, the fastbp version,
+  the estimator class, its parameters (a TabularPipeline's: None or
+  'fitted', and scale_target), ``preprocessor`` (the preprocessing's
+  state without its two arrays), ``members`` (per MLP, the header fields a version
   2 file has for it), ``attrs`` (a preset's best epochs and held-out
   scores), ``rngs`` (a RandomState ``random_state``);
 * ``preprocessor/centre``, ``preprocessor/scale``: the numeric columns'
