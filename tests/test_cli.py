@@ -199,6 +199,17 @@ def test_npz_and_early_stopping(workdir, capsys):
     (["predict", "labels.csv", "labels.csv"], "not a fastbp model file"),
     (["frobnicate"], "invalid choice"),
     (["train"], "required: DATA"),
+    (["train", "labels.csv", "--preset", "tabular", "--solver", "sgd"],
+     "--solver does not apply to --preset tabular"),
+    (["train", "labels.csv", "--preset", "tabular", "--batch-size", "auto"],
+     "--batch-size auto does not apply to --preset tabular"),
+    (["train", "labels.csv", "--preset", "tabular", "--no-preprocessing"],
+     "--no-preprocessing does not apply to --preset tabular"),
+    (["train", "labels.csv", "--ensemble", "2"], "--ensemble applies to --preset tabular only"),
+    (["train", "labels.csv", "--drop", "nope"], "no column 'nope'"),
+    (["evaluate", "missing.fbp", "labels.csv", "-t", "label"], "no such model file"),
+    (["evaluate", "labels.csv", "labels.csv"], "required: -t/--target"),
+    (["info", "labels.csv"], "not a fastbp model file"),
 ])
 def test_user_errors_are_one_line_without_traceback(workdir, capsys, argv, message):
     code, out, err = run_cli(capsys, *argv)
