@@ -5,6 +5,7 @@ as a subprocess (the README's demo command).
 """
 
 import csv
+import json
 import importlib.util
 import io
 import os
@@ -295,3 +296,19 @@ def test_python_dash_m_fastbp_runs_the_demo(tmp_path):
     assert accuracy > 0.95
     assert "'fastbp --help' lists the commands" in result.stdout
     assert result.stderr == ""
+
+
+def test_info_on_a_file_of_fastbp_0_1_0(capsys):
+    fixture = Path(__file__).parent / "fixtures" / "models_0.1.0" / \
+        "classifier_sgd_f32_multiclass_str.fbp"
+    code, out, err = run_cli(capsys, "info", str(fixture))
+    assert code == 0, err
+    assert "format version 1, written by fastbp 0.1.0 or earlier (not recorded)" in out
+    assert "estimator: MLPClassifier" in out and "float32" in out
+    assert "preprocessing: none (the network reads the numbers as they are)" in out
+    code, out, err = run_cli(capsys, "info", str(fixture), "--json")
+    info = json.loads(out)
+    model = fastbp.load(fixture)
+    assert info["classes"] == [str(c) for c in model.classes_]
+    assert info["networks"][0]["layers"] == [model.n_features_in_] + [
+        c.shape[1] for c in model.coefs_]
