@@ -5,6 +5,7 @@ as a subprocess (the README's demo command).
 """
 
 import csv
+import json
 import importlib.util
 import io
 import os
@@ -19,6 +20,8 @@ import pytest
 
 import fastbp
 from fastbp._cli import main
+
+pd = pytest.importorskip("pandas")
 
 
 @pytest.fixture
@@ -58,9 +61,9 @@ def read_csv_text(text):
 def test_help_everywhere(capsys):
     code, out, _ = run_cli(capsys, "--help")
     assert code == 0
-    for command in ("train", "predict", "bench", "demo"):
+    for command in ("train", "predict", "evaluate", "info", "bench", "demo"):
         assert command in out
-    for command in ("train", "predict", "demo"):
+    for command in ("train", "predict", "evaluate", "info", "demo"):
         code, out, _ = run_cli(capsys, command, "--help")
         assert code == 0 and out.startswith(f"usage: fastbp {command}")
     code, out, _ = run_cli(capsys, "bench", "--help")
@@ -78,8 +81,9 @@ def test_train_csv_with_class_names_then_predict(workdir, capsys):
     assert code == 0, err
     model = fastbp.load("m.fbp")
     assert list(model.classes_) == ["no", "yes"]
-    assert model.hidden_layer_sizes == (8, 4) and model.n_iter_ == 7
+    assert model.mlp_.hidden_layer_sizes == (8, 4) and model.mlp_.n_iter_ == 7
     assert list(model.feature_names_in_) == ["a", "b", "c"]
+    X = pd.DataFrame(X, columns=["a", "b", "c"])
     # one progress line per epoch, then the summary
     assert re.findall(r"^epoch +(\d+)/7  loss \d\.\d{6}$", out, re.M) == [
         str(i) for i in range(1, 8)]
@@ -103,7 +107,8 @@ def test_cli_trains_what_the_python_api_trains(workdir, capsys):
     code, _, err = run_cli(capsys, "train", "labels.csv", "-t", "3", "--hidden", "5",
                            "--solver", "sgd", "--activation", "tanh", "--epochs", "4",
                            "--batch-size", "16", "--learning-rate", "0.05", "--alpha",
-                           "0.001", "--random-state", "3", "--quiet", "-o", "m.fbp")
+                           "0.001", "--random-state", "3", "--quiet", "--no-preprocessing",
+                           "-o", "m.fbp")
     assert code == 0, err
     assert err == ""  # --quiet: not even the convergence warning
     cli = fastbp.load("m.fbp")
@@ -123,7 +128,9 @@ def test_progress_bar(workdir, capsys):
     assert code == 0, err
     assert "6/6" in err and "training" in err       # tqdm draws on stderr
     assert not re.search(r"^epoch", out, re.M)
-    assert fastbp.load("p.fbp").get_params()["callbacks"] is None  # not saved with it
+    saved = fastbp.load("p.fbp")  # the progress bar is not saved with the model
+    assert saved.mlp_.get_params()["callbacks"] is None
+    assert saved.mlp.get_params()["callbacks"] is None
 
 
 def test_headerless_csv_integer_labels_and_prediction_to_file(workdir, capsys):
@@ -151,13 +158,15 @@ def test_regression_from_npy_in_float32(workdir, capsys):
     assert code == 0, err
     assert "regression" in out and "training R^2" in out
     model = fastbp.load("r.fbp")
-    assert model.coefs_[0].dtype == np.float32 and not hasattr(model, "classes_")
+    assert model.mlp_.coefs_[0].dtype == np.float32 and not hasattr(model, "classes_")
     code, out, err = run_cli(capsys, "predict", "r.fbp", "reg.npy", "-t", "0")
     assert code == 0, err
     header, rows = read_csv_text(out)
     assert header == ["prediction"]
-    expected = model.predict(X.astype(np.float32))
-    np.testing.assert_array_equal(np.array([np.float32(r[0]) for r in rows]), expected)
+    expected = model.predict(X)  # the file's float64 values, preprocessed into float32
+    # float32 network outputs mapped back to the target's scale in float64, printed exactly
+    assert expected.dtype == np.float64
+    np.testing.assert_array_equal(np.array([float(r[0]) for r in rows]), expected)
 
 
 def test_npz_and_early_stopping(workdir, capsys):
@@ -166,8 +175,8 @@ def test_npz_and_early_stopping(workdir, capsys):
                              "--random-state", "0", "-o", "z.fbp")
     assert code == 0, err
     model = fastbp.load("z.fbp")
-    assert model.early_stopping and model.validation_fraction == 0.25
-    assert len(model.validation_scores_) == model.n_iter_
+    assert model.mlp_.early_stopping and model.mlp_.validation_fraction == 0.25
+    assert len(model.mlp_.validation_scores_) == model.mlp_.n_iter_
     assert "best validation accuracy" in out
     code, out, err = run_cli(capsys, "predict", "z.fbp", "xy.npz")
     assert code == 0 and len(read_csv_text(out)[1]) == 80
@@ -177,7 +186,8 @@ def test_npz_and_early_stopping(workdir, capsys):
     (["train", "missing.csv"], "missing.csv: no such file"),
     (["train", "labels.csv", "--target", "colour"], "no column 'colour'"),
     (["train", "labels.csv", "--target", "9"], "column index 9 is out of range"),
-    (["train", "labels.csv", "--target", "a"], "column 'label': 'yes' is not a number"),
+    (["train", "labels.csv", "--target", "a", "--no-preprocessing"],
+     "column 'label' holds text such as 'yes'; a model without preprocessing reads numbers"),
     (["train", "labels.csv", "-t", "label", "--task", "regress"], "needs a numeric target"),
     (["train", "reg.npy", "-t", "0", "--task", "classify"], "Unknown label type"),
     (["train", "labels.csv", "--hidden", "8,0"], "argument --hidden"),
@@ -190,6 +200,17 @@ def test_npz_and_early_stopping(workdir, capsys):
     (["predict", "labels.csv", "labels.csv"], "not a fastbp model file"),
     (["frobnicate"], "invalid choice"),
     (["train"], "required: DATA"),
+    (["train", "labels.csv", "--preset", "tabular", "--solver", "sgd"],
+     "--solver does not apply to --preset tabular"),
+    (["train", "labels.csv", "--preset", "tabular", "--batch-size", "auto"],
+     "--batch-size auto does not apply to --preset tabular"),
+    (["train", "labels.csv", "--preset", "tabular", "--no-preprocessing"],
+     "--no-preprocessing does not apply to --preset tabular"),
+    (["train", "labels.csv", "--ensemble", "2"], "--ensemble applies to --preset tabular only"),
+    (["train", "labels.csv", "--drop", "nope"], "no column 'nope'"),
+    (["evaluate", "missing.fbp", "labels.csv", "-t", "label"], "no such model file"),
+    (["evaluate", "labels.csv", "labels.csv"], "required: -t/--target"),
+    (["info", "labels.csv"], "not a fastbp model file"),
 ])
 def test_user_errors_are_one_line_without_traceback(workdir, capsys, argv, message):
     code, out, err = run_cli(capsys, *argv)
@@ -209,7 +230,8 @@ def test_predict_errors(workdir, capsys):
         (["predict", "r.fbp", "reg.npy", "-t", "0", "--proba"], "needs a classifier"),
         (["predict", "p.fbp", "reg.npy"], "4 feature columns, but the model expects 3; "
                                           "if one column is the target, name it"),
-        (["predict", "p.fbp", "labels.csv", "-t", "a"], "is not a number"),
+        (["predict", "p.fbp", "labels.csv", "-t", "a"],
+         "column 2 (by position) holds str values such as 'yes' where numbers are expected"),
     ]:
         code, _, err = run_cli(capsys, *argv)
         assert code == 1 and err.count("\n") == 1 and message in err, err
@@ -229,7 +251,7 @@ def test_predict_matches_columns_by_name(workdir, capsys):
     code, shuffled, err = run_cli(capsys, "predict", "m.fbp", "shuffled.csv")
     assert code == 0 and shuffled == full, err
     code, _, err = run_cli(capsys, "predict", "m.fbp", "short.csv")
-    assert code == 1 and "needs columns ['c']" in err
+    assert code == 1 and "short.csv: no column 'c', which the model needs" in err
 
 
 def test_bench_dispatches_to_the_benchmark_module(monkeypatch, capsys):
@@ -274,3 +296,19 @@ def test_python_dash_m_fastbp_runs_the_demo(tmp_path):
     assert accuracy > 0.95
     assert "'fastbp --help' lists the commands" in result.stdout
     assert result.stderr == ""
+
+
+def test_info_on_a_file_of_fastbp_0_1_0(capsys):
+    fixture = Path(__file__).parent / "fixtures" / "models_0.1.0" / \
+        "classifier_sgd_f32_multiclass_str.fbp"
+    code, out, err = run_cli(capsys, "info", str(fixture))
+    assert code == 0, err
+    assert "format version 1, written by fastbp 0.1.0 or earlier (not recorded)" in out
+    assert "estimator: MLPClassifier" in out and "float32" in out
+    assert "preprocessing: none (the network reads the numbers as they are)" in out
+    code, out, err = run_cli(capsys, "info", str(fixture), "--json")
+    info = json.loads(out)
+    model = fastbp.load(fixture)
+    assert info["classes"] == [str(c) for c in model.classes_]
+    assert info["networks"][0]["layers"] == [model.n_features_in_] + [
+        c.shape[1] for c in model.coefs_]

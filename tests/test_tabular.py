@@ -343,8 +343,8 @@ def test_docs_tabular_examples_run_and_print_what_the_page_shows():
 def test_docstring_examples_run():
     import doctest
 
-    from fastbp.tabular import _estimators, _preprocessor
+    from fastbp.tabular import _estimators, _pipeline, _preprocessor
 
-    for module in (_estimators, _preprocessor):
+    for module in (_estimators, _pipeline, _preprocessor):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.attempted > 0 and result.failed == 0, module.__name__

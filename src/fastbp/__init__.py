@@ -16,6 +16,7 @@ from ._estimators import MLP, MLPClassifier, MLPRegressor
 from ._exceptions import ConvergenceWarning, NotFittedError
 from ._gradcheck import check_gradients
 from ._io import load
+from . import _io_parts  # noqa: F401, E402 - reads format version 3 (models made of parts)
 from ._profile import enable_from_environment as _enable_profiling
 
 _enable_profiling()  # FASTBP_PROFILE=1: per-phase training times, printed at exit

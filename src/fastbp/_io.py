@@ -27,6 +27,7 @@ import io
 import json
 import numbers
 import os
+import re
 import zipfile
 
 import numpy as np
@@ -55,15 +56,27 @@ FORMAT_NAME = "fastbp-model"
 # and the optimizer's weight_decay, max_grad_norm, warmup and total_steps.
 # Version 1 (fastbp 0.1.0) files load with those at their defaults.
 FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+# 3: models made of parts (the tabular presets, a TabularPipeline): a
+# preprocessing and MLPs, each MLP stored as a version 2 file stores it
+# (``_io_parts``). A file is written in the lowest version that describes it,
+# so MLP files stay version 2 (readable by the fastbp releases that read 2).
+PARTS_FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
-__all__ = ["save_model", "load"]
+__all__ = ["save_model", "write_entries", "load", "read_header", "file_identity", "read_mlp", "mlp_entries", "header_entry",
+           "register_reader"]
 
 _LABEL_TYPES = ("binary", "multiclass", "multilabel-indicator")
 _ENTRIES = ("header", "params", "classes", "opt_state1", "opt_state2", "best_params",
             "rng_keys")
+# the entries of a version 3 file besides those: the preprocessing's arrays, a
+# regression preset's target scaling, and each MLP's entries under "members/<k>/"
+_PARTS_ENTRIES = ("preprocessor/centre", "preprocessor/scale", "target_mean", "target_scale")
+_MEMBER_ENTRY = re.compile(r"members/(0|[1-9][0-9]{0,5})/(" + "|".join(_ENTRIES[1:]) + ")")
 # the JSON header holds parameters, scalars, the loss curve and feature names
 _MAX_HEADER_BYTES = 256 * 2**20
+# format version -> reader(archive, header), for the versions other modules define
+_VERSION_READERS = {}
 _MT19937_KEYS = 624
 
 
@@ -141,7 +154,11 @@ def save_model(model, path):
     if not isinstance(model, StateMixin):
         raise TypeError(f"can only save fastbp estimators, got {type(model).__name__}")
     model._check_fitted()
-    arrays = _file_entries(model._to_state())
+    write_entries(_file_entries(model._to_state()), path)
+
+
+def write_entries(arrays, path):
+    """Write the archive entries ``arrays`` to ``path`` (atomically)."""
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     # write next to the target, then rename: a crash never leaves half a file
@@ -155,16 +172,36 @@ def save_model(model, path):
             os.remove(tmp)
 
 
+def file_identity(version):
+    """The header fields every file starts with: the format, its version and
+    the fastbp that wrote it (files of fastbp 0.1.0 lack the last)."""
+    from . import __version__
+
+    return {"format": FORMAT_NAME, "version": version, "fastbp_version": __version__}
+
+
 def _file_entries(state):
-    """The archive entries (``header`` last) of a fitted estimator's state."""
+    """The archive entries (``header`` last) of a fitted MLP's state."""
+    header, arrays = mlp_entries(state)
+    header = {**file_identity(FORMAT_VERSION), **header}
+    arrays["header"] = header_entry(header)
+    return arrays
+
+
+def header_entry(header):
+    """The ``header`` entry: the JSON document as a uint8 array."""
+    return np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+
+
+def mlp_entries(state):
+    """``(header, arrays)`` of a fitted MLP's state: the JSON fields (without
+    the format and version) and the array entries (without ``header``)."""
     network = state["network"]
     params = dict(state["params"])
     arrays = {"params": network["params"]}
     if params.get("callbacks") is not None:
         params["callbacks"] = None  # code, not data: set callbacks again after load
     header = {
-        "format": FORMAT_NAME,
-        "version": FORMAT_VERSION,
         "estimator": state["estimator"],
         "dtype": network["params"].dtype.name,
         "sizes": list(network["sizes"]),
@@ -190,8 +227,7 @@ def _file_entries(state):
         arrays["opt_state2"] = optimizer["state2"]
     if "best_params" in state:
         arrays["best_params"] = state["best_params"]
-    arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
-    return arrays
+    return header, arrays
 
 
 def _encode_rngs(params, fit_rng):
@@ -241,7 +277,9 @@ class _Archive:
         total = 0
         for info in self.zip.infolist():
             name = info.filename[:-4] if info.filename.endswith(".npy") else None
-            _require(name in _ENTRIES, f"unexpected entry {info.filename!r}")
+            _require(name in _ENTRIES or name in _PARTS_ENTRIES
+                     or (name is not None and _MEMBER_ENTRY.fullmatch(name)),
+                     f"unexpected entry {info.filename!r}")
             _require(name not in self.infos, f"entry {info.filename!r} appears twice")
             _require(not info.flag_bits & 0x1, f"entry {info.filename!r} is encrypted")
             _require(info.compress_type == zipfile.ZIP_STORED,
@@ -256,6 +294,14 @@ class _Archive:
 
     def has(self, name):
         return name in self.infos
+
+    def names(self):
+        return set(self.infos)
+
+    def part(self, prefix):
+        """The entries under ``prefix`` (e.g. ``"members/0/"``), read as
+        this archive's own."""
+        return _ArchivePart(self, prefix)
 
     def array(self, name, shape, kinds, itemsize=None):
         """Read entry ``name``; its dtype kind must be in ``kinds`` (and its
@@ -296,6 +342,20 @@ class _Archive:
         if fortran:
             array = array.reshape(got_shape[::-1]).T
         return np.array(array.reshape(got_shape), dtype=dtype.newbyteorder("="), order="C")
+
+
+class _ArchivePart:
+    """The entries of an archive under a prefix (one MLP of a version 3 file)."""
+
+    def __init__(self, archive, prefix):
+        self.archive = archive
+        self.prefix = prefix
+
+    def has(self, name):
+        return self.archive.has(self.prefix + name)
+
+    def array(self, name, shape, kinds, itemsize=None):
+        return self.archive.array(self.prefix + name, shape, kinds, itemsize)
 
 
 def _bad(path, why):
@@ -352,8 +412,25 @@ def load(path):
         archive.close()
 
 
+def register_reader(version, reader):
+    """``reader(archive, header)`` loads the files of format ``version``
+    (``_io_parts`` registers version 3 when the package is imported)."""
+    _VERSION_READERS[version] = reader
+
+
 def _load(archive):
     header = _read_header(archive)
+    reader = _VERSION_READERS.get(header["version"])
+    if reader is not None:
+        return reader(archive, header)
+    extra = archive.names() - set(_ENTRIES)
+    _require(not extra, f"unexpected entry {min(extra, default='') + '.npy'!r}")
+    return read_mlp(archive, header)
+
+
+def read_mlp(archive, header):
+    """The MLP described by ``header`` (format version in ``header['version']``)
+    and the entries of ``archive`` (an archive or a part of one)."""
     model, params, dtype = _estimator_of(header)
     network = _read_network(archive, header, model, dtype)
     state = {"estimator": header["estimator"], "params": params, "network": network}
@@ -374,6 +451,21 @@ def _load(archive):
     except (TypeError, ValueError) as exc:
         raise _BadFile(f"inconsistent network ({exc})") from None
     return model
+
+
+def read_header(path):
+    """The checked JSON header of the model file ``path`` (a dict), without
+    loading the model; ValueError as :func:`load` raises it."""
+    try:
+        archive = _Archive(path)
+    except _BadFile as exc:
+        raise _bad(path, str(exc)) from None
+    try:
+        return _read_header(archive)
+    except _BadFile as exc:
+        raise _bad(path, str(exc)) from None
+    finally:
+        archive.close()
 
 
 def _read_header(archive):
@@ -397,7 +489,8 @@ def _estimator_of(header):
     """(an unfitted estimator with the file's parameters, its parameters,
     the dtype), the parameters checked as ``fit`` checks them."""
     cls = estimator_class(header.get("estimator"))
-    _require(cls is not None, f"unknown estimator {header.get('estimator')!r}")
+    _require(cls is not None and issubclass(cls, StateMixin),
+             f"unknown estimator {header.get('estimator')!r}")
     dtype_name = header.get("dtype")
     _require(dtype_name in ("float32", "float64"), f"unsupported dtype {dtype_name!r}")
     params = header.get("params")

@@ -17,6 +17,7 @@ from .._estimators import MLPClassifier, MLPRegressor
 from .._exceptions import not_fitted_error
 from .._sklearn_api import EstimatorAPI, make_init, parameter_constraints
 from .._sklearn_compat import SklearnBase, adopt_when_imported
+from .._state import register
 from .._targets import encode_fit_targets
 from .._validation import (
     check_consistent_length,
@@ -28,6 +29,7 @@ from ..callbacks import _make_runner
 from ._members import HeldOut, TrainingData, fit_members, member_plans
 from ._params import CLASSIFIER, MLP, PARAMETERS, PREPROCESSING, REGRESSOR, routed
 from ._preprocessor import TabularPreprocessor
+from ._statistics import standardise_target, unstandardise_target
 
 __all__ = ["TabularMLPClassifier", "TabularMLPRegressor"]
 
@@ -157,6 +159,35 @@ class _TabularMLP(EstimatorAPI, SklearnBase):
         return HeldOut(X_held, y_held, weights)
 
     # ------------------------------------------------------------------
+    # model files
+    # ------------------------------------------------------------------
+
+    def save(self, path):
+        """Save the fitted preset (preprocessing and members) to ``path``
+        in fastbp's pickle-free format; ``fastbp.load(path)`` gives a preset
+        that predicts exactly the same.
+
+        Parameters
+        ----------
+        path : str or path-like
+            Where to write the file (replaced atomically if it exists).
+        """
+        from .._io_parts import save_parts
+
+        save_parts(self, path)
+
+    def _to_state(self):
+        from ._state import to_state
+
+        return to_state(self)
+
+    def _set_state(self, state):
+        """Take the fitted parts of ``state`` (from a checked model file)."""
+        from ._state import set_state
+
+        set_state(self, state)
+
+    # ------------------------------------------------------------------
     # prediction
     # ------------------------------------------------------------------
 
@@ -187,6 +218,7 @@ class _TabularMLP(EstimatorAPI, SklearnBase):
         return r2_score(y, y_pred, sample_weight)
 
 
+@register  # model files name it
 class TabularMLPClassifier(_TabularMLP):
     """A multilayer-perceptron classifier for tables, preprocessing built in.
 
@@ -333,6 +365,7 @@ class TabularMLPClassifier(_TabularMLP):
         return self.classes_.take(proba.argmax(axis=1))
 
 
+@register
 class TabularMLPRegressor(_TabularMLP):
     """A multilayer-perceptron regressor for tables, preprocessing built in.
 
@@ -387,13 +420,7 @@ class TabularMLPRegressor(_TabularMLP):
 
     def _fit_targets(self, y, n_rows):
         """(standardised targets, {'target_mean_': ..., 'target_scale_': ...})."""
-        values = self._target_values(y, n_rows, "y")
-        columns = values.reshape(n_rows, -1)
-        mean = columns.mean(axis=0)
-        scale = columns.std(axis=0)
-        scale[~(scale > 0)] = 1.0
-        standardised = ((columns - mean) / scale).reshape(values.shape)
-        return standardised, {"target_mean_": mean, "target_scale_": scale}
+        return standardise_target(self._target_values(y, n_rows, "y"))
 
     def _known_targets(self, y, n_rows, fitted):
         values = self._target_values(y, n_rows, "y_val")
@@ -419,10 +446,8 @@ class TabularMLPRegressor(_TabularMLP):
         total = 0.0
         for member in self.estimators_:
             total = total + member.predict(features)
-        mean = total / len(self.estimators_)
-        if mean.ndim == 1:
-            return mean * self.target_scale_[0] + self.target_mean_[0]
-        return mean * self.target_scale_ + self.target_mean_
+        return unstandardise_target(total / len(self.estimators_), self.target_mean_,
+                                    self.target_scale_)
 
 
 # scikit-learn BaseEstimators as soon as scikit-learn is imported (_sklearn_compat)

@@ -371,12 +371,13 @@ def _fit_table(table, pre, owner):
     kinds, numeric, categorical = [], [], []
     for j in range(table.n_columns):
         kind = CATEGORICAL if j in forced else table.kind(j)
+        # each column's statistics as soon as it is read: one column's values at a time
         if kind in _MEASURED:
             values = table.numbers(j) if kind == NUMERIC else table.days(j)
             if np.isnan(values).all():
                 kind = EMPTY
             else:
-                numeric.append((j, values))
+                numeric.append((j, robust_scaling(values), bool(np.isnan(values).any())))
         elif kind == BOOL:
             if np.isnan(table.numbers(j)).all():
                 kind = EMPTY
@@ -385,12 +386,12 @@ def _fit_table(table, pre, owner):
             if (codes < 0).all():
                 kind = EMPTY
             else:
-                categorical.append((j, codes, texts))
+                categorical.append(_categorical_levels(j, codes, texts, pre))
         kinds.append(kind)
     fitted["column_kinds_"] = np.asarray(kinds, dtype=object)
     fitted.update(_fit_numeric(numeric))
     fitted["bool_columns_"] = np.flatnonzero(fitted["column_kinds_"] == BOOL)
-    fitted.update(_fit_categorical(categorical, pre.max_categories, pre.min_frequency))
+    fitted.update(_fit_categorical(categorical))
     fitted["n_features_out_"] = n_features_out(fitted)
     if fitted["n_features_out_"] == 0:
         raise ValueError(f"Every column of X ({table.n_columns}) is entirely missing: there "
@@ -414,24 +415,30 @@ def _frame_of(table):
 
 
 def _fit_numeric(columns):
-    positions = np.array([j for j, _ in columns], dtype=np.intp)
-    stats = [robust_scaling(values) for _, values in columns]
-    indicator = [j for j, values in columns if np.isnan(values).any()]
-    return {"numeric_columns_": positions,
-            "centre_": np.array([c for c, _ in stats], dtype=np.float64),
-            "scale_": np.array([s for _, s in stats], dtype=np.float64),
-            "indicator_columns_": np.array(indicator, dtype=np.intp)}
+    """The numeric attributes from ``(position, (centre, scale), has missing)``
+    per numeric column."""
+    return {"numeric_columns_": np.array([j for j, _, _ in columns], dtype=np.intp),
+            "centre_": np.array([c for _, (c, _), _ in columns], dtype=np.float64),
+            "scale_": np.array([s for _, (_, s), _ in columns], dtype=np.float64),
+            "indicator_columns_": np.array([j for j, _, missing in columns if missing],
+                                           dtype=np.intp)}
 
 
-def _fit_categorical(columns, max_categories, min_frequency):
+def _categorical_levels(j, codes, texts, pre):
+    """``(position, kept levels, has other, has missing)`` of a categorical column."""
+    kept, has_other = choose_levels(codes, texts.size, pre.max_categories, pre.min_frequency)
+    return j, np.asarray(texts[kept], dtype=str), bool(has_other), bool((codes < 0).any())
+
+
+def _fit_categorical(columns):
+    """The categorical attributes from ``_categorical_levels`` per column."""
     levels, encodings, missing, other = [], [], [], []
-    for j, codes, texts in columns:
-        kept, has_other = choose_levels(codes, texts.size, max_categories, min_frequency)
-        levels.append(np.asarray(texts[kept], dtype=str))
+    for _, kept, has_other, has_missing in columns:
+        levels.append(kept)
         encodings.append(BINARY if kept.size <= 2 and not has_other else ONEHOT)
-        missing.append(bool((codes < 0).any()))
-        other.append(bool(has_other))
-    return {"categorical_columns_": np.array([j for j, _, _ in columns], dtype=np.intp),
+        missing.append(has_missing)
+        other.append(has_other)
+    return {"categorical_columns_": np.array([j for j, _, _, _ in columns], dtype=np.intp),
             "categories_": levels,
             "categorical_encoding_": np.array(encodings, dtype=object),
             "missing_slot_": np.array(missing, dtype=bool),

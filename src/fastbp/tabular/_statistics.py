@@ -13,7 +13,7 @@ Smooth clipping ``z / sqrt(1 + (z / 3)²)`` maps the scaled value into
 import numpy as np
 
 __all__ = ["robust_scaling", "sparse_robust_scaling", "scale_and_clip", "smooth_clip",
-           "choose_levels", "CLIP"]
+           "choose_levels", "CLIP", "standardise_target", "unstandardise_target"]
 
 CLIP = 3.0  # smooth clipping's bound
 
@@ -107,3 +107,22 @@ def choose_levels(codes, n_texts, max_categories, min_frequency):
         by_frequency = np.lexsort((eligible, -counts[eligible]))
         eligible = np.sort(eligible[by_frequency[:max_categories]])
     return eligible, eligible.size < present.size
+
+
+def standardise_target(values):
+    """A regression target (float64, one column per output) standardised per
+    output: ``(standardised, {'target_mean_': mean, 'target_scale_': std})``,
+    the scale 1 for a constant output."""
+    columns = values.reshape(values.shape[0], -1)
+    mean = columns.mean(axis=0)
+    scale = columns.std(axis=0)
+    scale[~(scale > 0)] = 1.0
+    standardised = ((columns - mean) / scale).reshape(values.shape)
+    return standardised, {"target_mean_": mean, "target_scale_": scale}
+
+
+def unstandardise_target(predicted, mean, scale):
+    """Predictions of a standardised target back on the target's scale."""
+    if predicted.ndim == 1:
+        return predicted * scale[0] + mean[0]
+    return predicted * scale + mean
