@@ -253,9 +253,62 @@ def test_a_column_named_like_an_output_is_refused_with_the_reason():
         fastbp.onnx.to_onnx(model)
 
 
+def _pipeline(mlp, y, dtype, **params):
+    from fastbp.tabular import TabularPipeline
+
+    X = frame()[0]
+    pipeline = TabularPipeline(mlp, fastbp.tabular.TabularPreprocessor(
+        min_frequency=3, categorical_features=["code"], dtype=dtype), **params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fastbp.ConvergenceWarning)
+        return pipeline.fit(X, y), X
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("labels", ["text", "binary"])
+def test_a_classifier_pipeline_exports_as_a_one_member_preset(dtype, labels):
+    # the command line's default model: the preprocessing in front of one MLP
+    label = frame()[1]
+    y = label if labels == "text" else (label == "high")
+    model, X = _pipeline(fastbp.MLPClassifier(hidden_layer_sizes=(16,), max_iter=15, random_state=0), y, dtype)
+    for rows in (X, unseen(X)):
+        outputs = run(model, rows)
+        assert outputs["probabilities"].dtype == dtype
+        np.testing.assert_allclose(outputs["probabilities"], model.predict_proba(rows),
+                                   rtol=0, atol=TOLERANCE[dtype])
+        np.testing.assert_array_equal(outputs["label"], model.predict(rows).astype(
+            outputs["label"].dtype))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("scale_target, outputs", [(True, 1), (True, 2), (False, 1)])
+def test_a_regressor_pipeline_maps_its_target_back_in_the_graph(dtype, scale_target, outputs):
+    target = frame()[2]
+    y = target[:, 0] if outputs == 1 else target
+    model, X = _pipeline(fastbp.MLPRegressor(hidden_layer_sizes=(16,), max_iter=15, random_state=0), y, dtype,
+                         scale_target=scale_target)
+    assert ("target_mean_" in model.__dict__) == scale_target
+    for rows in (X, unseen(X)):
+        result = run(model, rows)
+        assert result["variable"].shape == (len(rows), outputs)
+        expected = model.predict(rows).reshape(len(rows), -1)
+        np.testing.assert_allclose(result["variable"], expected, rtol=TOLERANCE[dtype],
+                                   atol=TOLERANCE[dtype])
+
+
+def test_a_multilabel_pipeline_is_refused_with_the_reason():
+    label = frame()[1]
+    y = np.c_[label == "high", label == "low"]
+    model, _ = _pipeline(fastbp.MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, random_state=0), y, np.float64)
+    with pytest.raises(ValueError, match="multilabel MLPClassifier cannot be exported"):
+        fastbp.onnx.to_onnx(model)
+
+
 def test_an_unfitted_preset():
     with pytest.raises(fastbp.NotFittedError, match="TabularMLPClassifier"):
         fastbp.onnx.to_onnx(TabularMLPClassifier())
+    with pytest.raises(fastbp.NotFittedError, match="TabularPipeline"):
+        fastbp.onnx.to_onnx(fastbp.tabular.TabularPipeline())
 
 
 def test_target_opset_and_a_saved_file(tmp_path):
@@ -273,8 +326,9 @@ def test_target_opset_and_a_saved_file(tmp_path):
 def test_tabular_inputs_takes_a_preset_only_and_its_example_runs():
     import doctest
 
-    with pytest.raises(TypeError, match="takes a fitted TabularMLPClassifier or "
-                                        "TabularMLPRegressor; got fastbp.*MLPClassifier"):
+    with pytest.raises(TypeError, match="takes a fitted TabularMLPClassifier, "
+                                        "TabularMLPRegressor or TabularPipeline; got "
+                                        "fastbp.*MLPClassifier"):
         fastbp.onnx.tabular_inputs(fastbp.MLPClassifier(), np.zeros((2, 2)))
     result = doctest.testmod(fastbp.onnx._tabular)
     assert result.attempted >= 3 and result.failed == 0

@@ -31,14 +31,16 @@ def to_onnx(model, *, target_opset=None, name=None):
     table, ``[n, 1]`` (``tensor(double)`` for numbers, bools, dates and
     durations in days; ``tensor(string)`` for categories, ``""`` missing), or
     one ``tensor(double)`` input ``X`` when it was fitted on a numeric array or
-    sparse matrix; the outputs above. :func:`tabular_inputs` builds the feed
-    from a table; docs/onnx.md gives the rules for building it without fastbp.
+    sparse matrix; the outputs above. A ``fastbp.tabular.TabularPipeline`` (the
+    command line's default model) exports the same way, as a one-member preset.
+    :func:`tabular_inputs` builds the feed from a table; docs/onnx.md gives the
+    rules for building it without fastbp.
 
     Parameters
     ----------
     model : fastbp estimator
         A fitted ``MLP``, ``MLPClassifier``, ``MLPRegressor``,
-        ``TabularMLPClassifier`` or ``TabularMLPRegressor``.
+        ``TabularMLPClassifier``, ``TabularMLPRegressor`` or ``TabularPipeline``.
     target_opset : int, default=None
         The ONNX opset of the graph (from 13 to the installed onnx's latest);
         None writes opset 17, which onnxruntime 1.12 and later run.

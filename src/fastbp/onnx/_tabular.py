@@ -75,9 +75,11 @@ def output_names(task):
 
 
 def is_tabular_preset(model):
-    from ..tabular import TabularMLPClassifier, TabularMLPRegressor
+    """Whether ``model`` is a tabular preset or a ``TabularPipeline`` (the
+    preprocessing in front of one MLP: the graph of a one-member preset)."""
+    from ..tabular import TabularMLPClassifier, TabularMLPRegressor, TabularPipeline
 
-    return isinstance(model, (TabularMLPClassifier, TabularMLPRegressor))
+    return isinstance(model, (TabularMLPClassifier, TabularMLPRegressor, TabularPipeline))
 
 
 def _column_names(pre):
@@ -118,16 +120,18 @@ def tabular_spec(model):
     from .. import NotFittedError
 
     name = type(model).__name__
-    if not hasattr(model, "estimators_"):
+    if not hasattr(model, "preprocessor_"):
         raise NotFittedError(
             f"This {name} instance is not fitted yet. Call 'fit' with appropriate "
             "arguments before exporting it to ONNX.")
     pre = model.preprocessor_
     _check_categories(pre, name)
+    from ..tabular import TabularMLPClassifier, TabularPipeline
+
+    if isinstance(model, TabularPipeline):
+        return _pipeline_spec(model, name, pre)
     members = tuple(graph_spec(member) for member in model.estimators_)
     dtype = members[0].dtype
-    from ..tabular import TabularMLPClassifier
-
     if isinstance(model, TabularMLPClassifier):
         labels = export_labels(model.classes_)
         common = dict(task="classification", labels=labels,
@@ -140,6 +144,31 @@ def tabular_spec(model):
     return TabularGraphSpec(name, dtype=dtype, preprocessor=pre, members=members,
                             inputs=_graph_inputs(pre, name, output_names(common["task"])),
                             **common)
+
+
+def _pipeline_spec(model, name, pre):
+    """A ``TabularPipeline``: its MLP as the one member; a regressor's target
+    mapped back when the pipeline standardised it (else scale 1, centre 0)."""
+    member = graph_spec(model.mlp_)
+    inputs = dict(inputs=_graph_inputs(pre, name, output_names(
+        "regression" if member.task == "regression" else "classification")))
+    if member.task == "multilabel":
+        raise ValueError(f"{name} with a multilabel {type(model.mlp_).__name__} cannot be "
+                         "exported to ONNX yet (single-label classifiers and regressors can).")
+    if member.task == "classification":
+        n_classes = len(member.labels)
+        return TabularGraphSpec(name, task="classification", dtype=member.dtype,
+                                preprocessor=pre, members=(member,),
+                                member_classes=(np.arange(n_classes, dtype=np.intp),),
+                                labels=member.labels, **inputs)
+    n_outputs = member.n_outputs
+    mean = model.__dict__.get("target_mean_", np.zeros(n_outputs))
+    scale = model.__dict__.get("target_scale_", np.ones(n_outputs))
+    return TabularGraphSpec(name, task="regression", dtype=member.dtype, preprocessor=pre,
+                            members=(member,),
+                            target_mean=np.asarray(mean, dtype=np.float64).reshape(n_outputs),
+                            target_scale=np.asarray(scale, dtype=np.float64).reshape(n_outputs),
+                            **inputs)
 
 
 # ---------------------------------------------------------------------------
@@ -316,8 +345,8 @@ def tabular_inputs(model, X):
 
     Parameters
     ----------
-    model : TabularMLPClassifier or TabularMLPRegressor
-        The fitted preset the graph was exported from.
+    model : TabularMLPClassifier, TabularMLPRegressor or TabularPipeline
+        The fitted preset or pipeline the graph was exported from.
     X : array-like, sparse matrix or DataFrame of shape (n_samples, n_features)
 
     Returns
@@ -337,9 +366,9 @@ def tabular_inputs(model, X):
     {'x0': dtype('float64'), 'x1': dtype('O')}
     """
     if not is_tabular_preset(model):
-        raise TypeError("fastbp.onnx.tabular_inputs takes a fitted TabularMLPClassifier or "
-                        f"TabularMLPRegressor; got {type(model).__module__}."
-                        f"{type(model).__qualname__}.")
+        raise TypeError("fastbp.onnx.tabular_inputs takes a fitted TabularMLPClassifier, "
+                        f"TabularMLPRegressor or TabularPipeline; got "
+                        f"{type(model).__module__}.{type(model).__qualname__}.")
     import scipy.sparse as sp
 
     from ..tabular._preprocessor import _column_positions
