@@ -162,6 +162,19 @@ def test_x_val_picks_the_best_epoch_and_restores_its_weights():
         clf.fit(X, y, X_val=X_val, y_val=np.where(y_val == "no", "maybe", y_val))
 
 
+def test_x_val_members_train_on_every_row_of_x():
+    X, y, _ = table(300)
+    X_val, y_val, _ = table(150, seed=1)
+    settings = dict(SMALL, n_iter_no_change=None, max_iter=5)
+    clf = TabularMLPClassifier(**settings, n_ensemble=2).fit(X, y, X_val=X_val, y_val=y_val)
+    # Adam's t_ counts the samples seen: every epoch saw all 300 rows (no split of X)
+    assert [member.t_ for member in clf.estimators_] == [5 * 300, 5 * 300]
+    held = TabularMLPClassifier(**settings).fit(X, y)
+    assert held.estimators_[0].t_ == 5 * (300 - 60)  # without X_val: 20 % held out
+    # the members differ by their initial weights only: the same rows, in their own order
+    assert not np.array_equal(clf.estimators_[0].coefs_[0], clf.estimators_[1].coefs_[0])
+
+
 def test_x_val_for_regression_scores_r2_on_the_original_scale():
     X, _, value = table(300)
     X_val, _, value_val = table(150, seed=1)
