@@ -141,6 +141,48 @@ def test_tables_of_every_input_kind():
         assert model.predict(matrix).shape == (100,)
 
 
+def test_awkward_columns_end_to_end():
+    # issue 11's reliability list, through the presets: every awkward column at
+    # once, fitted, then predicted with unseen values, another order and pd.NA
+    X, y, value = table(200)
+    n = len(X)
+    mixed = np.array([1, "a", 2.5, None] * (n // 4), dtype=object)
+    awkward = X.assign(
+        gone=[None] * n,                                    # all missing
+        flat=7.0,                                           # constant number
+        only=pd.Series(["same"] * n, dtype="category"),     # one category
+        mixed=mixed,                                        # numbers and text in one column
+        stamp=pd.Timestamp("2021-03-01", tz="UTC") + pd.to_timedelta(np.arange(n), "h"),
+        ident=[f"row{i}" for i in range(n)],                # unique ids: one <other> slot
+    )
+    clf = TabularMLPClassifier(**SMALL).fit(awkward, y)
+    reg = TabularMLPRegressor(**SMALL).fit(awkward, value)
+    assert clf.score(awkward, y) > 0.85 and reg.score(awkward, value) > 0.8
+    kinds = dict(zip(clf.feature_names_in_, clf.preprocessor_.column_kinds_))
+    assert (kinds["gone"], kinds["mixed"], kinds["stamp"]) == ("empty", "categorical", "datetime")
+    later = awkward.iloc[:20].assign(
+        gone="text now", flat=-3.0, only="new", mixed=pd.NA, ident="never seen",
+        colour=pd.Series(["purple"] * 20, dtype=object))
+    later = later[later.columns[::-1]]
+    for model in (clf, reg):
+        assert np.all(np.isfinite(model.predict(later) if model is reg
+                                  else model.predict_proba(later)))
+        with pytest.raises(ValueError, match=r"missing 1 column\(s\).*\['stamp'\]"):
+            model.predict(later.drop(columns="stamp"))
+    with pytest.raises(ValueError, match="missing labels"):
+        TabularMLPClassifier(**SMALL).fit(awkward, np.where(np.arange(n) == 3, None, y))
+    with pytest.raises(ValueError, match=r"y has 1 row\(s\) with a missing"):
+        TabularMLPRegressor(**SMALL).fit(awkward, np.where(np.arange(n) == 3, np.nan, value))
+
+
+def test_numeric_labels_with_nan_are_a_clear_error():
+    X, y, _ = table(60)
+    labels = (y == "yes").astype(float)
+    labels[4] = np.nan
+    with pytest.raises(ValueError, match="Input y contains NaN"):
+        TabularMLPClassifier(**SMALL).fit(X, labels)
+
+
 # ---------------------------------------------------------------------------
 # held-out data, best epoch, ensembles, callbacks
 # ---------------------------------------------------------------------------
@@ -207,6 +249,27 @@ def test_ensemble_members_differ_and_are_averaged():
     outputs = [m.predict(reg.preprocessor_.transform(X)) for m in reg.estimators_]
     np.testing.assert_allclose(reg.predict(X), np.mean(outputs, axis=0) * reg.target_scale_[0]
                                + reg.target_mean_[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("preset", [TabularMLPClassifier, TabularMLPRegressor])
+def test_members_trained_side_by_side_equal_members_trained_one_by_one(preset):
+    from fastbp._engine_calls import training_threads
+
+    X, y, value = table(400)
+    target = y if preset is TabularMLPClassifier else value
+    # batches worth a second engine thread (fastbp threads 128x128 layers on 64 rows)
+    settings = dict(SMALL, hidden_layer_sizes=(128, 128), batch_size=64, max_iter=6,
+                    n_ensemble=3)
+    side_by_side = preset(**settings, n_jobs=2).fit(X, target)
+    with training_threads(1):  # one member after the other, each on one engine thread
+        one_by_one = preset(**settings, n_jobs=1).fit(X, target)
+    for a, b in zip(side_by_side.estimators_, one_by_one.estimators_, strict=True):
+        for weights_a, weights_b in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+            np.testing.assert_array_equal(weights_a, weights_b)
+    assert side_by_side.best_epochs_ == one_by_one.best_epochs_
+    assert side_by_side.validation_scores_ == one_by_one.validation_scores_
+    assert not np.array_equal(side_by_side.estimators_[0].coefs_[0],
+                              side_by_side.estimators_[1].coefs_[0])
 
 
 def test_same_random_state_same_model():
