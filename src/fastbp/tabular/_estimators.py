@@ -10,6 +10,8 @@ predict: transform X -> average the members' probabilities (or
 predictions) -> labels (or values on the target's scale).
 """
 
+import os
+
 import numpy as np
 
 from .._compat import accuracy_score, check_random_state, r2_score
@@ -119,17 +121,25 @@ class _TabularMLP(EstimatorAPI, SklearnBase):
                              f"samples; got {n_rows} sample.")
         data = TrainingData(X_train, targets, sample_weight, held_out,
                             targets if self._is_classifier() else None)
-        members = fit_members(self._plans(), data, self._user_callbacks())
+        members = fit_members(self._plans(), data, self._user_callbacks(), self._n_jobs())
         self._commit(preprocessor, fitted, members)
         return self
 
     def _plans(self):
-        params = {key: getattr(self, key) for key in routed(MLP) if key != "callbacks"}
+        preset = CLASSIFIER if self._is_classifier() else REGRESSOR
+        params = {key: getattr(self, key) for key in routed(MLP, preset) if key != "callbacks"}
         return member_plans(
             self.n_ensemble, check_random_state(self.random_state),
             estimator_class=self._inner_class, params={**params, **_INNER_FIXED},
             validation_fraction=self.validation_fraction, patience=self.n_iter_no_change,
             classifies=self._is_classifier())
+
+    def _n_jobs(self):
+        """Members trained at once: ``n_jobs``, or None: the cores this process may use."""
+        if self.n_jobs is not None:
+            return self.n_jobs
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
 
     def _user_callbacks(self):
         callbacks = self.callbacks
@@ -222,8 +232,14 @@ class TabularMLPClassifier(_TabularMLP):
         A member stops after this many epochs without a better held-out
         score; None runs all ``max_iter`` epochs.
     n_ensemble : int, default=1
-        Members (different seeds and held-out splits), trained one after
-        the other; their probabilities are averaged.
+        Members (different seeds and held-out splits); their probabilities
+        are averaged.
+    n_jobs : int or None, default=None
+        Members trained at once, side by side in threads, each on one core
+        (its weights are those it gets trained alone on one thread, bit for
+        bit); None: as many as the cores this process may use. 1, or
+        ``callbacks``, trains them one after the other, each on the cores
+        fastbp chooses.
     max_categories, min_frequency, categorical_features
         The preprocessing's (see :class:`~fastbp.tabular.TabularPreprocessor`).
     random_state : int, RandomState instance or None, default=None
