@@ -85,7 +85,7 @@ def test_regressor_standardises_the_target_and_maps_back():
     assert reg.target_mean_ == pytest.approx([value.mean()])
     assert reg.target_scale_ == pytest.approx([value.std()])
     assert reg.score(X, value) > 0.8
-    member = reg.estimators_[0].predict(reg.preprocessor_.transform(X))
+    member = reg.estimators_[0].predict(reg.member_inputs(X))
     np.testing.assert_allclose(reg.predict(X), member * value.std() + value.mean(), rtol=1e-12)
     two = np.column_stack([value, -value / 100])
     reg2 = TabularMLPRegressor(**SMALL).fit(X, two)
@@ -239,14 +239,14 @@ def test_patience_stops_a_member():
 def test_ensemble_members_differ_and_are_averaged():
     X, y, value = table()
     clf = TabularMLPClassifier(**SMALL, n_ensemble=3).fit(X, y)
-    features = clf.preprocessor_.transform(X)
+    features = clf.member_inputs(X)
     members = [m.predict_proba(features).astype(np.float64) for m in clf.estimators_]
     assert not np.array_equal(members[0], members[1])
     mean = np.mean(members, axis=0)
     np.testing.assert_allclose(clf.predict_proba(X), mean / mean.sum(axis=1, keepdims=True))
     assert len(clf.best_epochs_) == len(clf.validation_scores_) == len(clf.n_iter_) == 3
     reg = TabularMLPRegressor(**SMALL, n_ensemble=2).fit(X, value)
-    outputs = [m.predict(reg.preprocessor_.transform(X)) for m in reg.estimators_]
+    outputs = [m.predict(reg.member_inputs(X)) for m in reg.estimators_]
     np.testing.assert_allclose(reg.predict(X), np.mean(outputs, axis=0) * reg.target_scale_[0]
                                + reg.target_mean_[0], rtol=1e-12)
 
@@ -424,3 +424,34 @@ def test_docstring_examples_run():
     for module in (_estimators, _preprocessor):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+# ---------------------------------------------------------------------------
+# periodic features
+# ---------------------------------------------------------------------------
+
+def test_periodic_features_are_cosines_of_the_scaled_numbers():
+    from fastbp.tabular._periodic import periodic_table, with_periodic_features
+
+    X, y, value = table(200)
+    reg = TabularMLPRegressor(**SMALL, periodic_features=3, periodic_scale=0.5).fit(X, value)
+    base = reg.preprocessor_.transform(X)
+    inputs = reg.member_inputs(X)
+    n_numeric = len(reg.preprocessor_.numeric_columns_)   # size, joined: first in base
+    assert n_numeric == 2 and inputs.shape == (200, base.shape[1] + 3 * n_numeric)
+    np.testing.assert_array_equal(inputs[:, :base.shape[1]], base)
+    frequencies, phases = periodic_table(n_numeric, 3, 0.5)
+    expected = np.cos(2 * np.pi * base[:, :n_numeric, None].astype(np.float64)
+                      * frequencies + phases).reshape(200, -1)
+    np.testing.assert_allclose(inputs[:, base.shape[1]:], expected, rtol=1e-6, atol=1e-6)
+    assert reg.estimators_[0].coefs_[0].shape[0] == inputs.shape[1]
+    # CSR (a wide one-hot block) stays CSR, with the same values
+    csr = with_periodic_features(sp.csr_matrix(base), n_numeric, 3, 0.5)
+    assert sp.isspmatrix_csr(csr) and csr.has_sorted_indices
+    np.testing.assert_array_equal(csr.toarray(), inputs)
+    copy = pickle.loads(pickle.dumps(reg))
+    np.testing.assert_array_equal(copy.predict(X), reg.predict(X))
+    # a preprocessing fitted on sparse input adds none (they would densify it)
+    sparse = sp.random(100, 30, density=0.1, format="csr", random_state=0)
+    model = TabularMLPRegressor(**SMALL, periodic_features=3).fit(sparse, np.arange(100.0))
+    assert model.member_inputs(sparse).shape == (100, 30)

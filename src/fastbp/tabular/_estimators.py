@@ -27,6 +27,7 @@ from .._validation import (
     validate_params,
 )
 from ..callbacks import _make_runner
+from ._periodic import with_periodic_features
 from ._members import HeldOut, TrainingData, fit_members, member_plans
 from ._params import CLASSIFIER, MLP, PARAMETERS, PREPROCESSING, REGRESSOR, routed
 from ._preprocessor import TabularPreprocessor
@@ -108,7 +109,7 @@ class _TabularMLP(EstimatorAPI, SklearnBase):
                              f"{'X_val' if y_val is None else 'y_val'}.")
         preprocessor = TabularPreprocessor(
             **{key: getattr(self, key) for key in routed(PREPROCESSING)})
-        X_train = preprocessor._fit(X, name)._transform(X, name)
+        X_train = self._features(preprocessor._fit(X, name)._transform(X, name), preprocessor)
         n_rows = X_train.shape[0]
         targets, fitted = self._fit_targets(y, n_rows)
         sample_weight = check_sample_weight(sample_weight, n_rows, np.float64)
@@ -160,8 +161,17 @@ class _TabularMLP(EstimatorAPI, SklearnBase):
         self.validation_scores_ = [best.scores for _, best in members]
         self.n_iter_ = np.array([estimator.n_iter_ for estimator, _ in members])
 
+    def _features(self, X, preprocessor):
+        """The preprocessing's output ``X`` with the periodic features of its
+        numbers appended (none for a preprocessing fitted on sparse input)."""
+        if preprocessor.sparse_input_:
+            return X
+        return with_periodic_features(X, len(preprocessor.numeric_columns_),
+                                      self.periodic_features, self.periodic_scale)
+
     def _held_out(self, preprocessor, fitted, X_val, y_val, sample_weight_val):
-        X_held = preprocessor._transform(X_val, type(self).__name__)
+        X_held = self._features(preprocessor._transform(X_val, type(self).__name__),
+                                preprocessor)
         y_held = self._known_targets(y_val, X_held.shape[0], fitted)
         weights = check_sample_weight(sample_weight_val, X_held.shape[0], np.float64)
         return HeldOut(X_held, y_held, weights)
@@ -170,9 +180,22 @@ class _TabularMLP(EstimatorAPI, SklearnBase):
     # prediction
     # ------------------------------------------------------------------
 
-    def _transform(self, X):
+    def member_inputs(self, X):
+        """What the members read for ``X``: ``preprocessor_.transform(X)``
+        followed by the periodic features of its numbers
+        (``periodic_features`` per numeric column).
+
+        Parameters
+        ----------
+        X : array-like, sparse matrix or DataFrame of shape (n_samples, n_features)
+
+        Returns
+        -------
+        inputs : ndarray or scipy.sparse.csr_matrix of shape (n_samples, n_inputs)
+        """
         self._check_fitted()
-        return self.preprocessor_._transform(X, type(self).__name__)
+        return self._features(self.preprocessor_._transform(X, type(self).__name__),
+                              self.preprocessor_)
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy (classifier) or R² (regressor) on the given data.
@@ -256,7 +279,7 @@ class TabularMLPClassifier(_TabularMLP):
     preprocessor_ : TabularPreprocessor
     estimators_ : list of MLPClassifier
         The members, each with its best epoch's weights; they predict from
-        ``preprocessor_.transform(X)`` and the class codes 0..n_classes-1.
+        ``member_inputs(X)`` and the class codes 0..n_classes-1.
     best_epochs_ : list of int
         The epoch each member kept.
     validation_scores_ : list of list of float
@@ -321,7 +344,7 @@ class TabularMLPClassifier(_TabularMLP):
         proba : ndarray of shape (n_samples, n_classes)
             In the order of ``classes_``.
         """
-        features = self._transform(X)  # checks that the estimator is fitted
+        features = self.member_inputs(X)  # checks that the estimator is fitted
         total = np.zeros((features.shape[0], len(self.classes_)))
         for member in self.estimators_:
             total[:, member.classes_] += member.predict_proba(features)
@@ -431,7 +454,7 @@ class TabularMLPRegressor(_TabularMLP):
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
         """
-        features = self._transform(X)
+        features = self.member_inputs(X)
         total = 0.0
         for member in self.estimators_:
             total = total + member.predict(features)

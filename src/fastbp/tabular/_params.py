@@ -34,10 +34,11 @@ CLASSIFIER, REGRESSOR = "TabularMLPClassifier", "TabularMLPRegressor"
 _BOTH = (CLASSIFIER, REGRESSOR)
 
 # where a parameter goes: the inner MLPs (same name), the preprocessing
-# (same name), the held-out split and best-epoch rule, the ensemble, the seed
-MLP, PREPROCESSING, HELD_OUT, ENSEMBLE, SEED = (
-    "mlp", "preprocessing", "held_out", "ensemble", "seed")
-ROUTES = (MLP, PREPROCESSING, HELD_OUT, ENSEMBLE, SEED)
+# (same name), the periodic features (_periodic), the held-out split and
+# best-epoch rule, the ensemble, the seed
+MLP, PREPROCESSING, PERIODIC, HELD_OUT, ENSEMBLE, SEED = (
+    "mlp", "preprocessing", "periodic", "held_out", "ensemble", "seed")
+ROUTES = (MLP, PREPROCESSING, PERIODIC, HELD_OUT, ENSEMBLE, SEED)
 
 _NETWORK = {
     "hidden_layer_sizes": (256, 256, 256),
@@ -62,6 +63,8 @@ _SHARED = {
     "max_categories": 100,
     "min_frequency": 2,
     "categorical_features": None,
+    "periodic_features": 0,
+    "periodic_scale": 0.3,
     "dtype": "float32",
     "random_state": None,
     "verbose": False,
@@ -101,6 +104,8 @@ _ROWS = (
     ("max_categories", _BOTH, PREPROCESSING, [integer(1)]),
     ("min_frequency", _BOTH, PREPROCESSING, [integer(1)]),
     ("categorical_features", _BOTH, PREPROCESSING, [ARRAY_LIKE, NONE]),
+    ("periodic_features", _BOTH, PERIODIC, [integer(0)]),
+    ("periodic_scale", _BOTH, PERIODIC, [real(0, None, "neither")]),
     ("dtype", _BOTH, PREPROCESSING, [FLOAT_DTYPE]),
     ("random_state", _BOTH, SEED, _SEEDS),
     ("verbose", _BOTH, MLP, [integer(0)] + BOOLEAN),
