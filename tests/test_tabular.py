@@ -445,10 +445,16 @@ def test_periodic_features_are_cosines_of_the_scaled_numbers():
                       * frequencies + phases).reshape(200, -1)
     np.testing.assert_allclose(inputs[:, base.shape[1]:], expected, rtol=1e-6, atol=1e-6)
     assert reg.estimators_[0].coefs_[0].shape[0] == inputs.shape[1]
-    # CSR (a wide one-hot block) stays CSR, with the same values
-    csr = with_periodic_features(sp.csr_matrix(base), n_numeric, 3, 0.5)
-    assert sp.isspmatrix_csr(csr) and csr.has_sorted_indices
-    np.testing.assert_array_equal(csr.toarray(), inputs)
+    # CSR with a wide one-hot block stays CSR, with the same values; a dense enough
+    # result becomes an array
+    wide = sp.hstack([sp.csr_matrix(base), sp.csr_matrix((200, 400), dtype=base.dtype)],
+                     format="csr")
+    csr = with_periodic_features(wide, n_numeric, 3, 0.5)
+    assert sp.isspmatrix_csr(csr) and csr.has_sorted_indices and csr.shape == (200, 414)
+    np.testing.assert_array_equal(csr.toarray()[:, 408:], inputs[:, base.shape[1]:])
+    narrow = with_periodic_features(sp.csr_matrix(base), n_numeric, 3, 0.5)
+    assert isinstance(narrow, np.ndarray) and narrow.flags.c_contiguous
+    np.testing.assert_array_equal(narrow, inputs)
     copy = pickle.loads(pickle.dumps(reg))
     np.testing.assert_array_equal(copy.predict(X), reg.predict(X))
     # a preprocessing fitted on sparse input adds none (they would densify it)

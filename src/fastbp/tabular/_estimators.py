@@ -244,6 +244,17 @@ class TabularMLPClassifier(_TabularMLP):
         Mini-batch size (at most the training rows).
     learning_rate_init : float, default=1e-3
         Adam's step size.
+    learning_rate : {'constant', 'cosine', 'flat_cosine', ...}, default='constant'
+        The step size's schedule over the ``max_iter`` epochs (the MLPs').
+    warmup : float, default=0.0
+        Share of the steps with a linear warm-up (the MLPs').
+    weight_decay : float, default=0.0
+        Decoupled weight decay (AdamW) of the MLPs.
+    dropout : float, default=0.0
+        Dropout rate after every hidden layer (the MLPs').
+    label_smoothing : float, default=0.0
+        Soft targets ``(1 - label_smoothing) * one_hot + label_smoothing / n_classes``
+        (classifier only).
     beta_1, beta_2, epsilon : float, default=0.9, 0.95, 1e-8
         Adam's settings.
     max_iter : int, default=100
@@ -265,6 +276,14 @@ class TabularMLPClassifier(_TabularMLP):
         fastbp chooses.
     max_categories, min_frequency, categorical_features
         The preprocessing's (see :class:`~fastbp.tabular.TabularPreprocessor`).
+    periodic_features : int, default=0
+        Periodic features per numeric column, appended to the preprocessing's
+        output: ``cos(2 pi w x + b)`` of the scaled number ``x``, with fixed
+        frequencies ``w ~ N(0, periodic_scale**2)`` and phases ``b ~ U(-pi, pi)``
+        (RealMLP-TD's PBLD embedding with untrained frequencies). None for a
+        table fitted as a scipy.sparse matrix. See :meth:`member_inputs`.
+    periodic_scale : float, default=0.3
+        Standard deviation of the periodic features' frequencies.
     random_state : int, RandomState instance or None, default=None
         Seeds the members' splits and initial weights.
     verbose : bool or int, default=False

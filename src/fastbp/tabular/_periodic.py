@@ -18,6 +18,11 @@ __all__ = ["periodic_table", "with_periodic_features", "periodic_feature_names"]
 
 # the frequencies' and phases' seed: fixed, so that they follow from the parameters
 _SEED = 0
+# a CSR input with the (dense) periodic block appended stays CSR only when at
+# most this share of its entries is stored: measured on hotel (15402 x 444 with
+# 8 features per number, 31 % stored), a 3 x 256 mish MLP takes 0.70x the CPU
+# time on the dense array that it takes on the CSR matrix
+_MAX_CSR_DENSITY = 0.25
 
 
 def periodic_table(n_numeric, n_per_column, scale):
@@ -30,8 +35,8 @@ def periodic_table(n_numeric, n_per_column, scale):
 
 def with_periodic_features(X, n_numeric, n_per_column, scale):
     """``X`` (the preprocessing's output, whose first ``n_numeric`` columns
-    are the numbers) with the periodic features appended, in X's dtype;
-    CSR stays CSR."""
+    are the numbers) with the periodic features appended, in X's dtype; CSR
+    stays CSR while at most ``_MAX_CSR_DENSITY`` of the result is stored."""
     if n_per_column == 0 or n_numeric == 0:
         return X
     frequencies, phases = periodic_table(n_numeric, n_per_column, scale)
@@ -39,11 +44,13 @@ def with_periodic_features(X, n_numeric, n_per_column, scale):
     numbers = numbers.toarray() if sp.issparse(numbers) else numbers
     angles = (2 * np.pi) * numbers.astype(np.float64)[:, :, None] * frequencies + phases
     features = np.cos(angles, out=angles).reshape(X.shape[0], -1).astype(X.dtype)
-    if sp.issparse(X):
+    n_columns = X.shape[1] + features.shape[1]
+    if sp.issparse(X) and X.nnz + features.size <= _MAX_CSR_DENSITY * X.shape[0] * n_columns:
         out = sp.hstack([X, sp.csr_matrix(features)], format="csr")
         out.sort_indices()
         return out
-    return np.ascontiguousarray(np.hstack([X, features]))
+    dense = X.toarray() if sp.issparse(X) else X
+    return np.ascontiguousarray(np.hstack([dense, features]))
 
 
 def periodic_feature_names(names, n_numeric, n_per_column):
