@@ -73,7 +73,8 @@ _SHARED = {
 # the training recipe: each preset's defaults
 RECIPE = {
     CLASSIFIER: {**_NETWORK, "label_smoothing": 0.0, **_SHARED},
-    REGRESSOR: {**_NETWORK, **_SHARED},
+    REGRESSOR: {**_NETWORK, **_SHARED, "activation": "mish", "periodic_features": 8,
+                "dropout": 0.15},
 }
 
 _SEEDS = [integer(0, 2**32 - 1, "both"),
