@@ -309,7 +309,7 @@ def test_parameters_clone_pipeline_and_grid_search():
     clf = TabularMLPClassifier(n_ensemble=2, max_categories=10)
     assert repr(clf) == "TabularMLPClassifier(max_categories=10, n_ensemble=2)"
     assert clone(clf).get_params() == clf.get_params()
-    assert clf.get_params()["hidden_layer_sizes"] == (256, 256, 256)
+    assert clf.get_params()["hidden_layer_sizes"] == (128, 128, 128)
     with pytest.raises(TypeError):
         TabularMLPClassifier((32,))  # keyword-only
     with pytest.raises(ValueError, match="'n_ensemble' parameter of TabularMLPClassifier must "

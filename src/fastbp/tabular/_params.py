@@ -41,7 +41,7 @@ MLP, PREPROCESSING, PERIODIC, HELD_OUT, ENSEMBLE, SEED = (
 ROUTES = (MLP, PREPROCESSING, PERIODIC, HELD_OUT, ENSEMBLE, SEED)
 
 _NETWORK = {
-    "hidden_layer_sizes": (256, 256, 256),
+    "hidden_layer_sizes": (128, 128, 128),
     "activation": "relu",
     "alpha": 1e-4,
     "batch_size": 256,
