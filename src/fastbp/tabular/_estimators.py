@@ -243,7 +243,7 @@ class TabularMLPClassifier(_TabularMLP):
     batch_size : int, default=256
         Mini-batch size (at most the training rows).
     learning_rate_init : float, default=1e-3
-        Adam's step size.
+        Adam's step size (the regressor's default: 2e-3).
     learning_rate : {'constant', 'cosine', 'flat_cosine', ...}, default='constant'
         The step size's schedule over the ``max_iter`` epochs (the MLPs').
     warmup : float, default=0.0
@@ -397,7 +397,8 @@ class TabularMLPRegressor(_TabularMLP):
 
     As :class:`TabularMLPClassifier` (same parameters and input handling;
     the defaults differ: ``activation='mish'``, ``dropout=0.15``,
-    ``periodic_features=8``, measured on the benchmark, docs/tabular.md),
+    ``periodic_features=8``, ``learning_rate_init=2e-3``, measured on the
+    benchmark, docs/tabular.md),
     for real targets: the members train on the target standardised with
     its mean and standard deviation, their predictions are averaged and
     mapped back. NaN or infinite targets are an error. The held-out score is

@@ -74,7 +74,7 @@ _SHARED = {
 RECIPE = {
     CLASSIFIER: {**_NETWORK, "label_smoothing": 0.0, **_SHARED},
     REGRESSOR: {**_NETWORK, **_SHARED, "activation": "mish", "periodic_features": 8,
-                "dropout": 0.15},
+                "dropout": 0.15, "learning_rate_init": 2e-3},
 }
 
 _SEEDS = [integer(0, 2**32 - 1, "both"),
