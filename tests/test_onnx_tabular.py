@@ -253,6 +253,19 @@ def test_a_column_named_like_an_output_is_refused_with_the_reason():
         fastbp.onnx.to_onnx(model)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cls, periodic_features", [(TabularMLPClassifier, 4),
+                                                    (TabularMLPRegressor, 0)])
+def test_periodic_features_on_or_off_in_either_preset(dtype, cls, periodic_features):
+    # the regressor's default has 8 per number (the tests above), the classifier's none
+    model, X = fitted(cls, dtype, periodic_features=periodic_features, periodic_scale=0.5)
+    n_numbers = len(model.preprocessor_.numeric_columns_)
+    assert model.member_inputs(X).shape[1] == (model.preprocessor_.n_features_out_
+                                               + n_numbers * periodic_features)
+    for rows in (X, unseen(X)):
+        assert_same(model, rows, run(model, rows), dtype)
+
+
 def _pipeline(mlp, y, dtype, **params):
     from fastbp.tabular import TabularPipeline
 

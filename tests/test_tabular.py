@@ -85,7 +85,7 @@ def test_regressor_standardises_the_target_and_maps_back():
     assert reg.target_mean_ == pytest.approx([value.mean()])
     assert reg.target_scale_ == pytest.approx([value.std()])
     assert reg.score(X, value) > 0.8
-    member = reg.estimators_[0].predict(reg.preprocessor_.transform(X))
+    member = reg.estimators_[0].predict(reg.member_inputs(X))
     np.testing.assert_allclose(reg.predict(X), member * value.std() + value.mean(), rtol=1e-12)
     two = np.column_stack([value, -value / 100])
     reg2 = TabularMLPRegressor(**SMALL).fit(X, two)
@@ -141,6 +141,48 @@ def test_tables_of_every_input_kind():
         assert model.predict(matrix).shape == (100,)
 
 
+def test_awkward_columns_end_to_end():
+    # issue 11's reliability list, through the presets: every awkward column at
+    # once, fitted, then predicted with unseen values, another order and pd.NA
+    X, y, value = table(200)
+    n = len(X)
+    mixed = np.array([1, "a", 2.5, None] * (n // 4), dtype=object)
+    awkward = X.assign(
+        gone=[None] * n,                                    # all missing
+        flat=7.0,                                           # constant number
+        only=pd.Series(["same"] * n, dtype="category"),     # one category
+        mixed=mixed,                                        # numbers and text in one column
+        stamp=pd.Timestamp("2021-03-01", tz="UTC") + pd.to_timedelta(np.arange(n), "h"),
+        ident=[f"row{i}" for i in range(n)],                # unique ids: one <other> slot
+    )
+    clf = TabularMLPClassifier(**SMALL).fit(awkward, y)
+    reg = TabularMLPRegressor(**SMALL).fit(awkward, value)
+    assert clf.score(awkward, y) > 0.85 and reg.score(awkward, value) > 0.8
+    kinds = dict(zip(clf.feature_names_in_, clf.preprocessor_.column_kinds_))
+    assert (kinds["gone"], kinds["mixed"], kinds["stamp"]) == ("empty", "categorical", "datetime")
+    later = awkward.iloc[:20].assign(
+        gone="text now", flat=-3.0, only="new", mixed=pd.NA, ident="never seen",
+        colour=pd.Series(["purple"] * 20, dtype=object))
+    later = later[later.columns[::-1]]
+    for model in (clf, reg):
+        assert np.all(np.isfinite(model.predict(later) if model is reg
+                                  else model.predict_proba(later)))
+        with pytest.raises(ValueError, match=r"missing 1 column\(s\).*\['stamp'\]"):
+            model.predict(later.drop(columns="stamp"))
+    with pytest.raises(ValueError, match="missing labels"):
+        TabularMLPClassifier(**SMALL).fit(awkward, np.where(np.arange(n) == 3, None, y))
+    with pytest.raises(ValueError, match=r"y has 1 row\(s\) with a missing"):
+        TabularMLPRegressor(**SMALL).fit(awkward, np.where(np.arange(n) == 3, np.nan, value))
+
+
+def test_numeric_labels_with_nan_are_a_clear_error():
+    X, y, _ = table(60)
+    labels = (y == "yes").astype(float)
+    labels[4] = np.nan
+    with pytest.raises(ValueError, match="Input y contains NaN"):
+        TabularMLPClassifier(**SMALL).fit(X, labels)
+
+
 # ---------------------------------------------------------------------------
 # held-out data, best epoch, ensembles, callbacks
 # ---------------------------------------------------------------------------
@@ -160,6 +202,19 @@ def test_x_val_picks_the_best_epoch_and_restores_its_weights():
         clf.fit(X, y, X_val=X_val)
     with pytest.raises(ValueError, match=r"y_val holds labels not in y: \['maybe'\]"):
         clf.fit(X, y, X_val=X_val, y_val=np.where(y_val == "no", "maybe", y_val))
+
+
+def test_x_val_members_train_on_every_row_of_x():
+    X, y, _ = table(300)
+    X_val, y_val, _ = table(150, seed=1)
+    settings = dict(SMALL, n_iter_no_change=None, max_iter=5)
+    clf = TabularMLPClassifier(**settings, n_ensemble=2).fit(X, y, X_val=X_val, y_val=y_val)
+    # Adam's t_ counts the samples seen: every epoch saw all 300 rows (no split of X)
+    assert [member.t_ for member in clf.estimators_] == [5 * 300, 5 * 300]
+    held = TabularMLPClassifier(**settings).fit(X, y)
+    assert held.estimators_[0].t_ == 5 * (300 - 60)  # without X_val: 20 % held out
+    # the members differ by their initial weights only: the same rows, in their own order
+    assert not np.array_equal(clf.estimators_[0].coefs_[0], clf.estimators_[1].coefs_[0])
 
 
 def test_x_val_for_regression_scores_r2_on_the_original_scale():
@@ -184,16 +239,37 @@ def test_patience_stops_a_member():
 def test_ensemble_members_differ_and_are_averaged():
     X, y, value = table()
     clf = TabularMLPClassifier(**SMALL, n_ensemble=3).fit(X, y)
-    features = clf.preprocessor_.transform(X)
+    features = clf.member_inputs(X)
     members = [m.predict_proba(features).astype(np.float64) for m in clf.estimators_]
     assert not np.array_equal(members[0], members[1])
     mean = np.mean(members, axis=0)
     np.testing.assert_allclose(clf.predict_proba(X), mean / mean.sum(axis=1, keepdims=True))
     assert len(clf.best_epochs_) == len(clf.validation_scores_) == len(clf.n_iter_) == 3
     reg = TabularMLPRegressor(**SMALL, n_ensemble=2).fit(X, value)
-    outputs = [m.predict(reg.preprocessor_.transform(X)) for m in reg.estimators_]
+    outputs = [m.predict(reg.member_inputs(X)) for m in reg.estimators_]
     np.testing.assert_allclose(reg.predict(X), np.mean(outputs, axis=0) * reg.target_scale_[0]
                                + reg.target_mean_[0], rtol=1e-12)
+
+
+@pytest.mark.parametrize("preset", [TabularMLPClassifier, TabularMLPRegressor])
+def test_members_trained_side_by_side_equal_members_trained_one_by_one(preset):
+    from fastbp._engine_calls import training_threads
+
+    X, y, value = table(400)
+    target = y if preset is TabularMLPClassifier else value
+    # batches worth a second engine thread (fastbp threads 128x128 layers on 64 rows)
+    settings = dict(SMALL, hidden_layer_sizes=(128, 128), batch_size=64, max_iter=6,
+                    n_ensemble=3)
+    side_by_side = preset(**settings, n_jobs=2).fit(X, target)
+    with training_threads(1):  # one member after the other, each on one engine thread
+        one_by_one = preset(**settings, n_jobs=1).fit(X, target)
+    for a, b in zip(side_by_side.estimators_, one_by_one.estimators_, strict=True):
+        for weights_a, weights_b in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
+            np.testing.assert_array_equal(weights_a, weights_b)
+    assert side_by_side.best_epochs_ == one_by_one.best_epochs_
+    assert side_by_side.validation_scores_ == one_by_one.validation_scores_
+    assert not np.array_equal(side_by_side.estimators_[0].coefs_[0],
+                              side_by_side.estimators_[1].coefs_[0])
 
 
 def test_same_random_state_same_model():
@@ -233,7 +309,7 @@ def test_parameters_clone_pipeline_and_grid_search():
     clf = TabularMLPClassifier(n_ensemble=2, max_categories=10)
     assert repr(clf) == "TabularMLPClassifier(max_categories=10, n_ensemble=2)"
     assert clone(clf).get_params() == clf.get_params()
-    assert clf.get_params()["hidden_layer_sizes"] == (256, 256, 256)
+    assert clf.get_params()["hidden_layer_sizes"] == (128, 128, 128)
     with pytest.raises(TypeError):
         TabularMLPClassifier((32,))  # keyword-only
     with pytest.raises(ValueError, match="'n_ensemble' parameter of TabularMLPClassifier must "
@@ -348,3 +424,40 @@ def test_docstring_examples_run():
     for module in (_estimators, _pipeline, _preprocessor):
         result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+# ---------------------------------------------------------------------------
+# periodic features
+# ---------------------------------------------------------------------------
+
+def test_periodic_features_are_cosines_of_the_scaled_numbers():
+    from fastbp.tabular._periodic import periodic_table, with_periodic_features
+
+    X, y, value = table(200)
+    reg = TabularMLPRegressor(**SMALL, periodic_features=3, periodic_scale=0.5).fit(X, value)
+    base = reg.preprocessor_.transform(X)
+    inputs = reg.member_inputs(X)
+    n_numeric = len(reg.preprocessor_.numeric_columns_)   # size, joined: first in base
+    assert n_numeric == 2 and inputs.shape == (200, base.shape[1] + 3 * n_numeric)
+    np.testing.assert_array_equal(inputs[:, :base.shape[1]], base)
+    frequencies, phases = periodic_table(n_numeric, 3, 0.5)
+    expected = np.cos(2 * np.pi * base[:, :n_numeric, None].astype(np.float64)
+                      * frequencies + phases).reshape(200, -1)
+    np.testing.assert_allclose(inputs[:, base.shape[1]:], expected, rtol=1e-6, atol=1e-6)
+    assert reg.estimators_[0].coefs_[0].shape[0] == inputs.shape[1]
+    # CSR with a wide one-hot block stays CSR, with the same values; a dense enough
+    # result becomes an array
+    wide = sp.hstack([sp.csr_matrix(base), sp.csr_matrix((200, 400), dtype=base.dtype)],
+                     format="csr")
+    csr = with_periodic_features(wide, n_numeric, 3, 0.5)
+    assert sp.isspmatrix_csr(csr) and csr.has_sorted_indices and csr.shape == (200, 414)
+    np.testing.assert_array_equal(csr.toarray()[:, 408:], inputs[:, base.shape[1]:])
+    narrow = with_periodic_features(sp.csr_matrix(base), n_numeric, 3, 0.5)
+    assert isinstance(narrow, np.ndarray) and narrow.flags.c_contiguous
+    np.testing.assert_array_equal(narrow, inputs)
+    copy = pickle.loads(pickle.dumps(reg))
+    np.testing.assert_array_equal(copy.predict(X), reg.predict(X))
+    # a preprocessing fitted on sparse input adds none (they would densify it)
+    sparse = sp.random(100, 30, density=0.1, format="csr", random_state=0)
+    model = TabularMLPRegressor(**SMALL, periodic_features=3).fit(sparse, np.arange(100.0))
+    assert model.member_inputs(sparse).shape == (100, 30)

@@ -287,7 +287,8 @@ def test_parts_that_do_not_fit_together(saved, tmp_path):
         header["members"][0]["attrs"]["n_features_in_"] = n_in
     entries = _with_header(clf, narrow)
     entries["members/0/params"] = np.zeros(n_in * 8 + 8 + 8 * 3 + 3, np.float32)
-    _expect_rejected(tmp_path, entries, "a member reads 5 features, the preprocessing gives")
+    _expect_rejected(tmp_path, entries, "a member reads 5 features, the preprocessing (and "
+                                        "periodic features) give")
     # a regressor's member in a classifier
     reg = saved[1]
 

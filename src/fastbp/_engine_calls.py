@@ -7,15 +7,37 @@ positionally. A change of the engine's Python interface is a change of this
 module only.
 """
 
+import contextlib
+import threading
+
 import numpy as np
 
 from . import _engine
 
 __all__ = ["CHUNK_ROWS", "EngineInput", "EpochTrainer", "FullBatchObjective", "forward",
-           "fast_predictor", "loss_record", "dropout_record", "serial_blas"]
+           "fast_predictor", "loss_record", "dropout_record", "serial_blas",
+           "training_threads"]
 
 # rows per chunk of the full-batch passes (prediction, L-BFGS, inspection)
 CHUNK_ROWS = _engine.DEFAULT_CHUNK_ROWS
+
+# the engine threads each training epoch of the calling Python thread uses
+# (0: the engine chooses); set by training_threads, per Python thread
+_calling_thread = threading.local()
+
+
+@contextlib.contextmanager
+def training_threads(n_threads):
+    """Within the block, the training epochs run from this Python thread use
+    ``n_threads`` engine threads (0: the engine's own choice), whatever other
+    Python threads do: models trained side by side each take one core
+    (``n_threads=1``) without their epochs measuring or fighting each other."""
+    previous = getattr(_calling_thread, "n_threads", 0)
+    _calling_thread.n_threads = int(n_threads)
+    try:
+        yield
+    finally:
+        _calling_thread.n_threads = previous
 
 
 class EngineInput:
@@ -105,7 +127,8 @@ class EpochTrainer:
         loss_sum = _engine.train_epoch(
             self.spec, self.params, self.grads, self.state1, self.state2, self.rows, self.Y,
             self.sample_weight, order, self.batch_size, record, self.alpha,
-            self.loss_scale, self.work, 0, self.loss, self.dropout)
+            self.loss_scale, self.work, getattr(_calling_thread, "n_threads", 0), self.loss,
+            self.dropout)
         opt.after_epoch(record)
         return loss_sum
 

@@ -9,6 +9,8 @@ target's standardisation) into a :class:`TabularGraphSpec`; ``add_tabular`` writ
    missing-value indicators, bools as +1 / -1, two-valued categories as +1 / -1 and the
    one-hot block with its "missing" and "other" slots (``ai.onnx.ml`` LabelEncoder maps
    each text to its slot; texts unseen at fit take the "other" slot or none);
+   then the preset's periodic features of the numbers (``member_inputs``: ``cos(2 pi w x
+   + b)`` with its fixed frequencies and phases, in float64);
 2. every member's network on those features (``_mlp.add_network``);
 3. the average: classifiers sum the members' probabilities into the preset's classes and
    divide by the row sums, as ``predict_proba`` does; regressors average the members'
@@ -57,6 +59,7 @@ class TabularGraphSpec:
     labels: object = None
     target_mean: object = None
     target_scale: object = None
+    periodic: object = None  # (frequencies, phases) of the periodic features, or None
 
     @property
     def output_names(self):
@@ -143,7 +146,18 @@ def tabular_spec(model):
                       target_scale=np.asarray(model.target_scale_, dtype=np.float64))
     return TabularGraphSpec(name, dtype=dtype, preprocessor=pre, members=members,
                             inputs=_graph_inputs(pre, name, output_names(common["task"])),
-                            **common)
+                            periodic=_periodic_table(model, pre), **common)
+
+
+def _periodic_table(model, pre):
+    """The preset's periodic features (``member_inputs``): its fixed
+    frequencies and phases, or None when it has none."""
+    from ..tabular._periodic import periodic_table
+
+    n_numeric = len(pre.numeric_columns_)
+    if pre.sparse_input_ or model.periodic_features == 0 or n_numeric == 0:
+        return None
+    return periodic_table(n_numeric, model.periodic_features, model.periodic_scale)
 
 
 def _pipeline_spec(model, name, pre):
@@ -277,6 +291,30 @@ def add_preprocessing(g, spec):
     return features
 
 
+def add_periodic_features(g, spec, features):
+    """``member_inputs``: the features with ``cos(2 pi w x + b)`` of their
+    first (numeric) columns appended, computed in float64 as fastbp does."""
+    if spec.periodic is None:
+        return features
+    float64 = np.dtype(np.float64)
+    frequencies, phases = spec.periodic
+    n_numeric, n_per_column = frequencies.shape
+    ints = lambda values, hint: g.initializer(np.array(values, dtype=np.int64), hint)  # noqa: E731
+    numbers = g.op("Slice", [features, ints([0], "starts"), ints([n_numeric], "ends"),
+                             ints([1], "axes")])
+    if spec.dtype != float64:
+        numbers = g.op("Cast", [numbers], to=tensor_type(float64))
+    numbers = g.op("Unsqueeze", [numbers, ints([2], "axes")])          # [n, k, 1]
+    angles = g.op("Mul", [g.op("Mul", [numbers, g.constant(2 * np.pi, float64)]),
+                          g.initializer(frequencies, "frequencies")])
+    angles = g.op("Add", [angles, g.initializer(phases, "phases")])     # [n, k, m]
+    periodic = g.op("Reshape", [g.op("Cos", [angles]),
+                                ints([0, n_numeric * n_per_column], "shape")])
+    if spec.dtype != float64:
+        periodic = g.op("Cast", [periodic], to=tensor_type(spec.dtype))
+    return g.op("Concat", [features, periodic], axis=1)
+
+
 # ---------------------------------------------------------------------------
 # the members and their average
 # ---------------------------------------------------------------------------
@@ -299,7 +337,7 @@ def _sum(g, tensors):
 
 def add_tabular(g, spec, outputs):
     """The whole preset on its inputs, written to ``outputs`` (``spec.output_names``)."""
-    features = add_preprocessing(g, spec)
+    features = add_periodic_features(g, spec, add_preprocessing(g, spec))
     if spec.task == "regression":
         total = _sum(g, [add_network(g, member, features) for member in spec.members])
         mean = g.op("Div", [total, g.constant(len(spec.members))])

@@ -3,9 +3,11 @@ split of the rows, keeping the weights of its best epoch on held-out rows.
 
 A member is described by a :class:`MemberPlan` (its seeds and settings) and
 trained by :func:`fit_member` from the shared, read-only
-:class:`TrainingData`; it writes nothing shared, so training members side
-by side (threads over ``fit_member``: the engine releases the GIL) is a
-change of :func:`fit_members` only.
+:class:`TrainingData`; it writes nothing shared, so :func:`fit_members`
+trains members side by side in Python threads (the engine's epoch and
+prediction calls release the GIL), each member's epochs on one engine
+thread: the same arithmetic as one member after the other on one thread,
+so the same weights bit for bit.
 
 The held-out rows are the user's ``X_val`` when given, else a split of the
 training rows drawn from the member's seed (stratified for classification
@@ -17,11 +19,13 @@ better score or at ``max_iter``; the member then gets the best weights back.
 """
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import numpy as np
 
 from .._compat import accuracy_score, r2_score, train_test_split_indices
+from .._engine_calls import training_threads
 from ..callbacks import Callback
 
 __all__ = ["HeldOut", "TrainingData", "MemberPlan", "BestEpoch", "member_plans",
@@ -170,7 +174,21 @@ def fit_member(plan, data, callbacks=None):
     return estimator, best
 
 
-def fit_members(plans, data, callbacks=None):
-    """Train every member, one after the other; returns ``[(estimator,
-    BestEpoch), ...]`` in the order of ``plans``."""
-    return [fit_member(plan, data, callbacks) for plan in plans]
+def _fit_member_on_one_thread(plan, data):
+    with training_threads(1):
+        return fit_member(plan, data)
+
+
+def fit_members(plans, data, callbacks=None, n_jobs=1):
+    """Train every member; returns ``[(estimator, BestEpoch), ...]`` in the
+    order of ``plans``. With ``n_jobs`` > 1 (and several members, no
+    callbacks) up to ``n_jobs`` members train at once, each on one engine
+    thread; otherwise one after the other, each with the engine's own choice
+    of threads. Callbacks (user code, not necessarily thread-safe) see one
+    member's epochs at a time: they make the members train one after the
+    other."""
+    n_jobs = min(n_jobs, len(plans))
+    if n_jobs <= 1 or callbacks:
+        return [fit_member(plan, data, callbacks) for plan in plans]
+    with ThreadPoolExecutor(max_workers=n_jobs, thread_name_prefix="fastbp-member") as pool:
+        return list(pool.map(_fit_member_on_one_thread, plans, [data] * len(plans)))

@@ -86,11 +86,16 @@ def _member(state, expected_class):
     return member
 
 
-def _check_members_read(preprocessor, members):
+def _check_members_read(preprocessor, members, periodic_features=0):
+    """The members read the preprocessing's output (a preset's: with
+    ``periodic_features`` per numeric column appended, as ``member_inputs``)."""
+    expected = preprocessor.n_features_out_
+    if periodic_features and not preprocessor.sparse_input_:
+        expected += len(preprocessor.numeric_columns_) * periodic_features
     for member in members:
-        _require(member.n_features_in_ == preprocessor.n_features_out_,
-                 f"a member reads {member.n_features_in_} features, the preprocessing gives "
-                 f"{preprocessor.n_features_out_}")
+        _require(member.n_features_in_ == expected,
+                 f"a member reads {member.n_features_in_} features, the preprocessing "
+                 f"(and periodic features) give {expected}")
 
 
 def _set_pipeline_state(model, state, preprocessor, members):
@@ -169,6 +174,6 @@ def set_state(model, state):
         _set_pipeline_state(model, state, preprocessor, [_member(s, None) for s in members])
         return
     members = [_member(s, model._inner_class) for s in members]
-    _check_members_read(preprocessor, members)
+    _check_members_read(preprocessor, members, model.periodic_features)
     fitted = _preset_targets(model, state, members)
     model._commit(preprocessor, fitted, list(zip(members, _kept_epochs(state, members))))
