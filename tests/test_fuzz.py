@@ -15,10 +15,10 @@ Under AddressSanitizer (``tools/asan.sh``) this doubles as a memory-safety
 fuzzer for the kernels' pointer arithmetic.
 """
 
-import warnings
 
 import numpy as np
 import pytest
+from conftest import quiet_warnings
 import scipy.sparse as sp
 from scipy.special import expit, softmax, xlogy
 
@@ -224,8 +224,7 @@ def test_engine_matches_numpy_reference(p):
     # the first call builds the network and the optimizer state (a tiny step,
     # so it cannot diverge); then the weights are replaced by random ones
     model.set_params(learning_rate_init=1e-9)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         model.partial_fit(X_in, p["y"], sample_weight=sw, **fit_kw)
     model.set_params(learning_rate_init=p["learning_rate"])
     model._optimizer.learning_rate = p["learning_rate"]
@@ -279,8 +278,7 @@ def test_engine_matches_numpy_reference(p):
                      "nesterov": p["nesterov"]},
                     p["alpha"], hidden, output, eps, loss_scale)
     t_before = opt.t
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         model.partial_fit(X_in, p["y"], sample_weight=sw)
     np.testing.assert_allclose(net.params, ref[0], rtol=tol["rtol"],
                                atol=tol["atol"] * max(1.0, float(np.abs(ref[0]).max())))

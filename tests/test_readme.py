@@ -1,11 +1,11 @@
 """Every Python snippet in README.md runs, in order, and shows what it says."""
 
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import quiet_warnings
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -23,8 +23,7 @@ def test_readme_python_snippets_run(tmp_path, monkeypatch):
     assert len(blocks) >= 8
     monkeypatch.chdir(tmp_path)
     namespace = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # ConvergenceWarning in the short examples
+    with quiet_warnings():  # ConvergenceWarning in the short examples
         for code in blocks:
             exec(compile(code, "README.md", "exec"), namespace)
     # what the README says the snippets show

@@ -4,10 +4,10 @@ modules report it, and every set computes the same weights bit for bit."""
 import os
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
+from conftest import quiet_warnings
 import scipy.sparse as sp
 
 import fastbp
@@ -108,8 +108,7 @@ def test_every_kernel_set_computes_the_same_weights():
     old = (_engine.simd_level(), _shuffle.simd_level())
     results = {}
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_warnings():
             for level in available:
                 _engine.set_simd_level(level)
                 _shuffle.set_simd_level(level)
