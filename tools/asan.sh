@@ -60,6 +60,8 @@ echo "asan.sh: building the engine with FASTBP_SANITIZE=1 FASTBP_DEBUG=${FASTBP_
 export LD_PRELOAD="$PRELOAD${LD_PRELOAD:+:$LD_PRELOAD}"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export PYTHONPATH="$SCRATCH/src${PYTHONPATH:+:$PYTHONPATH}"
+# tells tests/test_simd.py that this build has the baseline kernel set only
+export FASTBP_SANITIZE=1
 
 # the instrumented engine must be the one the tests import
 "$PYTHON" - <<'EOF'
