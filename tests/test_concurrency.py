@@ -218,15 +218,20 @@ def _runs_python_during(call, attempts=100):
     as this thread is scheduled during one release. No clock is read: the
     machine's speed and load cannot change the answer, only how many
     attempts it takes."""
-    state = {"inside": False, "seen": False}
+    state = {"inside": False, "seen": False, "error": None}
 
     def worker():
-        for _ in range(attempts):
-            state["inside"] = True
-            call()
-            state["inside"] = False
-            if state["seen"]:
-                return
+        try:
+            for _ in range(attempts):
+                state["inside"] = True
+                try:
+                    call()
+                finally:
+                    state["inside"] = False
+                if state["seen"]:
+                    return
+        except BaseException as error:   # re-raised by the caller, never seen inside
+            state["error"] = error
 
     interval = sys.getswitchinterval()
     sys.setswitchinterval(600.0)
@@ -240,6 +245,8 @@ def _runs_python_during(call, attempts=100):
         thread.join()
     finally:
         sys.setswitchinterval(interval)
+    if state["error"] is not None:
+        raise state["error"]
     return state["seen"]
 
 
