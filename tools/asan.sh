@@ -27,6 +27,10 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-python3}"
+case "$PYTHON" in  # a relative path must survive the cd into the scratch copy
+    /*) ;;
+    */*) PYTHON="$PWD/$PYTHON" ;;
+esac
 CC="${CC:-$("$PYTHON" -c 'import sysconfig; print((sysconfig.get_config_var("CC") or "cc").split()[0])')}"
 
 LIBASAN="$("$CC" -print-file-name=libasan.so)"
