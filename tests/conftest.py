@@ -1,7 +1,19 @@
+import contextlib
 import warnings
 
 import numpy as np
 import pytest
+
+
+@contextlib.contextmanager
+def quiet_warnings():
+    """Ignore the warnings of a deliberately short or odd fit, all but
+    RuntimeWarning: the suite's ``error::RuntimeWarning`` (overflow, invalid
+    values in the kernels' numpy twins) still fails the test."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.simplefilter("error", RuntimeWarning)
+        yield
 
 
 def make_moons(n, noise=0.15, seed=0):
@@ -13,8 +25,7 @@ def make_moons(n, noise=0.15, seed=0):
 def with_weights(est, X, y, coefs, intercepts):
     """Fit ``est`` once to build its network, then install the given weights
     (the way scikit-learn's own worked-example test sets them)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         est.set_params(max_iter=1).fit(X, y)
     dtype = est.coefs_[0].dtype
     est.coefs_ = [np.array(c, dtype=dtype) for c in coefs]
@@ -43,3 +54,19 @@ def hide_module(monkeypatch, name):
         return real_import(module, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", fake_import)
+
+
+def pytest_addoption(parser):
+    parser.addoption("--fail-on-skip", action="store_true",
+                     help="report a skipped test as failed (for CI groups that install "
+                          "the optional dependency the test needs)")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if (report.skipped and not hasattr(report, "wasxfail")
+            and item.config.getoption("--fail-on-skip")):
+        report.outcome = "failed"
+        report.longrepr = f"skipped under --fail-on-skip: {report.longrepr}"

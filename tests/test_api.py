@@ -5,15 +5,14 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import make_moons
+from conftest import make_moons, quiet_warnings
 
 import fastbp
 from fastbp import _engine, _validation
 
 
 def quiet_fit(est, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         return est.fit(*args, **kwargs)
 
 

@@ -10,10 +10,10 @@ import hashlib
 import json
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
+from conftest import quiet_warnings
 from test_interrupt import child_environment
 
 
@@ -69,8 +69,7 @@ def fingerprint(name, data=None):
     data = _data() if data is None else data
     estimator, params, X_key, y_key = CASES[name]
     model = getattr(fastbp, estimator)(random_state=42, **params)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         model.fit(data[X_key], data[y_key])
     curve = [float(v).hex() for v in getattr(model, "loss_curve_", None) or []]
     return [hashlib.sha256(model._net.params.tobytes()).hexdigest(), curve,
@@ -140,8 +139,7 @@ def test_random_state_instances_and_ints_agree():
     import fastbp
 
     X, y = _data()["X"], _data()["y"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         a = fastbp.MLPClassifier((8,), max_iter=5, random_state=7).fit(X, y)
         b = fastbp.MLPClassifier((8,), max_iter=5,
                                  random_state=np.random.RandomState(7)).fit(X, y)

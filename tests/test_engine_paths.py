@@ -13,10 +13,10 @@
 """
 
 import pickle
-import warnings
 
 import numpy as np
 import pytest
+from conftest import quiet_warnings
 import scipy.sparse as sp
 
 import fastbp
@@ -195,8 +195,7 @@ def test_sparse_and_dense_input_train_the_same(solver, hidden):
     y = rng.randint(0, 3, 240)
     kw = dict(hidden_layer_sizes=hidden, solver=solver, batch_size=16, max_iter=3,
               random_state=0, learning_rate_init=0.01)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         a = fastbp.MLPClassifier(**kw).fit(Xs, y)
         b = fastbp.MLPClassifier(**kw).fit(Xs.toarray(), y)
     for ca, cb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
@@ -206,8 +205,7 @@ def test_sparse_and_dense_input_train_the_same(solver, hidden):
     unused = np.asarray(Xs.sum(axis=0)).ravel() == 0
     assert unused.any()
     fresh = fastbp.MLPClassifier(**{**kw, "max_iter": 1})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         fresh.fit(Xs, y)
     start = Network(a._net.sizes, "relu", "softmax", np.float64)
     start.init_glorot(np.random.RandomState(0), "relu")
@@ -236,8 +234,7 @@ def test_matrix_vector_products_match_numpy():
 def _fitted(kind, dtype=np.float64):
     rng = np.random.RandomState(0)
     X = rng.normal(size=(120, 6)).astype(dtype)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         if kind == "binary":
             y = np.where(X[:, 0] > 0, "yes", "no")
             return fastbp.MLPClassifier((8,), max_iter=30, random_state=0).fit(X, y), X
@@ -319,8 +316,7 @@ def test_regressors_take_the_fast_path_for_any_output_count(estimator, n_outputs
     rng = np.random.RandomState(1)
     X = rng.normal(size=(100, 7))
     Y = np.abs(X[:, :n_outputs] * 2 + 1) if n_outputs > 1 else np.abs(X[:, 0] * 2 + 1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         if estimator == "MLPRegressor":
             model = fastbp.MLPRegressor(hidden_layer_sizes=(9,), max_iter=5, random_state=0)
         else:
@@ -432,8 +428,7 @@ def test_threadpoolctl_limits_fastbp_threads_and_blas_is_restored():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(400, 64))
     y = rng.randint(0, 10, 400)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         fastbp.MLPClassifier((256,), max_iter=2, random_state=0).fit(X, y)
     after = [i for i in threadpoolctl.threadpool_info()
              if i["filepath"] == _engine._blas_library[0]][0]["num_threads"]
@@ -481,8 +476,7 @@ def test_concurrent_fits_leave_blas_threads_as_found():
             errors.append(exc)
 
     threads = [threading.Thread(target=fit) for _ in range(3)]
-    with warnings.catch_warnings():  # not thread-safe: set once, around all threads
-        warnings.simplefilter("ignore")
+    with quiet_warnings():  # not thread-safe: set once, around all threads
         for t in threads:
             t.start()
         for t in threads:
@@ -690,8 +684,7 @@ def test_data_parallel_mode_matches_sklearn(solver):
               random_state=0, tol=0, n_iter_no_change=100)
     assert _engine.data_parallel(_engine.NetSpec([64, 100, 10], "relu", "softmax"), 200)
     for weights in (None, sw):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_warnings():
             a = fastbp.MLPClassifier(**kw).fit(X, y, sample_weight=weights)
             b = sknn.MLPClassifier(**kw).fit(X, y, sample_weight=weights)
         for ca, cb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
@@ -717,8 +710,7 @@ def test_data_parallel_mode_trains_float32_like_sklearn():
     X = (X / 16.0).astype(np.float32)
     kw = dict(hidden_layer_sizes=(100,), solver="adam", batch_size=200, max_iter=5,
               random_state=0, tol=0, n_iter_no_change=100)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         a = fastbp.MLPClassifier(**kw).fit(X, y)
         b = sknn.MLPClassifier(**kw).fit(X, y)
     assert a.coefs_[0].dtype == np.float32 and b.coefs_[0].dtype == np.float32

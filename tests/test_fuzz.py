@@ -15,10 +15,10 @@ Under AddressSanitizer (``tools/asan.sh``) this doubles as a memory-safety
 fuzzer for the kernels' pointer arithmetic.
 """
 
-import warnings
 
 import numpy as np
 import pytest
+from conftest import quiet_warnings
 import scipy.sparse as sp
 from scipy.special import expit, softmax, xlogy
 
@@ -208,9 +208,10 @@ def _targets(model, y, dtype):
     return np.asarray(y, dtype=np.float64).reshape(len(y), -1)
 
 
-@settings(max_examples=40, deadline=None)
-@given(problems())
-def test_engine_matches_numpy_reference(p):
+def _model_with_random_weights(p):
+    """The fuzzed problem's model, its optimizer state built by a first tiny
+    step, then its weights replaced by random ones; (model, X as passed, X as
+    float64, targets, sample weights as float64, loss)."""
     dtype = p["dtype"]
     X = p["X"].astype(dtype)
     X_in = sp.csr_matrix(X) if p["sparse"] else X
@@ -224,22 +225,60 @@ def test_engine_matches_numpy_reference(p):
     # the first call builds the network and the optimizer state (a tiny step,
     # so it cannot diverge); then the weights are replaced by random ones
     model.set_params(learning_rate_init=1e-9)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         model.partial_fit(X_in, p["y"], sample_weight=sw, **fit_kw)
     model.set_params(learning_rate_init=p["learning_rate"])
     model._optimizer.learning_rate = p["learning_rate"]
 
     net = model._net
-    sizes = net.sizes
-    hidden, output = net.spec.hidden_activation, net.spec.output_activation
     for W, b in zip(net.coefs, net.intercepts):  # about norm-preserving per layer
         W[...] = p["rng"].normal(size=W.shape) * p["param_scale"] / np.sqrt(W.shape[0])
         b[...] = p["rng"].normal(size=b.shape) * p["param_scale"] / np.sqrt(W.shape[0])
-    flat = net.params.astype(np.float64)
-    X64 = X.astype(np.float64)
     Y = _targets(model, p["y"], dtype)
     w = np.ones(X.shape[0]) if sw is None else sw.astype(dtype).astype(np.float64)
+    return model, X_in, X.astype(np.float64), Y, w, loss
+
+
+def _reference_epoch(model, p, X64, Y, w, loss, learning_rate):
+    """The reference's epoch from the model's current weights and optimizer
+    state (float64), at ``learning_rate``."""
+    net, opt = model._net, model._optimizer
+    s1 = opt.state1.astype(np.float64)
+    s2 = (opt.state2 if opt.state2.size == s1.size else np.zeros_like(opt.state1))
+    s2 = s2.astype(np.float64)
+    loss_scale = 1.0 / Y.shape[1] if loss == "squared_error" else 1.0
+    return ref_epoch(net.params.astype(np.float64), s1, s2, opt.t, net.sizes, X64, Y, w,
+                     min(p["batch_size"], X64.shape[0]),
+                     {"solver": p["solver"], "lr": learning_rate, "momentum": p["momentum"],
+                      "nesterov": p["nesterov"]},
+                     p["alpha"], net.spec.hidden_activation, net.spec.output_activation,
+                     float(np.finfo(p["dtype"]).eps), loss_scale)
+
+
+def _step_error(before, after, ref_after, n_steps, eps):
+    """(error of the engine's step, its bound). The step is ``after - before``
+    and the reference's ``ref_after - before`` (all float64). Storing the
+    parameters in the model's dtype after each of the ``n_steps`` steps
+    rounds each by at most eps/2 of its size: that, twice over, plus 1e-3 of
+    the step for the dtype's error in the gradient, bounds a right step
+    (float32: measured at most the rounding term alone over 650 fuzzed
+    problems); a step 1% off (learning rate, bias correction, momentum) is
+    ten times outside."""
+    step_error = float(np.linalg.norm((after - before) - (ref_after - before)))
+    rounding = n_steps * eps * float(np.linalg.norm(ref_after))
+    return step_error, 2 * rounding + 1e-3 * float(np.linalg.norm(ref_after - before))
+
+
+@settings(max_examples=40, deadline=None)
+@given(problems())
+def test_engine_matches_numpy_reference(p):
+    dtype = p["dtype"]
+    model, X_in, X64, Y, w, loss = _model_with_random_weights(p)
+    net = model._net
+    sizes = net.sizes
+    hidden, output = net.spec.hidden_activation, net.spec.output_activation
+    sw = p["sample_weight"]
+    flat = net.params.astype(np.float64)
     eps = float(np.finfo(dtype).eps)
     if dtype == np.float64:
         tol = dict(rtol=1e-9, atol=1e-12)
@@ -270,25 +309,47 @@ def test_engine_matches_numpy_reference(p):
 
     # one epoch of training from the current weights and optimizer state
     opt = model._optimizer
-    s1 = opt.state1.astype(np.float64)
-    s2 = (opt.state2 if opt.state2.size == s1.size else np.zeros_like(opt.state1))
-    s2 = s2.astype(np.float64)
-    loss_scale = 1.0 / Y.shape[1] if loss == "squared_error" else 1.0
-    ref = ref_epoch(flat, s1, s2, opt.t, sizes, X64, Y, w, min(p["batch_size"], X.shape[0]),
-                    {"solver": p["solver"], "lr": p["learning_rate"], "momentum": p["momentum"],
-                     "nesterov": p["nesterov"]},
-                    p["alpha"], hidden, output, eps, loss_scale)
+    ref = _reference_epoch(model, p, X64, Y, w, loss, p["learning_rate"])
     t_before = opt.t
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         model.partial_fit(X_in, p["y"], sample_weight=sw)
     np.testing.assert_allclose(net.params, ref[0], rtol=tol["rtol"],
                                atol=tol["atol"] * max(1.0, float(np.abs(ref[0]).max())))
+    # the step itself, in either dtype, to the rounding of the parameters
+    n_steps = -(-X64.shape[0] // min(p["batch_size"], X64.shape[0]))
+    step_error, bound = _step_error(flat, net.params.astype(np.float64), ref[0], n_steps, eps)
+    assert step_error <= bound, (step_error, bound)
     np.testing.assert_allclose(opt.state1, ref[1], rtol=tol["rtol"],
                                atol=tol["atol"] * max(1e-3, float(np.abs(ref[1]).max())))
     if p["solver"] == "adam":
         np.testing.assert_allclose(opt.state2, ref[2], rtol=tol["rtol"],
                                    atol=tol["atol"] * max(1e-6, float(np.abs(ref[2]).max())))
-        assert opt.t == ref[3] == t_before + -(-X.shape[0] // min(p["batch_size"],
-                                                                   X.shape[0]))
+        assert opt.t == ref[3] == t_before + n_steps
     np.testing.assert_allclose(model.loss_, ref[4], **tol)
+
+
+@pytest.mark.parametrize("solver, momentum", [("sgd", 0.9), ("adam", 0.0)])
+def test_float32_step_check_catches_a_step_one_percent_off(solver, momentum):
+    # the bound of _step_error holds for the right reference and fails for
+    # one whose learning rate is 1% off (what rtol 2e-3 on the weights let by)
+    rng = np.random.RandomState(3)
+    X = rng.normal(size=(12, 4))
+    p = {"X": X, "y": rng.randint(0, 3, 12), "classes": [0, 1, 2], "kind": "multiclass",
+         "sparse": False, "hidden_sizes": (5, 3), "activation": "tanh", "dtype": np.float32,
+         "batch_size": 4, "sample_weight": None, "alpha": 1e-4, "solver": solver,
+         "nesterov": False, "momentum": momentum, "param_scale": 1.0,
+         "learning_rate": 1e-3, "rng": rng}
+    model, X_in, X64, Y, w, loss = _model_with_random_weights(p)
+    before = model._net.params.astype(np.float64)
+    right = _reference_epoch(model, p, X64, Y, w, loss, p["learning_rate"])[0]
+    wrong = _reference_epoch(model, p, X64, Y, w, loss, 1.01 * p["learning_rate"])[0]
+    model.partial_fit(X_in, p["y"])
+    after = model._net.params.astype(np.float64)
+    eps = float(np.finfo(np.float32).eps)
+    step_error, bound = _step_error(before, after, right, 3, eps)
+    assert step_error <= bound, (step_error, bound)
+    step_error, bound = _step_error(before, after, wrong, 3, eps)
+    assert step_error > 3 * bound, (step_error, bound)
+    # the old float32 tolerance alone passes the wrong step
+    np.testing.assert_allclose(after, wrong, rtol=2e-3,
+                               atol=2e-4 * max(1.0, float(np.abs(wrong).max())))

@@ -3,6 +3,7 @@ implementation: every hidden activation x output/loss pair x dtype, depths 1-3."
 
 import numpy as np
 import pytest
+from conftest import quiet_warnings
 from scipy.special import expit, logsumexp, ndtr
 
 import fastbp
@@ -57,10 +58,8 @@ def fitted_model(activation, output, depth, dtype=np.float64, alpha=1e-2, seed=0
     rng = np.random.RandomState(seed + 1)
     sizes = [X.shape[1], *HIDDEN[depth], None]
     # weights large enough that every layer matters and outputs are not saturated
-    import warnings
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         model.fit(X.astype(dtype), y)
     sizes[-1] = model.n_outputs_
     model.coefs_ = [rng.uniform(-1, 1, (a, b)).astype(dtype) for a, b in zip(sizes[:-1], sizes[1:])]

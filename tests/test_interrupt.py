@@ -19,11 +19,11 @@ import subprocess
 import sys
 import textwrap
 import time
-import warnings
 
 import numpy as np
 
 import pytest
+from conftest import quiet_warnings
 
 import fastbp
 
@@ -144,16 +144,45 @@ def test_sigint_stops_fit_and_leaves_a_consistent_model(solver, kind):
     assert latency < 30, latency
 
 
-if __name__ == "__main__":
+def latency_figures(max_ms=None, max_median_ms=None):
+    """Print the latency of 5 signals per case (sent 10-230 ms into training);
+    return 1 when the median of all of them exceeds ``max_median_ms`` or any
+    one exceeds ``max_ms`` (milliseconds), else 0."""
+    figures = []
     for solver, kind in CASES:
-        figures, epochs = [], []
+        case, epochs = [], []
         for delay in (0.01, 0.05, 0.11, 0.17, 0.23):
             latency, report = interrupt_fit(solver, kind, delay=delay)
             assert report["same_params"], report
-            figures.append(latency * 1e3)
+            case.append(latency * 1e3)
             epochs.append(report["n_iter"])
-        print(f"{solver:5s} {kind:6s} latency ms: " + ", ".join(f"{v:.1f}" for v in figures)
-              + f"  (max {max(figures):.1f}); epochs kept: {epochs}")
+        print(f"{solver:5s} {kind:6s} latency ms: " + ", ".join(f"{v:.1f}" for v in case)
+              + f"  (max {max(case):.1f}); epochs kept: {epochs}")
+        figures += case
+    median = float(np.median(figures))
+    print(f"all {len(figures)} signals: median {median:.1f} ms, max {max(figures):.1f} ms"
+          f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+    failed = []
+    if max_median_ms is not None and median > max_median_ms:
+        failed.append(f"median above {max_median_ms} ms")
+    if max_ms is not None and max(figures) > max_ms:
+        failed.append(f"a signal above {max_ms} ms")
+    if failed:
+        print("FAIL: " + "; ".join(failed), file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Ctrl-C latency of fit, measured on "
+                                                 "real signals to child processes")
+    parser.add_argument("--max-ms", type=float, default=None,
+                        help="exit with status 1 when any signal took longer")
+    parser.add_argument("--max-median-ms", type=float, default=None,
+                        help="exit with status 1 when the median took longer")
+    args = parser.parse_args()
+    sys.exit(latency_figures(args.max_ms, args.max_median_ms))
 
 
 # ---------------------------------------------------------------------------
@@ -174,7 +203,6 @@ def test_interrupt_mid_epoch_or_just_after_keeps_whole_epochs(monkeypatch, solve
     """``inside``: the engine reports the interrupt midway (its own rollback);
     ``after``: the signal reaches Python right after the engine returned a
     finished epoch, before the fit loop recorded it (that epoch is dropped)."""
-    import warnings
 
     import numpy as np
 
@@ -200,8 +228,7 @@ def test_interrupt_mid_epoch_or_just_after_keeps_whole_epochs(monkeypatch, solve
                                          "weights after epoch 3 of this call."):
         model.fit(X, y)
     monkeypatch.setattr(_engine, "train_epoch", real)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         ref = MLPClassifier((5,), solver=solver, batch_size=16, max_iter=3,
                             random_state=0).fit(X, y)
     assert model.n_iter_ == 3 and model.t_ == ref.t_ and model.loss_ == ref.loss_
@@ -233,7 +260,6 @@ def test_interrupt_in_first_epoch_keeps_the_initial_weights(monkeypatch):
 
 
 def test_lbfgs_interrupt_keeps_the_last_accepted_iterate(monkeypatch):
-    import warnings
 
     import numpy as np
 
@@ -256,8 +282,7 @@ def test_lbfgs_interrupt_keeps_the_last_accepted_iterate(monkeypatch):
         model.fit(X, y)
     monkeypatch.setattr(_engine, "loss_and_grad", real)
     assert 1 <= model.n_iter_ < 7
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         ref = MLPClassifier((5,), solver="lbfgs", max_iter=model.n_iter_,
                             random_state=0).fit(X, y)
     np.testing.assert_array_equal(model._net.params, ref._net.params)
@@ -274,8 +299,7 @@ def test_signal_handler_exception_propagates_from_every_engine_entry(entry):
     X = rng.normal(size=(40000, 64))
     y = (X[:, 0] > 0).astype(int)
     model = fastbp.MLPClassifier((256, 256), max_iter=1, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         model.fit(X[:500], y[:500])
 
     def call():
@@ -297,8 +321,7 @@ def test_signal_handler_exception_propagates_from_every_engine_entry(entry):
     try:
         signal.setitimer(signal.ITIMER_REAL, 0.3)
         with pytest.raises(TimeoutError, match="alarm"):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with quiet_warnings():
                 call()
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)

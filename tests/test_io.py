@@ -12,6 +12,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from conftest import quiet_warnings
 import scipy.sparse as sp
 from _model_state import assert_same_state, model_state
 
@@ -220,8 +221,7 @@ def saved(tmp_path_factory):
     pd = pytest.importorskip("pandas")
     path = tmp_path_factory.mktemp("io") / "model.npz"
     model = MLPClassifier((5,), early_stopping=True, max_iter=3, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         model.fit(pd.DataFrame(X, columns=list("abcd")), Y_STR)
     model.save(path)
     return path.read_bytes(), model

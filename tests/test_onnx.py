@@ -18,7 +18,7 @@ from scipy.special import erf as scipy_erf
 from scipy.special import expit
 
 import fastbp
-from conftest import hide_module
+from conftest import hide_module, quiet_warnings
 
 ort = pytest.importorskip(
     "onnxruntime", reason="onnxruntime publishes no wheel for this platform and Python")
@@ -422,8 +422,7 @@ def test_objects_fastbp_cannot_export_are_named():
     from sklearn.pipeline import make_pipeline
 
     X, y = real_table("binary")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         sk = MLPClassifier((3,), max_iter=2).fit(X, y)
     with pytest.raises(TypeError, match=r"got sklearn\.neural_network\..*MLPClassifier\. "
                        r"For scikit-learn.*skl2onnx\.to_onnx"):

@@ -4,10 +4,10 @@ every thread's phases add up to the training calls' own time."""
 import os
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
+from conftest import quiet_warnings
 
 import fastbp
 from fastbp import _engine, _profile
@@ -28,8 +28,7 @@ def _fit(hidden, n, n_features, batch, solver="adam", **kw):
     rng = np.random.RandomState(0)
     X = rng.normal(size=(n, n_features))
     y = rng.randint(0, 3, n)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         return fastbp.MLPClassifier(hidden, solver=solver, batch_size=batch, max_iter=3,
                                     random_state=0, tol=0, n_iter_no_change=99,
                                     **kw).fit(X, y)

@@ -2,11 +2,11 @@
 
 import importlib.util
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import quiet_warnings
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -28,8 +28,7 @@ def test_readme_python_snippets_run(tmp_path, monkeypatch):
     assert sum("import onnxruntime" in code for code in blocks) == 1
     monkeypatch.chdir(tmp_path)
     namespace = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # ConvergenceWarning in the short examples
+    with quiet_warnings():  # ConvergenceWarning in the short examples
         for code in blocks:
             if serving or "import onnxruntime" not in code:
                 exec(compile(code, "README.md", "exec"), namespace)

@@ -63,26 +63,44 @@ def test_seed_221_relu_sigmoid_bce_gradients_match_chain_rule():
     np.testing.assert_allclose(step.intercepts_[1], b2 - 0.5 * db2, rtol=1e-12)
 
 
-def test_seed_scalar_chain_rule_matches_finite_differences():
+def test_seed_scalar_chain_rule_by_backprop_matches_hand_and_finite_differences():
     # The seed's scalar graph (section 3.2): d = 2b, e = a + d, L = c * e, with
     # dL/dc = e, dL/da = dL/de * de/da = c, dL/db = dL/de * de/dd * dd/db = 2c.
-    a, b, c = 3.0, -1.5, 0.25
+    # (b = -0.5 so that e, and with it dL/dc, is not zero; every value is
+    # exact in binary.)
+    a, b, c = 3.0, -0.5, 0.25
 
     def L(a, b, c):
         return c * (a + 2 * b)
 
     e = a + 2 * b
-    dL_de = c
-    grads = {"a": dL_de * 1.0, "b": dL_de * 1.0 * 2.0, "c": e}
-    assert grads == {"a": c, "b": 2 * c, "c": e}
+    by_hand = {"a": c, "b": 2 * c, "c": e}
+
+    # fastbp computes the same graph as a network: input (1, 2), one identity
+    # hidden unit with weights (a, b) gives e = a*1 + b*2, an identity output
+    # with weight c gives L; the target L - 1 makes the squared error's
+    # derivative dloss/dL exactly 1, so backprop's gradients are dL/da, dL/db
+    # and dL/dc themselves
+    x = np.array([[1.0, 2.0]])
+    model = with_weights(fastbp.MLPRegressor(hidden_layer_sizes=(1,), activation="identity",
+                                             alpha=0.0),
+                         np.vstack([x, x]), [0.0, 1.0], [[[a], [b]], [[c]]], [[0.0], [0.0]])
+    np.testing.assert_array_equal(model.predict(x), [L(a, b, c)])
+    loss, coef_grads, intercept_grads = model.loss_and_gradients(x, [L(a, b, c) - 1.0])
+    assert loss == 0.5
+    by_backprop = {"a": coef_grads[0][0, 0], "b": coef_grads[0][1, 0], "c": coef_grads[1][0, 0]}
+    assert by_backprop == by_hand
+    np.testing.assert_array_equal(intercept_grads[0], [c])     # de/d(bias) = 1
+    np.testing.assert_array_equal(intercept_grads[1], [1.0])
+
     h = 1e-6
     numeric = {
         "a": (L(a + h, b, c) - L(a - h, b, c)) / (2 * h),
         "b": (L(a, b + h, c) - L(a, b - h, c)) / (2 * h),
         "c": (L(a, b, c + h) - L(a, b, c - h)) / (2 * h),
     }
-    for name in grads:
-        assert grads[name] == pytest.approx(numeric[name], rel=1e-8)
+    for name in by_hand:
+        assert by_backprop[name] == pytest.approx(numeric[name], rel=1e-8)
 
 
 def _sklearn_worked_example(cls):

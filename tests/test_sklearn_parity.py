@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from conftest import make_moons
+from conftest import make_moons, quiet_warnings
 
 import fastbp
 from fastbp import _compat
@@ -159,8 +159,7 @@ def test_partial_fit_and_warm_start_sequences_match(digits):
     models = []
     for cls in (fastbp.MLPClassifier, sknn.MLPClassifier):
         est = cls(hidden_layer_sizes=(10,), warm_start=True, max_iter=2, random_state=0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_warnings():
             est.fit(X, y)
             est.fit(X, y)
         models.append(est)
@@ -199,8 +198,7 @@ def test_sparse_input_matches_sklearn_and_dense(digits):
                               random_state=0)
     assert_same_model(a, b, atol=1e-10)
     dense = fastbp.MLPClassifier(hidden_layer_sizes=(10,), max_iter=3, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         dense.fit(X, y)
     assert_same_model(a, dense, atol=1e-10)
     np.testing.assert_allclose(a.predict_proba(sp.csc_matrix(X)), dense.predict_proba(X),
@@ -258,8 +256,7 @@ def test_fastbp_options_at_their_defaults_are_sklearns(pair, solver, digits):
     extra = set(inspect.signature(ours_cls.__init__).parameters) - set(
         inspect.signature(theirs_cls.__init__).parameters) - {"self"}
     given = {n: OFF_VALUES.get(n) for n in extra}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         ours = ours_cls(**params, **given).fit(X, y)
         theirs = theirs_cls(**params).fit(X, y)
     assert_same_model(ours, theirs)

@@ -4,10 +4,10 @@ losses' gradients by autograd (Huber, L1, pinball, label smoothing, dropout
 under a fixed mask), and a few steps of AdamW with clipping and a warmed-up
 cosine schedule from the same weights."""
 
-import warnings
 
 import numpy as np
 import pytest
+from conftest import quiet_warnings
 
 import fastbp
 from fastbp import _engine
@@ -85,8 +85,7 @@ def _assert_same_gradients(model, X, y, objective, params, rtol=1e-10):
 
 def _fitted(cls, X, y, **params):
     model = cls(max_iter=1, random_state=0, **params)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         model.fit(X, y)
     rng = np.random.RandomState(1)
     model.coefs_ = [rng.uniform(-1, 1, c.shape) for c in model.coefs_]
@@ -193,13 +192,11 @@ def test_adamw_with_clipping_and_a_warmed_up_schedule_matches_pytorch(schedule):
                                  weight_decay=wd, max_grad_norm=clip, learning_rate=schedule,
                                  warmup=0.25, max_iter=1, shuffle=False, random_state=0,
                                  label_smoothing=0.1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         model.fit(X, y)  # builds the network; its weights are the starting point
     start = [p.copy() for pair in zip(model.coefs_, model.intercepts_) for p in pair]
     model.set_params(warm_start=True, max_iter=epochs)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         model.fit(X, y)
 
     params = [torch.tensor(p, requires_grad=True) for p in start]

@@ -5,12 +5,12 @@ loading and predicting as it did."""
 
 import json
 import pickle
-import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import quiet_warnings
 
 import fastbp
 from _model_state import assert_same_state, model_state
@@ -19,8 +19,7 @@ FORMAT_2 = Path(__file__).parent / "fixtures" / "format_2"
 
 
 def _fit(model, X, y, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet_warnings():
         return model.fit(X, y, **kwargs)
 
 
@@ -65,8 +64,7 @@ def test_every_option_saves_loads_and_trains_on(name, model, X, y, tmp_path):
     # and step count) and a warm-started fit
     for continued in (loaded, unpickled):
         original = pickle.loads(pickle.dumps(model))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with quiet_warnings():
             if not model.early_stopping:
                 continued.partial_fit(X[:100], y[:100])
                 original.partial_fit(X[:100], y[:100])

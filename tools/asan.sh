@@ -27,6 +27,10 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${PYTHON:-python3}"
+case "$PYTHON" in  # a relative path must survive the cd into the scratch copy
+    /*) ;;
+    */*) PYTHON="$PWD/$PYTHON" ;;
+esac
 CC="${CC:-$("$PYTHON" -c 'import sysconfig; print((sysconfig.get_config_var("CC") or "cc").split()[0])')}"
 
 LIBASAN="$("$CC" -print-file-name=libasan.so)"
@@ -60,6 +64,8 @@ echo "asan.sh: building the engine with FASTBP_SANITIZE=1 FASTBP_DEBUG=${FASTBP_
 export LD_PRELOAD="$PRELOAD${LD_PRELOAD:+:$LD_PRELOAD}"
 export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export PYTHONPATH="$SCRATCH/src${PYTHONPATH:+:$PYTHONPATH}"
+# tells tests/test_simd.py that this build has the baseline kernel set only
+export FASTBP_SANITIZE=1
 
 # the instrumented engine must be the one the tests import
 "$PYTHON" - <<'EOF'

@@ -5,6 +5,7 @@
 
 cdef extern from "_simd.h" nogil:
     int fastbp_cpu_simd_level()
+    enum: FASTBP_DISPATCH    # 1: this build holds the AVX2 and AVX-512 sets
 
 cdef extern from *:
     """
@@ -51,6 +52,13 @@ def simd_level():
 def cpu_simd_levels():
     """The kernel sets this CPU and build can run, from the most portable."""
     return SIMD_LEVELS[:fastbp_cpu_simd_level() + 1]
+
+
+def build_simd_levels():
+    """The kernel sets this build holds, whatever the CPU: all three, or the
+    baseline alone (FASTBP_NO_CLONES=1, debug and AddressSanitizer builds,
+    compilers other than GCC, CPUs other than x86-64)."""
+    return SIMD_LEVELS if FASTBP_DISPATCH else SIMD_LEVELS[:1]
 
 
 def set_simd_level(str name):
