@@ -333,6 +333,40 @@ def test_numbers_only_without_pandas(tmp_path, monkeypatch, capsys):
     assert os.path.exists("n.fbp")
 
 
+def test_a_plain_model_predicts_a_small_numeric_csv_without_pandas(tmp_path):
+    # the csv module reads it (pandas' import costs more than predicting ten rows);
+    # a text column sends the file to pandas as before; the predictions are the same
+    import subprocess
+    import sys
+
+    pytest.importorskip("pandas")
+    rng = np.random.RandomState(4)
+    X = rng.normal(size=(60, 3))
+    rows = [",".join(f"{v:.5f}" for v in r) for r in X]
+    (tmp_path / "train.csv").write_text("a,b,c,y\n" + "\n".join(
+        f"{r},{int(x[0] > 0)}" for r, x in zip(rows, X)) + "\n")
+    (tmp_path / "new.csv").write_text("a,b,c\n" + "\n".join(rows[:10]) + "\n")
+    (tmp_path / "ids.csv").write_text("id,a,b,c\n" + "\n".join(
+        f"row{k},{r}" for k, r in enumerate(rows[:10])) + "\n")
+    fastbp_cli("train", "train.csv", "-t", "y", "--no-preprocessing", "--epochs", "5", "-q",
+               "-o", "plain.fbp", cwd=tmp_path)
+    probe = ("import sys; from fastbp._cli import main; "
+             "code = main(['predict', 'plain.fbp', sys.argv[1], '--keep', *sys.argv[2:], "
+             "'-o', sys.argv[1] + '.out']) if len(sys.argv) > 2 else "
+             "main(['predict', 'plain.fbp', sys.argv[1], '-o', sys.argv[1] + '.out']); "
+             "print(code, 'pandas' in sys.modules)")
+    light = subprocess.run([sys.executable, "-c", probe, "new.csv"], cwd=tmp_path,
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert light == ["0", "False"]
+    texts = subprocess.run([sys.executable, "-c", probe, "ids.csv", "id"], cwd=tmp_path,
+                           capture_output=True, text=True, check=True).stdout.split()
+    assert texts == ["0", "True"]
+    plain = read_csv_text((tmp_path / "new.csv.out").read_text())[1]
+    with_ids = read_csv_text((tmp_path / "ids.csv.out").read_text())[1]
+    assert [r[0] for r in with_ids] == [f"row{k}" for k in range(10)]
+    assert [r[1:] for r in with_ids] == plain
+
+
 # ---------------------------------------------------------------------------
 # the README's command-line section
 # ---------------------------------------------------------------------------

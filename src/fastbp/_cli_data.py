@@ -137,10 +137,18 @@ class DataTable:
 # reading
 # ---------------------------------------------------------------------------
 
+# a CSV up to this size, read for a model without preprocessing, goes through
+# the csv module first: numbers only need no pandas (whose import costs more
+# than predicting a few rows)
+NUMBERS_FIRST_BYTES = 1 << 20
+
+
 def read_table(path, *, header="auto", delimiter=None, encoding="utf-8",
-               question_mark_missing=False):
+               question_mark_missing=False, numbers_first=False):
     """Read a CSV (``.csv``, ``.tsv``, ``.txt``; gzip/bz2/zip/xz compressed
-    too), Parquet, ``.npy`` or ``.npz`` file into a :class:`DataTable`."""
+    too), Parquet, ``.npy`` or ``.npz`` file into a :class:`DataTable`.
+    ``numbers_first``: a small CSV is read without pandas when all its cells
+    are numbers (or missing)."""
     if not os.path.exists(path):
         raise CLIError(f"{path}: no such file")
     if os.path.isdir(path):
@@ -156,11 +164,13 @@ def read_table(path, *, header="auto", delimiter=None, encoding="utf-8",
     except UnicodeDecodeError as exc:
         raise _encoding_error(path, encoding, exc) from None
     has_header = _has_header(first_rows, header, markers)
+    if not have_pandas() or (numbers_first and os.path.getsize(path) <= NUMBERS_FIRST_BYTES):
+        table = _read_csv_numbers(path, sep, has_header, encoding, markers)
+        if not table.texts or not have_pandas():
+            return table
     if have_pandas() and have_pyarrow():
         return _read_csv_arrow(path, sep, has_header, encoding, markers)
-    if have_pandas():
-        return _read_csv_pandas(path, sep, has_header, encoding, markers)
-    return _read_csv_numbers(path, sep, has_header, encoding, markers)
+    return _read_csv_pandas(path, sep, has_header, encoding, markers)
 
 
 def _encoding_error(path, encoding, exc):

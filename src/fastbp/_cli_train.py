@@ -109,11 +109,12 @@ def _write_csv(path, header, rows):
 # data
 # ---------------------------------------------------------------------------
 
-def read_data(args, path):
+def read_data(args, path, numbers_first=False):
     """The data file ``path`` read with the command's data options."""
     return read_table(path, header=args.header, delimiter=args.delimiter,
                       encoding=args.encoding,
-                      question_mark_missing=args.missing_question_mark)
+                      question_mark_missing=args.missing_question_mark,
+                      numbers_first=numbers_first)
 
 
 def _positional(table, indices):
@@ -476,7 +477,8 @@ def predictions(model, X, proba):
 
 def cmd_predict(args):
     model = load_model(args.model)
-    table = read_data(args, args.data)
+    # a model without preprocessing reads numbers only: a small CSV of them needs no pandas
+    table = read_data(args, args.data, numbers_first=not hasattr(model, "preprocessor_"))
     classifier = hasattr(model, "predict_proba")
     if args.proba and not classifier:
         raise CLIError(f"--proba needs a classifier, but {args.model} holds a regression model")
