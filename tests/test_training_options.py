@@ -268,8 +268,10 @@ def _engine_epochs(spec, params, X, Y, order, batch, n_threads, dropout, loss, e
 
 @pytest.mark.parametrize("sizes, batch, sparse",
                          [([40, 96, 64, 5], 50, False), ([32, 128, 4], 128, False),
-                          ([400, 128, 128, 5], 100, False), ([400, 128, 128, 5], 100, True)],
-                         ids=["row-split", "data-parallel", "kernel-sizes", "kernel-sizes-csr"])
+                          ([32, 128, 4], 128, True), ([400, 128, 128, 5], 100, False),
+                          ([400, 128, 128, 5], 100, True)],
+                         ids=["row-split", "data-parallel", "data-parallel-shape-csr",
+                              "kernel-sizes", "kernel-sizes-csr"])
 @pytest.mark.parametrize("activation", ["gelu", "tanh"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_every_option_gives_the_same_weights_on_1_to_3_threads(sizes, batch, sparse,

@@ -407,15 +407,24 @@ cdef inline Py_ssize_t _hidden_units(const Net *net) noexcept nogil:
     return total
 
 
-cdef inline Py_ssize_t _norm_part_count(const Net *net, Py_ssize_t batch_size) noexcept nogil:
+cdef inline Py_ssize_t _norm_part_count(const Net *net, Py_ssize_t batch_size,
+                                        bint data_parallel) noexcept nogil:
     # clipping's parts: one per weight block (_weight_blocks, fixed by the
-    # shapes) and one per entry of each b_i
-    cdef Py_ssize_t total = _weight_block_count(net, batch_size,
-                                                _data_parallel(net, batch_size))
+    # shapes and the mode) and one per entry of each b_i
+    cdef Py_ssize_t total = _weight_block_count(net, batch_size, data_parallel)
     cdef int i
     for i in range(net.n_layers):
         total += net.sizes[i + 1]
     return total
+
+
+cdef inline Py_ssize_t _norm_part_room(const Net *net, Py_ssize_t batch_size) noexcept nogil:
+    # the workspace's room for them, the larger of the two modes' counts: the
+    # sizing does not know whether the input is sparse (which turns the
+    # data-parallel mode off)
+    cdef Py_ssize_t dp = _norm_part_count(net, batch_size, True)
+    cdef Py_ssize_t rows = _norm_part_count(net, batch_size, False)
+    return dp if dp > rows else rows
 
 
 cdef inline Py_ssize_t _train_ws_size(const Net *net, Py_ssize_t B, bint gather,
@@ -437,7 +446,7 @@ cdef inline Py_ssize_t _train_ws_size(const Net *net, Py_ssize_t B, bint gather,
     if dropout and not _keeps_derivative(net.hidden_act):
         total += B * _hidden_units(net)
     if clip:
-        total += 2 * _norm_part_count(net, B)
+        total += 2 * _norm_part_room(net, B)
     if _data_parallel(net, B):
         total += net.n_params
     return total
@@ -453,7 +462,7 @@ cdef inline void _workspace(Workspace *ws, const EpochConfig *cfg, floating *wor
     ws.norm_parts = NULL
     if cfg.train and cfg.opt.max_grad_norm > 0:
         ws.norm_parts = <double *> p      # after B doubles: aligned for doubles
-        p += 2 * _norm_part_count(net, bs)
+        p += 2 * _norm_part_count(net, bs, cfg.data_parallel)
     ws.inputs = NULL
     if cfg.inp.csr_data == NULL and cfg.gather:
         ws.inputs = p
@@ -941,7 +950,7 @@ cdef inline double _clip_factor(const EpochConfig *cfg, const Workspace *ws,
                                 double sw_sum) noexcept nogil:
     # max_grad_norm / the gradient's global norm (PyTorch's clip_grad_norm_,
     # 1e-6 added to the norm), at most 1; the parts summed in one order
-    cdef Py_ssize_t j, n = _norm_part_count(cfg.net, cfg.batch_size)
+    cdef Py_ssize_t j, n = _norm_part_count(cfg.net, cfg.batch_size, cfg.data_parallel)
     cdef double total = 0.0, factor
     for j in range(n):
         total += ws.norm_parts[j]
