@@ -152,10 +152,10 @@ def tabular_spec(model):
 def _periodic_table(model, pre):
     """The preset's periodic features (``member_inputs``): its fixed
     frequencies and phases, or None when it has none."""
-    from ..tabular._periodic import periodic_table
+    from ..tabular._periodic import periodic_numbers, periodic_table
 
-    n_numeric = len(pre.numeric_columns_)
-    if pre.sparse_input_ or model.periodic_features == 0 or n_numeric == 0:
+    n_numeric = periodic_numbers(pre, model.periodic_features)
+    if n_numeric == 0:
         return None
     return periodic_table(n_numeric, model.periodic_features, model.periodic_scale)
 

@@ -28,7 +28,7 @@ from .._validation import (
     validate_params,
 )
 from ..callbacks import _make_runner
-from ._periodic import with_periodic_features
+from ._periodic import periodic_numbers, with_periodic_features
 from ._members import HeldOut, TrainingData, fit_members, member_plans
 from ._params import CLASSIFIER, MLP, PARAMETERS, PREPROCESSING, REGRESSOR, routed
 from ._preprocessor import TabularPreprocessor
@@ -166,9 +166,7 @@ class _TabularMLP(EstimatorAPI, SklearnBase):
     def _features(self, X, preprocessor):
         """The preprocessing's output ``X`` with the periodic features of its
         numbers appended (none for a preprocessing fitted on sparse input)."""
-        if preprocessor.sparse_input_:
-            return X
-        return with_periodic_features(X, len(preprocessor.numeric_columns_),
+        return with_periodic_features(X, periodic_numbers(preprocessor, self.periodic_features),
                                       self.periodic_features, self.periodic_scale)
 
     def _held_out(self, preprocessor, fitted, X_val, y_val, sample_weight_val):

@@ -27,6 +27,7 @@ import numpy as np
 
 from .._estimators import MLP, MLPClassifier, MLPRegressor
 from .._state import estimator_class, is_count, is_number
+from ._periodic import periodic_numbers
 from ._preprocessor import TabularPreprocessor
 
 __all__ = ["to_state", "set_state", "PRESET_ATTRIBUTES"]
@@ -89,9 +90,8 @@ def _member(state, expected_class):
 def _check_members_read(preprocessor, members, periodic_features=0):
     """The members read the preprocessing's output (a preset's: with
     ``periodic_features`` per numeric column appended, as ``member_inputs``)."""
-    expected = preprocessor.n_features_out_
-    if periodic_features and not preprocessor.sparse_input_:
-        expected += len(preprocessor.numeric_columns_) * periodic_features
+    expected = (preprocessor.n_features_out_
+                + periodic_numbers(preprocessor, periodic_features) * periodic_features)
     for member in members:
         _require(member.n_features_in_ == expected,
                  f"a member reads {member.n_features_in_} features, the preprocessing "
