@@ -36,7 +36,6 @@ from .._validation import (
     BOOLEAN,
     NONE,
     InvalidParameterError,
-    get_feature_names,
     integer,
     one_of,
     validate_params,
@@ -359,7 +358,7 @@ def _forced_categorical(pre, table):
 def _fit_table(table, pre, owner):
     """The fitted attributes of ``pre`` on ``table``."""
     check_shape(table.n_rows, table.n_columns, owner)
-    names = get_feature_names(_frame_of(table))
+    names = table.feature_names()
     if names is not None and len(set(names)) != len(names):
         duplicated = sorted({n for n in names if list(names).count(n) > 1})
         raise ValueError(f"X has duplicated column names {duplicated}: columns are matched "
@@ -410,10 +409,6 @@ def _sparse_output(choice, fitted):
     return choice is True or stored <= SPARSE_DENSITY * fitted["n_features_out_"]
 
 
-def _frame_of(table):
-    return getattr(table, "frame", None)
-
-
 def _fit_numeric(columns):
     """The numeric attributes from ``(position, (centre, scale), has missing)``
     per numeric column."""
@@ -453,7 +448,7 @@ def _column_positions(pre, table, owner):
     """Where each fitted column is in ``table``: by name when both have
     string column names, else by position."""
     fitted_names = getattr(pre, "feature_names_in_", None)
-    names = get_feature_names(_frame_of(table))
+    names = table.feature_names()
     if fitted_names is not None and names is not None:
         index = {name: j for j, name in enumerate(names)}
         missing = [name for name in fitted_names if name not in index]

@@ -23,6 +23,8 @@ import numbers
 
 import numpy as np
 
+from .._validation import get_feature_names
+
 __all__ = ["NUMERIC", "BOOL", "CATEGORICAL", "DATETIME", "TIMEDELTA", "KINDS", "Table",
            "as_table", "check_shape", "is_dataframe_of"]
 
@@ -42,7 +44,10 @@ def is_dataframe_of(X, library):
 
 
 def as_table(X, input_name="X"):
-    """``X`` (a 2-D array-like, or a pandas or polars DataFrame) as a Table."""
+    """``X`` (a 2-D array-like, a pandas or polars DataFrame, or a Table) as a
+    Table."""
+    if isinstance(X, Table):
+        return X
     if is_dataframe_of(X, "pandas"):
         return _PandasTable(X)
     if is_dataframe_of(X, "polars"):
@@ -250,6 +255,10 @@ class Table:
 
     names = None
 
+    def feature_names(self):
+        """The column names kept as ``feature_names_in_`` (all strings), or None."""
+        return None
+
     def label(self, j):
         return repr(self.names[j]) if self.names is not None else f"{j} (by position)"
 
@@ -304,6 +313,9 @@ class _PandasTable(Table):
         self.frame = frame
         self.n_rows, self.n_columns = frame.shape
         self.names = list(frame.columns)
+
+    def feature_names(self):
+        return get_feature_names(self.frame)
 
     def column(self, j):
         return self.frame.iloc[:, j]
@@ -386,6 +398,9 @@ class _PolarsTable(Table):
         self.frame = frame
         self.n_rows, self.n_columns = frame.shape
         self.names = list(frame.columns)
+
+    def feature_names(self):
+        return get_feature_names(self.frame)
 
     def column(self, j):
         return self.frame.to_series(j)
