@@ -29,10 +29,15 @@ def _scale_from(q25, q75, low, high):
 def robust_scaling(values):
     """``(centre, scale)`` of a float64 column (NaN: missing; ±inf are left
     out of the statistics)."""
-    finite = values[np.isfinite(values)]
+    is_finite = np.isfinite(values)
+    # one float64 copy at most (a column of a big table is large): the finite values
+    # are copied only when some are not, and then partitioned in place
+    copied = not is_finite.all()
+    finite = values[is_finite] if copied else values
+    del is_finite
     if finite.size == 0:
         return 0.0, 0.0
-    q25, median, q75 = np.quantile(finite, [0.25, 0.5, 0.75])
+    q25, median, q75 = np.quantile(finite, [0.25, 0.5, 0.75], overwrite_input=copied)
     return float(median), float(_scale_from(q25, q75, finite.min(), finite.max()))
 
 
