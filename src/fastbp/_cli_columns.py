@@ -97,6 +97,7 @@ def read_csv_columns(path, sep, has_header, encoding, markers, *, dtype, target,
     table.target_values = DataTable(path, frame=target_frame).column(0)
     table.blocks = decoder.table(names if has_header else None, stored)
     table.positions = {j: k for k, j in enumerate(stored)}
+    pa.default_memory_pool().release_unused()  # the batches' memory, kept by pyarrow's pool
     return table
 
 

@@ -315,7 +315,7 @@ def transform_blocks(preprocessor, blocks):
     CSR output: the blocks' parts joined at the end)."""
     import scipy.sparse as sp
 
-    dtype = preprocessor._output_dtype()
+    dtype = np.dtype(preprocessor.dtype)
     if preprocessor.sparse_output_:
         parts = [preprocessor.transform(block) for block in blocks.pop_blocks()]
         return _stacked_csr(parts, preprocessor.n_features_out_, dtype, sp)

@@ -60,7 +60,9 @@ class BlockTable(Table):
     """Columns ``names`` (None: by position) of ``kinds``; column ``j`` is
     row ``slots[j]`` of its kind's array in every block; ``texts[j]``: a
     categorical column's distinct texts in the order their codes number
-    them."""
+    them. ``codes(j)`` gives int32 codes."""
+
+    numbers_are_copies = True  # a column is put together from its blocks on each call
 
     def __init__(self, names, kinds, slots, texts, blocks):
         self.names = None if names is None else list(names)
@@ -96,12 +98,12 @@ class BlockTable(Table):
         if j not in self._sorted:
             texts = np.asarray(self.texts[j], dtype=str)
             order = np.argsort(texts, kind="stable")
-            rank = np.empty(order.size + 1, dtype=np.int64)
+            rank = np.empty(order.size + 1, dtype=np.int32)
             rank[order] = np.arange(order.size)
             rank[-1] = -1  # code -1 (missing) indexes the last entry
             self._sorted[j] = (rank, texts[order])
         rank, texts = self._sorted[j]
-        return rank[self._column(j, "codes", np.int64)], texts
+        return rank[self._column(j, "codes", np.int32)], texts
 
     def select(self, columns):
         """A BlockTable of the given columns (sharing the blocks)."""

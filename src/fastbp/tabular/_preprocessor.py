@@ -370,22 +370,9 @@ def _fit_table(table, pre, owner):
     kinds, numeric, categorical = [], [], []
     for j in range(table.n_columns):
         kind = CATEGORICAL if j in forced else table.kind(j)
-        # each column's statistics as soon as it is read: one column's values at a time
-        if kind in _MEASURED:
-            values = table.numbers(j) if kind == NUMERIC else table.days(j)
-            if np.isnan(values).all():
-                kind = EMPTY
-            else:
-                numeric.append((j, robust_scaling(values), bool(np.isnan(values).any())))
-        elif kind == BOOL:
-            if np.isnan(table.numbers(j)).all():
-                kind = EMPTY
-        else:
-            codes, texts = table.codes(j)
-            if (codes < 0).all():
-                kind = EMPTY
-            else:
-                categorical.append(_categorical_levels(j, codes, texts, pre))
+        kind, statistics = _fit_column(table, j, kind, pre)
+        if statistics is not None:
+            (numeric if kind in _MEASURED else categorical).append(statistics)
         kinds.append(kind)
     fitted["column_kinds_"] = np.asarray(kinds, dtype=object)
     fitted.update(_fit_numeric(numeric))
@@ -397,6 +384,25 @@ def _fit_table(table, pre, owner):
                          "is nothing to learn from.")
     fitted["sparse_output_"] = _sparse_output(pre.sparse_output, fitted)
     return fitted
+
+
+def _fit_column(table, j, kind, pre):
+    """``(kind, statistics)`` of column ``j``: its kind (EMPTY when it holds
+    no value) and, for numbers and categories, the entry of ``_fit_numeric``
+    or ``_fit_categorical`` (else None). One column's values at a time, let
+    go on return."""
+    if kind in _MEASURED:
+        values = table.numbers(j) if kind == NUMERIC else table.days(j)
+        if np.isnan(values).all():
+            return EMPTY, None
+        has_missing = bool(np.isnan(values).any())
+        return kind, (j, robust_scaling(values, reorder=table.numbers_are_copies), has_missing)
+    if kind == BOOL:
+        return (EMPTY if np.isnan(table.numbers(j)).all() else BOOL), None
+    codes, texts = table.codes(j)
+    if (codes < 0).all():
+        return EMPTY, None
+    return kind, _categorical_levels(j, codes, texts, pre)
 
 
 def _sparse_output(choice, fitted):

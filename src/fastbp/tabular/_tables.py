@@ -254,6 +254,8 @@ class Table:
     in messages."""
 
     names = None
+    # numbers(j) and days(j) return a new array each time, the caller's to reorder
+    numbers_are_copies = False
 
     def feature_names(self):
         """The column names kept as ``feature_names_in_`` (all strings), or None."""
@@ -266,6 +268,8 @@ class Table:
 class _ArrayTable(Table):
     """A 2-D numpy array: columns by position; an object array is read
     column by column."""
+
+    numbers_are_copies = True  # astype and the object conversions make new arrays
 
     def __init__(self, array):
         if array.dtype.kind in "cV":
