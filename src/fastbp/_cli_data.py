@@ -339,7 +339,7 @@ def _read_csv_pandas(path, sep, has_header, encoding, markers):
     except UnicodeDecodeError as exc:
         raise _encoding_error(path, encoding, exc) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as exc:
-        raise CLIError(f"{path}: cannot read it as CSV ({one_line(exc)})") from None
+        raise csv_error(path, exc) from None
     if frame.shape[0] == 0:
         raise CLIError(f"{path}: no data rows")
     return _named(path, frame, has_header)

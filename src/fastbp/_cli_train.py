@@ -1,12 +1,14 @@
 """``fastbp train`` and ``fastbp predict``: a data file in, a model file (or
 predictions as CSV) out.
 
-train: read the file (``_cli_data``) -> split off the target, guess the
-task and say why -> the model: by default the tabular preprocessing
-(TabularPreprocessor) in front of one MLP with the command's settings
-(saved together as a TabularPipeline), ``--preset tabular`` the tabular
-preset, ``--no-preprocessing`` the bare MLP on numeric columns -> fit
-(the rows are let go before the network trains) -> save.
+train: read the file (``_cli_data``; a CSV for the default model into
+compact columns in row blocks, ``_cli_columns``) -> split off the target,
+guess the task and say why -> the model: by default the tabular
+preprocessing (TabularPreprocessor) in front of one MLP with the command's
+settings (saved together as a TabularPipeline), ``--preset tabular`` the
+tabular preset, ``--no-preprocessing`` the bare MLP on numeric columns ->
+fit (the rows are let go before the network trains; row blocks as soon as
+their rows of the matrix are written) -> save.
 
 predict: load the model -> the file's columns matched by name (any order;
 extra ones ignored with a note; a missing one a one-line error) or by
