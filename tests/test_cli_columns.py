@@ -32,16 +32,18 @@ N_ROWS = 3000
 
 
 def _write_table(path, header=True):
-    """Numbers (with missing cells), integers, a constant and an all-missing
-    column, bools with missing cells, dates, two- and many-valued text with
-    missing cells, quoted commas, a text target."""
+    """A text column of 400 values (quoted commas; more values than a test
+    block has rows), numbers (with missing cells), integers, a constant and
+    an all-missing column, bools with missing cells, dates, two- and
+    many-valued text with missing cells, a text target."""
     rng = np.random.RandomState(0)
     size = rng.normal(size=N_ROWS) * 1e3 + 0.1
-    lines = ["size,count,constant,empty,flag,day,member,city,label"]
+    lines = ["name,size,count,constant,empty,flag,day,member,city,label"]
     for k in range(N_ROWS):
         flag = "" if k % 13 == 0 else ("true" if rng.rand() < 0.3 else "false")
         city = ["Paris", "Lyon", '"Saint-Étienne, Loire"', "Nice", ""][k % 5]
-        lines.append(f"{'NA' if k % 7 == 0 else f'{size[k]:.6f}'},{rng.randint(0, 50)},7,,"
+        number = "NA" if k % 7 == 0 else f"{size[k]:.6f}"
+        lines.append(f'"Smith, J{k % 400}",{number},{rng.randint(0, 50)},7,,'
                      f"{flag},2020-01-{1 + k % 28:02d},{'yes' if rng.rand() < 0.4 else 'no'},"
                      f"{city},{'A' if size[k] > 0 else 'B'}")
     path.write_text("\n".join(lines[0 if header else 1:]) + "\n", encoding="utf-8")
@@ -93,14 +95,14 @@ def test_the_reader_stores_compact_columns_in_blocks(tmp_path, small_blocks, dty
         # dates as float64 days, text as int32 codes; nothing else is kept
         assert block.floats.dtype == dtype and block.floats.shape == (5, block.n_rows)
         assert block.days.dtype == np.float64 and block.days.shape == (1, block.n_rows)
-        assert block.codes.dtype == np.int32 and block.codes.shape == (2, block.n_rows)
+        assert block.codes.dtype == np.int32 and block.codes.shape == (3, block.n_rows)
     assert table.frame is None and table.array is None
-    assert table.blocks.names == ["size", "count", "constant", "empty", "flag", "day",
-                                  "member", "city"]
+    assert table.blocks.names == ["name", "size", "count", "constant", "empty", "flag",
+                                  "day", "member", "city"]
     # the target as the DataFrame reader gives it
     expected = read_table(str(tmp_path / "t.csv"))
-    np.testing.assert_array_equal(table.column(8), expected.column(8))
-    assert table.column(8).dtype == expected.column(8).dtype
+    np.testing.assert_array_equal(table.column(9), expected.column(9))
+    assert table.column(9).dtype == expected.column(9).dtype
 
 
 @pytest.mark.parametrize("sparse_output", ["auto", True, False])
@@ -112,9 +114,10 @@ def test_float64_fit_and_matrix_equal_the_dataframe_readers(tmp_path, small_bloc
     features = _features(_read_blocks(path, "float64"))
     blocked = TabularPreprocessor(dtype="float64", sparse_output=sparse_output).fit(features)
     _states_equal(blocked, in_memory)
-    assert blocked.column_kinds_.tolist() == ["numeric", "numeric", "numeric", "empty",
-                                              "bool", "datetime", "categorical",
-                                              "categorical"]
+    assert blocked.column_kinds_.tolist() == ["categorical", "numeric", "numeric",
+                                              "numeric", "empty", "bool", "datetime",
+                                              "categorical", "categorical"]
+    assert blocked.categories_[0].size == 100 and blocked.other_slot_[0]  # max_categories
     expected = in_memory.transform(frame)
     matrix = transform_blocks(blocked, features)
     assert type(matrix) is type(expected) and matrix.dtype == np.float64
@@ -180,7 +183,7 @@ def test_a_file_without_header_reads_by_position(tmp_path, small_blocks):
     features = _features(table, "-1")
     assert features.names is None and features.feature_names() is None
     frame_table = read_table(str(path), header="no")
-    by_position = frame_table.frame.iloc[:, :8].to_numpy()  # what train gives it today
+    by_position = frame_table.frame.iloc[:, :9].to_numpy()  # what train gives it today
     _states_equal(TabularPreprocessor(dtype="float64").fit(features),
                   TabularPreprocessor(dtype="float64").fit(by_position))
 

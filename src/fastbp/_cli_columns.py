@@ -17,13 +17,14 @@ and the matrix are held together one block at a time.
 
 import numpy as np
 
-from ._cli_data import CLIError, DataTable, arrow_reading_errors, csv_error, open_arrow_csv
+from ._cli_data import (ARROW_BLOCK_BYTES, CLIError, DataTable, arrow_reading_errors,
+                        csv_error, open_arrow_csv)
 
 __all__ = ["read_csv_columns", "ColumnsTable", "BLOCK_BYTES"]
 
-# text parsed per batch (pyarrow's default is 1 MB; larger batches cost fewer
-# Python calls and memory maps; the reader holds a few of them)
-BLOCK_BYTES = 4 << 20
+# text parsed per batch (the DataFrame reader's too: both infer the column types from
+# the first batch)
+BLOCK_BYTES = ARROW_BLOCK_BYTES
 
 
 class ColumnsTable(DataTable):
@@ -132,7 +133,8 @@ class _BatchDecoder:
                   for store, count in self.counts.items()}
         for j, (store, slot) in self.slots.items():
             if store == "floats":
-                arrays[store][slot] = batch.numbers(j)
+                with np.errstate(over="ignore"):  # beyond float32's range: ±inf, as a cast
+                    arrays[store][slot] = batch.numbers(j)
             elif store == "days":
                 arrays[store][slot] = batch.days(j)
             else:

@@ -23,13 +23,16 @@ import numpy as np
 
 __all__ = ["CLIError", "DataTable", "read_table", "MISSING_MARKERS", "guess_task",
            "INTEGER_CLASSES_MAX", "one_line", "open_arrow_csv", "csv_error",
-           "arrow_reading_errors"]
+           "arrow_reading_errors", "ARROW_BLOCK_BYTES"]
 
 # the cells read as missing (plus '?' with --missing-question-mark)
 MISSING_MARKERS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
 # an integer target with at most this many distinct values is a class label
 INTEGER_CLASSES_MAX = 20
 _SNIFF_BYTES = 64 * 1024
+# text pyarrow's CSV reader parses per batch (its default is 1 MB): the column types
+# are inferred from the first batch; larger batches cost fewer Python calls
+ARROW_BLOCK_BYTES = 4 << 20
 _DELIMITERS = ",;\t|"
 
 
@@ -299,7 +302,7 @@ def _read_csv_arrow(path, sep, has_header, encoding, markers):
     import pandas as pd
     import pyarrow as pa
 
-    reader = open_arrow_csv(path, sep, has_header, encoding, markers)
+    reader = open_arrow_csv(path, sep, has_header, encoding, markers, ARROW_BLOCK_BYTES)
     names = reader.schema.names
     chunks = [[] for _ in names]
     try:

@@ -103,7 +103,14 @@ class BlockTable(Table):
             rank[-1] = -1  # code -1 (missing) indexes the last entry
             self._sorted[j] = (rank, texts[order])
         rank, texts = self._sorted[j]
-        return rank[self._column(j, "codes", np.int32)], texts
+        codes = rank[self._column(j, "codes", np.int32)]
+        if texts.size <= codes.size:
+            return codes, texts
+        # more distinct values than rows (a block of a many-valued column): only the texts
+        # of these rows, so that transforming a block costs what its rows do
+        held = codes >= 0
+        present, codes[held] = np.unique(codes[held], return_inverse=True)
+        return codes, texts[present]
 
     def select(self, columns):
         """A BlockTable of the given columns (sharing the blocks)."""
