@@ -22,13 +22,17 @@ import os
 import numpy as np
 
 __all__ = ["CLIError", "DataTable", "read_table", "MISSING_MARKERS", "guess_task",
-           "INTEGER_CLASSES_MAX"]
+           "INTEGER_CLASSES_MAX", "one_line", "open_arrow_csv", "csv_error",
+           "arrow_reading_errors", "ARROW_BLOCK_BYTES"]
 
 # the cells read as missing (plus '?' with --missing-question-mark)
 MISSING_MARKERS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL", "None")
 # an integer target with at most this many distinct values is a class label
 INTEGER_CLASSES_MAX = 20
 _SNIFF_BYTES = 64 * 1024
+# text pyarrow's CSV reader parses per batch (its default is 1 MB): the column types
+# are inferred from the first batch; larger batches cost fewer Python calls
+ARROW_BLOCK_BYTES = 4 << 20
 _DELIMITERS = ",;\t|"
 
 
@@ -144,11 +148,13 @@ NUMBERS_FIRST_BYTES = 1 << 20
 
 
 def read_table(path, *, header="auto", delimiter=None, encoding="utf-8",
-               question_mark_missing=False, numbers_first=False):
+               question_mark_missing=False, numbers_first=False, arrow_csv_reader=None):
     """Read a CSV (``.csv``, ``.tsv``, ``.txt``; gzip/bz2/zip/xz compressed
     too), Parquet, ``.npy`` or ``.npz`` file into a :class:`DataTable`.
     ``numbers_first``: a small CSV is read without pandas when all its cells
-    are numbers (or missing)."""
+    are numbers (or missing). ``arrow_csv_reader(path, sep, has_header,
+    encoding, markers)``: reads a CSV when pandas and pyarrow are installed,
+    in place of the DataFrame reader (None from it: the DataFrame reader)."""
     if not os.path.exists(path):
         raise CLIError(f"{path}: no such file")
     if os.path.isdir(path):
@@ -169,7 +175,10 @@ def read_table(path, *, header="auto", delimiter=None, encoding="utf-8",
         if not table.texts or not have_pandas():
             return table
     if have_pandas() and have_pyarrow():
-        return _read_csv_arrow(path, sep, has_header, encoding, markers)
+        table = None
+        if arrow_csv_reader is not None:
+            table = arrow_csv_reader(path, sep, has_header, encoding, markers)
+        return table or _read_csv_arrow(path, sep, has_header, encoding, markers)
     return _read_csv_pandas(path, sep, has_header, encoding, markers)
 
 
@@ -246,6 +255,45 @@ def _header_names(frame):
     return [str(name) if isinstance(name, str) else f"x{name}" for name in frame.columns]
 
 
+def open_arrow_csv(path, sep, has_header, encoding, markers, block_size=None):
+    """pyarrow's streaming CSV reader over ``path`` with the command's
+    options (``block_size``: bytes of text per batch, pyarrow's default when
+    None); errors as CLIError."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    read_options = pacsv.ReadOptions(encoding=encoding, autogenerate_column_names=not has_header)
+    if block_size is not None:
+        read_options.block_size = block_size
+    try:
+        reader = pacsv.open_csv(
+            path, read_options=read_options,
+            parse_options=pacsv.ParseOptions(delimiter=sep),
+            convert_options=pacsv.ConvertOptions(null_values=list(markers),
+                                                 strings_can_be_null=True,
+                                                 quoted_strings_can_be_null=True))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, ValueError) as exc:
+        raise csv_error(path, exc) from None
+    for name, column_type in zip(reader.schema.names, reader.schema.types):
+        if pa.types.is_binary(column_type) or pa.types.is_large_binary(column_type):
+            raise CLIError(f"{path}: not {encoding} text (column {name!r} holds bytes that "
+                           f"are not {encoding}); name the file's encoding with --encoding, "
+                           "e.g. --encoding cp1252 for Windows-1252 or --encoding latin-1")
+    return reader
+
+
+def csv_error(path, exc):
+    """The CLIError of a file pyarrow or pandas cannot parse."""
+    return CLIError(f"{path}: cannot read it as CSV ({one_line(exc)})")
+
+
+def arrow_reading_errors():
+    """The exceptions pyarrow raises on a file it cannot read."""
+    import pyarrow as pa
+
+    return (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, ValueError)
+
+
 def _read_csv_arrow(path, sep, has_header, encoding, markers):
     """pyarrow's streaming CSV reader: one block of text at a time, each
     block's columns kept as Arrow arrays, and the DataFrame's columns made
@@ -253,31 +301,20 @@ def _read_csv_arrow(path, sep, has_header, encoding, markers):
     block, beyond the columns themselves."""
     import pandas as pd
     import pyarrow as pa
-    import pyarrow.csv as pacsv
 
+    reader = open_arrow_csv(path, sep, has_header, encoding, markers, ARROW_BLOCK_BYTES)
+    names = reader.schema.names
+    chunks = [[] for _ in names]
     try:
-        reader = pacsv.open_csv(
-            path, read_options=pacsv.ReadOptions(encoding=encoding,
-                                                 autogenerate_column_names=not has_header),
-            parse_options=pacsv.ParseOptions(delimiter=sep),
-            convert_options=pacsv.ConvertOptions(null_values=list(markers),
-                                                 strings_can_be_null=True,
-                                                 quoted_strings_can_be_null=True))
-        names = reader.schema.names
-        chunks = [[] for _ in names]
         for batch in reader:
             for j, column in enumerate(batch.columns):
                 chunks[j].append(column)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, ValueError) as exc:
-        raise CLIError(f"{path}: cannot read it as CSV ({_one_line(exc)})") from None
+    except arrow_reading_errors() as exc:
+        raise csv_error(path, exc) from None
     columns = {}
     for j, name in enumerate(names):
         column = pa.chunked_array(chunks[j], type=reader.schema.field(j).type)
         chunks[j] = None
-        if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
-            raise CLIError(f"{path}: not {encoding} text (column {name!r} holds bytes that "
-                           f"are not {encoding}); name the file's encoding with --encoding, "
-                           "e.g. --encoding cp1252 for Windows-1252 or --encoding latin-1")
         columns[name] = pd.Series(pd.arrays.ArrowExtensionArray(column), copy=False)
     frame = pd.DataFrame(columns, copy=False)
     if frame.shape[0] == 0:
@@ -305,7 +342,7 @@ def _read_csv_pandas(path, sep, has_header, encoding, markers):
     except UnicodeDecodeError as exc:
         raise _encoding_error(path, encoding, exc) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as exc:
-        raise CLIError(f"{path}: cannot read it as CSV ({_one_line(exc)})") from None
+        raise csv_error(path, exc) from None
     if frame.shape[0] == 0:
         raise CLIError(f"{path}: no data rows")
     return _named(path, frame, has_header)
@@ -320,7 +357,7 @@ def _read_csv_numbers(path, sep, has_header, encoding, markers):
     except UnicodeDecodeError as exc:
         raise _encoding_error(path, encoding, exc) from None
     except (OSError, csv.Error) as exc:
-        raise CLIError(f"{path}: cannot read it ({_one_line(exc)})") from None
+        raise CLIError(f"{path}: cannot read it ({one_line(exc)})") from None
     names = [name.strip() for name in rows[0]] if has_header else None
     body = rows[1:] if has_header else rows
     if not body:
@@ -353,7 +390,7 @@ def _read_parquet(path):
     try:
         frame = pd.read_parquet(path)
     except (OSError, ValueError) as exc:
-        raise CLIError(f"{path}: cannot read it as Parquet ({_one_line(exc)})") from None
+        raise CLIError(f"{path}: cannot read it as Parquet ({one_line(exc)})") from None
     if frame.shape[0] == 0:
         raise CLIError(f"{path}: no data rows")
     frame.columns = _header_names(frame)
@@ -375,7 +412,7 @@ def _read_numpy(path, suffix):
         with np.load(path, allow_pickle=False) as archive:
             arrays = {name: archive[name] for name in archive.files}
     except (OSError, ValueError) as exc:
-        raise CLIError(f"{path}: cannot read it ({_one_line(exc)})") from None
+        raise CLIError(f"{path}: cannot read it ({one_line(exc)})") from None
     if "X" in arrays:
         X = _numeric_array(path, arrays["X"], "X")
         y = arrays.get("y")
@@ -389,7 +426,8 @@ def _read_numpy(path, suffix):
                    f"{sorted(arrays)}")
 
 
-def _one_line(exc):
+def one_line(exc):
+    """An exception's message on one line."""
     text = str(exc).strip() or type(exc).__name__
     return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
@@ -402,8 +440,9 @@ def target_values(values, name, path):
     """A target column as numbers when it holds only numbers (ints when all
     are whole), else as it is; missing targets are an error."""
     values = np.asarray(values)
-    if values.dtype.kind == "O" or values.dtype.kind in "USb":
-        missing = np.array([v is None or (isinstance(v, float) and v != v) for v in values])
+    if values.dtype.kind == "O":
+        missing = np.array([v is None or (isinstance(v, float) and v != v) for v in values],
+                           dtype=bool)
     elif values.dtype.kind in "fc":
         missing = np.isnan(values)
     else:

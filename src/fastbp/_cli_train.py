@@ -1,12 +1,14 @@
 """``fastbp train`` and ``fastbp predict``: a data file in, a model file (or
 predictions as CSV) out.
 
-train: read the file (``_cli_data``) -> split off the target, guess the
-task and say why -> the model: by default the tabular preprocessing
-(TabularPreprocessor) in front of one MLP with the command's settings
-(saved together as a TabularPipeline), ``--preset tabular`` the tabular
-preset, ``--no-preprocessing`` the bare MLP on numeric columns -> fit
-(the rows are let go before the network trains) -> save.
+train: read the file (``_cli_data``; a CSV for the default model into
+compact columns in row blocks, ``_cli_columns``) -> split off the target,
+guess the task and say why -> the model: by default the tabular
+preprocessing (TabularPreprocessor) in front of one MLP with the command's
+settings (saved together as a TabularPipeline), ``--preset tabular`` the
+tabular preset, ``--no-preprocessing`` the bare MLP on numeric columns ->
+fit (the rows are let go before the network trains; row blocks as soon as
+their rows of the matrix are written) -> save.
 
 predict: load the model -> the file's columns matched by name (any order;
 extra ones ignored with a note; a missing one a one-line error) or by
@@ -14,6 +16,7 @@ position -> labels in their original form, probabilities per class.
 """
 
 import csv
+import functools
 import importlib.util
 import os
 import sys
@@ -23,7 +26,7 @@ import zipfile
 
 import numpy as np
 
-from ._cli_data import CLIError, guess_task, read_table, target_values
+from ._cli_data import CLIError, guess_task, one_line, read_table, target_values
 
 __all__ = ["cmd_train", "cmd_predict", "load_model", "read_data", "prediction_input",
            "one_line"]
@@ -41,11 +44,6 @@ _PRESET_OPTIONS = {"hidden": "hidden_layer_sizes", "activation": "activation",
                    "n_iter_no_change": "n_iter_no_change", "ensemble": "n_ensemble",
                    "dtype": "dtype", "random_state": "random_state"}
 _MLP_ONLY = ("solver", "loss", "early_stopping")
-
-
-def one_line(exc):
-    text = str(exc).strip() or type(exc).__name__
-    return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
 def _format(value):
@@ -109,12 +107,23 @@ def _write_csv(path, header, rows):
 # data
 # ---------------------------------------------------------------------------
 
-def read_data(args, path, numbers_first=False):
+def read_data(args, path, numbers_first=False, arrow_csv_reader=None):
     """The data file ``path`` read with the command's data options."""
     return read_table(path, header=args.header, delimiter=args.delimiter,
                       encoding=args.encoding,
                       question_mark_missing=args.missing_question_mark,
-                      numbers_first=numbers_first)
+                      numbers_first=numbers_first, arrow_csv_reader=arrow_csv_reader)
+
+
+def _training_reader(args):
+    """How ``train`` reads a CSV for the default preprocessing: into compact
+    columns in row blocks, numbers in the training dtype (``_cli_columns``)."""
+    if args.preset == "tabular" or args.no_preprocessing:
+        return None
+    from ._cli_columns import read_csv_columns
+
+    return functools.partial(read_csv_columns, dtype=args.dtype or MLP_DEFAULTS["dtype"],
+                             target=args.target, drop=args.drop)
 
 
 def _positional(table, indices):
@@ -279,7 +288,14 @@ def _fit_with_preprocessing(args, mlp, table, target_index, y, out):
     names = feature_names(table, target_index, args.drop)
     try:
         # the feature columns are referenced by this call only: dropped with the table
-        matrix = preprocessor.fit_transform(feature_columns(table, target_index, args.drop))
+        features = feature_columns(table, target_index, args.drop)
+        if hasattr(features, "pop_blocks"):  # read in blocks (_cli_columns)
+            preprocessor.fit(features)
+            table.drop_frame()
+            matrix = transform_blocks(preprocessor, features)
+        else:
+            matrix = preprocessor.fit_transform(features)
+        del features
     except (ValueError, TypeError) as exc:
         raise CLIError(one_line(exc)) from None
     if names is not None and not hasattr(preprocessor, "feature_names_in_"):
@@ -291,6 +307,43 @@ def _fit_with_preprocessing(args, mlp, table, target_index, y, out):
     table.drop_frame()  # the network trains on the matrix alone
     caught = _fit(_Deferred(pipeline, preprocessor, matrix), None, y)
     return pipeline, matrix, caught
+
+
+def transform_blocks(preprocessor, blocks):
+    """``preprocessor.transform`` of a BlockTable, block by block, each block
+    let go once its rows are written: the table and the output are held
+    together one block at a time (dense output: written into the matrix
+    made at the start, whose pages the system provides as they are written;
+    CSR output: the blocks' parts joined at the end)."""
+    import scipy.sparse as sp
+
+    dtype = np.dtype(preprocessor.dtype)
+    if preprocessor.sparse_output_:
+        parts = [preprocessor.transform(block) for block in blocks.pop_blocks()]
+        return _stacked_csr(parts, preprocessor.n_features_out_, dtype, sp)
+    matrix = np.empty((blocks.n_rows, preprocessor.n_features_out_), dtype=dtype)
+    start = 0
+    for block in blocks.pop_blocks():
+        matrix[start:start + block.n_rows] = preprocessor.transform(block)
+        start += block.n_rows
+    return matrix
+
+
+def _stacked_csr(parts, n_columns, dtype, sp):
+    """The CSR matrices ``parts`` one below the other (as one transform
+    would have made them: intp indices, sorted)."""
+    indptr = [np.zeros(1, dtype=np.intp)]
+    offset = 0
+    for part in parts:
+        indptr.append(part.indptr[1:].astype(np.intp) + offset)
+        offset += part.indptr[-1]
+    data = np.concatenate([part.data for part in parts] or [np.empty(0, dtype=dtype)])
+    indices = np.concatenate([part.indices.astype(np.intp) for part in parts]
+                             or [np.empty(0, dtype=np.intp)])
+    n_rows = sum(part.shape[0] for part in parts)
+    out = sp.csr_matrix((data, indices, np.concatenate(indptr)), shape=(n_rows, n_columns))
+    out.has_sorted_indices = True
+    return out
 
 
 class _Deferred:
@@ -325,7 +378,7 @@ def cmd_train(args):
     if args.no_preprocessing and args.preset == "tabular":
         raise CLIError("--no-preprocessing does not apply to --preset tabular (its "
                        "preprocessing is part of the recipe)")
-    table = read_data(args, args.data)
+    table = read_data(args, args.data, arrow_csv_reader=_training_reader(args))
     y, target_name, target_index = target_column(table, args.target)
     y = target_values(y, target_name, args.data)
     task, task_line = _task(args, y, target_name)

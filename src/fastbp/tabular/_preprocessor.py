@@ -36,7 +36,6 @@ from .._validation import (
     BOOLEAN,
     NONE,
     InvalidParameterError,
-    get_feature_names,
     integer,
     one_of,
     validate_params,
@@ -359,7 +358,7 @@ def _forced_categorical(pre, table):
 def _fit_table(table, pre, owner):
     """The fitted attributes of ``pre`` on ``table``."""
     check_shape(table.n_rows, table.n_columns, owner)
-    names = get_feature_names(_frame_of(table))
+    names = table.feature_names()
     if names is not None and len(set(names)) != len(names):
         duplicated = sorted({n for n in names if list(names).count(n) > 1})
         raise ValueError(f"X has duplicated column names {duplicated}: columns are matched "
@@ -371,22 +370,9 @@ def _fit_table(table, pre, owner):
     kinds, numeric, categorical = [], [], []
     for j in range(table.n_columns):
         kind = CATEGORICAL if j in forced else table.kind(j)
-        # each column's statistics as soon as it is read: one column's values at a time
-        if kind in _MEASURED:
-            values = table.numbers(j) if kind == NUMERIC else table.days(j)
-            if np.isnan(values).all():
-                kind = EMPTY
-            else:
-                numeric.append((j, robust_scaling(values), bool(np.isnan(values).any())))
-        elif kind == BOOL:
-            if np.isnan(table.numbers(j)).all():
-                kind = EMPTY
-        else:
-            codes, texts = table.codes(j)
-            if (codes < 0).all():
-                kind = EMPTY
-            else:
-                categorical.append(_categorical_levels(j, codes, texts, pre))
+        kind, statistics = _fit_column(table, j, kind, pre)
+        if statistics is not None:
+            (numeric if kind in _MEASURED else categorical).append(statistics)
         kinds.append(kind)
     fitted["column_kinds_"] = np.asarray(kinds, dtype=object)
     fitted.update(_fit_numeric(numeric))
@@ -400,6 +386,25 @@ def _fit_table(table, pre, owner):
     return fitted
 
 
+def _fit_column(table, j, kind, pre):
+    """``(kind, statistics)`` of column ``j``: its kind (EMPTY when it holds
+    no value) and, for numbers and categories, the entry of ``_fit_numeric``
+    or ``_fit_categorical`` (else None). One column's values at a time, let
+    go on return."""
+    if kind in _MEASURED:
+        values = table.numbers(j) if kind == NUMERIC else table.days(j)
+        if np.isnan(values).all():
+            return EMPTY, None
+        has_missing = bool(np.isnan(values).any())
+        return kind, (j, robust_scaling(values, reorder=table.numbers_are_copies), has_missing)
+    if kind == BOOL:
+        return (EMPTY if np.isnan(table.numbers(j)).all() else BOOL), None
+    codes, texts = table.codes(j)
+    if (codes < 0).all():
+        return EMPTY, None
+    return kind, _categorical_levels(j, codes, texts, pre)
+
+
 def _sparse_output(choice, fitted):
     """Whether the output is CSR: with a one-hot block, when at most
     ``SPARSE_DENSITY`` of its entries are stored per row ('auto')."""
@@ -408,10 +413,6 @@ def _sparse_output(choice, fitted):
         return False
     stored = dense_width(fitted) + len(widths)
     return choice is True or stored <= SPARSE_DENSITY * fitted["n_features_out_"]
-
-
-def _frame_of(table):
-    return getattr(table, "frame", None)
 
 
 def _fit_numeric(columns):
@@ -453,7 +454,7 @@ def _column_positions(pre, table, owner):
     """Where each fitted column is in ``table``: by name when both have
     string column names, else by position."""
     fitted_names = getattr(pre, "feature_names_in_", None)
-    names = get_feature_names(_frame_of(table))
+    names = table.feature_names()
     if fitted_names is not None and names is not None:
         index = {name: j for j, name in enumerate(names)}
         missing = [name for name in fitted_names if name not in index]

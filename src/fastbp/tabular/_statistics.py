@@ -16,6 +16,7 @@ __all__ = ["robust_scaling", "sparse_robust_scaling", "scale_and_clip", "smooth_
            "choose_levels", "CLIP", "standardise_target", "unstandardise_target"]
 
 CLIP = 3.0  # smooth clipping's bound
+_COUNTED_PER_STEP = 1 << 20  # codes counted per bincount call (choose_levels)
 
 
 def _scale_from(q25, q75, low, high):
@@ -26,13 +27,20 @@ def _scale_from(q25, q75, low, high):
     return scale if np.isfinite(scale) else 0.0
 
 
-def robust_scaling(values):
+def robust_scaling(values, reorder=False):
     """``(centre, scale)`` of a float64 column (NaN: missing; ±inf are left
-    out of the statistics)."""
-    finite = values[np.isfinite(values)]
+    out of the statistics). ``reorder``: ``values`` is the caller's own copy,
+    which may be reordered (no copy of it is made)."""
+    is_finite = np.isfinite(values)
+    # one float64 copy at most (a column of a big table is large): the finite values
+    # are copied only when some are not, and then partitioned in place
+    copied = not is_finite.all()
+    finite = values[is_finite] if copied else values
+    del is_finite
     if finite.size == 0:
         return 0.0, 0.0
-    q25, median, q75 = np.quantile(finite, [0.25, 0.5, 0.75])
+    q25, median, q75 = np.quantile(finite, [0.25, 0.5, 0.75],
+                                   overwrite_input=copied or reorder)
     return float(median), float(_scale_from(q25, q75, finite.min(), finite.max()))
 
 
@@ -100,7 +108,10 @@ def choose_levels(codes, n_texts, max_categories, min_frequency):
     them, the most frequent first (ties: the first in text order). Returns
     ``(kept, has_other)``: the indices of the kept texts in text order, and
     whether some value was left out (it then shares the "other" slot)."""
-    counts = np.bincount(codes[codes >= 0], minlength=n_texts)
+    counts = np.zeros(n_texts, dtype=np.intp)
+    for start in range(0, codes.size, _COUNTED_PER_STEP):  # a few MB of copies at a time
+        chunk = codes[start:start + _COUNTED_PER_STEP]
+        counts += np.bincount(chunk[chunk >= 0], minlength=n_texts)
     present = np.flatnonzero(counts)
     eligible = present[counts[present] >= min_frequency]
     if eligible.size > max_categories:

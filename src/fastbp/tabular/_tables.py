@@ -23,6 +23,8 @@ import numbers
 
 import numpy as np
 
+from .._validation import get_feature_names
+
 __all__ = ["NUMERIC", "BOOL", "CATEGORICAL", "DATETIME", "TIMEDELTA", "KINDS", "Table",
            "as_table", "check_shape", "is_dataframe_of"]
 
@@ -42,7 +44,10 @@ def is_dataframe_of(X, library):
 
 
 def as_table(X, input_name="X"):
-    """``X`` (a 2-D array-like, or a pandas or polars DataFrame) as a Table."""
+    """``X`` (a 2-D array-like, a pandas or polars DataFrame, or a Table) as a
+    Table."""
+    if isinstance(X, Table):
+        return X
     if is_dataframe_of(X, "pandas"):
         return _PandasTable(X)
     if is_dataframe_of(X, "polars"):
@@ -249,6 +254,12 @@ class Table:
     in messages."""
 
     names = None
+    # numbers(j) and days(j) return a new array each time, the caller's to reorder
+    numbers_are_copies = False
+
+    def feature_names(self):
+        """The column names kept as ``feature_names_in_`` (all strings), or None."""
+        return None
 
     def label(self, j):
         return repr(self.names[j]) if self.names is not None else f"{j} (by position)"
@@ -257,6 +268,8 @@ class Table:
 class _ArrayTable(Table):
     """A 2-D numpy array: columns by position; an object array is read
     column by column."""
+
+    numbers_are_copies = True  # astype and the object conversions make new arrays
 
     def __init__(self, array):
         if array.dtype.kind in "cV":
@@ -304,6 +317,9 @@ class _PandasTable(Table):
         self.frame = frame
         self.n_rows, self.n_columns = frame.shape
         self.names = list(frame.columns)
+
+    def feature_names(self):
+        return get_feature_names(self.frame)
 
     def column(self, j):
         return self.frame.iloc[:, j]
@@ -386,6 +402,9 @@ class _PolarsTable(Table):
         self.frame = frame
         self.n_rows, self.n_columns = frame.shape
         self.names = list(frame.columns)
+
+    def feature_names(self):
+        return get_feature_names(self.frame)
 
     def column(self, j):
         return self.frame.to_series(j)
