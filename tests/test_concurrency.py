@@ -306,3 +306,35 @@ def test_training_releases_the_gil(entry):
                                              1e-4, 1.0, grads, work, 512)
 
     assert _runs_python_during(make_call(20))
+
+
+_POOL_JOBS = r"""
+import json
+import numpy as np
+from fastbp import _engine
+counts = np.tile([2, 3, 2, 4, 3, 2], 5000)   # 30,000 jobs, the thread count changing
+runs, threads = _engine.pool_job_runs(counts)
+expected = (np.arange(runs.shape[1])[None, :] < threads[:, None]).astype(runs.dtype)
+bad = np.argwhere(runs != expected)
+print(json.dumps({"as_asked": bool((threads == counts).all()),
+                  "one_thread": bool((threads == 1).all()), "n_bad": int(len(bad)),
+                  "first": bad[:5].tolist()}))
+"""
+
+
+def test_pool_runs_each_job_once_on_each_of_its_threads():
+    # Jobs with changing thread counts, back to back, more threads than this
+    # machine's cores: a worker left out of one job must not take the next
+    # job's thread count for the job it saw, which ran the next job twice (a
+    # training epoch's second run then waited at its barrier forever: the
+    # suite hung). In a child process, so that a hang fails the test.
+    import json
+    import subprocess
+
+    result = subprocess.run([sys.executable, "-c", _POOL_JOBS], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    # each job on the threads asked for (one, in a build without threads)
+    assert report["as_asked"] or report["one_thread"], report
+    assert report["n_bad"] == 0, report

@@ -130,3 +130,44 @@ def matmul(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] 
                 small_gemm(1, M, K, &B[0, 0], 0, 1, &A[0, 0], A.shape[1], &C[0, 0], 1)
             else:
                 small_gemm(M, N, K, &A[0, 0], sam, sak, &B[0, 0], N, &C[0, 0], N)
+
+
+cdef struct _PoolProbe:
+    long *runs              # runs[job * FB_MAX_THREADS + tid]: how often tid ran the job
+    int *threads            # threads[job]: the thread count the job ran with
+    Py_ssize_t job
+
+
+cdef void _pool_probe_task(void *arg, int tid, int nt) noexcept nogil:
+    cdef _PoolProbe *probe = <_PoolProbe *> arg
+    if tid == 0:
+        probe.threads[probe.job] = nt
+    fb_fetch_add(&probe.runs[probe.job * FB_MAX_THREADS + tid])
+
+
+def pool_job_runs(thread_counts):
+    """Test hook: run one empty pool job per entry of ``thread_counts`` (the
+    threads asked for, 2..FB_MAX_THREADS), back to back. Returns ``(runs,
+    threads)``: how often each thread ran each job, shape (n_jobs,
+    FB_MAX_THREADS), and the thread count each job ran with (1 in a build
+    without threads). Each job must be run once by each of its threads and by
+    no other."""
+    counts = np.asarray(thread_counts, dtype=np.intc)
+    if counts.size and (counts.min() < 2 or counts.max() > FB_MAX_THREADS):
+        raise ValueError(f"thread counts must be in [2, {FB_MAX_THREADS}]")
+    runs_array = np.zeros((counts.size, FB_MAX_THREADS), dtype=np.int_)
+    threads_array = np.zeros(counts.size, dtype=np.intc)
+    cdef long[:, ::1] runs = runs_array
+    cdef int[::1] threads = threads_array
+    cdef int[::1] n = counts
+    cdef _PoolProbe probe
+    cdef Py_ssize_t j
+    if counts.size == 0:
+        return runs_array, threads_array
+    probe.runs = &runs[0, 0]
+    probe.threads = &threads[0]
+    with nogil:
+        for j in range(n.shape[0]):
+            probe.job = j
+            fb_pool_run(_pool_probe_task, <void *> &probe, n[j])
+    return runs_array, threads_array

@@ -121,8 +121,9 @@ typedef struct {
     pthread_cond_t cv_job;    /* workers wait here for a job */
     pthread_cond_t cv_done;   /* the caller waits here for the workers */
     int n_workers;            /* created workers */
-    int job_seq;              /* bumped per job (atomic) */
-    int job_threads;          /* threads taking part in the current job */
+    long long job_word;       /* (job number << 8) | threads taking part (atomic):
+                                 one word, so a worker reads a job's number and
+                                 its thread count together */
     int remaining;            /* workers still running the job (atomic) */
     int sleepers;             /* workers asleep on cv_job (atomic) */
     int caller_sleeping;
@@ -132,34 +133,39 @@ typedef struct {
 } fb_pool_t;
 
 static fb_pool_t fb_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-                            PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, NULL, NULL};
+                            PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, NULL, NULL};
 static pthread_mutex_t fb_pool_call = PTHREAD_MUTEX_INITIALIZER;  /* one job at a time */
 static int fb_atfork_set = 0;
 
 static void *fb_worker_main(void *p) {
     int tid = (int)(long)p;
-    int seen = 0, seq, i;
-    long long t0;
+    int i, n;
+    long long seen = 0, word, t0;
     for (;;) {
         /* wait for a new job: spin a little, then sleep */
         t0 = fb_now_ns();
         for (;;) {
-            seq = __atomic_load_n(&fb_pool.job_seq, __ATOMIC_ACQUIRE);
-            if (seq != seen) break;
+            word = __atomic_load_n(&fb_pool.job_word, __ATOMIC_ACQUIRE);
+            if (word != seen) break;
             for (i = 0; i < 64; i++) fb_cpu_relax();
             if (fb_now_ns() - t0 > FB_PARK_SPIN_NS) {
                 pthread_mutex_lock(&fb_pool.mu);
                 __atomic_add_fetch(&fb_pool.sleepers, 1, __ATOMIC_SEQ_CST);
-                while ((seq = __atomic_load_n(&fb_pool.job_seq, __ATOMIC_SEQ_CST)) == seen)
+                while ((word = __atomic_load_n(&fb_pool.job_word, __ATOMIC_SEQ_CST)) == seen)
                     pthread_cond_wait(&fb_pool.cv_job, &fb_pool.mu);
                 __atomic_sub_fetch(&fb_pool.sleepers, 1, __ATOMIC_SEQ_CST);
                 pthread_mutex_unlock(&fb_pool.mu);
                 break;
             }
         }
-        seen = seq;
-        if (tid < fb_pool.job_threads) {
-            fb_pool.fn(fb_pool.arg, tid, fb_pool.job_threads);
+        seen = word;
+        /* the thread count comes with the job's number: a worker left out of
+         * one job that reads the next job's count late would otherwise run
+         * the next job twice (a second run waits at its barrier forever) */
+        n = (int)(word & 0xff);
+        if (tid < n) {
+            /* fn and arg stay this job's until this worker is done with it */
+            fb_pool.fn(fb_pool.arg, tid, n);
             if (__atomic_sub_fetch(&fb_pool.remaining, 1, __ATOMIC_SEQ_CST) == 0) {
                 pthread_mutex_lock(&fb_pool.mu);
                 if (fb_pool.caller_sleeping) pthread_cond_signal(&fb_pool.cv_done);
@@ -213,9 +219,9 @@ static void fb_pool_run(fb_task_fn fn, void *arg, int n) {
     if (n <= 1) { pthread_mutex_unlock(&fb_pool_call); fn(arg, 0, 1); return; }
     fb_pool.fn = fn;
     fb_pool.arg = arg;
-    fb_pool.job_threads = n;
     __atomic_store_n(&fb_pool.remaining, n - 1, __ATOMIC_SEQ_CST);
-    __atomic_add_fetch(&fb_pool.job_seq, 1, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&fb_pool.job_word, ((fb_pool.job_word >> 8) + 1) << 8 | n,
+                     __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&fb_pool.sleepers, __ATOMIC_SEQ_CST) > 0) {
         pthread_mutex_lock(&fb_pool.mu);
         pthread_cond_broadcast(&fb_pool.cv_job);
