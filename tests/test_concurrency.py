@@ -309,16 +309,28 @@ def test_training_releases_the_gil(entry):
 
 
 _POOL_JOBS = r"""
-import json
+import json, os
 import numpy as np
 from fastbp import _engine
 counts = np.tile([2, 3, 2, 4, 3, 2], 5000)   # 30,000 jobs, the thread count changing
 runs, threads = _engine.pool_job_runs(counts)
 expected = (np.arange(runs.shape[1])[None, :] < threads[:, None]).astype(runs.dtype)
 bad = np.argwhere(runs != expected)
+forked_ok = None
+if hasattr(os, "fork"):
+    # a child forked after those jobs starts new workers and runs its own jobs
+    # (the parent's last job, still in the pool's job word, is not theirs)
+    pid = os.fork()
+    if pid == 0:
+        child_counts = np.tile([3, 2], 2000)
+        child_runs, child_threads = _engine.pool_job_runs(child_counts)
+        child_expected = (np.arange(child_runs.shape[1])[None, :]
+                          < child_threads[:, None]).astype(child_runs.dtype)
+        os._exit(0 if (child_runs == child_expected).all() else 1)
+    forked_ok = os.waitpid(pid, 0)[1] == 0
 print(json.dumps({"as_asked": bool((threads == counts).all()),
                   "one_thread": bool((threads == 1).all()), "n_bad": int(len(bad)),
-                  "first": bad[:5].tolist()}))
+                  "first": bad[:5].tolist(), "forked_ok": forked_ok}))
 """
 
 
@@ -327,7 +339,9 @@ def test_pool_runs_each_job_once_on_each_of_its_threads():
     # machine's cores: a worker left out of one job must not take the next
     # job's thread count for the job it saw, which ran the next job twice (a
     # training epoch's second run then waited at its barrier forever: the
-    # suite hung). In a child process, so that a hang fails the test.
+    # suite hung); and a process forked after them must not run the parent's
+    # last job on its new workers. In a child process, so that a hang fails
+    # the test.
     import json
     import subprocess
 
@@ -338,3 +352,4 @@ def test_pool_runs_each_job_once_on_each_of_its_threads():
     # each job on the threads asked for (one, in a build without threads)
     assert report["as_asked"] or report["one_thread"], report
     assert report["n_bad"] == 0, report
+    assert report["forked_ok"] in (True, None), report   # None: no fork() here

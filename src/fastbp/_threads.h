@@ -130,6 +130,7 @@ typedef struct {
     fb_task_fn fn;
     void *arg;
     pthread_t tids[FB_MAX_THREADS];
+    long long start_word[FB_MAX_THREADS]; /* job_word when worker tid was created */
 } fb_pool_t;
 
 static fb_pool_t fb_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
@@ -140,7 +141,9 @@ static int fb_atfork_set = 0;
 static void *fb_worker_main(void *p) {
     int tid = (int)(long)p;
     int i, n;
-    long long seen = 0, word, t0;
+    /* the jobs posted before this worker existed are not its own (after
+     * fork() the word still holds the parent's last job) */
+    long long seen = fb_pool.start_word[tid], word, t0;
     for (;;) {
         /* wait for a new job: spin a little, then sleep */
         t0 = fb_now_ns();
@@ -200,6 +203,7 @@ static int fb_pool_ensure(int n) {
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     while (fb_pool.n_workers < n - 1) {
         int tid = fb_pool.n_workers + 1;
+        fb_pool.start_word[tid] = fb_pool.job_word;
         if (pthread_create(&fb_pool.tids[tid], &attr, fb_worker_main, (void *)(long)tid) != 0)
             break;
         fb_pool.n_workers++;
