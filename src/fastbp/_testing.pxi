@@ -155,7 +155,7 @@ def pool_job_runs(thread_counts):
     counts = np.asarray(thread_counts, dtype=np.intc)
     if counts.size and (counts.min() < 2 or counts.max() > FB_MAX_THREADS):
         raise ValueError(f"thread counts must be in [2, {FB_MAX_THREADS}]")
-    runs_array = np.zeros((counts.size, FB_MAX_THREADS), dtype=np.int_)
+    runs_array = np.zeros((counts.size, FB_MAX_THREADS), dtype="l")   # C long
     threads_array = np.zeros(counts.size, dtype=np.intc)
     cdef long[:, ::1] runs = runs_array
     cdef int[::1] threads = threads_array
