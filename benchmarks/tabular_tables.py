@@ -60,6 +60,26 @@ def common_tables(res) -> list[str]:
     return [t for t in tables_of(res) if all((t, m) in rows for m in models)]
 
 
+def seeds_of(res) -> dict:
+    """``{model: sorted seeds}`` of its successful results."""
+    out: dict = {}
+    for r in res["results"]:
+        if "error" not in r:
+            out.setdefault(r["model"], set()).add(r["seed"])
+    return {m: sorted(s) for m, s in out.items()}
+
+
+def common_seeds(res) -> list[int]:
+    """The seeds every model ran (where seed-to-seed noise compares like for like)."""
+    per_model = list(seeds_of(res).values())
+    return sorted(set.intersection(*map(set, per_model))) if per_model else []
+
+
+def on_seeds(res, seeds) -> dict:
+    """``res`` with the results of ``seeds`` only."""
+    return {**res, "results": [r for r in res["results"] if r["seed"] in set(seeds)]}
+
+
 def header(res) -> str:
     sessions = res.get("sessions", [])
     if not sessions:
@@ -80,12 +100,14 @@ def header(res) -> str:
 def summary_table(res, tables=None) -> str:
     """Mean score and total times per model, best mean score first."""
     summary = harness.aggregate(res, tables)
-    lines = ["| model | tables | mean score | mean accuracy | mean R² | total fit time "
-             "| total predict time |", "|---|---|---|---|---|---|---|"]
+    seeds = seeds_of(res)
+    lines = ["| model | tables | seeds | mean score | mean accuracy | mean R² | total fit time "
+             "| total predict time |", "|---|---|---|---|---|---|---|---|"]
     for model, row in sorted(summary.items(), key=lambda kv: -kv[1]["mean_score"]):
         acc = f"{row['mean_accuracy']:.4f}" if row["mean_accuracy"] is not None else "–"
         r2 = f"{row['mean_r2']:.4f}" if row["mean_r2"] is not None else "–"
-        lines.append(f"| {model} | {len(row['tables'])} | **{row['mean_score']:.4f}** | {acc} "
+        lines.append(f"| {model} | {len(row['tables'])} | {len(seeds[model])} "
+                     f"| **{row['mean_score']:.4f}** | {acc} "
                      f"| {r2} | {_seconds(row['total_fit_s'])} "
                      f"| {_seconds(row['total_predict_s'])} |")
     return "\n".join(lines)
@@ -185,6 +207,10 @@ def report(res) -> str:
     if len(common) < len(tables_of(res)):
         parts += [f"### Summary on the {len(common)} tables every model ran: "
                   + ", ".join(common), summary_table(res, common)]
+    shared = common_seeds(res)
+    if any(len(s) > len(shared) for s in seeds_of(res).values()):
+        parts += [f"### Summary on the seeds every model ran: {', '.join(map(str, shared))}",
+                  summary_table(on_seeds(res, shared), common or None)]
     parts += ["### Accuracy (classification) / R² (regression), mean ± sd over seeds",
               score_table(res), "### Log-loss / RMSE", secondary_table(res),
               "### Fit time (mean over seeds)", fit_time_table(res),

@@ -432,8 +432,9 @@ def test_report_tables_from_a_tiny_json(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "machine: Test CPU, 2 cores, 2 with avx512f, load at start 0.50" in out
     assert "not for publication" not in out
-    assert "| fast | 2 | **0.7250** | 0.8500 | 0.6000 | 12 s | 20 ms |" in out
-    assert "| slow | 1 | **0.9000** | 0.9000 | – | 100 s | 10 ms |" in out
+    assert "| fast | 2 | 2 | **0.7250** | 0.8500 | 0.6000 | 12 s | 20 ms |" in out
+    assert "| slow | 1 | 2 | **0.9000** | 0.9000 | – | 100 s | 10 ms |" in out
+    assert "seeds every model ran" not in out  # both ran seeds 0 and 1
     assert "Summary on the 1 tables every model ran: t1" in out
     assert "| t1 | 0.8500 ± 0.0500 | 0.9000 ± 0.0500 |" in out
     assert "| t2 | 0.6000 ± 0.1000 | – |" in out
@@ -441,6 +442,41 @@ def test_report_tables_from_a_tiny_json(tmp_path, capsys):
     assert "| t1 | classification (2) | 10 | 3 | 1 | 1 | 1 (4) | 2 |" in out
     assert "Failed: t2/slow/seed 0: boom" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_report_compares_models_on_the_seeds_they_share(tmp_path, capsys):
+    res = fake_results()
+    res["results"] = [r for r in res["results"] if not (r["model"] == "slow" and r["seed"] == 1)]
+    path = tmp_path / "res.json"
+    path.write_text(json.dumps(res))
+    assert report.main([str(path), "--no-png"]) == 0
+    out = capsys.readouterr().out
+    assert "| slow | 1 | 1 | **0.9500** | 0.9500 | – | 100 s | 10 ms |" in out
+    shared = out.split("### Summary on the seeds every model ran: 0")[1]
+    # on t1 (the table both finished), seed 0 only: fast 0.80, slow 0.95
+    assert "| slow | 1 | 1 | **0.9500** |" in shared and "| fast | 1 | 1 | **0.8000** |" in shared
+
+
+def test_model_seeds_caps_one_model(fake_models, tmp_path, monkeypatch):
+    res = bench.run({"fake_cls": CLS_TABLE}, ["model_a", "model_b"], range(3),
+                    bench.new_results(), settle=0, loader=fake_loader, log=lambda text: None,
+                    model_seeds={"model_b": 1})
+    assert sorted((r["model"], r["seed"]) for r in res["results"]) == [
+        ("model_a", 0), ("model_a", 1), ("model_a", 2), ("model_b", 0)]
+    monkeypatch.setattr(bench, "TABLES", {"fake_cls": CLS_TABLE})
+    monkeypatch.setattr(bench, "load_table", fake_loader)
+    monkeypatch.setattr(bench, "SETTLE_SECONDS", 0)
+    path = tmp_path / "res.json"
+    assert bench.main(["--models", "model_a,model_b", "--seeds", "2", "--model-seeds",
+                       "model_a=1", "--json", str(path)]) == 0
+    saved = json.loads(path.read_text())
+    assert saved["sessions"][0]["model_seeds"] == {"model_a": 1}
+    assert sorted((r["model"], r["seed"]) for r in saved["results"]) == [
+        ("model_a", 0), ("model_b", 0), ("model_b", 1)]
+    for bad, message in ((["model_a=3"], "N from 1 to --seeds"), (["model_a"], "MODEL=N"),
+                         (["model_c=1"], "not among the models run")):
+        with pytest.raises(SystemExit, match=message):
+            bench.main(["--models", "model_a,model_b", "--seeds", "2", "--model-seeds", *bad])
 
 
 def test_report_flags_a_resumed_run(tmp_path, capsys):
