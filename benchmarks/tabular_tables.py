@@ -1,7 +1,7 @@
 """Print the Markdown tables of the tabular benchmark (for docs/tabular.md and
-the README) from one results file written by ``benchmarks/tabular.py --json
-FILE``, and draw the chart: mean score against total fit time (log scale),
-one point per model, then one small panel per table.
+the README) from one results file written by ``fastbp bench --tabular --json
+FILE`` (or ``benchmarks/tabular.py``), and draw the chart: mean score against
+total fit time (log scale), one point per model, then one small panel per table.
 
     python benchmarks/tabular_tables.py results.json [--png docs/tabular.png | --no-png]
 """
@@ -9,30 +9,13 @@ one point per model, then one small panel per table.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import sys
 from pathlib import Path
 
+from fastbp import _bench_tabular as harness  # the benchmark's harness
+
 HERE = Path(__file__).resolve().parent
-
-
-HARNESS_MODULE = "fastbp_tabular_benchmark"
-
-
-def _load_harness():
-    """benchmarks/tabular.py, by path (benchmarks/ is not an installed
-    package), registered once under HARNESS_MODULE (dataclasses need it)."""
-    if HARNESS_MODULE in sys.modules:
-        return sys.modules[HARNESS_MODULE]
-    spec = importlib.util.spec_from_file_location(HARNESS_MODULE, HERE / "tabular.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[HARNESS_MODULE] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-harness = _load_harness()
 
 
 def _seconds(s: float) -> str:

@@ -2,11 +2,10 @@
 preprocessing, written with pandas from the rules in docs/tabular.md (not
 from fastbp's code: robust scaling from pandas' quantiles, categories from
 ``value_counts``, the output columns in the documented order), and the
-benchmark harness (benchmarks/tabular.py) loaded as a module.
+benchmark harness (fastbp._bench_tabular).
 """
 
-import importlib.util
-import sys
+import importlib
 from pathlib import Path
 
 import numpy as np
@@ -16,14 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def benchmark_harness():
-    """benchmarks/tabular.py, loaded once."""
-    name = "fastbp_tabular_bench_for_tests"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / "tabular.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    """The tabular benchmark's harness (fastbp._bench_tabular)."""
+    return importlib.import_module("fastbp._bench_tabular")
 
 
 def column_kind(column):

