@@ -159,6 +159,52 @@ def test_small_products_match_blas(dtype):
                 or np.array_equal(out["auto"], out["blas"]))
 
 
+def _two_chain_product(A, B):
+    # C = A @ B summed as small_gemm sums every element: (even terms from 0, in
+    # order) + (odd terms from 0, in order), each multiply and add rounded
+    K = A.shape[1]
+    even = np.zeros((A.shape[0], B.shape[1]), A.dtype)
+    odd = np.zeros_like(even)
+    for k in range(0, K - 1, 2):
+        even = even + A[:, k:k + 1] * B[k]
+        odd = odd + A[:, k + 1:k + 2] * B[k + 1]
+    if K % 2:
+        even = even + A[:, K - 1:K] * B[K - 1]
+    return even + odd
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_small_products_sum_every_element_in_the_same_order(dtype):
+    # blocks of 4, 2 and 1 rows and 8 columns (the last block overlapping) give
+    # every element the same bits; a training step's whole products of at most
+    # 1024 multiply-adds with 8 or more columns run in these loops, larger ones
+    # and every prediction's in BLAS
+    rng = np.random.RandomState(4)
+    for M in range(1, 10):
+        for N in (8, 11, 16, 19):
+            for K in (1, 2, 3, 6):
+                for trans_a in (False, True):
+                    A = rng.normal(size=(K, M) if trans_a else (M, K)).astype(dtype)
+                    B = rng.normal(size=(K, N)).astype(dtype)
+                    ref = _two_chain_product(A.T if trans_a else A, B)
+                    for path in ("small", "auto") if M * N * K <= 1024 else ("small",):
+                        C = np.full((M, N), np.nan, dtype)
+                        _engine.matmul(A, B, C, trans_a, path)
+                        np.testing.assert_array_equal(C, ref, err_msg=f"{path} {M, N, K}")
+    for M, N, K in [(32, 16, 2), (2, 16, 32), (4, 8, 32), (5, 16, 13), (9, 19, 6)]:
+        A = rng.normal(size=(M, K)).astype(dtype)
+        B = rng.normal(size=(K, N)).astype(dtype)
+        out = {}
+        for path in ("small", "blas", "auto", "predict"):
+            out[path] = np.full((M, N), np.nan, dtype)
+            _engine.matmul(A, B, out[path], False, path)
+        np.testing.assert_array_equal(out["small"], _two_chain_product(A, B))
+        expected = "small" if M * N * K <= 1024 else "blas"
+        np.testing.assert_array_equal(out["auto"], out[expected], err_msg=f"{M, N, K}")
+        # prediction keeps BLAS: saved models predict as they did
+        np.testing.assert_array_equal(out["predict"], out["blas"], err_msg=f"{M, N, K}")
+
+
 def test_thread_tuner_segments_give_the_same_weights():
     net, X, Y, order = _epoch_setup([64, 256, 128, 10], np.float64, "adam", n=1200)
     old = _engine.set_segment_work(2e5)  # many segments, so both choices run

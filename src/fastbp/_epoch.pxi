@@ -594,11 +594,12 @@ cdef inline void _forward_block(const EpochConfig *cfg, const Workspace *ws,
         if i == 0:
             first_layer_product(net, cfg.inp, params, A0 + r0 * nf if A0 != NULL else NULL,
                                 batch.rows + r0 if batch.rows != NULL else NULL,
-                                batch.start + r0, r1 - r0, A_i, 0, n_out)
+                                batch.start + r0, r1 - r0, A_i, 0, n_out, True)
         else:
-            gemm_rm(False, False, <int> (r1 - r0), <int> n_out, <int> n_in,
-                    <floating> 1.0, _layer(net, acts, B, i) + r0 * n_in, <int> n_in,
-                    params + net.off_w[i], <int> n_out, <floating> 0.0, A_i, <int> n_out)
+            gemm_rm_step(False, False, <int> (r1 - r0), <int> n_out, <int> n_in,
+                         <floating> 1.0, _layer(net, acts, B, i) + r0 * n_in, <int> n_in,
+                         params + net.off_w[i], <int> n_out, <floating> 0.0, A_i,
+                         <int> n_out)
         _tick(ws.clock, PH_FORWARD_GEMM)
         if i < net.n_layers - 1:
             hidden_activation(A_i, _hidden_part(ws.derivs, net, B, i + 1, r0, A_i), r1 - r0, n_out,
@@ -622,9 +623,10 @@ cdef inline void _backward_block(const EpochConfig *cfg, const Workspace *ws,
     for i in range(net.n_layers - 1, 0, -1):
         n_in = net.sizes[i]
         n_out = net.sizes[i + 1]
-        gemm_rm(False, True, <int> (r1 - r0), <int> n_in, <int> n_out,
-                <floating> 1.0, D + r0 * n_out, <int> n_out, params + net.off_w[i],
-                <int> n_out, <floating> 0.0, _layer(net, deltas, B, i) + r0 * n_in, <int> n_in)
+        gemm_rm_step(False, True, <int> (r1 - r0), <int> n_in, <int> n_out,
+                     <floating> 1.0, D + r0 * n_out, <int> n_out, params + net.off_w[i],
+                     <int> n_out, <floating> 0.0, _layer(net, deltas, B, i) + r0 * n_in,
+                     <int> n_in)
         _tick(ws.clock, PH_BACKWARD_GEMM)
         # the layer's outputs before dropout, from which its derivative is taken
         outputs = _layer(net, acts, B, i) + r0 * n_in
@@ -673,9 +675,10 @@ cdef inline void _half_batch_gradient(const EpochConfig *cfg, const Workspace *w
         n_out = net.sizes[i + 1]
         D = _output_delta(net, ws, B, i, G)
         if i > 0:
-            gemm_rm(True, False, <int> n_in, <int> n_out, <int> (r1 - r0), <floating> 1.0,
-                    _layer(net, <floating *> ws.acts, B, i) + r0 * n_in, <int> n_in,
-                    D + r0 * n_out, <int> n_out, <floating> 0.0, G + net.off_w[i], <int> n_out)
+            gemm_rm_step(True, False, <int> n_in, <int> n_out, <int> (r1 - r0),
+                         <floating> 1.0, _layer(net, <floating *> ws.acts, B, i) + r0 * n_in,
+                         <int> n_in, D + r0 * n_out, <int> n_out, <floating> 0.0,
+                         G + net.off_w[i], <int> n_out)
         else:
             first_layer_weight_grad(net, cfg.inp, <floating *> batch.inputs + r0 * nf, NULL, 0,
                                     r1 - r0, D + r0 * n_out, <floating> 0.0, G + net.off_w[0],
@@ -744,9 +747,9 @@ cdef inline void _layer_gradient(const EpochConfig *cfg, const Workspace *ws, co
     cdef floating *D = _output_delta(net, ws, B, i, grads)
     if i > 0:
         if k1 > k0:
-            gemm_rm(True, False, <int> (k1 - k0), <int> n_out, <int> B, <floating> 1.0,
-                    _layer(net, <floating *> ws.acts, B, i) + k0, <int> n_in, D, <int> n_out,
-                    beta, grads + net.off_w[i] + k0 * n_out, <int> n_out)
+            gemm_rm_step(True, False, <int> (k1 - k0), <int> n_out, <int> B, <floating> 1.0,
+                         _layer(net, <floating *> ws.acts, B, i) + k0, <int> n_in, D,
+                         <int> n_out, beta, grads + net.off_w[i] + k0 * n_out, <int> n_out)
     else:
         first_layer_weight_grad(net, cfg.inp, <floating *> batch.inputs, batch.rows, batch.start,
                                 B, D, beta, grads + net.off_w[0], k0, k1,

@@ -11,7 +11,30 @@
 #   column-major is its transpose) and sends matrix-vector products to gemv,
 #   as numpy's matmul does, so that the rounding follows numpy.
 # * ``small_gemm`` sums in two chains (even and odd terms) for every element,
-#   whichever block or thread computes it.
+#   whichever block or thread computes it. Besides one-row products it runs a
+#   training step's whole products of at most SMALL_PRODUCT_WORK multiply-adds
+#   (``gemm_rm_step``: a tiny network's batch), where a BLAS call costs more
+#   than the work.
+
+cdef extern from "_small_gemm.h" nogil:
+    # blocks of 4, 2 or 1 rows of small_gemm in vector types (GCC, Clang)
+    const bint FB_HAVE_ROW_BLOCKS
+    void fb_rows4_float(Py_ssize_t N, Py_ssize_t K, const float *a, Py_ssize_t sam,
+                        Py_ssize_t sak, const float *B, Py_ssize_t ldb, float *c, Py_ssize_t ldc)
+    void fb_rows4_double(Py_ssize_t N, Py_ssize_t K, const double *a, Py_ssize_t sam,
+                         Py_ssize_t sak, const double *B, Py_ssize_t ldb, double *c,
+                         Py_ssize_t ldc)
+    void fb_rows2_float(Py_ssize_t N, Py_ssize_t K, const float *a, Py_ssize_t sam,
+                        Py_ssize_t sak, const float *B, Py_ssize_t ldb, float *c, Py_ssize_t ldc)
+    void fb_rows2_double(Py_ssize_t N, Py_ssize_t K, const double *a, Py_ssize_t sam,
+                         Py_ssize_t sak, const double *B, Py_ssize_t ldb, double *c,
+                         Py_ssize_t ldc)
+    void fb_rows1_float(Py_ssize_t N, Py_ssize_t K, const float *a, Py_ssize_t sam,
+                        Py_ssize_t sak, const float *B, Py_ssize_t ldb, float *c, Py_ssize_t ldc)
+    void fb_rows1_double(Py_ssize_t N, Py_ssize_t K, const double *a, Py_ssize_t sam,
+                         Py_ssize_t sak, const double *B, Py_ssize_t ldb, double *c,
+                         Py_ssize_t ldc)
+
 
 cdef inline void _gemv(char trans, int m, int n, floating alpha, const floating *A, int lda,
                        const floating *x, int incx, floating beta, floating *y,
@@ -33,52 +56,81 @@ cdef void small_gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const floating *A
 
     Every element is ``sum over even k + sum over odd k`` of ``A[m, k] B[k,
     j]`` (two dependency chains; for K <= 2 exactly the sum BLAS gives),
-    whichever block it falls in: eight columns at a time in registers (a last
-    partial block overlaps the previous one, writing the same values again),
-    one at a time when N < 8."""
+    whichever block it falls in: four rows by eight columns at a time in
+    registers (a last partial column block overlaps the previous one, writing
+    the same values again), then two rows, then one (``_small_gemm.h``); one
+    column at a time when N < 8, and where the compiler has no vector types."""
+    cdef Py_ssize_t m = 0
+    if FB_HAVE_ROW_BLOCKS and N >= 8:
+        while m + 4 <= M:
+            if floating is float:
+                fb_rows4_float(N, K, A + m * sam, sam, sak, B, ldb, C + m * ldc, ldc)
+            else:
+                fb_rows4_double(N, K, A + m * sam, sam, sak, B, ldb, C + m * ldc, ldc)
+            m += 4
+        if m + 2 <= M:
+            if floating is float:
+                fb_rows2_float(N, K, A + m * sam, sam, sak, B, ldb, C + m * ldc, ldc)
+            else:
+                fb_rows2_double(N, K, A + m * sam, sam, sak, B, ldb, C + m * ldc, ldc)
+            m += 2
+        if m < M:
+            if floating is float:
+                fb_rows1_float(N, K, A + m * sam, sam, sak, B, ldb, C + m * ldc, ldc)
+            else:
+                fb_rows1_double(N, K, A + m * sam, sam, sak, B, ldb, C + m * ldc, ldc)
+        return
+    while m < M:
+        _one_row(N, K, A + m * sam, sak, B, ldb, C + m * ldc)
+        m += 1
+
+
+cdef inline void _one_row(Py_ssize_t N, Py_ssize_t K, const floating *a, Py_ssize_t sak,
+                          const floating *B, Py_ssize_t ldb, floating *c) noexcept nogil:
+    # small_gemm's row a: eight columns at a time (one at a time when N < 8)
     cdef floating s0, s1, s2, s3, s4, s5, s6, s7, t0, t1, t2, t3, t4, t5, t6, t7, x, y
-    cdef const floating *a
     cdef const floating *b
-    cdef floating *c
-    cdef Py_ssize_t m, j0, j, k
-    for m in range(M):
-        a = A + m * sam
-        c = C + m * ldc
-        if N < 8:
-            for j in range(N):
-                s0 = t0 = 0
-                for k in range(0, K - 1, 2):
-                    s0 = s0 + a[k * sak] * B[k * ldb + j]
-                    t0 = t0 + a[(k + 1) * sak] * B[(k + 1) * ldb + j]
-                if K % 2:
-                    s0 = s0 + a[(K - 1) * sak] * B[(K - 1) * ldb + j]
-                c[j] = s0 + t0
-            continue
-        j0 = 0
-        while True:
-            if j0 > N - 8:
-                j0 = N - 8
-            s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0
-            t0 = t1 = t2 = t3 = t4 = t5 = t6 = t7 = 0
-            b = B + j0
+    cdef Py_ssize_t j0 = 0, j, k
+    if N < 8:
+        for j in range(N):
+            s0 = t0 = 0
             for k in range(0, K - 1, 2):
-                x = a[k * sak]
-                y = a[(k + 1) * sak]
-                s0 = s0 + x * b[0]; s1 = s1 + x * b[1]; s2 = s2 + x * b[2]; s3 = s3 + x * b[3]
-                s4 = s4 + x * b[4]; s5 = s5 + x * b[5]; s6 = s6 + x * b[6]; s7 = s7 + x * b[7]
-                b = b + ldb
-                t0 = t0 + y * b[0]; t1 = t1 + y * b[1]; t2 = t2 + y * b[2]; t3 = t3 + y * b[3]
-                t4 = t4 + y * b[4]; t5 = t5 + y * b[5]; t6 = t6 + y * b[6]; t7 = t7 + y * b[7]
-                b = b + ldb
+                s0 = s0 + a[k * sak] * B[k * ldb + j]
+                t0 = t0 + a[(k + 1) * sak] * B[(k + 1) * ldb + j]
             if K % 2:
-                x = a[(K - 1) * sak]
-                s0 = s0 + x * b[0]; s1 = s1 + x * b[1]; s2 = s2 + x * b[2]; s3 = s3 + x * b[3]
-                s4 = s4 + x * b[4]; s5 = s5 + x * b[5]; s6 = s6 + x * b[6]; s7 = s7 + x * b[7]
-            c[j0] = s0 + t0; c[j0 + 1] = s1 + t1; c[j0 + 2] = s2 + t2; c[j0 + 3] = s3 + t3
-            c[j0 + 4] = s4 + t4; c[j0 + 5] = s5 + t5; c[j0 + 6] = s6 + t6; c[j0 + 7] = s7 + t7
-            if j0 + 8 >= N:
-                break
-            j0 += 8
+                s0 = s0 + a[(K - 1) * sak] * B[(K - 1) * ldb + j]
+            c[j] = s0 + t0
+        return
+    while True:
+        if j0 > N - 8:
+            j0 = N - 8
+        s0 = s1 = s2 = s3 = s4 = s5 = s6 = s7 = 0
+        t0 = t1 = t2 = t3 = t4 = t5 = t6 = t7 = 0
+        b = B + j0
+        for k in range(0, K - 1, 2):
+            x = a[k * sak]
+            y = a[(k + 1) * sak]
+            s0 = s0 + x * b[0]; s1 = s1 + x * b[1]; s2 = s2 + x * b[2]; s3 = s3 + x * b[3]
+            s4 = s4 + x * b[4]; s5 = s5 + x * b[5]; s6 = s6 + x * b[6]; s7 = s7 + x * b[7]
+            b = b + ldb
+            t0 = t0 + y * b[0]; t1 = t1 + y * b[1]; t2 = t2 + y * b[2]; t3 = t3 + y * b[3]
+            t4 = t4 + y * b[4]; t5 = t5 + y * b[5]; t6 = t6 + y * b[6]; t7 = t7 + y * b[7]
+            b = b + ldb
+        if K % 2:
+            x = a[(K - 1) * sak]
+            s0 = s0 + x * b[0]; s1 = s1 + x * b[1]; s2 = s2 + x * b[2]; s3 = s3 + x * b[3]
+            s4 = s4 + x * b[4]; s5 = s5 + x * b[5]; s6 = s6 + x * b[6]; s7 = s7 + x * b[7]
+        c[j0] = s0 + t0; c[j0 + 1] = s1 + t1; c[j0 + 2] = s2 + t2; c[j0 + 3] = s3 + t3
+        c[j0 + 4] = s4 + t4; c[j0 + 5] = s5 + t5; c[j0 + 6] = s6 + t6; c[j0 + 7] = s7 + t7
+        if j0 + 8 >= N:
+            break
+        j0 += 8
+
+
+# multiply-adds up to which a training step's whole product runs in typed
+# loops (gemm_rm_step)
+cdef enum:
+    SMALL_PRODUCT_WORK = 1024
 
 
 cdef inline bint _small_row_work(Py_ssize_t n, Py_ssize_t K, floating *dtype_tag) noexcept nogil:
@@ -134,6 +186,22 @@ cdef inline void gemm_rm(bint trans_a, bint trans_b, int M, int N, int K,
             small_gemm(1, M, K, B, 0, ldb, A, lda, C, ldc)
             return
     _blas_rm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
+
+
+cdef inline void gemm_rm_step(bint trans_a, bint trans_b, int M, int N, int K,
+                              floating alpha, const floating *A, int lda,
+                              const floating *B, int ldb, floating beta,
+                              floating *C, int ldc) noexcept nogil:
+    """A training step's product: as ``gemm_rm``, and whole products of at most
+    SMALL_PRODUCT_WORK multiply-adds with 8 or more columns (a tiny network's
+    batch) in typed loops too: OpenBLAS's AVX2 builds take 2-5x their time.
+    Prediction keeps ``gemm_rm``, so a saved model predicts bit for bit as it
+    did (tests/test_model_files.py)."""
+    if (beta == 0 and alpha == 1 and not trans_b and N >= 8
+            and <Py_ssize_t> M * N * K <= SMALL_PRODUCT_WORK):
+        small_gemm(M, N, K, A, 1 if trans_a else lda, lda if trans_a else 1, B, ldb, C, ldc)
+        return
+    gemm_rm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
 
 
 cdef void _blas_rm(bint trans_a, bint trans_b, int M, int N, int K, floating alpha,

@@ -13,10 +13,11 @@
 cdef void first_layer_product(const Net *net, const Input *X, const floating *params,
                               const floating *A0, const Py_ssize_t *rows,
                               Py_ssize_t row0, Py_ssize_t B, floating *Z,
-                              Py_ssize_t c0, Py_ssize_t c1) noexcept nogil:
+                              Py_ssize_t c0, Py_ssize_t c1, bint step) noexcept nogil:
     """``Z[:, c0:c1] = X[rows] @ W0[:, c0:c1]`` (no bias). Dense input
     arrives in ``A0`` (gathered rows or a pointer into X); CSR input is read
-    in place."""
+    in place. ``step``: a training step's product (``gemm_rm_step``), else
+    a prediction's (``gemm_rm``)."""
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[1]
     cdef const floating *W = params + net.off_w[0]
     cdef const floating *data
@@ -25,6 +26,10 @@ cdef void first_layer_product(const Net *net, const Input *X, const floating *pa
     cdef floating v
     cdef Py_ssize_t r, k, j, src
     if c1 <= c0:
+        return
+    if X.csr_data == NULL and step:
+        gemm_rm_step(False, False, <int> B, <int> (c1 - c0), <int> n_in, <floating> 1.0,
+                     A0, <int> n_in, W + c0, <int> n_out, <floating> 0.0, Z + c0, <int> n_out)
         return
     if X.csr_data == NULL:
         gemm_rm(False, False, <int> B, <int> (c1 - c0), <int> n_in, <floating> 1.0,
@@ -65,8 +70,9 @@ cdef void first_layer_weight_grad(const Net *net, const Input *X, const floating
     if k1 <= k0:
         return
     if X.csr_data == NULL:
-        gemm_rm(True, False, <int> (k1 - k0), <int> n_out, <int> B, <floating> 1.0,
-                A0 + k0, <int> n_in, delta, <int> n_out, beta, G + k0 * n_out, <int> n_out)
+        gemm_rm_step(True, False, <int> (k1 - k0), <int> n_out, <int> B, <floating> 1.0,
+                     A0 + k0, <int> n_in, delta, <int> n_out, beta, G + k0 * n_out,
+                     <int> n_out)
         return
     data = <const floating *> X.csr_data
     if beta == 0 and touched == NULL:

@@ -50,7 +50,7 @@ cdef void _forward_chunk(const Net *net, const Input *X, const floating *params,
     cdef const floating *A0
     A0 = (<const floating *> X.dense) + start * nf if X.csr_data == NULL else NULL
     dst = out + start * net.sizes[L] if L == 1 else ping
-    first_layer_product(net, X, params, A0, NULL, start, B, dst, 0, net.sizes[1])
+    first_layer_product(net, X, params, A0, NULL, start, B, dst, 0, net.sizes[1], False)
     bias_activation(dst, B, net.sizes[1], net.sizes[1], params + net.off_b[0],
                     net.out_act if L == 1 else net.hidden_act)
     cur = dst

@@ -99,7 +99,8 @@ def dropout_mask(uint64_t seed, long long step, int layer, Py_ssize_t n_rows, Py
 def matmul(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] C,
            bint trans_a=False, str path="auto", int repeat=1):
     """Test and tuning hook: ``C = op(A) @ B`` through the engine's products:
-    ``path`` "auto" (as training does), "blas" (always BLAS) or "small"
+    ``path`` "auto" (as a training step does), "predict" (as prediction
+    does), "blas" (always BLAS) or "small"
     (always typed loops); ``repeat`` runs it that many times (for timing the
     paths against each other: benchmarks/small_products.py)."""
     cdef Py_ssize_t M = C.shape[0], N = C.shape[1]
@@ -110,14 +111,19 @@ def matmul(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] 
         raise ValueError(f"shapes do not match: op(A) is "
                          f"{(A.shape[1] if trans_a else A.shape[0], K)}, B "
                          f"{(B.shape[0], B.shape[1])}, C {(M, N)}")
-    if path not in ("auto", "blas", "small"):
-        raise ValueError(f"unknown path {path!r}; expected 'auto', 'blas' or 'small'")
-    mode = ("auto", "blas", "small").index(path)
+    if path not in ("auto", "blas", "small", "predict"):
+        raise ValueError(f"unknown path {path!r}; expected 'auto', 'predict', 'blas' or "
+                         "'small'")
+    mode = ("auto", "blas", "small", "predict").index(path)
     if M == 0 or N == 0 or K == 0:
         return
     with nogil:
         for i in range(repeat):
             if mode == 0:
+                gemm_rm_step(trans_a, False, <int> M, <int> N, <int> K, <floating> 1.0,
+                             &A[0, 0], <int> A.shape[1], &B[0, 0], <int> N, <floating> 0.0,
+                             &C[0, 0], <int> N)
+            elif mode == 3:
                 gemm_rm(trans_a, False, <int> M, <int> N, <int> K, <floating> 1.0, &A[0, 0],
                         <int> A.shape[1], &B[0, 0], <int> N, <floating> 0.0, &C[0, 0],
                         <int> N)
