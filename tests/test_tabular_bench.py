@@ -1,4 +1,5 @@
-"""The tabular benchmark's harness (benchmarks/tabular.py) and its report
+"""The tabular benchmark's harness (fastbp._bench_tabular, run by ``fastbp
+bench --tabular`` and benchmarks/tabular.py) and its report
 script (benchmarks/tabular_tables.py) on synthetic DataFrames: table
 preparation, splits shared by every model, metrics, aggregation, resuming
 from the JSON file, skipping unavailable models, the tables and the chart.
@@ -27,7 +28,7 @@ def _load(name, path):
 
 
 report = _load("fastbp_tabular_tables", ROOT / "benchmarks" / "tabular_tables.py")
-bench = report.harness  # benchmarks/tabular.py, loaded once by the report script
+bench = report.harness  # fastbp._bench_tabular
 
 CLS, REG = bench.CLASSIFICATION, bench.REGRESSION
 
@@ -345,6 +346,22 @@ def test_main_writes_one_session_with_machine_and_versions(tmp_path, monkeypatch
         bench.main(["--models", "nope"])
 
 
+def test_fastbp_bench_tabular_runs_the_harness(tmp_path, monkeypatch, fake_models, capsys):
+    from fastbp import _bench
+    from fastbp._cli import main as cli_main
+
+    monkeypatch.setattr(bench, "TABLES", {"fake_cls": CLS_TABLE})
+    monkeypatch.setattr(bench, "load_table", fake_loader)
+    monkeypatch.setattr(bench, "SETTLE_SECONDS", 0)
+    path = tmp_path / "res.json"
+    assert _bench.main(["--models", "model_a", "--tabular", "--seeds", "2",
+                        "--json", str(path)]) == 0
+    assert sorted(r["seed"] for r in json.loads(path.read_text())["results"]) == [0, 1]
+    capsys.readouterr()
+    assert cli_main(["bench", "--tabular", "--help"]) == 0
+    assert "usage: fastbp bench --tabular" in capsys.readouterr().out
+
+
 def test_main_exits_with_1_when_a_fit_failed(tmp_path, monkeypatch, capsys):
     def broken(task, seed):
         raise RuntimeError("no good")
@@ -487,3 +504,18 @@ def test_report_flags_a_resumed_run(tmp_path, capsys):
     assert report.main([str(path), "--no-png"]) == 0
     assert "**2 sessions (an interrupted or extended run): not for publication.**" in (
         capsys.readouterr().out)
+
+
+def test_published_results_are_the_tables_of_their_json():
+    # docs/tabular.md and the README show the tables of docs/tabular.json, a
+    # run made in one go (one session) on every table, seed and model
+    res = json.loads((ROOT / "docs" / "tabular.json").read_text())
+    assert len(res["sessions"]) == 1 and res["sessions"][0]["end"] is not None
+    assert not [r for r in res["results"] if "error" in r]
+    assert {(r["table"], r["model"], r["seed"]) for r in res["results"]} == {
+        (t, m, s) for t in bench.TABLES for m in bench.MODELS for s in range(5)}
+    docs = (ROOT / "docs" / "tabular.md").read_text()
+    for table in (report.summary_table(res), report.score_table(res),
+                  report.secondary_table(res), report.fit_time_table(res)):
+        assert table in docs
+    assert report.summary_table(res) in (ROOT / "README.md").read_text()
