@@ -313,9 +313,20 @@ import json, os
 import numpy as np
 from fastbp import _engine
 counts = np.tile([2, 3, 2, 4, 3, 2], 5000)   # 30,000 jobs, the thread count changing
-runs, threads = _engine.pool_job_runs(counts)
-expected = (np.arange(runs.shape[1])[None, :] < threads[:, None]).astype(runs.dtype)
-bad = np.argwhere(runs != expected)
+# SPMD jobs and shared ones (prediction's kind) mixed: a worker that skipped a
+# shared job must not run a later one twice or with another job's count
+shared = np.tile([False, True, True, False, True, False, False], 5000)[:counts.size]
+runs, threads, taken = _engine.pool_job_runs(counts, shared)
+in_job = np.arange(runs.shape[1])[None, :] < threads[:, None]
+expected = in_job.astype(runs.dtype)
+bad_spmd = np.argwhere((runs != expected) & ~shared[:, None])
+# a shared job: once by its caller, at most once by each of its other threads,
+# never by another; each item taken once, by one of the threads that ran it
+bad_shared = np.argwhere(shared[:, None] & ((runs > 1) | (runs[:, :1] != 1) | ((runs > 0) & ~in_job)))
+took = np.take_along_axis(runs, np.clip(taken - 1, 0, runs.shape[1] - 1), axis=1)
+bad_items = np.argwhere(shared[:, None] & ((taken < 1) | (taken > threads[:, None]) | (took != 1)))
+bad_items_spmd = np.argwhere(~shared[:, None] & (taken != 0))
+bad = np.concatenate([bad_spmd, bad_shared, bad_items, bad_items_spmd])
 forked_ok = None
 if hasattr(os, "fork"):
     # a child forked after those jobs starts new workers and runs its own jobs
@@ -323,12 +334,13 @@ if hasattr(os, "fork"):
     pid = os.fork()
     if pid == 0:
         child_counts = np.tile([3, 2], 2000)
-        child_runs, child_threads = _engine.pool_job_runs(child_counts)
+        child_runs, child_threads, _ = _engine.pool_job_runs(child_counts)
         child_expected = (np.arange(child_runs.shape[1])[None, :]
                           < child_threads[:, None]).astype(child_runs.dtype)
         os._exit(0 if (child_runs == child_expected).all() else 1)
     forked_ok = os.waitpid(pid, 0)[1] == 0
 print(json.dumps({"as_asked": bool((threads == counts).all()),
+                  "helped": int((shared[:, None] & (runs[:, 1:] > 0)).any(axis=1).sum()),
                   "one_thread": bool((threads == 1).all()), "n_bad": int(len(bad)),
                   "first": bad[:5].tolist(), "forked_ok": forked_ok}))
 """
@@ -340,8 +352,10 @@ def test_pool_runs_each_job_once_on_each_of_its_threads():
     # job's thread count for the job it saw, which ran the next job twice (a
     # training epoch's second run then waited at its barrier forever: the
     # suite hung); and a process forked after them must not run the parent's
-    # last job on its new workers. In a child process, so that a hang fails
-    # the test.
+    # last job on its new workers. Shared jobs (prediction's) mixed in: run
+    # by their caller and by the workers that joined in time, each work item
+    # once, and a worker that skipped one still runs the SPMD jobs after it.
+    # In a child process, so that a hang fails the test.
     import json
     import subprocess
 
@@ -352,4 +366,7 @@ def test_pool_runs_each_job_once_on_each_of_its_threads():
     # each job on the threads asked for (one, in a build without threads)
     assert report["as_asked"] or report["one_thread"], report
     assert report["n_bad"] == 0, report
+    # workers do join shared jobs (thousands of the 15,000 here, not all: the
+    # caller may take every item first)
+    assert report["one_thread"] or report["helped"] > 0, report
     assert report["forked_ok"] in (True, None), report   # None: no fork() here

@@ -25,6 +25,7 @@ cdef extern from "_threads.h" nogil:
     void fb_barrier_destroy(fb_barrier *b)
     void fb_barrier_wait(fb_barrier *b)
     void fb_pool_run(fb_task_fn fn, void *arg, int n)
+    void fb_pool_run_shared(fb_task_fn fn, void *arg, int n)
     long fb_fetch_add(long *counter)
     long long fb_now_ns()
 

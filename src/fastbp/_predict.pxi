@@ -8,7 +8,9 @@
 #   the number of rows.
 # * ``forward`` (_engine.pyx) shares the chunks between the pool's threads:
 #   each takes the next free chunk (``PredictJob``), with its own buffers; a
-#   thread the OS pauses holds up one chunk at most.
+#   thread the OS pauses holds up one chunk at most, and a worker that has
+#   not woken up by the time the caller runs out of chunks is not waited for
+#   (a shared pool job, _threads.h).
 # * ``Predictor`` serves ``predict``, ``predict_proba`` and
 #   ``predict_log_proba`` on small dense inputs with one call from Python: no
 #   general validation, shapes, dtype and finiteness still checked, its
@@ -108,13 +110,14 @@ cdef void _predict_task_d(void *arg, int tid, int nt) noexcept nogil:
 
 
 cdef int _run_predict_job(PredictJob *job, int n_threads, bint is_float) except -1:
-    # the job on n_threads with scipy's OpenBLAS held at one thread; Ctrl-C raises
+    # the job on up to n_threads (a shared job: a worker slow to wake is not
+    # waited for) with scipy's OpenBLAS held at one thread; Ctrl-C raises
     with _BlasSerial():
         with nogil:
             if is_float:
-                fb_pool_run(_predict_task_f, <void *> job, n_threads)
+                fb_pool_run_shared(_predict_task_f, <void *> job, n_threads)
             else:
-                fb_pool_run(_predict_task_d, <void *> job, n_threads)
+                fb_pool_run_shared(_predict_task_d, <void *> job, n_threads)
         if job.stop:  # raised inside the block (see train_epoch)
             _raise_pending()
     return 0

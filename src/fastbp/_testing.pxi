@@ -138,42 +138,72 @@ def matmul(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] 
                 small_gemm(M, N, K, &A[0, 0], sam, sak, &B[0, 0], N, &C[0, 0], N)
 
 
+cdef enum:
+    PROBE_ITEMS = 16        # work items of a shared probe job
+
+
 cdef struct _PoolProbe:
     long *runs              # runs[job * FB_MAX_THREADS + tid]: how often tid ran the job
     int *threads            # threads[job]: the thread count the job ran with
+    long *taken             # taken[job * PROBE_ITEMS + i]: 1 + the thread that took item i
+    long next_item          # a shared job's queue (atomic)
     Py_ssize_t job
 
 
 cdef void _pool_probe_task(void *arg, int tid, int nt) noexcept nogil:
     cdef _PoolProbe *probe = <_PoolProbe *> arg
+    cdef long i
     if tid == 0:
         probe.threads[probe.job] = nt
     fb_fetch_add(&probe.runs[probe.job * FB_MAX_THREADS + tid])
+    while True:     # a shared job's items; an SPMD job's queue is empty
+        i = fb_fetch_add(&probe.next_item)
+        if i >= PROBE_ITEMS:
+            break
+        probe.taken[probe.job * PROBE_ITEMS + i] += tid + 1
 
 
-def pool_job_runs(thread_counts):
+def pool_job_runs(thread_counts, shared=None):
     """Test hook: run one empty pool job per entry of ``thread_counts`` (the
-    threads asked for, 2..FB_MAX_THREADS), back to back. Returns ``(runs,
-    threads)``: how often each thread ran each job, shape (n_jobs,
-    FB_MAX_THREADS), and the thread count each job ran with (1 in a build
-    without threads). Each job must be run once by each of its threads and by
-    no other."""
+    threads asked for, 2..FB_MAX_THREADS), back to back; ``shared`` (one bool
+    per job, default all False) makes a job a shared one (fb_pool_run_shared)
+    with PROBE_ITEMS work items in a queue. Returns ``(runs, threads,
+    taken)``: how often each thread ran each job, shape (n_jobs,
+    FB_MAX_THREADS); the thread count each job ran with (1 in a build without
+    threads); and for each shared job's items 1 + the thread that took it,
+    shape (n_jobs, PROBE_ITEMS). Each SPMD job must be run once by each of
+    its threads and by no other; a shared job once by its caller (thread 0),
+    at most once by each of its other threads, by no other, and each item
+    taken exactly once."""
     counts = np.asarray(thread_counts, dtype=np.intc)
     if counts.size and (counts.min() < 2 or counts.max() > FB_MAX_THREADS):
         raise ValueError(f"thread counts must be in [2, {FB_MAX_THREADS}]")
+    kinds = np.zeros(counts.size, dtype=np.uint8) if shared is None else \
+        np.asarray(shared, dtype=bool).astype(np.uint8)
+    if kinds.shape != counts.shape:
+        raise ValueError("shared needs one entry per job")
     runs_array = np.zeros((counts.size, FB_MAX_THREADS), dtype="l")   # C long
     threads_array = np.zeros(counts.size, dtype=np.intc)
+    taken_array = np.zeros((counts.size, PROBE_ITEMS), dtype="l")
     cdef long[:, ::1] runs = runs_array
     cdef int[::1] threads = threads_array
+    cdef long[:, ::1] taken = taken_array
     cdef int[::1] n = counts
+    cdef unsigned char[::1] is_shared = kinds
     cdef _PoolProbe probe
     cdef Py_ssize_t j
     if counts.size == 0:
-        return runs_array, threads_array
+        return runs_array, threads_array, taken_array
     probe.runs = &runs[0, 0]
     probe.threads = &threads[0]
+    probe.taken = &taken[0, 0]
     with nogil:
         for j in range(n.shape[0]):
             probe.job = j
-            fb_pool_run(_pool_probe_task, <void *> &probe, n[j])
-    return runs_array, threads_array
+            if is_shared[j]:
+                probe.next_item = 0
+                fb_pool_run_shared(_pool_probe_task, <void *> &probe, n[j])
+            else:
+                probe.next_item = PROBE_ITEMS
+                fb_pool_run(_pool_probe_task, <void *> &probe, n[j])
+    return runs_array, threads_array, taken_array

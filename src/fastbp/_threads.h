@@ -11,6 +11,14 @@
  *
  * Worker threads are created on first use and parked on a condition
  * variable between jobs. After fork() the child starts with no workers.
+ *
+ * Two kinds of job: fb_pool_run's (SPMD: every thread must run it; the
+ * caller waits for all) and fb_pool_run_shared's, whose threads take work
+ * from a shared queue so that any subset of them finishes it (prediction's
+ * chunks). When the caller of a shared job runs out of work it closes the
+ * job's gate: a worker that has not joined by then (still waking up, or
+ * descheduled by a busy host) skips the job, and the caller waits only for
+ * the workers that joined, never for a sleeping one.
  */
 #ifndef FASTBP_THREADS_H
 #define FASTBP_THREADS_H
@@ -121,10 +129,14 @@ typedef struct {
     pthread_cond_t cv_job;    /* workers wait here for a job */
     pthread_cond_t cv_done;   /* the caller waits here for the workers */
     int n_workers;            /* created workers */
-    long long job_word;       /* (job number << 8) | threads taking part (atomic):
-                                 one word, so a worker reads a job's number and
-                                 its thread count together */
-    int remaining;            /* workers still running the job (atomic) */
+    long long job_word;       /* (job number << 9) | FB_JOB_SHARED for a shared
+                                 job | threads taking part (atomic): one word,
+                                 so a worker reads a job's number, kind and
+                                 thread count together */
+    int remaining;            /* workers still running an SPMD job (atomic) */
+    long long gate;           /* a shared job's (number << 32) | FB_GATE_CLOSED
+                                 once closed | workers that joined (atomic) */
+    int finished;             /* workers done with the shared job (atomic) */
     int sleepers;             /* workers asleep on cv_job (atomic) */
     int caller_sleeping;
     fb_task_fn fn;
@@ -133,10 +145,27 @@ typedef struct {
     long long start_word[FB_MAX_THREADS]; /* job_word when worker tid was created */
 } fb_pool_t;
 
+#define FB_JOB_SHARED 0x100LL
+#define FB_GATE_CLOSED 0x80000000LL
+#define FB_GATE_JOB(word) ((((word) >> 9) & 0x7fffffffLL) << 32)
+
 static fb_pool_t fb_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-                            PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, NULL, NULL};
+                            PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, 0, NULL, NULL};
 static pthread_mutex_t fb_pool_call = PTHREAD_MUTEX_INITIALIZER;  /* one job at a time */
 static int fb_atfork_set = 0;
+
+/* Join the shared job ``word`` unless its caller has closed it (or moved on
+ * to a later job); 1 when joined: the caller then waits for this worker. */
+static int fb_join_shared(long long word) {
+    long long job = FB_GATE_JOB(word);
+    long long g = __atomic_load_n(&fb_pool.gate, __ATOMIC_SEQ_CST);
+    for (;;) {
+        if ((g & ~0xffffffffLL) != job || (g & FB_GATE_CLOSED)) return 0;
+        if (__atomic_compare_exchange_n(&fb_pool.gate, &g, g + 1, 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST))
+            return 1;
+    }
+}
 
 static void *fb_worker_main(void *p) {
     int tid = (int)(long)p;
@@ -166,7 +195,15 @@ static void *fb_worker_main(void *p) {
          * one job that reads the next job's count late would otherwise run
          * the next job twice (a second run waits at its barrier forever) */
         n = (int)(word & 0xff);
-        if (tid < n) {
+        if (tid < n && (word & FB_JOB_SHARED)) {
+            if (fb_join_shared(word)) {
+                fb_pool.fn(fb_pool.arg, tid, n);
+                __atomic_add_fetch(&fb_pool.finished, 1, __ATOMIC_SEQ_CST);
+                pthread_mutex_lock(&fb_pool.mu);
+                if (fb_pool.caller_sleeping) pthread_cond_signal(&fb_pool.cv_done);
+                pthread_mutex_unlock(&fb_pool.mu);
+            }
+        } else if (tid < n) {
             /* fn and arg stay this job's until this worker is done with it */
             fb_pool.fn(fb_pool.arg, tid, n);
             if (__atomic_sub_fetch(&fb_pool.remaining, 1, __ATOMIC_SEQ_CST) == 0) {
@@ -188,6 +225,8 @@ static void fb_after_fork_child(void) {
     fb_pool.n_workers = 0;
     fb_pool.sleepers = 0;
     fb_pool.remaining = 0;
+    fb_pool.gate = 0;
+    fb_pool.finished = 0;
     fb_pool.caller_sleeping = 0;
 }
 
@@ -224,7 +263,7 @@ static void fb_pool_run(fb_task_fn fn, void *arg, int n) {
     fb_pool.fn = fn;
     fb_pool.arg = arg;
     __atomic_store_n(&fb_pool.remaining, n - 1, __ATOMIC_SEQ_CST);
-    __atomic_store_n(&fb_pool.job_word, ((fb_pool.job_word >> 8) + 1) << 8 | n,
+    __atomic_store_n(&fb_pool.job_word, ((fb_pool.job_word >> 9) + 1) << 9 | n,
                      __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&fb_pool.sleepers, __ATOMIC_SEQ_CST) > 0) {
         pthread_mutex_lock(&fb_pool.mu);
@@ -248,6 +287,47 @@ static void fb_pool_run(fb_task_fn fn, void *arg, int n) {
     pthread_mutex_unlock(&fb_pool_call);
 }
 
+/* Run a shared job: fn(arg, tid, n) takes work from a queue in arg until
+ * none is left, on the caller (tid 0) and on whichever of the n - 1 workers
+ * join before the caller runs out of work; waits for those only. */
+static void fb_pool_run_shared(fb_task_fn fn, void *arg, int n) {
+    long long t0, word;
+    int i, joined;
+    if (n <= 1) { fn(arg, 0, 1); return; }
+    pthread_mutex_lock(&fb_pool_call);
+    i = fb_pool_ensure(n);
+    if (i < n) n = i;
+    if (n <= 1) { pthread_mutex_unlock(&fb_pool_call); fn(arg, 0, 1); return; }
+    fb_pool.fn = fn;
+    fb_pool.arg = arg;
+    word = ((fb_pool.job_word >> 9) + 1) << 9 | FB_JOB_SHARED | n;
+    __atomic_store_n(&fb_pool.finished, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&fb_pool.gate, FB_GATE_JOB(word), __ATOMIC_SEQ_CST);
+    __atomic_store_n(&fb_pool.job_word, word, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&fb_pool.sleepers, __ATOMIC_SEQ_CST) > 0) {
+        pthread_mutex_lock(&fb_pool.mu);
+        pthread_cond_broadcast(&fb_pool.cv_job);
+        pthread_mutex_unlock(&fb_pool.mu);
+    }
+    fn(arg, 0, n);
+    joined = (int)(__atomic_fetch_or(&fb_pool.gate, FB_GATE_CLOSED, __ATOMIC_SEQ_CST)
+                   & 0x7fffffffLL);
+    t0 = fb_now_ns();
+    while (__atomic_load_n(&fb_pool.finished, __ATOMIC_SEQ_CST) < joined) {
+        for (i = 0; i < 64; i++) fb_cpu_relax();
+        if (fb_now_ns() - t0 > FB_SPIN_NS) {
+            pthread_mutex_lock(&fb_pool.mu);
+            fb_pool.caller_sleeping = 1;
+            while (__atomic_load_n(&fb_pool.finished, __ATOMIC_SEQ_CST) < joined)
+                pthread_cond_wait(&fb_pool.cv_done, &fb_pool.mu);
+            fb_pool.caller_sleeping = 0;
+            pthread_mutex_unlock(&fb_pool.mu);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&fb_pool_call);
+}
+
 #else  /* no threads: everything runs on the caller */
 
 typedef struct { int n; } fb_barrier;
@@ -257,6 +337,7 @@ static void fb_barrier_destroy(fb_barrier *b) {}
 static void fb_barrier_wait(fb_barrier *b) {}
 static int fb_pool_ensure(int n) { return 1; }
 static void fb_pool_run(fb_task_fn fn, void *arg, int n) { fn(arg, 0, 1); }
+static void fb_pool_run_shared(fb_task_fn fn, void *arg, int n) { fn(arg, 0, 1); }
 
 #endif
 #endif
