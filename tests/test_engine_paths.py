@@ -173,12 +173,22 @@ def _two_chain_product(A, B):
     return even + odd
 
 
+@pytest.mark.parametrize("level", _engine.cpu_simd_levels())
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_small_products_sum_every_element_in_the_same_order(dtype):
-    # blocks of 4, 2 and 1 rows and 8 columns (the last block overlapping) give
-    # every element the same bits; a training step's whole products of at most
-    # 1024 multiply-adds with 8 or more columns run in these loops, larger ones
-    # and every prediction's in BLAS
+def test_small_products_sum_every_element_in_the_same_order(dtype, level):
+    # blocks of 4, 2 and 1 rows and 8 columns (the last block overlapping), in
+    # each kernel set's vector width, give every element the same bits; a
+    # training step's whole products of at most 1024 multiply-adds with 8 or
+    # more columns run in these loops, larger ones and every prediction's in
+    # BLAS
+    old = _engine.set_simd_level(level)
+    try:
+        _check_small_products(dtype)
+    finally:
+        _engine.set_simd_level(old)
+
+
+def _check_small_products(dtype):
     rng = np.random.RandomState(4)
     for M in range(1, 10):
         for N in (8, 11, 16, 19):
