@@ -7,12 +7,13 @@ sample weights, a single class, negative Poisson targets) the test says so.
 """
 
 import re
+import warnings
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from fastbp import MLP, MLPClassifier, MLPRegressor
+from fastbp import MLP, ConvergenceWarning, MLPClassifier, MLPRegressor
 from fastbp._validation import InvalidParameterError
 
 pd = pytest.importorskip("pandas")
@@ -84,6 +85,41 @@ def test_inf_in_X(value):
     with pytest.raises(ValueError, match=exact(
             "Input X contains infinity or a value too large for dtype('float32').")):
         clf().fit(Xi.astype(np.float32), Y_CLF)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "predict_log_proba", "score"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf, 1e300])
+def test_prediction_finds_a_bad_value_in_any_chunk(dtype, method, bad):
+    # prediction checks X's values in the engine, chunk by chunk: a bad value
+    # in the first, a middle or the last chunk (1,500 rows: three chunks)
+    # gives validation's own error, and nothing is returned; 1e300
+    # overflows float32 only
+    rng = np.random.RandomState(0)
+    Xl = rng.normal(size=(1500, 4)).astype(dtype)
+    yl = (Xl[:, 0] > 0).astype(int)
+    # 200 hidden units: chunks worth a second thread (when the machine has one)
+    model = MLPClassifier(hidden_layer_sizes=(200,), max_iter=2, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(Xl, yl)
+    args = (yl,) if method == "score" else ()
+    expected = getattr(model, method)(Xl, *args)
+    for row in (0, 700, 1499):
+        Xb = Xl.astype(np.float64)
+        Xb[row, 2] = bad
+        if bad == 1e300 and dtype == np.float64:
+            getattr(model, method)(Xb, *args)      # finite in float64
+            continue
+        message = ("Input X contains NaN" if np.isnan(bad) else
+                   "Input X contains infinity or a value too large for "
+                   f"dtype('{np.dtype(dtype).name}')")
+        with warnings.catch_warnings(), pytest.raises(ValueError, match=re.escape(message)):
+            # numpy's own "overflow encountered in cast" for 1e300 to float32
+            warnings.simplefilter("ignore", RuntimeWarning)
+            getattr(model, method)(Xb, *args)
+    # and the model still predicts as before
+    np.testing.assert_array_equal(getattr(model, method)(Xl, *args), expected)
 
 
 def test_nan_and_inf_in_sparse_X():

@@ -294,8 +294,12 @@ def loss_and_grad(NetSpec spec, const floating[::1] params, InputMatrix X not No
 
 
 def forward(NetSpec spec, const floating[::1] params, InputMatrix X not None,
-            floating[:, ::1] out, floating[::1] work, Py_ssize_t chunk_rows, int n_threads=0):
+            floating[:, ::1] out, floating[::1] work, Py_ssize_t chunk_rows, int n_threads=0,
+            bint check_finite=False):
     """Network output for every row of X, written into ``out`` (n, n_outputs).
+    Returns True; with ``check_finite``, False (and ``out`` incomplete) when
+    a dense X holds NaN or infinity: each chunk's rows are checked before
+    its products, while they are in cache.
 
     Rows are processed ``chunk_rows`` at a time with two ping-pong buffers
     from ``work`` (``spec.predict_workspace_size(chunk_rows)``), so memory
@@ -314,7 +318,7 @@ def forward(NetSpec spec, const floating[::1] params, InputMatrix X not None,
     _check_outputs(net, out.shape[1], "out")
     _bind_input(&inp, net, X, n, "out", <floating *> NULL)
     if n == 0:
-        return
+        return True
     chunk_rows = _rows_per_block(chunk_rows, n, "chunk_rows")
     ws = _predict_ws_size(net, chunk_rows)
     _check_workspace(work.shape[0], ws)
@@ -332,7 +336,9 @@ def forward(NetSpec spec, const floating[::1] params, InputMatrix X not None,
     job.work[0] = &work[0]
     for t in range(1, n_threads):
         job.work[t] = &extra[(t - 1) * ws]
+    job.check_finite = check_finite and inp.csr_data == NULL
     _run_predict_job(&job, n_threads, floating is float)
+    return not job.nonfinite
 
 
 def all_finite(const floating[::1] values):

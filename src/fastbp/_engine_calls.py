@@ -170,13 +170,16 @@ def serial_blas():
     return _engine._BlasSerial()
 
 
-def forward(net, inp):
-    """Output-layer activations for ``inp``, shape (n_rows, n_outputs)."""
+def forward(net, inp, check_finite=False):
+    """Output-layer activations for ``inp``, shape (n_rows, n_outputs);
+    ``check_finite``: None when a dense input holds NaN or infinity."""
     n = inp.n_rows
     out = np.empty((n, net.sizes[-1]), dtype=net.dtype)
     chunk = max(1, min(CHUNK_ROWS, n))
     work = np.empty(net.spec.predict_workspace_size(chunk), dtype=net.dtype)
-    _engine.forward(net.spec, net.params, inp.engine, out, work, chunk)
+    if not _engine.forward(net.spec, net.params, inp.engine, out, work, chunk, 0,
+                           check_finite):
+        return None
     return out
 
 

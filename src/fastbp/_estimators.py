@@ -114,12 +114,13 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining, Skle
             self.intercepts_ = list(net.intercepts)
         return net
 
-    def _validate_X(self, X, reset):
-        """X in the model dtype, C-contiguous, as an ``EngineInput``."""
+    def _validate_X(self, X, reset, check_finite=True):
+        """X in the model dtype, C-contiguous, as an ``EngineInput``
+        (``check_finite=False``: dense values unchecked, see ``_forward``)."""
         name = type(self).__name__
         check_feature_names(self, X, reset=reset)
         dtype = choose_dtype(X) if reset else self._net.dtype
-        X, _ = check_X(X, dtype=dtype, estimator_name=name)
+        X, _ = check_X(X, dtype=dtype, estimator_name=name, check_finite=check_finite)
         if reset:
             self.n_features_in_ = X.shape[1]
         elif X.shape[1] != self.n_features_in_:
@@ -282,10 +283,20 @@ class _BaseMLP(EstimatorAPI, StateMixin, StochasticTraining, LbfgsTraining, Skle
     # ------------------------------------------------------------------
 
     def _forward(self, X):
-        """Output-layer activations for X, shape (n_samples, n_outputs)."""
+        """Output-layer activations for X, shape (n_samples, n_outputs).
+
+        Dense X's values are checked by the engine as it takes each chunk of
+        rows (one pass over X fewer: X is read once, while its rows are in
+        cache); only when it finds NaN or infinity is X validated again, with
+        the check, for the usual error."""
         self._check_fitted()
         net = self._sync()
-        return _engine_calls.forward(net, self._validate_X(X, reset=False))
+        P = _engine_calls.forward(net, self._validate_X(X, reset=False, check_finite=False),
+                                  check_finite=True)
+        if P is None:
+            self._validate_X(X, reset=False)     # raises the error for NaN or infinity
+            raise AssertionError("the engine found a non-finite value that validation did not")
+        return P
 
     def _predict_from_output(self, P):
         return _targets.decode(P, self._encoding())

@@ -79,6 +79,8 @@ cdef struct PredictJob:
     void *work[FB_MAX_THREADS]   # each thread's ping-pong buffers
     long next_chunk              # the next chunk nobody has taken (atomic)
     int stop                     # a signal handler raised
+    bint check_finite            # dense rows: look for NaN and infinity first
+    int nonfinite                # a chunk held one: the job stopped
 
 
 cdef void _predict_body(PredictJob *job, int tid, int nt, floating *params) noexcept nogil:
@@ -87,12 +89,17 @@ cdef void _predict_body(PredictJob *job, int tid, int nt, floating *params) noex
     cdef long c
     cdef Py_ssize_t start, B
     cdef long long last_check = fb_now_ns()
-    while not job.stop:
+    while not job.stop and not job.nonfinite:
         c = fb_fetch_add(&job.next_chunk)
         start = c * job.chunk_rows
         if start >= job.n:
             break
         B = job.n - start if job.n - start < job.chunk_rows else job.chunk_rows
+        if job.check_finite and not _rows_finite(
+                (<const floating *> job.inp.dense) + start * job.net.sizes[0],
+                B * job.net.sizes[0]):
+            job.nonfinite = 1
+            break
         _forward_chunk(job.net, job.inp, params, start, B, job.chunk_rows,
                        <floating *> job.out, <floating *> job.work[tid])
         if tid == 0 and _check_signals(&last_check):
@@ -138,17 +145,22 @@ cdef enum:
     PRED_MULTICLASS = 2
 
 
+cdef inline bint _rows_finite(const floating *x, Py_ssize_t total) noexcept nogil:
+    # no NaN or infinity among x[0:total]: x - x is 0 for finite x, NaN else
+    cdef Py_ssize_t j
+    cdef int bad = 0
+    for j in range(total):
+        bad |= (x[j] - x[j]) != 0
+    return not bad
+
+
 cdef bint _predict_rows(const Net *net, const floating *x, Py_ssize_t n,
                         const floating *params, floating *out,
                         floating *work) noexcept nogil:
     """Forward ``n`` dense rows into ``out`` as one chunk; False (nothing
     computed) when X holds NaN or infinity."""
     cdef Input inp
-    cdef Py_ssize_t j, total = n * net.sizes[0]
-    cdef int bad = 0
-    for j in range(total):
-        bad |= (x[j] - x[j]) != 0    # x - x is 0 for finite x, NaN for NaN or +-inf
-    if bad:
+    if not _rows_finite(x, n * net.sizes[0]):
         return False
     memset(&inp, 0, sizeof(Input))
     inp.dense = x

@@ -211,12 +211,16 @@ def _dataframe_to_array(X, dtype):
     return np.asarray(X)
 
 
-def check_X(X, *, dtype, estimator_name, input_name="X", allow_sparse=True):
+def check_X(X, *, dtype, estimator_name, input_name="X", allow_sparse=True,
+            check_finite=True):
     """Validate X and return ``(X, csr_parts)``.
 
     Dense X comes back C-contiguous in ``dtype`` (no copy when it already is);
     sparse X comes back as a CSR matrix with ``dtype`` values, and
     ``csr_parts = (data, indices, indptr)`` with intp indices for the engine.
+    ``check_finite=False`` leaves dense X's values unchecked, for a caller
+    whose engine pass checks them (prediction) and validates again with the
+    check when it finds one.
     """
     if sp.issparse(X):
         if not allow_sparse:
@@ -272,7 +276,8 @@ def check_X(X, *, dtype, estimator_name, input_name="X", allow_sparse=True):
     _check_shape(array.shape, array.ndim, input_name, estimator_name, array)
     array = _to_numeric(array, input_name, dtype)
     array = np.ascontiguousarray(array, dtype=dtype)
-    _assert_finite(array, input_name, dtype, estimator_name)
+    if check_finite:
+        _assert_finite(array, input_name, dtype, estimator_name)
     return array, None
 
 
