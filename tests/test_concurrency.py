@@ -1,6 +1,7 @@
 """Threads: the engine releases the GIL, one fitted model serves many threads,
 and models trained side by side do not interfere."""
 
+import os
 import pickle
 import sys
 import threading
@@ -366,7 +367,9 @@ def test_pool_runs_each_job_once_on_each_of_its_threads():
     # each job on the threads asked for (one, in a build without threads)
     assert report["as_asked"] or report["one_thread"], report
     assert report["n_bad"] == 0, report
-    # workers do join shared jobs (thousands of the 15,000 here, not all: the
-    # caller may take every item first)
-    assert report["one_thread"] or report["helped"] > 0, report
+    # workers do join shared jobs (thousands of the 15,000 on two cores, not
+    # all: the caller may take every item first; on one core a worker only
+    # runs when the caller is descheduled, so none may join)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert report["one_thread"] or (cores or 1) < 2 or report["helped"] > 0, report
     assert report["forked_ok"] in (True, None), report   # None: no fork() here
