@@ -17,35 +17,24 @@
 #   than the work.
 
 cdef extern from "_small_gemm.h" nogil:
-    # blocks of 4, 2 or 1 rows of small_gemm in vectors of 16, 32 or 64 bytes
-    # (GCC, Clang)
+    # small_gemm's rows in blocks of 4, 2 and 1 in vectors of 64, 32 or 16
+    # bytes (GCC, Clang; elsewhere FB_HAVE_ROW_BLOCKS is 0)
     const bint FB_HAVE_ROW_BLOCKS
-    void fb_rows4_float_32(Py_ssize_t N, Py_ssize_t K, const float *a, Py_ssize_t sam, Py_ssize_t sak,
-        const float *B, Py_ssize_t ldb, float *c, Py_ssize_t ldc)
-    void fb_rows2_float_32(Py_ssize_t N, Py_ssize_t K, const float *a, Py_ssize_t sam, Py_ssize_t sak,
-        const float *B, Py_ssize_t ldb, float *c, Py_ssize_t ldc)
-    void fb_rows1_float_32(Py_ssize_t N, Py_ssize_t K, const float *a, Py_ssize_t sam, Py_ssize_t sak,
-        const float *B, Py_ssize_t ldb, float *c, Py_ssize_t ldc)
-    void fb_rows2_float_16(Py_ssize_t N, Py_ssize_t K, const float *a, Py_ssize_t sam, Py_ssize_t sak,
-        const float *B, Py_ssize_t ldb, float *c, Py_ssize_t ldc)
-    void fb_rows1_float_16(Py_ssize_t N, Py_ssize_t K, const float *a, Py_ssize_t sam, Py_ssize_t sak,
-        const float *B, Py_ssize_t ldb, float *c, Py_ssize_t ldc)
-    void fb_rows4_double_64(Py_ssize_t N, Py_ssize_t K, const double *a, Py_ssize_t sam, Py_ssize_t sak,
-        const double *B, Py_ssize_t ldb, double *c, Py_ssize_t ldc)
-    void fb_rows2_double_64(Py_ssize_t N, Py_ssize_t K, const double *a, Py_ssize_t sam, Py_ssize_t sak,
-        const double *B, Py_ssize_t ldb, double *c, Py_ssize_t ldc)
-    void fb_rows1_double_64(Py_ssize_t N, Py_ssize_t K, const double *a, Py_ssize_t sam, Py_ssize_t sak,
-        const double *B, Py_ssize_t ldb, double *c, Py_ssize_t ldc)
-    void fb_rows4_double_32(Py_ssize_t N, Py_ssize_t K, const double *a, Py_ssize_t sam, Py_ssize_t sak,
-        const double *B, Py_ssize_t ldb, double *c, Py_ssize_t ldc)
-    void fb_rows2_double_32(Py_ssize_t N, Py_ssize_t K, const double *a, Py_ssize_t sam, Py_ssize_t sak,
-        const double *B, Py_ssize_t ldb, double *c, Py_ssize_t ldc)
-    void fb_rows1_double_32(Py_ssize_t N, Py_ssize_t K, const double *a, Py_ssize_t sam, Py_ssize_t sak,
-        const double *B, Py_ssize_t ldb, double *c, Py_ssize_t ldc)
-    void fb_rows2_double_16(Py_ssize_t N, Py_ssize_t K, const double *a, Py_ssize_t sam, Py_ssize_t sak,
-        const double *B, Py_ssize_t ldb, double *c, Py_ssize_t ldc)
-    void fb_rows1_double_16(Py_ssize_t N, Py_ssize_t K, const double *a, Py_ssize_t sam, Py_ssize_t sak,
-        const double *B, Py_ssize_t ldb, double *c, Py_ssize_t ldc)
+    void fb_blocks_float_32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float *a,
+        Py_ssize_t sam, Py_ssize_t sak, const float *B, Py_ssize_t ldb, float *c,
+        Py_ssize_t ldc)
+    void fb_blocks_float_16(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float *a,
+        Py_ssize_t sam, Py_ssize_t sak, const float *B, Py_ssize_t ldb, float *c,
+        Py_ssize_t ldc)
+    void fb_blocks_double_64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double *a,
+        Py_ssize_t sam, Py_ssize_t sak, const double *B, Py_ssize_t ldb, double *c,
+        Py_ssize_t ldc)
+    void fb_blocks_double_32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double *a,
+        Py_ssize_t sam, Py_ssize_t sak, const double *B, Py_ssize_t ldb, double *c,
+        Py_ssize_t ldc)
+    void fb_blocks_double_16(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double *a,
+        Py_ssize_t sam, Py_ssize_t sak, const double *B, Py_ssize_t ldb, double *c,
+        Py_ssize_t ldc)
 
 
 cdef inline void _gemv(char trans, int m, int n, floating alpha, const floating *A, int lda,
@@ -71,85 +60,26 @@ cdef void small_gemm(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const floating *A
     whichever block it falls in: four rows by eight columns at a time in
     registers (two on the baseline kernel set; a last partial column block
     overlaps the previous one, writing the same values again), then two
-    rows, then one (``_blocks_*``, ``_small_gemm.h``); one column at a time
-    when N < 8, and where the compiler has no vector types."""
+    rows, then one (``_small_gemm.h``); one column at a time when N < 8, and
+    where the compiler has no vector types."""
     cdef Py_ssize_t m = 0
     if FB_HAVE_ROW_BLOCKS and N >= 8:
         # vectors as wide as the running kernel set's registers (a wider vector
-        # type is emulated in pieces); the baseline's 16 SSE2 registers hold
-        # two rows' sums, not four
+        # type is emulated in pieces)
         if _simd_level == 0:
-            _blocks_16(M, N, K, A, sam, sak, B, ldb, C, ldc)
-        elif floating is float or _simd_level == 1:
-            _blocks_32(M, N, K, A, sam, sak, B, ldb, C, ldc)
+            if floating is float:
+                fb_blocks_float_16(M, N, K, A, sam, sak, B, ldb, C, ldc)
+            else:
+                fb_blocks_double_16(M, N, K, A, sam, sak, B, ldb, C, ldc)
+        elif floating is float:
+            fb_blocks_float_32(M, N, K, A, sam, sak, B, ldb, C, ldc)
+        elif _simd_level == 1:
+            fb_blocks_double_32(M, N, K, A, sam, sak, B, ldb, C, ldc)
         else:
-            _blocks_64(M, N, K, A, sam, sak, B, ldb, C, ldc)
+            fb_blocks_double_64(M, N, K, A, sam, sak, B, ldb, C, ldc)
         return
     while m < M:
         _one_row(N, K, A + m * sam, sak, B, ldb, C + m * ldc)
-        m += 1
-
-
-cdef inline void _blocks_64(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const floating *A,
-                            Py_ssize_t sam, Py_ssize_t sak, const floating *B,
-                            Py_ssize_t ldb, floating *C, Py_ssize_t ldc) noexcept nogil:
-    # small_gemm's rows in blocks of 4 then 2 then 1, in 64-byte vectors
-    cdef Py_ssize_t m = 0
-    while m + 4 <= M:
-        if floating is double:
-            fb_rows4_double_64(N, K, A + m * sam, sam, sak, B, ldb, C + m * ldc, ldc)
-        m += 4
-    if m + 2 <= M:
-        if floating is double:
-            fb_rows2_double_64(N, K, A + m * sam, sam, sak, B, ldb, C + m * ldc, ldc)
-        m += 2
-    while m < M:
-        if floating is double:
-            fb_rows1_double_64(N, K, A + m * sam, sam, sak, B, ldb, C + m * ldc, ldc)
-        m += 1
-
-
-cdef inline void _blocks_32(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const floating *A,
-                            Py_ssize_t sam, Py_ssize_t sak, const floating *B,
-                            Py_ssize_t ldb, floating *C, Py_ssize_t ldc) noexcept nogil:
-    # small_gemm's rows in blocks of 4 then 2 then 1, in 32-byte vectors
-    cdef Py_ssize_t m = 0
-    while m + 4 <= M:
-        if floating is float:
-            fb_rows4_float_32(N, K, A + m * sam, sam, sak, B, ldb, C + m * ldc, ldc)
-        else:
-            fb_rows4_double_32(N, K, A + m * sam, sam, sak, B, ldb, C + m * ldc, ldc)
-        m += 4
-    if m + 2 <= M:
-        if floating is float:
-            fb_rows2_float_32(N, K, A + m * sam, sam, sak, B, ldb, C + m * ldc, ldc)
-        else:
-            fb_rows2_double_32(N, K, A + m * sam, sam, sak, B, ldb, C + m * ldc, ldc)
-        m += 2
-    while m < M:
-        if floating is float:
-            fb_rows1_float_32(N, K, A + m * sam, sam, sak, B, ldb, C + m * ldc, ldc)
-        else:
-            fb_rows1_double_32(N, K, A + m * sam, sam, sak, B, ldb, C + m * ldc, ldc)
-        m += 1
-
-
-cdef inline void _blocks_16(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const floating *A,
-                            Py_ssize_t sam, Py_ssize_t sak, const floating *B,
-                            Py_ssize_t ldb, floating *C, Py_ssize_t ldc) noexcept nogil:
-    # small_gemm's rows in blocks of 2 then 1, in 16-byte vectors
-    cdef Py_ssize_t m = 0
-    while m + 2 <= M:
-        if floating is float:
-            fb_rows2_float_16(N, K, A + m * sam, sam, sak, B, ldb, C + m * ldc, ldc)
-        else:
-            fb_rows2_double_16(N, K, A + m * sam, sam, sak, B, ldb, C + m * ldc, ldc)
-        m += 2
-    while m < M:
-        if floating is float:
-            fb_rows1_float_16(N, K, A + m * sam, sam, sak, B, ldb, C + m * ldc, ldc)
-        else:
-            fb_rows1_double_16(N, K, A + m * sam, sam, sak, B, ldb, C + m * ldc, ldc)
         m += 1
 
 

@@ -43,28 +43,28 @@ static inline __attribute__((always_inline)) void NAME(                         
         const T *b;                                                                     \
         if (j0 > N - 8)                                                                 \
             j0 = N - 8;                                                                 \
-        FB_UNROLL for (r = 0; r < R; r++)                                                         \
-            FB_UNROLL for (q = 0; q < NV; q++)                                                    \
+        FB_UNROLL for (r = 0; r < R; r++)                                               \
+            FB_UNROLL for (q = 0; q < NV; q++)                                          \
                 s[r][q] = t[r][q] = (vec){0};                                           \
         b = B + j0;                                                                     \
         for (k = 0; k < K - 1; k += 2) {                                                \
-            FB_UNROLL for (q = 0; q < NV; q++) v[q] = *(const uvec *)(b + q * W);                                    \
-            FB_UNROLL for (r = 0; r < R; r++)                                                     \
-                FB_UNROLL for (q = 0; q < NV; q++)                                                \
+            FB_UNROLL for (q = 0; q < NV; q++) v[q] = *(const uvec *)(b + q * W);       \
+            FB_UNROLL for (r = 0; r < R; r++)                                           \
+                FB_UNROLL for (q = 0; q < NV; q++)                                      \
                     s[r][q] = s[r][q] + a[r * sam + k * sak] * v[q];                    \
-            FB_UNROLL for (q = 0; q < NV; q++) v[q] = *(const uvec *)(b + ldb + q * W);                                    \
-            FB_UNROLL for (r = 0; r < R; r++)                                                     \
-                FB_UNROLL for (q = 0; q < NV; q++)                                                \
+            FB_UNROLL for (q = 0; q < NV; q++) v[q] = *(const uvec *)(b + ldb + q * W); \
+            FB_UNROLL for (r = 0; r < R; r++)                                           \
+                FB_UNROLL for (q = 0; q < NV; q++)                                      \
                     t[r][q] = t[r][q] + a[r * sam + (k + 1) * sak] * v[q];              \
             b += 2 * ldb;                                                               \
         }                                                                               \
         if (K % 2) {                                                                    \
-            FB_UNROLL for (q = 0; q < NV; q++) v[q] = *(const uvec *)(b + q * W);                                    \
-            FB_UNROLL for (r = 0; r < R; r++)                                                     \
-                FB_UNROLL for (q = 0; q < NV; q++)                                                \
+            FB_UNROLL for (q = 0; q < NV; q++) v[q] = *(const uvec *)(b + q * W);       \
+            FB_UNROLL for (r = 0; r < R; r++)                                           \
+                FB_UNROLL for (q = 0; q < NV; q++)                                      \
                     s[r][q] = s[r][q] + a[r * sam + (K - 1) * sak] * v[q];              \
         }                                                                               \
-        FB_UNROLL for (r = 0; r < R; r++)                                                         \
+        FB_UNROLL for (r = 0; r < R; r++)                                               \
             FB_UNROLL for (q = 0; q < NV; q++)                                          \
                 *(uvec *)(c + r * ldc + j0 + q * W) = s[r][q] + t[r][q];                \
         if (j0 + 8 >= N)                                                                \
@@ -72,39 +72,39 @@ static inline __attribute__((always_inline)) void NAME(                         
         j0 += 8;                                                                        \
     }                                                                                   \
 }
-/* fb_rows{R}_{type}_{VB}: the blocks each kernel set runs (_gemm.pxi) */
-FB_DEFINE_ROWS(fb_rows4_float_32, float, 4, 32)
-FB_DEFINE_ROWS(fb_rows2_float_32, float, 2, 32)
-FB_DEFINE_ROWS(fb_rows1_float_32, float, 1, 32)
-FB_DEFINE_ROWS(fb_rows2_float_16, float, 2, 16)
-FB_DEFINE_ROWS(fb_rows1_float_16, float, 1, 16)
-FB_DEFINE_ROWS(fb_rows4_double_64, double, 4, 64)
-FB_DEFINE_ROWS(fb_rows2_double_64, double, 2, 64)
-FB_DEFINE_ROWS(fb_rows1_double_64, double, 1, 64)
-FB_DEFINE_ROWS(fb_rows4_double_32, double, 4, 32)
-FB_DEFINE_ROWS(fb_rows2_double_32, double, 2, 32)
-FB_DEFINE_ROWS(fb_rows1_double_32, double, 1, 32)
-FB_DEFINE_ROWS(fb_rows2_double_16, double, 2, 16)
-FB_DEFINE_ROWS(fb_rows1_double_16, double, 1, 16)
-
+/* fb_blocks_{T}_{VB}(M, N, K, a, sam, sak, B, ldb, c, ldc): small_gemm's M
+ * rows in blocks of 4 (when MAXR is 4), then 2, then 1 rows, in VB-byte
+ * vectors; the kernel set picks the instance (_gemm.pxi) */
+#define FB_DEFINE_SET(T, VB, MAXR)                                                      \
+FB_DEFINE_ROWS(fb_rows4_##T##_##VB, T, 4, VB)                                           \
+FB_DEFINE_ROWS(fb_rows2_##T##_##VB, T, 2, VB)                                           \
+FB_DEFINE_ROWS(fb_rows1_##T##_##VB, T, 1, VB)                                           \
+static inline __attribute__((always_inline)) void fb_blocks_##T##_##VB(                 \
+        Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const T *a, Py_ssize_t sam,           \
+        Py_ssize_t sak, const T *B, Py_ssize_t ldb, T *c, Py_ssize_t ldc) {             \
+    Py_ssize_t m = 0;                                                                   \
+    if ((MAXR) == 4)                                                                    \
+        for (; m + 4 <= M; m += 4)                                                      \
+            fb_rows4_##T##_##VB(N, K, a + m * sam, sam, sak, B, ldb, c + m * ldc, ldc); \
+    for (; m + 2 <= M; m += 2)                                                          \
+        fb_rows2_##T##_##VB(N, K, a + m * sam, sam, sak, B, ldb, c + m * ldc, ldc);     \
+    for (; m < M; m++)                                                                  \
+        fb_rows1_##T##_##VB(N, K, a + m * sam, sam, sak, B, ldb, c + m * ldc, ldc);     \
+}
 #else
 #define FB_HAVE_ROW_BLOCKS 0
-#define FB_NO_ROWS(NAME, T)                                                             \
-static void NAME(Py_ssize_t N, Py_ssize_t K, const T *a, Py_ssize_t sam, Py_ssize_t sak, \
-                 const T *B, Py_ssize_t ldb, T *c, Py_ssize_t ldc) {}
-FB_NO_ROWS(fb_rows4_float_32, float)
-FB_NO_ROWS(fb_rows2_float_32, float)
-FB_NO_ROWS(fb_rows1_float_32, float)
-FB_NO_ROWS(fb_rows2_float_16, float)
-FB_NO_ROWS(fb_rows1_float_16, float)
-FB_NO_ROWS(fb_rows4_double_64, double)
-FB_NO_ROWS(fb_rows2_double_64, double)
-FB_NO_ROWS(fb_rows1_double_64, double)
-FB_NO_ROWS(fb_rows4_double_32, double)
-FB_NO_ROWS(fb_rows2_double_32, double)
-FB_NO_ROWS(fb_rows1_double_32, double)
-FB_NO_ROWS(fb_rows2_double_16, double)
-FB_NO_ROWS(fb_rows1_double_16, double)
+#define FB_DEFINE_SET(T, VB, MAXR)                                                      \
+static void fb_blocks_##T##_##VB(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const T *a,  \
+        Py_ssize_t sam, Py_ssize_t sak, const T *B, Py_ssize_t ldb, T *c,               \
+        Py_ssize_t ldc) {}
 #endif
+
+/* the sets: 64-byte vectors for AVX-512 float64, 32 for AVX2 and float32,
+ * 16 for the baseline, whose 16 SSE2 registers hold two rows' sums */
+FB_DEFINE_SET(float, 32, 4)
+FB_DEFINE_SET(float, 16, 2)
+FB_DEFINE_SET(double, 64, 4)
+FB_DEFINE_SET(double, 32, 4)
+FB_DEFINE_SET(double, 16, 2)
 
 #endif

@@ -133,10 +133,9 @@ typedef struct {
                                  job | threads taking part (atomic): one word,
                                  so a worker reads a job's number, kind and
                                  thread count together */
-    int remaining;            /* workers still running an SPMD job (atomic) */
     long long gate;           /* a shared job's (number << 32) | FB_GATE_CLOSED
                                  once closed | workers that joined (atomic) */
-    int finished;             /* workers done with the shared job (atomic) */
+    int finished;             /* workers done with the job (atomic) */
     int sleepers;             /* workers asleep on cv_job (atomic) */
     int caller_sleeping;
     fb_task_fn fn;
@@ -150,7 +149,7 @@ typedef struct {
 #define FB_GATE_JOB(word) ((((word) >> 9) & 0x7fffffffLL) << 32)
 
 static fb_pool_t fb_pool = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER,
-                            PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, 0, NULL, NULL};
+                            PTHREAD_COND_INITIALIZER, 0, 0, 0, 0, 0, 0, NULL, NULL};
 static pthread_mutex_t fb_pool_call = PTHREAD_MUTEX_INITIALIZER;  /* one job at a time */
 static int fb_atfork_set = 0;
 
@@ -195,22 +194,13 @@ static void *fb_worker_main(void *p) {
          * one job that reads the next job's count late would otherwise run
          * the next job twice (a second run waits at its barrier forever) */
         n = (int)(word & 0xff);
-        if (tid < n && (word & FB_JOB_SHARED)) {
-            if (fb_join_shared(word)) {
-                fb_pool.fn(fb_pool.arg, tid, n);
-                __atomic_add_fetch(&fb_pool.finished, 1, __ATOMIC_SEQ_CST);
-                pthread_mutex_lock(&fb_pool.mu);
-                if (fb_pool.caller_sleeping) pthread_cond_signal(&fb_pool.cv_done);
-                pthread_mutex_unlock(&fb_pool.mu);
-            }
-        } else if (tid < n) {
+        if (tid < n && (!(word & FB_JOB_SHARED) || fb_join_shared(word))) {
             /* fn and arg stay this job's until this worker is done with it */
             fb_pool.fn(fb_pool.arg, tid, n);
-            if (__atomic_sub_fetch(&fb_pool.remaining, 1, __ATOMIC_SEQ_CST) == 0) {
-                pthread_mutex_lock(&fb_pool.mu);
-                if (fb_pool.caller_sleeping) pthread_cond_signal(&fb_pool.cv_done);
-                pthread_mutex_unlock(&fb_pool.mu);
-            }
+            __atomic_add_fetch(&fb_pool.finished, 1, __ATOMIC_SEQ_CST);
+            pthread_mutex_lock(&fb_pool.mu);
+            if (fb_pool.caller_sleeping) pthread_cond_signal(&fb_pool.cv_done);
+            pthread_mutex_unlock(&fb_pool.mu);
         }
     }
     return NULL;
@@ -224,7 +214,6 @@ static void fb_after_fork_child(void) {
     pthread_mutex_init(&fb_pool_call, NULL);
     fb_pool.n_workers = 0;
     fb_pool.sleepers = 0;
-    fb_pool.remaining = 0;
     fb_pool.gate = 0;
     fb_pool.finished = 0;
     fb_pool.caller_sleeping = 0;
@@ -251,33 +240,43 @@ static int fb_pool_ensure(int n) {
     return fb_pool.n_workers + 1;
 }
 
-/* Run fn(arg, tid, n) on n threads (the caller is tid 0) and wait for all. */
-static void fb_pool_run(fb_task_fn fn, void *arg, int n) {
-    long long t0;
+/* Post fn(arg, tid, n) as a job of ``kind`` (0 or FB_JOB_SHARED) for up to n
+ * threads; returns the threads the pool has for it. Above 1 the job is
+ * posted and fb_pool_call held until fb_pool_wait; at 1 nothing is posted
+ * and the caller runs fn alone. */
+static int fb_pool_post(fb_task_fn fn, void *arg, int n, long long kind) {
+    long long word;
     int i;
-    if (n <= 1) { fn(arg, 0, 1); return; }
+    if (n <= 1) return 1;
     pthread_mutex_lock(&fb_pool_call);
     i = fb_pool_ensure(n);
     if (i < n) n = i;
-    if (n <= 1) { pthread_mutex_unlock(&fb_pool_call); fn(arg, 0, 1); return; }
+    if (n <= 1) { pthread_mutex_unlock(&fb_pool_call); return 1; }
     fb_pool.fn = fn;
     fb_pool.arg = arg;
-    __atomic_store_n(&fb_pool.remaining, n - 1, __ATOMIC_SEQ_CST);
-    __atomic_store_n(&fb_pool.job_word, ((fb_pool.job_word >> 9) + 1) << 9 | n,
-                     __ATOMIC_SEQ_CST);
+    word = ((fb_pool.job_word >> 9) + 1) << 9 | kind | n;
+    __atomic_store_n(&fb_pool.finished, 0, __ATOMIC_SEQ_CST);
+    __atomic_store_n(&fb_pool.gate, FB_GATE_JOB(word), __ATOMIC_SEQ_CST);
+    __atomic_store_n(&fb_pool.job_word, word, __ATOMIC_SEQ_CST);
     if (__atomic_load_n(&fb_pool.sleepers, __ATOMIC_SEQ_CST) > 0) {
         pthread_mutex_lock(&fb_pool.mu);
         pthread_cond_broadcast(&fb_pool.cv_job);
         pthread_mutex_unlock(&fb_pool.mu);
     }
-    fn(arg, 0, n);
-    t0 = fb_now_ns();
-    while (__atomic_load_n(&fb_pool.remaining, __ATOMIC_SEQ_CST) != 0) {
+    return n;
+}
+
+/* Wait (spin, then sleep) until ``workers`` workers have finished the posted
+ * job, then let the next job be posted. */
+static void fb_pool_wait(int workers) {
+    long long t0 = fb_now_ns();
+    int i;
+    while (__atomic_load_n(&fb_pool.finished, __ATOMIC_SEQ_CST) < workers) {
         for (i = 0; i < 64; i++) fb_cpu_relax();
         if (fb_now_ns() - t0 > FB_SPIN_NS) {
             pthread_mutex_lock(&fb_pool.mu);
             fb_pool.caller_sleeping = 1;
-            while (__atomic_load_n(&fb_pool.remaining, __ATOMIC_SEQ_CST) != 0)
+            while (__atomic_load_n(&fb_pool.finished, __ATOMIC_SEQ_CST) < workers)
                 pthread_cond_wait(&fb_pool.cv_done, &fb_pool.mu);
             fb_pool.caller_sleeping = 0;
             pthread_mutex_unlock(&fb_pool.mu);
@@ -287,45 +286,22 @@ static void fb_pool_run(fb_task_fn fn, void *arg, int n) {
     pthread_mutex_unlock(&fb_pool_call);
 }
 
+/* Run fn(arg, tid, n) on n threads (the caller is tid 0) and wait for all. */
+static void fb_pool_run(fb_task_fn fn, void *arg, int n) {
+    n = fb_pool_post(fn, arg, n, 0);
+    fn(arg, 0, n);
+    if (n > 1) fb_pool_wait(n - 1);
+}
+
 /* Run a shared job: fn(arg, tid, n) takes work from a queue in arg until
  * none is left, on the caller (tid 0) and on whichever of the n - 1 workers
  * join before the caller runs out of work; waits for those only. */
 static void fb_pool_run_shared(fb_task_fn fn, void *arg, int n) {
-    long long t0, word;
-    int i, joined;
-    if (n <= 1) { fn(arg, 0, 1); return; }
-    pthread_mutex_lock(&fb_pool_call);
-    i = fb_pool_ensure(n);
-    if (i < n) n = i;
-    if (n <= 1) { pthread_mutex_unlock(&fb_pool_call); fn(arg, 0, 1); return; }
-    fb_pool.fn = fn;
-    fb_pool.arg = arg;
-    word = ((fb_pool.job_word >> 9) + 1) << 9 | FB_JOB_SHARED | n;
-    __atomic_store_n(&fb_pool.finished, 0, __ATOMIC_SEQ_CST);
-    __atomic_store_n(&fb_pool.gate, FB_GATE_JOB(word), __ATOMIC_SEQ_CST);
-    __atomic_store_n(&fb_pool.job_word, word, __ATOMIC_SEQ_CST);
-    if (__atomic_load_n(&fb_pool.sleepers, __ATOMIC_SEQ_CST) > 0) {
-        pthread_mutex_lock(&fb_pool.mu);
-        pthread_cond_broadcast(&fb_pool.cv_job);
-        pthread_mutex_unlock(&fb_pool.mu);
-    }
+    n = fb_pool_post(fn, arg, n, FB_JOB_SHARED);
     fn(arg, 0, n);
-    joined = (int)(__atomic_fetch_or(&fb_pool.gate, FB_GATE_CLOSED, __ATOMIC_SEQ_CST)
-                   & 0x7fffffffLL);
-    t0 = fb_now_ns();
-    while (__atomic_load_n(&fb_pool.finished, __ATOMIC_SEQ_CST) < joined) {
-        for (i = 0; i < 64; i++) fb_cpu_relax();
-        if (fb_now_ns() - t0 > FB_SPIN_NS) {
-            pthread_mutex_lock(&fb_pool.mu);
-            fb_pool.caller_sleeping = 1;
-            while (__atomic_load_n(&fb_pool.finished, __ATOMIC_SEQ_CST) < joined)
-                pthread_cond_wait(&fb_pool.cv_done, &fb_pool.mu);
-            fb_pool.caller_sleeping = 0;
-            pthread_mutex_unlock(&fb_pool.mu);
-            break;
-        }
-    }
-    pthread_mutex_unlock(&fb_pool_call);
+    if (n > 1)
+        fb_pool_wait((int)(__atomic_fetch_or(&fb_pool.gate, FB_GATE_CLOSED, __ATOMIC_SEQ_CST)
+                           & 0x7fffffffLL));
 }
 
 #else  /* no threads: everything runs on the caller */
