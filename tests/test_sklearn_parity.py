@@ -315,6 +315,34 @@ def test_shuffle_and_random_state_are_sklearns():
         _compat.check_random_state("x")
 
 
+@pytest.mark.parametrize("seed", [0, 1, 42, 2**31, 2**32 - 1, np.int64(7), np.uint32(9),
+                                  np.int8(3)])
+def test_seeded_random_state_is_numpys(seed):
+    # the fast construction leaves the same state, gauss cache included, and
+    # draws the same values as np.random.RandomState(seed)
+    ours, theirs = _compat.check_random_state(seed), np.random.RandomState(seed)
+    assert type(ours) is np.random.RandomState
+    for a, b in zip(ours.get_state(), theirs.get_state()):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(ours.normal(size=7), theirs.normal(size=7))
+    np.testing.assert_array_equal(ours.uniform(-1, 1, size=(40, 3)),
+                                  theirs.uniform(-1, 1, size=(40, 3)))
+    np.testing.assert_array_equal(ours.permutation(1000), theirs.permutation(1000))
+    # each call is a new generator: drawing from one leaves another alone
+    again = _compat.check_random_state(seed)
+    assert again is not ours
+    np.testing.assert_array_equal(again.uniform(size=3), np.random.RandomState(seed).uniform(size=3))
+
+
+@pytest.mark.parametrize("seed", [-1, 2**32, np.int64(-5)])
+def test_seeded_random_state_rejects_what_numpy_rejects(seed):
+    with pytest.raises(ValueError) as theirs:
+        np.random.RandomState(seed)
+    with pytest.raises(ValueError) as ours:
+        _compat.check_random_state(seed)
+    assert str(ours.value) == str(theirs.value)
+
+
 @pytest.mark.parametrize("y", [
     [0, 1, 1], [1.0, 2.0], ["a", "b", "c"], [0.5, 1.5], [[0, 1], [1, 1]],
     [[0.5, 1.0], [1, 2]], [[1, 2], [3, 4]], [3, 3, 3],

@@ -758,6 +758,22 @@ def test_valid_hyper_parameter_edge_values(name, value):
     assert np.all(np.isfinite(fitted_params(model)))
 
 
+@pytest.mark.parametrize("name, good, bad", [
+    ("max_iter", 5, 5.0), ("shuffle", True, 1), ("early_stopping", False, 0),
+    ("batch_size", 8, 8.0), ("momentum", 0.5, "0.5"), ("tol", 1e-4, np.nan),
+    ("dropout", (0, 0.5), (False, 0.5)),
+])
+def test_an_accepted_value_does_not_let_an_equal_value_of_another_type_through(
+        name, good, bad):
+    # validation remembers accepted scalars by type and value: a value equal to
+    # an accepted one (5.0 == 5, 1 == True, (False, 0.5) == (0, 0.5)) is still
+    # checked, and refused, every time
+    for _ in range(2):
+        MLP((3, 2), **{name: good})._validate_params()
+        with pytest.raises(InvalidParameterError, match=f"The '{name}' parameter of MLP"):
+            MLP((3, 2), **{name: bad})._validate_params()
+
+
 def test_failed_validation_leaves_fitted_model_untouched():
     model = clf().fit(X, Y_CLF)
     before = fitted_params(model).copy()

@@ -13,7 +13,13 @@ current encoding and return the new one: the estimator keeps it.
 
 import numpy as np
 
-from ._compat import LabelEncoding, accuracy_score, r2_score, type_of_target
+from ._compat import (
+    LabelEncoding,
+    accuracy_score,
+    r2_score,
+    target_type_and_labels,
+    type_of_target,
+)
 from ._validation import (
     check_consistent_length,
     check_labels_present,
@@ -28,11 +34,13 @@ _LABEL_TYPES = ("binary", "multiclass", "multilabel-indicator")
 
 
 def _class_labels(y, n_samples):
-    """y as class labels, and its target type; errors for anything else."""
+    """y as class labels, its target type and, for one column of labels,
+    ``(classes, positions)`` (``target_type_and_labels``); errors for
+    anything else."""
     y = column_or_2d(y)
     check_consistent_length(n_samples, y.shape[0])
     check_labels_present(y)
-    y_type = type_of_target(y)
+    y_type, labels = target_type_and_labels(y)
     if y_type not in _LABEL_TYPES:
         if y_type.startswith("continuous"):
             raise ValueError(
@@ -44,7 +52,7 @@ def _class_labels(y, n_samples):
             raise ValueError("Multioutput target data is not supported with label "
                              "binarization")
         raise ValueError(f"Unknown label type: {y_type!r}")
-    return y, y_type
+    return y, y_type, labels
 
 
 def partial_fit_encoding(encoding, y, classes):
@@ -104,21 +112,26 @@ def encode_fit_targets(y, n_samples, dtype, *, loss, encoding, continuing, estim
         Y = check_y_regression(y, dtype=dtype, require_non_negative=loss == "poisson")
         check_consistent_length(n_samples, Y.shape[0])
         return quantile_targets(Y, quantiles), encoding
-    y, y_type = _class_labels(y, n_samples)
+    y, y_type, labels = _class_labels(y, n_samples)
+    positions = None
     if encoding is None or continuing is None:
-        encoding = LabelEncoding().fit(y, y_type)
+        encoding = LabelEncoding().fit(y, y_type, labels)
+        positions = None if labels is None else labels[1]
     else:
-        _check_known_classes(y, y_type, encoding.classes_, continuing)
+        _check_known_classes(y, y_type, encoding.classes_, continuing, labels)
     if encoding.y_type_ != "multilabel-indicator" and len(encoding.classes_) < 2:
         raise ValueError(
             f"{estimator_name} needs samples of at least 2 classes in the data, "
             f"but the data contains only one class: {encoding.classes_[0].item()!r}."
         )
-    return encoding.transform(y, dtype), encoding
+    return encoding.transform(y, dtype, positions), encoding
 
 
-def _check_known_classes(y, y_type, known, why):
-    classes = np.arange(y.shape[1]) if y_type == "multilabel-indicator" else np.unique(y)
+def _check_known_classes(y, y_type, known, why, labels=None):
+    if y_type == "multilabel-indicator":
+        classes = np.arange(y.shape[1])
+    else:
+        classes = labels[0] if labels is not None else np.unique(y)
     if why == "warm_start":
         if set(classes.tolist()) != set(known.tolist()):
             raise ValueError(

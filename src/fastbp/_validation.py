@@ -536,6 +536,15 @@ def _check_hidden_layer_sizes(est, value):
         raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
 
 
+# (estimator class, parameter, type, value) already accepted: a fit checks
+# ~20 parameters, which costs more than a small fit's epoch. A constraint's
+# verdict on a scalar of a built-in type depends on its type and value alone
+# (not so for a sequence: (0, 0.5) == (False, 0.5), and bools are refused).
+_ACCEPTED = set()
+_ACCEPTED_MAX = 4096
+_SCALARS = frozenset((int, float, str, bool, type(None)))
+
+
 def validate_params(est, constraints):
     """Check every constructor parameter of an MLP estimator (called by fit)
     against ``constraints`` (name -> list of accepted kinds of values).
@@ -546,9 +555,19 @@ def validate_params(est, constraints):
     without a constraint (class_weight and callbacks: checked where they are
     used) are not checked here.
     """
+    kind = type(est)
     for name, value in est.get_params(deep=False).items():
         options = constraints.get(name)
-        if options is None or any(c.accepts(value) for c in options):
+        if options is None:
+            continue
+        key = (kind, name, type(value), value) if type(value) in _SCALARS else None
+        if key is not None and key in _ACCEPTED:
+            continue
+        if any(c.accepts(value) for c in options):
+            if key is not None:
+                if len(_ACCEPTED) >= _ACCEPTED_MAX:
+                    _ACCEPTED.clear()
+                _ACCEPTED.add(key)
             continue
         if len(options) == 1:
             accepted = str(options[0])
