@@ -10,9 +10,10 @@
 #      (``_row_blocks``) through the network and back (gather, forward, loss
 #      and output delta, hidden deltas). Rows are independent and ``W`` is
 #      only read.
-#   2. parameters (``_parameters_phase``): the thread's blocks of rows of the
-#      ``W_i`` (``_weight_blocks``) and columns of every ``b_i``: their
-#      gradient from all rows, then the step.
+#   2. parameters (``_parameters_phase``): blocks of rows of the ``W_i``
+#      (``_weight_blocks``), which threads take one at a time as they finish
+#      one (``Segment.next_block``), and the thread's columns of every
+#      ``b_i``: their gradient from all rows, then the step.
 #   The blocks are fixed by the shapes (_parallel.pxi) and each is one
 #   product whichever thread runs it, so the weights (float32 and float64)
 #   do not depend on the thread count.
@@ -309,6 +310,7 @@ cdef struct Segment:
     long long first_batch         # index in the epoch of the segment's first batch
     fb_barrier *barrier
     long long t_start             # when every thread of the segment was running
+    long next_block[2]            # phase 2's next weight block to take, per batch parity
 
 
 cdef struct EpochTotals:
@@ -792,21 +794,64 @@ cdef Py_ssize_t _weight_block_count(const Net *net, Py_ssize_t batch_size,
     return total
 
 
+cdef inline bint _take_weight_block(const Net *net, Py_ssize_t batch_size, bint data_parallel,
+                                    long *next_block, Py_ssize_t n_blocks, int *layer,
+                                    Py_ssize_t *nb, Py_ssize_t *b,
+                                    Py_ssize_t *index) noexcept nogil:
+    """The next weight block no thread has taken, in the order W_0's blocks,
+    W_1's, ... (the largest first, so that the last ones taken even out the
+    threads): its layer, the layer's block count, its number in the layer
+    and its index among all (``sumsq``'s); False when none is left."""
+    cdef long g = fb_fetch_add(next_block)
+    cdef Py_ssize_t first = 0
+    cdef int i
+    if g >= n_blocks:
+        return False
+    for i in range(net.n_layers - 1, -1, -1):
+        nb[0] = _weight_blocks(net, i, batch_size, data_parallel)
+        if g < first + nb[0]:
+            layer[0] = i
+            b[0] = g - first
+            index[0] = n_blocks - first - nb[0] + b[0]
+            return True
+        first += nb[0]
+    return False
+
+
 cdef inline void _parameters_phase(const EpochConfig *cfg, const Workspace *ws,
                                    const Batch *batch, const Step *step, int tid, int nt,
-                                   floating *params, double *sumsq) noexcept nogil:
+                                   floating *params, double *sumsq,
+                                   long *next_block) noexcept nogil:
     """Thread ``tid``'s blocks of rows of the ``W_i`` (``_weight_blocks``: one
-    product each whatever the thread count; ``_owns``: shared out by size over
-    all the layers) and its columns of every ``b_i``: their gradient from
-    every row of the batch, then (training) their step, each block's squared
-    weights after it into ``sumsq[block]``."""
+    product each whatever the thread count) and its columns of every ``b_i``:
+    their gradient from every row of the batch, then (training) their step,
+    each block's squared weights after it into ``sumsq[block]``. Threads take
+    the blocks one at a time from ``next_block`` as they finish the previous
+    one (a block's results do not depend on the thread that runs it; an
+    uneven machine, or a thread slowed by another process, evens out); the
+    sparse first layer shares them out by size (``_owns``) instead."""
     cdef const Net *net = cfg.net
     cdef floating *grads = <floating *> cfg.grads
-    cdef Py_ssize_t nb, b, k0, k1, c0, c1, n_out, csr_lo, csr_hi
-    cdef Py_ssize_t index = _weight_block_count(net, cfg.batch_size, False), done = 0
+    cdef Py_ssize_t nb, b, k0, k1, n_out, csr_lo, csr_hi
+    cdef Py_ssize_t n_blocks = _weight_block_count(net, cfg.batch_size, False)
+    cdef Py_ssize_t index = n_blocks, done = 0
     cdef bint csr = cfg.inp.csr_data != NULL
     cdef double block_sumsq
     cdef int i
+    if nt > 1 and not csr:
+        while _take_weight_block(net, cfg.batch_size, False, next_block, n_blocks, &i, &nb,
+                                 &b, &index):
+            _block(net.sizes[i], nb, b, &k0, &k1)
+            _layer_gradient(cfg, ws, batch, i, k0, k1, 0, 0, grads)
+            _tick(ws.clock, PH_GRADIENT_GEMM)
+            if cfg.train:
+                block_sumsq = 0.0
+                _layer_step(cfg, i, k0, k1, 0, 0, step, params, &block_sumsq)
+                sumsq[index] = block_sumsq
+                _tick(ws.clock, PH_OPTIMIZER)
+        for i in range(net.n_layers - 1, -1, -1):
+            _bias_part(cfg, ws, batch, step, i, tid, nt, params, grads)
+        return
     if csr:
         # the CSR first layer: one pass over the batch's values for all this
         # thread's rows (each element sums its rows in order, whatever the range)
@@ -829,12 +874,21 @@ cdef inline void _parameters_phase(const EpochConfig *cfg, const Workspace *ws,
                     sumsq[index + b] = block_sumsq
                     _tick(ws.clock, PH_OPTIMIZER)
         done += net.sizes[i] * n_out
-        _split(n_out, tid, nt, &c0, &c1)
-        _layer_gradient(cfg, ws, batch, i, 0, 0, c0, c1, grads)
-        _tick(ws.clock, PH_BIAS_GRADIENT)
-        if cfg.train:
-            _layer_step(cfg, i, 0, 0, c0, c1, step, params, &block_sumsq)
-            _tick(ws.clock, PH_OPTIMIZER)
+        _bias_part(cfg, ws, batch, step, i, tid, nt, params, grads)
+
+
+cdef inline void _bias_part(const EpochConfig *cfg, const Workspace *ws, const Batch *batch,
+                            const Step *step, int i, int tid, int nt, floating *params,
+                            floating *grads) noexcept nogil:
+    # thread tid's columns of b_i: their gradient, then (training) their step
+    cdef Py_ssize_t c0, c1
+    cdef double unused = 0.0
+    _split(cfg.net.sizes[i + 1], tid, nt, &c0, &c1)
+    _layer_gradient(cfg, ws, batch, i, 0, 0, c0, c1, grads)
+    _tick(ws.clock, PH_BIAS_GRADIENT)
+    if cfg.train:
+        _layer_step(cfg, i, 0, 0, c0, c1, step, params, &unused)
+        _tick(ws.clock, PH_OPTIMIZER)
 
 
 cdef inline void _first_layer_rows(const EpochConfig *cfg, int tid, int nt, Py_ssize_t *lo,
@@ -1117,6 +1171,10 @@ cdef inline void _epoch_batches(Epoch *epoch, int tid, int nt, floating *params,
     batch.start = seg.start
     while batch.start < seg.stop:
         _next_batch(&batch, cfg, &ws, <floating *> cfg.inp.dense)
+        if tid == 0:
+            # this parity's counter was last taken from two batches ago; the
+            # barrier after phase 1 publishes the reset
+            seg.next_block[batch.index % 2] = 0
         _row_parts(cfg, &batch, tid, nt, &n_parts, &p_lo, &p_hi)
         _tick(ws.clock, PH_BOOKKEEPING)
         for part in range(p_lo, p_hi):
@@ -1145,7 +1203,8 @@ cdef inline void _epoch_batches(Epoch *epoch, int tid, int nt, floating *params,
         elif cfg.data_parallel:
             _parameters_phase_dp(cfg, &ws, &batch, &step, tid, nt, params, sumsq)
         else:
-            _parameters_phase(cfg, &ws, &batch, &step, tid, nt, params, sumsq)
+            _parameters_phase(cfg, &ws, &batch, &step, tid, nt, params, sumsq,
+                              &seg.next_block[batch.index % 2])
         fb_barrier_wait(seg.barrier)
         _tick(ws.clock, PH_BARRIER)
         batch.index += 1
