@@ -30,10 +30,15 @@ import fastbp
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 CHILD = textwrap.dedent(r"""
-    import json, sys, time, warnings
+    import json, signal, sys, time, warnings
     import numpy as np
     import scipy.sparse as sp
     from fastbp import MLPClassifier
+
+    # Ctrl-C as in a terminal: a process started in the background of a
+    # non-interactive shell (nohup, `cmd &`) inherits SIGINT ignored, and
+    # Python then leaves it ignored
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     solver, kind = sys.argv[1], sys.argv[2]
     rng = np.random.RandomState(0)
