@@ -194,7 +194,7 @@ def target_type_and_labels(y):
         return "unknown", None
     if suffix:
         if y.size:
-            np.unique(y[:, 0])   # as scikit-learn, which looks at the first column
+            np.unique(y[:, 0])   # scikit-learn looks at the first column: its errors
         return "multiclass" + suffix, None
     labels = np.unique(y.reshape(-1), return_inverse=True)
     return ("multiclass" if labels[0].shape[0] > 2 else "binary"), labels

@@ -794,21 +794,20 @@ cdef Py_ssize_t _weight_block_count(const Net *net, Py_ssize_t batch_size,
     return total
 
 
-cdef inline bint _take_weight_block(const Net *net, Py_ssize_t batch_size, bint data_parallel,
-                                    long *next_block, Py_ssize_t n_blocks, int *layer,
-                                    Py_ssize_t *nb, Py_ssize_t *b,
-                                    Py_ssize_t *index) noexcept nogil:
-    """The next weight block no thread has taken, in the order W_0's blocks,
-    W_1's, ... (the largest first, so that the last ones taken even out the
-    threads): its layer, the layer's block count, its number in the layer
-    and its index among all (``sumsq``'s); False when none is left."""
+cdef inline bint _take_weight_block(const Net *net, Py_ssize_t batch_size, long *next_block,
+                                    Py_ssize_t n_blocks, int *layer, Py_ssize_t *nb,
+                                    Py_ssize_t *b, Py_ssize_t *index) noexcept nogil:
+    """The next row-split weight block no thread has taken, in the static
+    loop's order (the last layer's blocks first): its layer, the layer's
+    block count, its number in the layer and its index among all
+    (``sumsq``'s); False when none is left."""
     cdef long g = fb_fetch_add(next_block)
     cdef Py_ssize_t first = 0
     cdef int i
     if g >= n_blocks:
         return False
     for i in range(net.n_layers - 1, -1, -1):
-        nb[0] = _weight_blocks(net, i, batch_size, data_parallel)
+        nb[0] = _weight_blocks(net, i, batch_size, False)
         if g < first + nb[0]:
             layer[0] = i
             b[0] = g - first
@@ -836,19 +835,12 @@ cdef inline void _parameters_phase(const EpochConfig *cfg, const Workspace *ws,
     cdef Py_ssize_t n_blocks = _weight_block_count(net, cfg.batch_size, False)
     cdef Py_ssize_t index = n_blocks, done = 0
     cdef bint csr = cfg.inp.csr_data != NULL
-    cdef double block_sumsq
     cdef int i
     if nt > 1 and not csr:
-        while _take_weight_block(net, cfg.batch_size, False, next_block, n_blocks, &i, &nb,
-                                 &b, &index):
+        while _take_weight_block(net, cfg.batch_size, next_block, n_blocks, &i, &nb, &b,
+                                 &index):
             _block(net.sizes[i], nb, b, &k0, &k1)
-            _layer_gradient(cfg, ws, batch, i, k0, k1, 0, 0, grads)
-            _tick(ws.clock, PH_GRADIENT_GEMM)
-            if cfg.train:
-                block_sumsq = 0.0
-                _layer_step(cfg, i, k0, k1, 0, 0, step, params, &block_sumsq)
-                sumsq[index] = block_sumsq
-                _tick(ws.clock, PH_OPTIMIZER)
+            _weight_rows_part(cfg, ws, batch, step, i, k0, k1, True, params, sumsq + index)
         for i in range(net.n_layers - 1, -1, -1):
             _bias_part(cfg, ws, batch, step, i, tid, nt, params, grads)
         return
@@ -865,16 +857,26 @@ cdef inline void _parameters_phase(const EpochConfig *cfg, const Workspace *ws,
         for b in range(nb):
             _block(net.sizes[i], nb, b, &k0, &k1)
             if _owns(done + k0 * n_out, (k1 - k0) * n_out, net.n_weights, tid, nt):
-                if not (i == 0 and csr):
-                    _layer_gradient(cfg, ws, batch, i, k0, k1, 0, 0, grads)
-                    _tick(ws.clock, PH_GRADIENT_GEMM)
-                if cfg.train:
-                    block_sumsq = 0.0
-                    _layer_step(cfg, i, k0, k1, 0, 0, step, params, &block_sumsq)
-                    sumsq[index + b] = block_sumsq
-                    _tick(ws.clock, PH_OPTIMIZER)
+                _weight_rows_part(cfg, ws, batch, step, i, k0, k1, not (i == 0 and csr),
+                                  params, sumsq + index + b)
         done += net.sizes[i] * n_out
         _bias_part(cfg, ws, batch, step, i, tid, nt, params, grads)
+
+
+cdef inline void _weight_rows_part(const EpochConfig *cfg, const Workspace *ws,
+                                   const Batch *batch, const Step *step, int i, Py_ssize_t k0,
+                                   Py_ssize_t k1, bint gradient, floating *params,
+                                   double *block_sumsq) noexcept nogil:
+    # rows k0:k1 of W_i: their gradient (``gradient``: not already made by the
+    # CSR pass), then (training) their step, their squared weights after it
+    # into block_sumsq
+    if gradient:
+        _layer_gradient(cfg, ws, batch, i, k0, k1, 0, 0, <floating *> cfg.grads)
+        _tick(ws.clock, PH_GRADIENT_GEMM)
+    if cfg.train:
+        block_sumsq[0] = 0.0
+        _layer_step(cfg, i, k0, k1, 0, 0, step, params, block_sumsq)
+        _tick(ws.clock, PH_OPTIMIZER)
 
 
 cdef inline void _bias_part(const EpochConfig *cfg, const Workspace *ws, const Batch *batch,
