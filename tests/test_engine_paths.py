@@ -632,6 +632,45 @@ def test_exp_is_accurate_everywhere(dtype):
                                                             5e-324))
 
 
+@pytest.mark.parametrize("name", ["gelu", "silu", "selu", "mish", "softplus"])
+def test_smooth_activations_in_float32_are_accurate(name):
+    # their float path computes in float (its own exp, expm1, log1p and normal
+    # CDF): each value within 6 ulp of a float64 reference; a derivative,
+    # a sum of O(1) terms, within 6 ulp plus 4 ulp of 1 (it cancels near its
+    # zeros, as any float evaluation does); nothing but float32's underflow
+    # below 1e-30, and gelu is 0 below z = -6 sqrt 2 in both dtypes (as is its
+    # normal CDF's tail: |gelu| < 1e-16 there)
+    from scipy.special import expit, ndtr
+
+    rng = np.random.RandomState(5)
+    z = np.concatenate([np.linspace(-30, 30, 300001), rng.normal(size=100000) * 5,
+                        np.linspace(-120, 100, 4001), [-1e4, -1e-7, 0.0, 1e-7, 1e4]])
+    z = z.astype(np.float32)
+    x = z.astype(np.float64)
+    scale, alpha = 1.0507009873554804934193349852946, 1.6732632423543772848170429916717
+    sp_ = np.logaddexp(0, x)
+    value, derivative = {
+        "gelu": (x * ndtr(x), ndtr(x) + x * np.exp(-x * x / 2) / np.sqrt(2 * np.pi)),
+        "silu": (x * expit(x), expit(x) * (1 + x * (1 - expit(x)))),
+        "selu": (scale * np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))),
+                 scale * np.where(x > 0, 1.0, alpha * np.exp(np.minimum(x, 0)))),
+        "mish": (x * np.tanh(sp_), np.tanh(sp_) + x * expit(x) * (1 - np.tanh(sp_) ** 2)),
+        "softplus": (sp_, expit(x)),
+    }[name]
+    out = z.reshape(1, -1).copy()
+    _engine.apply_activation(out, name)
+    d = np.ones_like(out)
+    _engine.apply_activation_derivative(d, out, name, z.reshape(1, -1))
+    for got, ref, slack in ((out[0], value, 0.0), (d[0], derivative, 4.0)):
+        err = np.abs(got.astype(np.float64) - ref)
+        ulp = np.spacing(np.abs(ref).astype(np.float32)).astype(np.float64)
+        bound = 6 * ulp + slack * np.spacing(np.float32(1))
+        tiny = 1e-16 if name == "gelu" else 1e-30
+        assert np.all((err <= bound) | (np.abs(ref) < tiny) & (err < tiny)), \
+            (name, z[np.argmax(err / bound)], got[np.argmax(err / bound)],
+             ref[np.argmax(err / bound)])
+
+
 @pytest.mark.parametrize("name", ["exp", "tanh", "logistic", "softmax"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_vectorised_activations_match_one_value_at_a_time(name, dtype):

@@ -114,14 +114,20 @@ cdef inline floating tanh_derivative(floating d, floating a) noexcept nogil:
 # f' = Phi(z) + z phi(z)
 cdef inline floating gelu_with_derivative(floating z, floating *derivative) noexcept nogil:
     cdef double density
-    cdef double cdf = _normal_cdf(<double> z, &density)
-    derivative[0] = <floating> (cdf + (<double> z) * density)
-    return <floating> ((<double> z) * cdf)
+    cdef double cdf
+    cdef float density_single, cdf_single
+    if floating is float:
+        cdf_single = _normal_cdf_single(z, &density_single)
+        derivative[0] = cdf_single + z * density_single
+        return z * cdf_single
+    cdf = _normal_cdf(z, &density)
+    derivative[0] = cdf + z * density
+    return z * cdf
 
 
 # silu (swish): z sigma(z); f' = sigma(z) (1 + z (1 - sigma(z))), sigma from exp(-|z|)
 cdef inline floating silu_with_derivative(floating z, floating *derivative) noexcept nogil:
-    cdef floating e = f_exp(z if z < 0 else -z)
+    cdef floating e = smooth_exp(z if z < 0 else -z)
     cdef floating inv = 1 / (1 + e)
     cdef floating sig = (1 if z >= 0 else e) * inv
     cdef floating rest = (e if z >= 0 else 1) * inv
@@ -133,7 +139,7 @@ cdef inline floating silu_with_derivative(floating z, floating *derivative) noex
 # ratio num / den below and 1 - tanh^2 = 4 (1 + e)^2 (e^2 for z > 0) / den^2:
 # no overflow, no cancellation; f' = t + z sigma(z) (1 - t^2)
 cdef inline floating mish_with_derivative(floating z, floating *derivative) noexcept nogil:
-    cdef floating e = f_exp(z if z < 0 else -z)
+    cdef floating e = smooth_exp(z if z < 0 else -z)
     cdef floating num = 1 + 2 * e if z > 0 else e * (e + 2)
     cdef floating inv_den = 1 / (num + 2 * e * e if z > 0 else num + 2)
     cdef floating one_e = 1 + e
@@ -147,9 +153,9 @@ cdef inline floating mish_with_derivative(floating z, floating *derivative) noex
 # softplus: log(1 + exp(z)) = max(z, 0) + log1p(exp(-|z|)), exact (no
 # threshold switch); f' = sigma(z)
 cdef inline floating softplus_with_derivative(floating z, floating *derivative) noexcept nogil:
-    cdef floating e = f_exp(z if z < 0 else -z)
+    cdef floating e = smooth_exp(z if z < 0 else -z)
     derivative[0] = (1 if z >= 0 else e) / (1 + e)
-    return (z if z > 0 else 0) + f_log1p(e)
+    return (z if z > 0 else 0) + smooth_log1p(e)
 
 
 # selu: scale z above zero, scale alpha (exp(z) - 1) below (PyTorch's constants)
@@ -162,7 +168,7 @@ cdef extern from *:
     double SELU_ALPHA "FB_SELU_ALPHA"
 
 cdef inline floating selu(floating z) noexcept nogil:
-    cdef floating below = <floating> (SELU_SCALE * SELU_ALPHA) * f_expm1(z if z < 0 else 0)
+    cdef floating below = <floating> (SELU_SCALE * SELU_ALPHA) * smooth_expm1(z if z < 0 else 0)
     return (<floating> SELU_SCALE) * z if z > 0 else below
 
 cdef inline floating selu_derivative(floating d, floating a) noexcept nogil:

@@ -41,7 +41,7 @@ where each kind of addition goes.
 from libc.math cimport log, log1p, sqrt, sqrtf, pow
 from libc.string cimport memcpy, memset
 from libc.stdlib cimport malloc, free
-from libc.stdint cimport uint64_t
+from libc.stdint cimport uint32_t, uint64_t
 cimport cython
 from cython cimport floating
 from scipy.linalg.cython_blas cimport sgemm, dgemm, sgemv, dgemv

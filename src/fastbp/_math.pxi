@@ -8,6 +8,11 @@
 # * ``_pairwise_sum`` is numpy's summation order (a bias gradient equal to
 #   numpy's to the last bit); ``_log_of_product`` sums logs of values in
 #   [1, 2] as the log of running products (one log per 1000 values).
+# * The smooth activations (gelu, silu, selu, mish, softplus) compute float
+#   in float (``smooth_exp``, ``smooth_expm1``, ``smooth_log1p``,
+#   ``_normal_cdf_single``: twice the lanes and shorter polynomials, each
+#   value within 6 ulp); tanh, logistic and exp compute float in double and
+#   round once, as the models saved since 0.1.0 were computed.
 # * The scalar functions are ``inline``: they are compiled into the kernels
 #   that carry FASTBP_VECTOR_CLONES, with those kernels' instruction sets;
 #   ``_log_of_product`` carries the marker itself.
@@ -163,7 +168,7 @@ cdef double _log_of_product(const floating *x, Py_ssize_t n) noexcept nogil:
 
 
 # ---------------------------------------------------------------------------
-# expm1, log1p and erf for the smooth activations and the smoothed
+# expm1, log1p and erf for the smooth activations (double) and the smoothed
 # log-losses: branch-free (both branches computed, one kept) so that the
 # loops calling them vectorise; float computes in double and rounds once.
 # ---------------------------------------------------------------------------
@@ -219,6 +224,156 @@ cdef inline double _log1p_unit(double x) noexcept nogil:
 cdef inline floating f_log1p(floating x) noexcept nogil:
     # log(1 + x) for x in [0, 1]: log(1 + exp(-|z|)) in softplus and the log-losses
     return <floating> _log1p_unit(<double> x)
+
+
+# ---------------------------------------------------------------------------
+# The smooth activations' float path (gelu, silu, selu, mish, softplus): float
+# in float arithmetic, twice the lanes of double and short polynomials, each
+# function within 2 ulp; double as above. (tanh, logistic and exp keep the
+# double exp rounded once: their float bits are those of saved models.)
+# ---------------------------------------------------------------------------
+
+cdef union _Bits32:
+    float f
+    uint32_t u
+
+
+cdef inline float _pow2_single(float n) noexcept nogil:
+    # 2**n for an integer-valued n in [-126, 127], from its exponent bits
+    cdef _Bits32 s
+    s.f = n + <float> (12582912.0 + 127.0)
+    s.u = s.u << 23
+    return s.f
+
+
+cdef inline float _exp_single(float x) noexcept nogil:
+    """exp in float arithmetic within 1 ulp, branch-free: ``x = n ln2 + r``
+    (ln2 in two parts, the first exact in ``n ln2``), Cephes' expf polynomial
+    for ``e**r`` (4e-9 relative), times ``2**n`` as two powers of two;
+    overflow gives inf, underflow subnormals then 0, NaN stays NaN."""
+    cdef float n, n1, r, p
+    x = <float> -104.0 if x < <float> -104.0 else x
+    x = <float> 89.0 if x > <float> 89.0 else x
+    n = (x * <float> 1.4426950408889634 + <float> 12582912.0) - <float> 12582912.0
+    r = x - n * <float> 0.693359375
+    r = r - n * <float> -2.12194440e-4
+    p = <float> 1.9875691500e-4
+    p = p * r + <float> 1.3981999507e-3
+    p = p * r + <float> 8.3334519073e-3
+    p = p * r + <float> 4.1665795894e-2
+    p = p * r + <float> 1.6666665459e-1
+    p = p * r + <float> 5.0000001201e-1
+    n1 = (n * <float> 0.5 + <float> 12582912.0) - <float> 12582912.0
+    return ((((p * (r * r)) + r) + <float> 1.0) * _pow2_single(n1)) * _pow2_single(n - n1)
+
+
+cdef inline float _expm1_nonpositive_single(float x) noexcept nogil:
+    """exp(x) - 1 for x <= 0 within 2 ulp: ``x (1 + x/2! + ... + x**8/9!)``
+    above -0.35 (no cancellation), ``exp(x) - 1`` below."""
+    cdef float p = <float> 2.755731922398589e-06
+    p = p * x + <float> 2.48015873015873e-05
+    p = p * x + <float> 0.0001984126984126984
+    p = p * x + <float> 0.001388888888888889
+    p = p * x + <float> 0.008333333333333333
+    p = p * x + <float> 0.041666666666666664
+    p = p * x + <float> 0.16666666666666666
+    p = p * x + <float> 0.5
+    p = p * x + <float> 1.0
+    return x * p if x > <float> -0.35 else _exp_single(x) - <float> 1.0
+
+
+cdef inline float _log1p_unit_single(float x) noexcept nogil:
+    """log(1 + x) for x in [0, 1] within 2 ulp: ``2 atanh(s)``, ``s = x / (2 +
+    x)`` in [0, 1/3], its series to s**15/15 (the next term is below 2**-27
+    of the sum)."""
+    cdef float s = x / (<float> 2.0 + x)
+    cdef float z = s * s
+    cdef float p = <float> 0.13333333333333333
+    p = p * z + <float> 0.15384615384615385
+    p = p * z + <float> 0.18181818181818182
+    p = p * z + <float> 0.2222222222222222
+    p = p * z + <float> 0.2857142857142857
+    p = p * z + <float> 0.4
+    p = p * z + <float> 0.6666666666666666
+    return s * <float> 2.0 + (s * z) * p
+
+
+cdef inline float _exp_neg_half_square_single(float z) noexcept nogil:
+    """exp(-z**2 / 2) within 1 ulp for |z| <= 14.5 (0 beyond): z**2 / 2 as hi +
+    lo, hi exact (z's high 12 bits squared), so that z**2's rounding does not
+    reach the result (it would: 25 ulp at z = 10), and _exp_single's range
+    reduction applied to -hi first (exact), then to lo."""
+    cdef _Bits32 s
+    cdef float zh, zl, hi, lo, n, n1, r, p
+    z = <float> -14.5 if z < <float> -14.5 else z
+    z = <float> 14.5 if z > <float> 14.5 else z
+    s.f = z
+    s.u = s.u & <uint32_t> 0xFFFFF000
+    zh = s.f
+    zl = z - zh
+    hi = (<float> 0.5 * zh) * zh
+    lo = (<float> 0.5 * zl) * (z + zh)
+    n = ((hi + lo) * <float> -1.4426950408889634 + <float> 12582912.0) - <float> 12582912.0
+    r = ((-hi - n * <float> 0.693359375) - lo) - n * <float> -2.12194440e-4
+    p = <float> 1.9875691500e-4
+    p = p * r + <float> 1.3981999507e-3
+    p = p * r + <float> 8.3334519073e-3
+    p = p * r + <float> 4.1665795894e-2
+    p = p * r + <float> 1.6666665459e-1
+    p = p * r + <float> 5.0000001201e-1
+    n1 = (n * <float> 0.5 + <float> 12582912.0) - <float> 12582912.0
+    return ((((p * (r * r)) + r) + <float> 1.0) * _pow2_single(n1)) * _pow2_single(n - n1)
+
+
+cdef inline float _normal_cdf_single(float z, float *density) noexcept nogil:
+    """Phi(z) and OUT ``density`` = phi(z) as _normal_cdf computes them, in
+    float: ``erfc(a) = exp(-a**2) t R(u)`` with R of degree 10
+    (tools/fit_engine_erf.py), exp(-a**2) = exp(-z**2 / 2) from z itself.
+    Within 6 ulp of Phi (relative in the lower tail; 0 below z = -6 sqrt 2)."""
+    cdef float a = (z if z >= 0 else -z) * <float> 0.7071067811865476
+    cdef float s = <float> 6.0 if a > <float> 6.0 else a
+    cdef float t = <float> 1.0 / (<float> 1.0 + <float> 0.5 * s)
+    cdef float u = (t - <float> 0.25) * <float> 2.6666666666666665 - <float> 1.0
+    cdef float r = <float> 9.657006170749077e-07
+    cdef float gauss = _exp_neg_half_square_single(z)
+    cdef float half_erfc
+    r = r * u + <float> 4.510187685403727e-06
+    r = r * u - <float> 2.2652117086961027e-05
+    r = r * u - <float> 2.138237473390333e-05
+    r = r * u + <float> 0.0003071917396093965
+    r = r * u - <float> 0.00015633454820492844
+    r = r * u - <float> 0.004181857194759045
+    r = r * u + <float> 0.0025158656327615827
+    r = r * u + <float> 0.08378962039178617
+    r = r * u + <float> 0.31210420614583784
+    r = r * u + <float> 0.6056598670464738
+    half_erfc = <float> 0.0 if a >= <float> 6.0 else <float> 0.5 * (gauss * (t * r))
+    density[0] = <float> 0.3989422804014327 * gauss
+    return <float> 1.0 - half_erfc if z > 0 else half_erfc
+
+
+cdef inline floating smooth_exp(floating x) noexcept nogil:
+    # exp for the smooth activations
+    if floating is float:
+        return _exp_single(x)
+    else:
+        return _exp(x)
+
+
+cdef inline floating smooth_expm1(floating x) noexcept nogil:
+    # exp(x) - 1 for x <= 0 (selu below zero)
+    if floating is float:
+        return _expm1_nonpositive_single(x)
+    else:
+        return _expm1_nonpositive(x)
+
+
+cdef inline floating smooth_log1p(floating x) noexcept nogil:
+    # log(1 + x) for x in [0, 1] (softplus)
+    if floating is float:
+        return _log1p_unit_single(x)
+    else:
+        return _log1p_unit(x)
 
 
 cdef inline double _erf_near_zero(double x) noexcept nogil:
