@@ -120,9 +120,10 @@ cdef inline floating gelu_with_derivative(floating z, floating *derivative) noex
         cdf_single = _normal_cdf_single(z, &density_single)
         derivative[0] = cdf_single + z * density_single
         return z * cdf_single
-    cdf = _normal_cdf(z, &density)
-    derivative[0] = cdf + z * density
-    return z * cdf
+    else:
+        cdf = _normal_cdf(z, &density)
+        derivative[0] = cdf + z * density
+        return z * cdf
 
 
 # silu (swish): z sigma(z); f' = sigma(z) (1 + z (1 - sigma(z))), sigma from exp(-|z|)
