@@ -247,17 +247,11 @@ cdef inline float _pow2_single(float n) noexcept nogil:
     return s.f
 
 
-cdef inline float _exp_single(float x) noexcept nogil:
-    """exp in float arithmetic within 1 ulp, branch-free: ``x = n ln2 + r``
-    (ln2 in two parts, the first exact in ``n ln2``), Cephes' expf polynomial
-    for ``e**r`` (4e-9 relative), times ``2**n`` as two powers of two;
-    overflow gives inf, underflow subnormals then 0, NaN stays NaN."""
-    cdef float n, n1, r, p
-    x = <float> -104.0 if x < <float> -104.0 else x
-    x = <float> 89.0 if x > <float> 89.0 else x
-    n = (x * <float> 1.4426950408889634 + <float> 12582912.0) - <float> 12582912.0
-    r = x - n * <float> 0.693359375
-    r = r - n * <float> -2.12194440e-4
+cdef inline float _exp_reduced_single(float n, float r) noexcept nogil:
+    # e**r 2**n for |r| <= ln2 / 2 and an integer-valued n in [-252, 254]:
+    # Cephes' expf polynomial (4e-9 relative), then 2**n as two powers of two
+    # so that neither leaves the normal range
+    cdef float p, n1
     p = <float> 1.9875691500e-4
     p = p * r + <float> 1.3981999507e-3
     p = p * r + <float> 8.3334519073e-3
@@ -266,6 +260,20 @@ cdef inline float _exp_single(float x) noexcept nogil:
     p = p * r + <float> 5.0000001201e-1
     n1 = (n * <float> 0.5 + <float> 12582912.0) - <float> 12582912.0
     return ((((p * (r * r)) + r) + <float> 1.0) * _pow2_single(n1)) * _pow2_single(n - n1)
+
+
+cdef inline float _exp_single(float x) noexcept nogil:
+    """exp in float arithmetic within 1 ulp, branch-free: ``x = n ln2 + r``
+    (ln2 in two parts, the first exact in ``n ln2``), Cephes' expf polynomial
+    for ``e**r`` (4e-9 relative), times ``2**n`` as two powers of two;
+    overflow gives inf, underflow subnormals then 0, NaN stays NaN."""
+    cdef float n, r
+    x = <float> -104.0 if x < <float> -104.0 else x
+    x = <float> 89.0 if x > <float> 89.0 else x
+    n = (x * <float> 1.4426950408889634 + <float> 12582912.0) - <float> 12582912.0
+    r = x - n * <float> 0.693359375
+    r = r - n * <float> -2.12194440e-4
+    return _exp_reduced_single(n, r)
 
 
 cdef inline float _expm1_nonpositive_single(float x) noexcept nogil:
@@ -306,7 +314,7 @@ cdef inline float _exp_neg_half_square_single(float z) noexcept nogil:
     worst), and _exp_single's range reduction applied to -hi first (exact),
     then to lo."""
     cdef _Bits32 s
-    cdef float zh, zl, hi, lo, n, n1, r, p
+    cdef float zh, zl, hi, lo, n, r
     z = <float> -14.5 if z < <float> -14.5 else z
     z = <float> 14.5 if z > <float> 14.5 else z
     s.f = z
@@ -317,14 +325,7 @@ cdef inline float _exp_neg_half_square_single(float z) noexcept nogil:
     lo = (<float> 0.5 * zl) * (z + zh)
     n = ((hi + lo) * <float> -1.4426950408889634 + <float> 12582912.0) - <float> 12582912.0
     r = ((-hi - n * <float> 0.693359375) - lo) - n * <float> -2.12194440e-4
-    p = <float> 1.9875691500e-4
-    p = p * r + <float> 1.3981999507e-3
-    p = p * r + <float> 8.3334519073e-3
-    p = p * r + <float> 4.1665795894e-2
-    p = p * r + <float> 1.6666665459e-1
-    p = p * r + <float> 5.0000001201e-1
-    n1 = (n * <float> 0.5 + <float> 12582912.0) - <float> 12582912.0
-    return ((((p * (r * r)) + r) + <float> 1.0) * _pow2_single(n1)) * _pow2_single(n - n1)
+    return _exp_reduced_single(n, r)
 
 
 cdef inline float _normal_cdf_single(float z, float *density) noexcept nogil:
