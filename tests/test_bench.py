@@ -4,6 +4,8 @@ timings are asserted: speed lives in the benchmarks, not in tests.)"""
 
 import importlib.util
 import json
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +89,50 @@ def test_sparse_benchmark_data_has_the_asked_density():
     assert X.shape == (500, 4000) and X.format == "csr"
     assert abs(X.nnz / (500 * 4000) - 0.005) < 0.0005
     assert set(np.unique(y)) <= {0, 1, 2}
+
+
+def test_synth_labels_are_those_of_the_linear_map():
+    # synth applies its map with einsum; the data are those of X @ W
+    X, y = _bench.synth(3000, 784, 10, seed=4)
+    rng = np.random.default_rng(4)
+    W = rng.normal(size=(784, 10))
+    X_ref = rng.normal(size=(3000, 784)).astype(np.float32)
+    y_ref = np.argmax(X_ref @ W + rng.gumbel(size=(3000, 10)), 1)
+    assert np.array_equal(X, X_ref) and np.array_equal(y, y_ref)
+
+
+def _other_threads_cpu_ns():
+    import threading
+
+    me = threading.get_native_id()
+    out = 0
+    for tid in os.listdir("/proc/self/task"):
+        if int(tid) != me:
+            try:
+                with open(f"/proc/self/task/{tid}/schedstat") as fh:
+                    out += int(fh.read().split()[0])
+            except OSError:  # a thread that ended meanwhile
+                pass
+    return out
+
+
+def _others_busy_after(call, seconds=0.1):
+    # CPU time the process's other threads spend in the ``seconds`` after ``call``
+    time.sleep(0.3)  # spinning threads of earlier tests go to sleep
+    before = _other_threads_cpu_ns()
+    call()
+    time.sleep(seconds)
+    return (_other_threads_cpu_ns() - before) / 1e9
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs Linux's /proc")
+def test_synth_leaves_no_blas_thread_spinning():
+    # asv re-runs setup (synth) before every timed call: a threaded product
+    # there leaves OpenBLAS's workers spinning through the fit timed next
+    X, W = np.ones((4000, 784)), np.ones((784, 10))
+    if _others_busy_after(lambda: X @ W) < 0.02:
+        pytest.skip("numpy's BLAS runs on one thread here: nothing would spin")
+    assert _others_busy_after(lambda: _bench.synth(4000, 784, 10)) < 0.01
 
 
 def test_benchmark_modules_import_with_runtime_dependencies_only():
