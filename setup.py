@@ -80,7 +80,7 @@ extensions = [
 # instruction set. Cython cannot attach an attribute to a function, so the
 # versions are written into the generated C.
 VECTOR_KERNELS = {
-    "fastbp._engine": ("update_range", "bias_activation", "exp_activation",
+    "fastbp._engine": ("update_range", "bias_activation", "exp_activation", "tanh_activation",
                        "activation_derivative", "output_loss_delta", "_log_of_product",
                        "small_gemm", "_column_sums", "_epoch_body", "dropout_forward",
                        "dropout_backward", "_clipped_parameters_phase"),

@@ -222,6 +222,15 @@ cdef inline bint _keeps_derivative(int act) noexcept nogil:
     return act == ACT_GELU or act == ACT_SILU or act == ACT_MISH or act == ACT_SOFTPLUS
 
 
+cdef void tanh_activation(floating *z, Py_ssize_t n) noexcept nogil:
+    """In place ``z = tanh(z)``: a kernel of its own (float computes in double,
+    two vectors of doubles per vector of floats, whose constants fill the
+    registers; inside ``exp_activation`` they spilled)."""
+    cdef Py_ssize_t j
+    for j in range(n):
+        z[j] = f_tanh(z[j])
+
+
 cdef void exp_activation(floating *z, Py_ssize_t n, int act,
                          floating *derivative) noexcept nogil:
     """In place ``z = act(z)`` on ``n`` consecutive values for the
@@ -234,8 +243,7 @@ cdef void exp_activation(floating *z, Py_ssize_t n, int act,
     if derivative != NULL:
         _derivative_activation(z, derivative, n, act)
     elif act == ACT_TANH:
-        for j in range(n):
-            z[j] = f_tanh(z[j])
+        tanh_activation(z, n)
     elif act == ACT_LOGISTIC:
         for j in range(n):
             z[j] = logistic(z[j])
