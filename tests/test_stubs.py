@@ -80,7 +80,9 @@ def test_stub_parameters_match_the_compiled_module(module, min_checked):
 
 @pytest.mark.skipif(importlib.util.find_spec("mypy") is None, reason="mypy is not installed")
 def test_stubtest(tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(PACKAGE_DIR.parent))
+    # the package first, the rest of the path kept (mypy may live there)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in (str(PACKAGE_DIR.parent), os.environ.get("PYTHONPATH")) if p))
     # run in an empty directory: no project config, no cache left in the tree
     cmd = [sys.executable, "-m", "mypy.stubtest", "fastbp._engine", "fastbp._shuffle",
            "--allowlist", str(ALLOWLIST)]
