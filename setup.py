@@ -45,7 +45,8 @@ else:
         compile_args += ["-fsanitize=address", "-fno-omit-frame-pointer", "-g"]
         link_args += ["-fsanitize=address"]
 
-HEADERS = ["src/fastbp/_threads.h", "src/fastbp/_simd.h", "src/fastbp/_small_gemm.h"]
+HEADERS = ["src/fastbp/_threads.h", "src/fastbp/_simd.h", "src/fastbp/_small_gemm.h",
+           "src/fastbp/_gemm_nn.h"]
 no_clones = os.environ.get("FASTBP_NO_CLONES") == "1" or debug or sanitize
 
 

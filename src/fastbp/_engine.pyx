@@ -39,7 +39,7 @@ where each kind of addition goes.
 """
 
 from libc.math cimport log, log1p, sqrt, sqrtf, pow
-from libc.string cimport memcpy, memset
+from libc.string cimport memcmp, memcpy, memset
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport uint32_t, uint64_t
 cimport cython
@@ -59,6 +59,7 @@ include "_network.pxi"
 include "_input.pxi"
 include "_parallel.pxi"
 include "_gemm.pxi"
+include "_own_gemm.pxi"
 include "_activations.pxi"
 include "_losses.pxi"
 include "_dropout.pxi"
@@ -313,6 +314,9 @@ def forward(NetSpec spec, const floating[::1] params, InputMatrix X not None,
     cdef PredictJob job
     cdef Py_ssize_t n = out.shape[0], n_chunks, ws
     cdef floating[::1] extra = None
+    cdef OwnLayer plan[OWN_GEMM_MAX_LAYERS]
+    cdef Py_ssize_t packed_size
+    cdef char *base
     cdef int t
     _check_length(params.shape[0], net.n_params, "params")
     _check_outputs(net, out.shape[1], "out")
@@ -337,6 +341,17 @@ def forward(NetSpec spec, const floating[::1] params, InputMatrix X not None,
     for t in range(1, n_threads):
         job.work[t] = &extra[(t - 1) * ws]
     job.check_finite = check_finite and inp.csr_data == NULL
+    if inp.csr_data == NULL:
+        # the products the own kernel takes, and each thread's packed weights
+        # (64-byte aligned: each thread's size is a whole number of 128-byte panels)
+        packed_size = plan_own_products(floating is float, net, n, chunk_rows, plan)
+        if packed_size > 0:
+            packed = np.empty(n_threads * packed_size * sizeof(floating) + 64, dtype=np.uint8)
+            base = <char *> cnp.PyArray_DATA(<cnp.ndarray> packed)
+            base += (64 - (<size_t> base) % 64) % 64
+            job.own = plan
+            for t in range(n_threads):
+                job.packed[t] = (<floating *> base) + t * packed_size
     _run_predict_job(&job, n_threads, floating is float)
     return not job.nonfinite
 

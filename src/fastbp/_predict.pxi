@@ -39,9 +39,13 @@ cdef inline Py_ssize_t _predict_ws_size(const Net *net, Py_ssize_t chunk_rows) n
 
 cdef void _forward_chunk(const Net *net, const Input *X, const floating *params,
                          Py_ssize_t start, Py_ssize_t B, Py_ssize_t chunk_rows,
-                         floating *out, floating *work) noexcept nogil:
+                         floating *out, floating *work, const OwnLayer *own,
+                         const floating *packed) noexcept nogil:
     """Output rows ``start:start + B`` (B <= chunk_rows) into ``out``, with
-    ``work`` (2 * chunk_rows * max_width) as ping-pong buffers."""
+    ``work`` (2 * chunk_rows * max_width) as ping-pong buffers. ``own`` (or
+    NULL): the layers whose products the own kernel takes (_own_gemm.pxi),
+    for full chunks and for the last, shorter one, their weights in
+    ``packed``."""
     cdef Py_ssize_t nf = net.sizes[0]
     cdef int i, L = net.n_layers
     cdef floating *cur
@@ -52,7 +56,10 @@ cdef void _forward_chunk(const Net *net, const Input *X, const floating *params,
     cdef const floating *A0
     A0 = (<const floating *> X.dense) + start * nf if X.csr_data == NULL else NULL
     dst = out + start * net.sizes[L] if L == 1 else ping
-    first_layer_product(net, X, params, A0, NULL, start, B, dst, 0, net.sizes[1], False)
+    if own != NULL and (own[0].use_full if B == chunk_rows else own[0].use_last):
+        own_product(B, net.sizes[1], nf, A0, nf, &own[0], packed, dst, net.sizes[1])
+    else:
+        first_layer_product(net, X, params, A0, NULL, start, B, dst, 0, net.sizes[1], False)
     bias_activation(dst, B, net.sizes[1], net.sizes[1], params + net.off_b[0],
                     net.out_act if L == 1 else net.hidden_act)
     cur = dst
@@ -61,9 +68,13 @@ cdef void _forward_chunk(const Net *net, const Input *X, const floating *params,
             nxt = out + start * net.sizes[L]
         else:
             nxt = pong if cur == ping else ping
-        gemm_rm(False, False, <int> B, <int> net.sizes[i + 1], <int> net.sizes[i],
-                <floating> 1.0, cur, <int> net.sizes[i], params + net.off_w[i],
-                <int> net.sizes[i + 1], <floating> 0.0, nxt, <int> net.sizes[i + 1])
+        if own != NULL and (own[i].use_full if B == chunk_rows else own[i].use_last):
+            own_product(B, net.sizes[i + 1], net.sizes[i], cur, net.sizes[i], &own[i], packed,
+                        nxt, net.sizes[i + 1])
+        else:
+            gemm_rm(False, False, <int> B, <int> net.sizes[i + 1], <int> net.sizes[i],
+                    <floating> 1.0, cur, <int> net.sizes[i], params + net.off_w[i],
+                    <int> net.sizes[i + 1], <floating> 0.0, nxt, <int> net.sizes[i + 1])
         bias_activation(nxt, B, net.sizes[i + 1], net.sizes[i + 1], params + net.off_b[i],
                         net.out_act if i == L - 1 else net.hidden_act)
         cur = nxt
@@ -81,6 +92,8 @@ cdef struct PredictJob:
     int stop                     # a signal handler raised
     bint check_finite            # dense rows: look for NaN and infinity first
     int nonfinite                # a chunk held one: the job stopped
+    const OwnLayer *own          # the own kernel's products (NULL: the BLAS's)
+    void *packed[FB_MAX_THREADS] # each thread's packed weights for them
 
 
 cdef void _predict_body(PredictJob *job, int tid, int nt, floating *params) noexcept nogil:
@@ -89,6 +102,7 @@ cdef void _predict_body(PredictJob *job, int tid, int nt, floating *params) noex
     cdef long c
     cdef Py_ssize_t start, B
     cdef long long last_check = fb_now_ns()
+    cdef bint packed = False
     while not job.stop and not job.nonfinite:
         c = fb_fetch_add(&job.next_chunk)
         start = c * job.chunk_rows
@@ -100,8 +114,13 @@ cdef void _predict_body(PredictJob *job, int tid, int nt, floating *params) noex
                 B * job.net.sizes[0]):
             job.nonfinite = 1
             break
+        if job.own != NULL and not packed:
+            # this thread's copy of the weights the own kernel reads, once it has a chunk
+            pack_own_layers(job.net, params, job.own, <floating *> job.packed[tid])
+            packed = True
         _forward_chunk(job.net, job.inp, params, start, B, job.chunk_rows,
-                       <floating *> job.out, <floating *> job.work[tid])
+                       <floating *> job.out, <floating *> job.work[tid], job.own,
+                       <floating *> job.packed[tid])
         if tid == 0 and _check_signals(&last_check):
             job.stop = 1
 
@@ -164,7 +183,7 @@ cdef bint _predict_rows(const Net *net, const floating *x, Py_ssize_t n,
         return False
     memset(&inp, 0, sizeof(Input))
     inp.dense = x
-    _forward_chunk(net, &inp, params, 0, n, n, out, work)
+    _forward_chunk(net, &inp, params, 0, n, n, out, work, NULL, NULL)
     return True
 
 

@@ -207,3 +207,76 @@ def pool_job_runs(thread_counts, shared=None):
                 probe.next_item = PROBE_ITEMS
                 fb_pool_run(_pool_probe_task, <void *> &probe, n[j])
     return runs_array, threads_array, taken_array
+
+
+def set_own_gemm(bint on):
+    """Test and benchmark hook: let prediction's products take fastbp's own
+    kernel where it gives the BLAS's bits (True, the default) or keep every
+    product on the BLAS (a module global); returns the previous setting."""
+    global _own_gemm_on
+    old = _own_gemm_on
+    _own_gemm_on = on
+    return bool(old)
+
+
+def own_gemm_available():
+    """Test hook: whether the own kernel can run here (built, this CPU, the
+    AVX-512 set chosen, not switched off)."""
+    return bool(_own_gemm_ready())
+
+
+def own_gemm_verdicts():
+    """Test and diagnostic hook: the product shapes probed so far, as tuples
+    ``(dtype, M, N, K, split)``, ``split`` the blocks of k with which the own
+    kernel gives the BLAS's bits, or None where it does not."""
+    cdef int i, b
+    out = []
+    for i in range(_n_verdicts):
+        v = _verdicts[i]
+        split = tuple(v.split.len[b] for b in range(v.split.n)) if v.own else None
+        out.append(("float32" if v.is_float else "float64", v.M, v.N, v.K, split))
+    return out
+
+
+def own_gemm(floating[:, ::1] A, floating[:, ::1] B, blocks=None):
+    """Test hook: ``A @ B`` by the own kernel with the blocks of k ``blocks``
+    (default: one block), whatever the BLAS computes. Needs
+    ``own_gemm_available()``."""
+    cdef Py_ssize_t M = A.shape[0], K = A.shape[1], N = B.shape[1]
+    cdef OwnLayer own
+    if not _own_gemm_ready():
+        raise RuntimeError("the own kernel cannot run here (see own_gemm_available)")
+    if B.shape[0] != K or K == 0 or M == 0 or N == 0:
+        raise ValueError(f"A ({M} x {K}) and B ({B.shape[0]} x {N}) do not multiply "
+                         "(or are empty)")
+    blocks = (K,) if blocks is None else tuple(int(b) for b in blocks)
+    if (not 1 <= len(blocks) <= FB_GEMM_MAX_BLOCKS or min(blocks) < 1
+            or sum(blocks) != K):
+        raise ValueError(f"blocks must be 1 to {FB_GEMM_MAX_BLOCKS} positive lengths "
+                         f"summing to K = {K}, got {blocks}")
+    dtype = np.float32 if floating is float else np.float64
+    _set_split(&own.split, blocks)
+    P = _aligned_empty(<Py_ssize_t> (fb_gemm_f_packed_size(K, N) if floating is float
+                                     else fb_gemm_d_packed_size(K, N)), dtype)
+    own.offset = 0
+    _own_pack(floating is float, K, N, &B[0, 0], &own.split, cnp.PyArray_DATA(<cnp.ndarray> P))
+    cdef floating[:, ::1] C = np.empty((M, N), dtype=dtype)
+    own_product(M, N, K, &A[0, 0], K, &own, <floating *> cnp.PyArray_DATA(<cnp.ndarray> P),
+                &C[0, 0], N)
+    return np.asarray(C)
+
+
+def own_gemm_find_split(floating[:, ::1] A, floating[:, ::1] B, floating[:, ::1] C):
+    """Test hook: the probe's search (``_find_split``) against a given product
+    ``C`` of ``A @ B``: the blocks of k with which the own kernel reproduces C
+    bit for bit, or None. Needs ``own_gemm_available()``."""
+    cdef fb_ksplit split
+    cdef int b
+    if not _own_gemm_ready():
+        raise RuntimeError("the own kernel cannot run here (see own_gemm_available)")
+    if (A.shape[1] != B.shape[0] or C.shape[0] != A.shape[0] or C.shape[1] != B.shape[1]
+            or A.shape[0] == 0 or A.shape[1] == 0 or B.shape[1] == 0):
+        raise ValueError("C must be A @ B's shape, none of them empty")
+    if not _find_split(np.asarray(A), np.asarray(B), np.asarray(C), &split):
+        return None
+    return tuple(split.len[b] for b in range(split.n))
