@@ -58,8 +58,14 @@ static void NAME##_pack(Py_ssize_t K, Py_ssize_t N, const T *B, Py_ssize_t ldb, 
         for (jr = 0; jr < np_; jr++) {                                                    \
             nj = N - jr * 2 * W < 2 * W ? N - jr * 2 * W : 2 * W;                         \
             for (k = 0; k < kc; k++) {                                                    \
+                /* a whole panel's row: a copy of constant size, inlined */               \
+                if (nj == 2 * W) {                                                        \
+                    memcpy(P + k * 2 * W, B + (k0 + k) * ldb + jr * 2 * W,                \
+                           2 * W * sizeof(T));                                            \
+                    continue;                                                             \
+                }                                                                         \
                 memcpy(P + k * 2 * W, B + (k0 + k) * ldb + jr * 2 * W, nj * sizeof(T));  \
-                if (nj < 2 * W) memset(P + k * 2 * W + nj, 0, (2 * W - nj) * sizeof(T)); \
+                memset(P + k * 2 * W + nj, 0, (2 * W - nj) * sizeof(T));                  \
             }                                                                             \
             P += kc * 2 * W;                                                              \
         }                                                                                 \
