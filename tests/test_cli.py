@@ -8,7 +8,6 @@ import csv
 import json
 import importlib.util
 import io
-import os
 import re
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import numpy as np
 import pytest
 
 import fastbp
+from _subprocess_env import package_env  # noqa: E402
 from fastbp._cli import main
 
 pd = pytest.importorskip("pandas")
@@ -288,7 +288,7 @@ def test_demo_command(capsys):
 
 def test_python_dash_m_fastbp_runs_the_demo(tmp_path):
     """README command 1, as a real process (outside the source tree)."""
-    env = dict(os.environ, PYTHONPATH=str(Path(fastbp.__file__).resolve().parent.parent))
+    env = package_env()
     result = subprocess.run([sys.executable, "-m", "fastbp"], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr

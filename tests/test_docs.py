@@ -9,7 +9,6 @@ own ``assert`` statements compare the hand computation with fastbp's engine.
 import contextlib
 import importlib.util
 import io
-import os
 import re
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import numpy as np
 import pytest
 
 import fastbp
+from _subprocess_env import package_env  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -134,7 +134,7 @@ def test_walkthrough_gradients_match_the_engine(walkthrough):
 def test_sphinx_builds_the_docs_without_warnings(tmp_path):
     """The API reference, CLI page and walkthrough build with warnings as
     errors (a broken docstring or cross-reference fails here)."""
-    env = dict(os.environ, PYTHONPATH=str(Path(fastbp.__file__).resolve().parent.parent))
+    env = package_env()
     cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-b", "html", "-q",
            str(DOCS), str(tmp_path / "html")]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)

@@ -3,23 +3,22 @@ imported (whichever is imported first), without fastbp importing it: HTML
 repr, metadata routing, scikit-learn's checks without warnings; and nothing
 of this without scikit-learn."""
 
-import os
 import subprocess
 import sys
 import textwrap
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import fastbp
+from _subprocess_env import package_env  # noqa: E402
 
 pytest.importorskip("sklearn")
 
 
 def _run(code):
-    env = dict(os.environ, PYTHONPATH=str(Path(fastbp.__file__).resolve().parent.parent))
+    env = package_env()
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

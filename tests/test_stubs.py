@@ -9,7 +9,6 @@ drifted from ``_engine.pyx`` (a renamed, added or removed argument).
 import ast
 import importlib.util
 import inspect
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 
 import fastbp
 from fastbp import _engine, _shuffle
+from _subprocess_env import package_env  # noqa: E402
 
 PACKAGE_DIR = Path(fastbp.__file__).resolve().parent
 STUB = PACKAGE_DIR / "_engine.pyi"
@@ -80,9 +80,7 @@ def test_stub_parameters_match_the_compiled_module(module, min_checked):
 
 @pytest.mark.skipif(importlib.util.find_spec("mypy") is None, reason="mypy is not installed")
 def test_stubtest(tmp_path):
-    # the package first, the rest of the path kept (mypy may live there)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        p for p in (str(PACKAGE_DIR.parent), os.environ.get("PYTHONPATH")) if p))
+    env = package_env()     # the rest of the path kept: mypy may live there
     # run in an empty directory: no project config, no cache left in the tree
     cmd = [sys.executable, "-m", "mypy.stubtest", "fastbp._engine", "fastbp._shuffle",
            "--allowlist", str(ALLOWLIST)]
