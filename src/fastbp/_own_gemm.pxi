@@ -12,9 +12,11 @@
 # * That it gives the BLAS's bits is not assumed: the first product of each
 #   shape (dtype, M, N, K) probes (``_probe_shape``): synthetic operands through
 #   the BLAS, a search of splits on a few elements, then the whole product by
-#   the kernel compared bit for bit. A shape that does not match, and every
-#   shape once the table is full, stays on the BLAS; so saved models predict
-#   bit for bit as through the BLAS (tests/test_model_files.py).
+#   the kernel compared bit for bit. The split depends on K alone: once found
+#   (or not) for a K, later shapes over that K only confirm it. A shape that
+#   does not match, and every shape once the tables are full, stays on the
+#   BLAS; so saved models predict bit for bit as through the BLAS
+#   (tests/test_model_files.py).
 # * Only with the AVX-512 kernel set, on dense input, for products of at
 #   least OWN_GEMM_MIN_WORK multiply-adds whose columns fill the panels (2
 #   vectors wide) to at least 1 / 1.3: wider padding made the kernel slower
@@ -184,41 +186,63 @@ cdef void pack_own_layers(const Net *net, const floating *params, const OwnLayer
                       params + net.off_w[i], &own[i].split, packed + own[i].offset)
 
 
-cdef bint _find_split(cnp.ndarray A, cnp.ndarray B, cnp.ndarray C, fb_ksplit *split) except -1:
-    """Whether the kernel reproduces ``C = A @ B`` bit for bit (C-contiguous
-    float32 or float64 operands), and with which split (into ``split``):
-    splits searched on a few elements, the first that matches confirmed on
+cdef bint _reproduces(cnp.ndarray A, cnp.ndarray B, cnp.ndarray C,
+                      const fb_ksplit *split) except -1:
+    """Whether the kernel with ``split`` gives ``C = A @ B`` bit for bit
+    (C-contiguous float32 or float64 operands): a few elements first, then
     the whole product."""
     cdef Py_ssize_t M = A.shape[0], K = A.shape[1], N = B.shape[1]
     cdef bint is_float = A.dtype == np.float32
-    cdef cnp.ndarray D = np.empty((M, N), dtype=A.dtype)
-    cdef cnp.ndarray P = _aligned_empty(
-        <Py_ssize_t> (fb_gemm_f_packed_size(K, N) if is_float else fb_gemm_d_packed_size(K, N)),
-        A.dtype)
+    cdef cnp.ndarray D, P
     cdef OwnLayer own
-    for blocks in _candidate_splits(K):
+    if not _sampled_match(A, B, C, split):
+        return False
+    D = np.empty((M, N), dtype=A.dtype)
+    P = _aligned_empty(<Py_ssize_t> (fb_gemm_f_packed_size(K, N) if is_float
+                                     else fb_gemm_d_packed_size(K, N)), A.dtype)
+    own.offset = 0
+    own.split = split[0]
+    _own_pack(is_float, K, N, cnp.PyArray_DATA(B), split, cnp.PyArray_DATA(P))
+    if is_float:
+        own_product(M, N, K, <float *> cnp.PyArray_DATA(A), K, &own,
+                    <float *> cnp.PyArray_DATA(P), <float *> cnp.PyArray_DATA(D), N)
+    else:
+        own_product(M, N, K, <double *> cnp.PyArray_DATA(A), K, &own,
+                    <double *> cnp.PyArray_DATA(P), <double *> cnp.PyArray_DATA(D), N)
+    return memcmp(cnp.PyArray_DATA(C), cnp.PyArray_DATA(D), M * N * C.itemsize) == 0
+
+
+cdef bint _find_split(cnp.ndarray A, cnp.ndarray B, cnp.ndarray C, fb_ksplit *split) except -1:
+    """Whether the kernel reproduces ``C = A @ B`` bit for bit, and with which
+    split (into ``split``): the candidate splits in turn (``_reproduces``)."""
+    for blocks in _candidate_splits(A.shape[1]):
         _set_split(split, blocks)
-        if not _sampled_match(A, B, C, split):
-            continue
-        own.offset = 0
-        own.split = split[0]
-        _own_pack(is_float, K, N, cnp.PyArray_DATA(B), split, cnp.PyArray_DATA(P))
-        if is_float:
-            own_product(M, N, K, <float *> cnp.PyArray_DATA(A), K, &own,
-                        <float *> cnp.PyArray_DATA(P), <float *> cnp.PyArray_DATA(D), N)
-        else:
-            own_product(M, N, K, <double *> cnp.PyArray_DATA(A), K, &own,
-                        <double *> cnp.PyArray_DATA(P), <double *> cnp.PyArray_DATA(D), N)
-        if memcmp(cnp.PyArray_DATA(C), cnp.PyArray_DATA(D), M * N * C.itemsize) == 0:
+        if _reproduces(A, B, C, split):
             return True
     return False
+
+
+cdef struct SplitFound:
+    # the outcome of a split search for the products over K (the split depends on K alone)
+    bint is_float
+    Py_ssize_t K
+    bint found
+    fb_ksplit split
+
+
+cdef SplitFound _searched[OWN_GEMM_SHAPES]
+cdef int _n_searched = 0
 
 
 cdef bint _probe_shape(bint is_float, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                        fb_ksplit *split) except -1:
     """Whether the kernel gives the BLAS's bits for this shape, and with which
-    split (``_find_split``), on synthetic operands through ``gemm_rm`` (the
-    call prediction makes, OpenBLAS on one thread)."""
+    split, on synthetic operands through ``gemm_rm`` (the call prediction
+    makes, OpenBLAS on one thread): the split found before for this K
+    confirmed, or, the first time, searched (``_find_split``). A search that
+    found none is not repeated for the K: the shape stays on the BLAS."""
+    global _n_searched
+    cdef int i
     dtype = np.float32 if is_float else np.float64
     rng = np.random.default_rng(20261201)
     cdef cnp.ndarray A = np.ascontiguousarray(rng.uniform(-1, 1, (M, K)), dtype=dtype)
@@ -233,7 +257,18 @@ cdef bint _probe_shape(bint is_float, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
             gemm_rm(False, False, <int> M, <int> N, <int> K, <double> 1.0,
                     <double *> cnp.PyArray_DATA(A), <int> K, <double *> cnp.PyArray_DATA(B),
                     <int> N, <double> 0.0, <double *> cnp.PyArray_DATA(C), <int> N)
-    return _find_split(A, B, C, split)
+    for i in range(_n_searched):
+        if _searched[i].is_float == is_float and _searched[i].K == K:
+            split[0] = _searched[i].split
+            return _searched[i].found and _reproduces(A, B, C, split)
+    found = _find_split(A, B, C, split)
+    if _n_searched < OWN_GEMM_SHAPES:
+        _searched[_n_searched].is_float = is_float
+        _searched[_n_searched].K = K
+        _searched[_n_searched].found = found
+        _searched[_n_searched].split = split[0]
+        _n_searched += 1
+    return found
 
 
 cdef bint own_split_for(bint is_float, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
