@@ -8,8 +8,9 @@
  * on its AVX-512 (SkylakeX) kernels, whose split of K depends on K alone;
  * the probe finds the split, or finds that the BLAS computes otherwise.
  *
- * B is packed once per call (fb_gemm_pack_*): for each block of k, panels of
- * NR = 2 vectors of columns, each kc x NR contiguous, zero-padded past N. The
+ * B is packed first (fb_gemm_pack_*; in prediction by each thread, once per
+ * call): for each block of k, panels of NR = 2 vectors of columns, each
+ * kc x NR contiguous, zero-padded past N. The
  * kernel keeps MR = 12 rows x NR columns of C in 24 registers, broadcasting
  * A's elements from its rows in place; the last columns are stored through a
  * mask. Where the compiler or CPU lacks AVX-512 (fb_gemm_available() is 0),
@@ -42,7 +43,7 @@ static int fb_gemm_available(void) {
 
 /* NAME_pack(K, N, B, ldb, split, P), NAME_nn(M, N, K, A, lda, P, split, C, ldc)
  * and NAME_dot(...): one scalar element by the same arithmetic (the probe's).
- * T: float or double; W: lanes per vector; V, M: vector and mask types;
+ * T: float or double; W: lanes per vector; V, MASK: vector and mask types;
  * S: intrinsic suffix (ps, pd); FMA: the scalar fused multiply-add. */
 #define FB_DEFINE_GEMM_NN(NAME, T, W, V, MASK, S, FMA)                                     \
 static size_t NAME##_packed_size(Py_ssize_t K, Py_ssize_t N) {                           \
