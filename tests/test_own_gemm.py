@@ -8,7 +8,6 @@ against a float64 reference and its own block arithmetic, the probe's search
 and predictions bit for bit with and without it. Needs the AVX-512 kernel set;
 elsewhere the kernel never runs (checked too)."""
 
-import os
 import subprocess
 import sys
 
@@ -16,6 +15,7 @@ import numpy as np
 import pytest
 
 from fastbp import MLP, MLPClassifier, MLPRegressor, _engine
+from _subprocess_env import package_env
 
 needs_kernel = pytest.mark.skipif(not _engine.own_gemm_available(),
                                   reason="the own kernel needs AVX-512 (and the AVX-512 set)")
@@ -170,7 +170,6 @@ def test_set_own_gemm_switches_it_off_and_returns_the_previous_setting():
 def test_the_kernel_never_runs_outside_the_avx512_set():
     code = ("from fastbp import _engine; import sys; "
             "sys.exit(1 if _engine.own_gemm_available() else 0)")
-    env = dict(os.environ, FASTBP_SIMD="avx2")
-    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                            text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-c", code], env=package_env(FASTBP_SIMD="avx2"),
+                            capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
