@@ -74,50 +74,48 @@ static void NAME##_pack(Py_ssize_t K, Py_ssize_t N, const T *B, Py_ssize_t ldb, 
     }                                                                                     \
 }                                                                                         \
                                                                                           \
-/* C rows [0, mr) x one panel, over one block of k: C = acc (first block) or    */       \
-/* C + acc; b: the panel's kc x 2W values */                                             \
-FB_GEMM_TARGET static inline void NAME##_tile(                                            \
-        int mr, Py_ssize_t kc, const T *a, Py_ssize_t lda, const T *b, T *c,              \
-        Py_ssize_t ldc, int first, MASK m0, MASK m1) {                                    \
-    V acc0[FB_GEMM_MR], acc1[FB_GEMM_MR], b0, b1, t;                                      \
-    Py_ssize_t k;                                                                         \
-    int r;                                                                                \
-    if (mr == FB_GEMM_MR) {                                                               \
-        _Pragma("GCC unroll 12")                                                          \
-        for (r = 0; r < FB_GEMM_MR; r++) acc0[r] = acc1[r] = _mm512_setzero_##S();        \
-        for (k = 0; k < kc; k++) {                                                        \
-            b0 = _mm512_load_##S(b + k * 2 * W);                                          \
-            b1 = _mm512_load_##S(b + k * 2 * W + W);                                      \
-            _Pragma("GCC unroll 12")                                                      \
-            for (r = 0; r < FB_GEMM_MR; r++) {                                            \
-                t = _mm512_set1_##S(a[r * lda + k]);                                      \
-                acc0[r] = _mm512_fmadd_##S(t, b0, acc0[r]);                               \
-                acc1[r] = _mm512_fmadd_##S(t, b1, acc1[r]);                               \
-            }                                                                             \
-        }                                                                                 \
-    } else {                                                                              \
-        for (r = 0; r < mr; r++) acc0[r] = acc1[r] = _mm512_setzero_##S();                \
-        for (k = 0; k < kc; k++) {                                                        \
-            b0 = _mm512_load_##S(b + k * 2 * W);                                          \
-            b1 = _mm512_load_##S(b + k * 2 * W + W);                                      \
-            for (r = 0; r < mr; r++) {                                                    \
-                t = _mm512_set1_##S(a[r * lda + k]);                                      \
-                acc0[r] = _mm512_fmadd_##S(t, b0, acc0[r]);                               \
-                acc1[r] = _mm512_fmadd_##S(t, b1, acc1[r]);                               \
-            }                                                                             \
-        }                                                                                 \
-    }                                                                                     \
-    for (r = 0; r < mr; r++) {                                                            \
-        T *cr = c + r * ldc;                                                              \
-        if (!first) {                                                                     \
-            acc0[r] = _mm512_add_##S(acc0[r], _mm512_maskz_loadu_##S(m0, cr));            \
-            acc1[r] = _mm512_add_##S(acc1[r], _mm512_maskz_loadu_##S(m1, cr + W));        \
-        }                                                                                 \
-        _mm512_mask_storeu_##S(cr, m0, acc0[r]);                                          \
-        _mm512_mask_storeu_##S(cr + W, m1, acc1[r]);                                      \
-    }                                                                                     \
-}                                                                                         \
-                                                                                          \
+/* C rows [0, mr) x one panel, over one block of k: C = acc (first block) or */          \
+/* C + acc; b: the panel's kc x 2W values. Inlined with mr = MR, the row */              \
+/* loops unroll and the 2 MR sums stay in registers; with a smaller mr (a */             \
+/* short product's one tile) the same code runs as loops */                              \
+FB_GEMM_TARGET static inline __attribute__((always_inline)) void NAME##_rows(            \
+        int mr, Py_ssize_t kc, const T *a, Py_ssize_t lda, const T *b, T *c,             \
+        Py_ssize_t ldc, int first, MASK m0, MASK m1) {                                   \
+    V acc0[FB_GEMM_MR], acc1[FB_GEMM_MR], b0, b1, t;                                     \
+    Py_ssize_t k;                                                                        \
+    int r;                                                                               \
+    _Pragma("GCC unroll 12")                                                             \
+    for (r = 0; r < mr; r++) acc0[r] = acc1[r] = _mm512_setzero_##S();                   \
+    for (k = 0; k < kc; k++) {                                                           \
+        b0 = _mm512_load_##S(b + k * 2 * W);                                             \
+        b1 = _mm512_load_##S(b + k * 2 * W + W);                                         \
+        _Pragma("GCC unroll 12")                                                         \
+        for (r = 0; r < mr; r++) {                                                       \
+            t = _mm512_set1_##S(a[r * lda + k]);                                         \
+            acc0[r] = _mm512_fmadd_##S(t, b0, acc0[r]);                                  \
+            acc1[r] = _mm512_fmadd_##S(t, b1, acc1[r]);                                  \
+        }                                                                                \
+    }                                                                                    \
+    for (r = 0; r < mr; r++) {                                                           \
+        T *cr = c + r * ldc;                                                             \
+        if (!first) {                                                                    \
+            acc0[r] = _mm512_add_##S(acc0[r], _mm512_maskz_loadu_##S(m0, cr));           \
+            acc1[r] = _mm512_add_##S(acc1[r], _mm512_maskz_loadu_##S(m1, cr + W));       \
+        }                                                                                \
+        _mm512_mask_storeu_##S(cr, m0, acc0[r]);                                         \
+        _mm512_mask_storeu_##S(cr + W, m1, acc1[r]);                                     \
+    }                                                                                    \
+}                                                                                        \
+                                                                                         \
+FB_GEMM_TARGET static void NAME##_tile(                                                  \
+        int mr, Py_ssize_t kc, const T *a, Py_ssize_t lda, const T *b, T *c,             \
+        Py_ssize_t ldc, int first, MASK m0, MASK m1) {                                   \
+    if (mr == FB_GEMM_MR)                                                                \
+        NAME##_rows(FB_GEMM_MR, kc, a, lda, b, c, ldc, first, m0, m1);                   \
+    else                                                                                 \
+        NAME##_rows(mr, kc, a, lda, b, c, ldc, first, m0, m1);                           \
+}                                                                                        \
+                                                                                         \
 /* Row tiles of MR rows, each through every block of k before the next (so a */     \
 /* last tile can overlap the previous one: its rows are computed again, the  */       \
 /* same values); a product of fewer than MR rows in one short tile */                 \

@@ -186,30 +186,37 @@ cdef void pack_own_layers(const Net *net, const floating *params, const OwnLayer
                       params + net.off_w[i], &own[i].split, packed + own[i].offset)
 
 
-cdef bint _reproduces(cnp.ndarray A, cnp.ndarray B, cnp.ndarray C,
-                      const fb_ksplit *split) except -1:
-    """Whether the kernel with ``split`` gives ``C = A @ B`` bit for bit
-    (C-contiguous float32 or float64 operands): a few elements first, then
-    the whole product."""
+cdef cnp.ndarray _own_matmul(cnp.ndarray A, cnp.ndarray B, const fb_ksplit *split):
+    """``A @ B`` by the kernel with ``split`` (C-contiguous float32 or float64
+    operands), W packed into a buffer of its own."""
     cdef Py_ssize_t M = A.shape[0], K = A.shape[1], N = B.shape[1]
     cdef bint is_float = A.dtype == np.float32
-    cdef cnp.ndarray D, P
+    cdef cnp.ndarray C = np.empty((M, N), dtype=A.dtype)
+    cdef cnp.ndarray P = _aligned_empty(<Py_ssize_t> (fb_gemm_f_packed_size(K, N) if is_float
+                                                     else fb_gemm_d_packed_size(K, N)),
+                                        A.dtype)
     cdef OwnLayer own
-    if not _sampled_match(A, B, C, split):
-        return False
-    D = np.empty((M, N), dtype=A.dtype)
-    P = _aligned_empty(<Py_ssize_t> (fb_gemm_f_packed_size(K, N) if is_float
-                                     else fb_gemm_d_packed_size(K, N)), A.dtype)
     own.offset = 0
     own.split = split[0]
     _own_pack(is_float, K, N, cnp.PyArray_DATA(B), split, cnp.PyArray_DATA(P))
     if is_float:
         own_product(M, N, K, <float *> cnp.PyArray_DATA(A), K, &own,
-                    <float *> cnp.PyArray_DATA(P), <float *> cnp.PyArray_DATA(D), N)
+                    <float *> cnp.PyArray_DATA(P), <float *> cnp.PyArray_DATA(C), N)
     else:
         own_product(M, N, K, <double *> cnp.PyArray_DATA(A), K, &own,
-                    <double *> cnp.PyArray_DATA(P), <double *> cnp.PyArray_DATA(D), N)
-    return memcmp(cnp.PyArray_DATA(C), cnp.PyArray_DATA(D), M * N * C.itemsize) == 0
+                    <double *> cnp.PyArray_DATA(P), <double *> cnp.PyArray_DATA(C), N)
+    return C
+
+
+cdef bint _reproduces(cnp.ndarray A, cnp.ndarray B, cnp.ndarray C,
+                      const fb_ksplit *split) except -1:
+    """Whether the kernel with ``split`` gives ``C = A @ B`` bit for bit
+    (C-contiguous float32 or float64 operands): a few elements first, then
+    the whole product."""
+    if not _sampled_match(A, B, C, split):
+        return False
+    return memcmp(cnp.PyArray_DATA(C), cnp.PyArray_DATA(_own_matmul(A, B, split)),
+                  C.shape[0] * C.shape[1] * C.itemsize) == 0
 
 
 cdef bint _find_split(cnp.ndarray A, cnp.ndarray B, cnp.ndarray C, fb_ksplit *split) except -1:

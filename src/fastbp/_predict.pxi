@@ -37,6 +37,11 @@ cdef inline Py_ssize_t _predict_ws_size(const Net *net, Py_ssize_t chunk_rows) n
 # The chunked forward pass, on one thread or shared between the pool's
 # ---------------------------------------------------------------------------
 
+cdef inline bint _by_own(const OwnLayer *own, int i, bint full) noexcept nogil:
+    # layer i's product of a full chunk (or of the last, shorter one) is the own kernel's
+    return own != NULL and (own[i].use_full if full else own[i].use_last)
+
+
 cdef void _forward_chunk(const Net *net, const Input *X, const floating *params,
                          Py_ssize_t start, Py_ssize_t B, Py_ssize_t chunk_rows,
                          floating *out, floating *work, const OwnLayer *own,
@@ -56,7 +61,7 @@ cdef void _forward_chunk(const Net *net, const Input *X, const floating *params,
     cdef const floating *A0
     A0 = (<const floating *> X.dense) + start * nf if X.csr_data == NULL else NULL
     dst = out + start * net.sizes[L] if L == 1 else ping
-    if own != NULL and (own[0].use_full if B == chunk_rows else own[0].use_last):
+    if _by_own(own, 0, B == chunk_rows):
         own_product(B, net.sizes[1], nf, A0, nf, &own[0], packed, dst, net.sizes[1])
     else:
         first_layer_product(net, X, params, A0, NULL, start, B, dst, 0, net.sizes[1], False)
@@ -68,7 +73,7 @@ cdef void _forward_chunk(const Net *net, const Input *X, const floating *params,
             nxt = out + start * net.sizes[L]
         else:
             nxt = pong if cur == ping else ping
-        if own != NULL and (own[i].use_full if B == chunk_rows else own[i].use_last):
+        if _by_own(own, i, B == chunk_rows):
             own_product(B, net.sizes[i + 1], net.sizes[i], cur, net.sizes[i], &own[i], packed,
                         nxt, net.sizes[i + 1])
         else:

@@ -243,7 +243,7 @@ def own_gemm(floating[:, ::1] A, floating[:, ::1] B, blocks=None):
     (default: one block), whatever the BLAS computes. Needs
     ``own_gemm_available()``."""
     cdef Py_ssize_t M = A.shape[0], K = A.shape[1], N = B.shape[1]
-    cdef OwnLayer own
+    cdef fb_ksplit split
     if not _own_gemm_ready():
         raise RuntimeError("the own kernel cannot run here (see own_gemm_available)")
     if B.shape[0] != K or K == 0 or M == 0 or N == 0:
@@ -254,16 +254,8 @@ def own_gemm(floating[:, ::1] A, floating[:, ::1] B, blocks=None):
             or sum(blocks) != K):
         raise ValueError(f"blocks must be 1 to {FB_GEMM_MAX_BLOCKS} positive lengths "
                          f"summing to K = {K}, got {blocks}")
-    dtype = np.float32 if floating is float else np.float64
-    _set_split(&own.split, blocks)
-    P = _aligned_empty(<Py_ssize_t> (fb_gemm_f_packed_size(K, N) if floating is float
-                                     else fb_gemm_d_packed_size(K, N)), dtype)
-    own.offset = 0
-    _own_pack(floating is float, K, N, &B[0, 0], &own.split, cnp.PyArray_DATA(<cnp.ndarray> P))
-    cdef floating[:, ::1] C = np.empty((M, N), dtype=dtype)
-    own_product(M, N, K, &A[0, 0], K, &own, <floating *> cnp.PyArray_DATA(<cnp.ndarray> P),
-                &C[0, 0], N)
-    return np.asarray(C)
+    _set_split(&split, blocks)
+    return _own_matmul(np.asarray(A), np.asarray(B), &split)
 
 
 def own_gemm_find_split(floating[:, ::1] A, floating[:, ::1] B, floating[:, ::1] C):
