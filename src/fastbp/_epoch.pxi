@@ -935,21 +935,16 @@ cdef inline void _parameters_phase_dp(const EpochConfig *cfg, const Workspace *w
             _block(n_layer, nb, b, &k0, &k1)
             if _owns(done + k0, k1 - k0, net.n_weights, tid, nt):
                 j = net.off_w[i] + k0
-                if has_second_half:
-                    _add_into(grads + j, half + j, k1 - k0)
-                    _tick(ws.clock, PH_GRADIENT_ADD)
                 sumsq[index + b] = update_range(
-                    params + j, grads + j, state1 + j, state2 + j, k1 - k0, True, False, step)
+                    params + j, grads + j, state1 + j, state2 + j, k1 - k0, True, False, step,
+                    half + j if has_second_half else NULL)
                 _tick(ws.clock, PH_OPTIMIZER)
         done += n_layer
         _split(net.sizes[i + 1], tid, nt, &k0, &k1)
         if k1 > k0:
             j = net.off_b[i] + k0
-            if has_second_half:
-                _add_into(grads + j, half + j, k1 - k0)
-                _tick(ws.clock, PH_GRADIENT_ADD)
             update_range(params + j, grads + j, state1 + j, state2 + j, k1 - k0, False,
-                         False, step)
+                         False, step, half + j if has_second_half else NULL)
             _tick(ws.clock, PH_OPTIMIZER)
 
 

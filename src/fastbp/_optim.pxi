@@ -256,14 +256,25 @@ cdef void _clip_and_decay(floating *g, floating *p, Py_ssize_t nb, bint weights,
 
 
 cdef inline void _step_gradient(floating *g, const floating *p, const floating *grads,
-                                Py_ssize_t nb, bint weights, bint zero_grad,
-                                const Step *step) noexcept nogil:
+                                const floating *grads2, Py_ssize_t nb, bint weights,
+                                bint zero_grad, const Step *step) noexcept nogil:
     # g = (G + alpha W) / sw_sum for weights, G / sw_sum for intercepts; with
-    # ``zero_grad`` G is zero and not read
+    # ``zero_grad`` G is zero and not read; G = grads + grads2 when grads2 is
+    # given (rounded as a sum stored first would be)
     cdef floating a = <floating> step.alpha
     cdef floating sw = <floating> step.sw_sum
+    cdef floating s
     cdef Py_ssize_t j
-    if zero_grad and weights:
+    if grads2 != NULL and not zero_grad:
+        if weights:
+            for j in range(nb):
+                s = grads[j] + grads2[j]
+                g[j] = (s + a * p[j]) / sw
+        else:
+            for j in range(nb):
+                s = grads[j] + grads2[j]
+                g[j] = s / sw
+    elif zero_grad and weights:
         for j in range(nb):
             g[j] = (a * p[j]) / sw
     elif zero_grad:
@@ -279,7 +290,7 @@ cdef inline void _step_gradient(floating *g, const floating *p, const floating *
 
 cdef double update_range(floating *params, const floating *grads, floating *state1,
                          floating *state2, Py_ssize_t n, bint weights, bint zero_grad,
-                         const Step *step) noexcept nogil:
+                         const Step *step, const floating *grads2=NULL) noexcept nogil:
     """One optimizer step on ``n`` consecutive parameters from raw gradient
     sums (``state1``, ``state2``: the optimizer's state for them); returns the
     sum of their squares after the update when they are weights (the next
@@ -287,6 +298,8 @@ cdef double update_range(floating *params, const floating *grads, floating *stat
 
     ``zero_grad``: the gradient sums are zero and ``grads`` is not read (rows
     of the sparse first layer that no sample of the batch touched).
+    ``grads2``: a second gradient to add to ``grads`` (the data-parallel
+    mode's second half-batch), read only: neither is written.
     """
     cdef floating g[UPDATE_BLOCK]
     cdef floating *p
@@ -298,7 +311,8 @@ cdef double update_range(floating *params, const floating *grads, floating *stat
         if nb > UPDATE_BLOCK:
             nb = UPDATE_BLOCK
         p = params + start
-        _step_gradient(g, p, grads + start, nb, weights, zero_grad, step)
+        _step_gradient(g, p, grads + start, grads2 + start if grads2 != NULL else NULL, nb,
+                       weights, zero_grad, step)
         if step.decay != 1.0 or step.clip != 1.0:
             _clip_and_decay(g, p, nb, weights, step)
         if step.kind == OPT_ADAM:
