@@ -30,6 +30,7 @@ Design
 Units, in dependency order: _types (shared structs, the thread cap), _math
 (exp, tanh, sums), _network (NetSpec), _input (InputMatrix, the one input
 check), _parallel (pool, splits, thresholds, OpenBLAS), _gemm (products),
+_own_gemm and _step_gemm (own kernels for prediction and training steps),
 _activations and _losses (registries), _dropout (masks), _layers
 (first-layer and bias kernels), _schedules (per-step learning-rate factors),
 _optim (steps, OptimizerRecord), _epoch (phases, segments, tuner), _predict
@@ -60,6 +61,7 @@ include "_input.pxi"
 include "_parallel.pxi"
 include "_gemm.pxi"
 include "_own_gemm.pxi"
+include "_step_gemm.pxi"
 include "_activations.pxi"
 include "_losses.pxi"
 include "_dropout.pxi"

@@ -13,8 +13,8 @@
 # * ``small_gemm`` sums in two chains (even and odd terms) for every element,
 #   whichever block or thread computes it. Besides one-row products it runs a
 #   training step's whole products of at most SMALL_PRODUCT_WORK multiply-adds
-#   (``gemm_rm_step``: a tiny network's batch), where a BLAS call costs more
-#   than the work.
+#   (``gemm_rm_step``, _step_gemm.pxi: a tiny network's batch), where a BLAS
+#   call costs more than the work.
 
 cdef extern from "_small_gemm.h" nogil:
     # small_gemm's rows in blocks of 4, 2 and 1 in vectors of 64, 32 or 16
@@ -184,22 +184,6 @@ cdef inline void gemm_rm(bint trans_a, bint trans_b, int M, int N, int K,
             small_gemm(1, M, K, B, 0, ldb, A, lda, C, ldc)
             return
     _blas_rm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
-
-
-cdef inline void gemm_rm_step(bint trans_a, bint trans_b, int M, int N, int K,
-                              floating alpha, const floating *A, int lda,
-                              const floating *B, int ldb, floating beta,
-                              floating *C, int ldc) noexcept nogil:
-    """A training step's product: as ``gemm_rm``, and whole products of at most
-    SMALL_PRODUCT_WORK multiply-adds with 8 or more columns (a tiny network's
-    batch) in typed loops too: OpenBLAS's AVX2 builds take 2-5x their time.
-    Prediction keeps ``gemm_rm``, so a saved model predicts bit for bit as it
-    did (tests/test_model_files.py)."""
-    if (beta == 0 and alpha == 1 and not trans_b and N >= 8
-            and <Py_ssize_t> M * N * K <= SMALL_PRODUCT_WORK):
-        small_gemm(M, N, K, A, 1 if trans_a else lda, lda if trans_a else 1, B, ldb, C, ldc)
-        return
-    gemm_rm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)
 
 
 cdef void _blas_rm(bint trans_a, bint trans_b, int M, int N, int K, floating alpha,

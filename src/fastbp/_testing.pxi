@@ -210,9 +210,10 @@ def pool_job_runs(thread_counts, shared=None):
 
 
 def set_own_gemm(bint on):
-    """Test and benchmark hook: let prediction's products take fastbp's own
-    kernel where it gives the BLAS's bits (True, the default) or keep every
-    product on the BLAS (a module global); returns the previous setting."""
+    """Test and benchmark hook: let products take fastbp's own kernels where
+    they give the BLAS's bits (True, the default: prediction's AVX-512 kernel,
+    training steps' AVX2 float64 kernel) or keep every product on the BLAS (a
+    module global); returns the previous setting."""
     global _own_gemm_on
     old = _own_gemm_on
     _own_gemm_on = on
@@ -272,3 +273,58 @@ def own_gemm_find_split(floating[:, ::1] A, floating[:, ::1] B, floating[:, ::1]
     if not _find_split(np.asarray(A), np.asarray(B), np.asarray(C), &split):
         return None
     return tuple(split.len[b] for b in range(split.n))
+
+
+def step_gemm_available():
+    """Test hook: whether training steps' own AVX2 kernel can run here (built,
+    this CPU, the AVX2 set chosen, not switched off)."""
+    return bool(_step_gemm_ready())
+
+
+def step_gemm_verdicts():
+    """Test and diagnostic hook: the step product shapes probed so far, as
+    tuples ``(trans_a, M, N, K, own)``, ``own`` whether the kernel gives the
+    BLAS's bits for the shape (and so runs it)."""
+    cdef int i
+    out = []
+    for i in range(fb_step_load_count(&_n_step_verdicts)):
+        v = _step_verdicts[i]
+        out.append((bool(v.trans_a), v.M, v.N, v.K, bool(v.own)))
+    return out
+
+
+def step_gemm(double[:, ::1] A, double[:, ::1] B, bint trans_a=False):
+    """Test hook: ``op(A) @ B`` by the training steps' own kernel, whatever the
+    BLAS computes (any shape). Needs ``step_gemm_available()``."""
+    cdef Py_ssize_t M = A.shape[1] if trans_a else A.shape[0]
+    cdef Py_ssize_t K = A.shape[0] if trans_a else A.shape[1]
+    cdef Py_ssize_t N = B.shape[1]
+    if not _step_gemm_ready():
+        raise RuntimeError("the step kernel cannot run here (see step_gemm_available)")
+    if B.shape[0] != K or M == 0 or N == 0 or K == 0:
+        raise ValueError(f"op(A) ({M} x {K}) and B ({B.shape[0]} x {N}) do not multiply "
+                         "(or are empty)")
+    C = np.empty((M, N))
+    cdef double[:, ::1] c = C
+    with nogil:
+        _own_step_gemm(trans_a, <int> M, <int> N, <int> K, &A[0, 0], <int> A.shape[1],
+                       &B[0, 0], <int> N, &c[0, 0], <int> N)
+    return C
+
+
+def step_gemm_reference(double[:, ::1] A, double[:, ::1] B, bint trans_a=False):
+    """Test hook: ``op(A) @ B`` element by element in the kernel's arithmetic
+    (one scalar chain of fused multiply-adds over k in order)."""
+    cdef Py_ssize_t M = A.shape[1] if trans_a else A.shape[0]
+    cdef Py_ssize_t K = A.shape[0] if trans_a else A.shape[1]
+    cdef Py_ssize_t N = B.shape[1], i, j
+    cdef Py_ssize_t sai = 1 if trans_a else A.shape[1], sak = A.shape[1] if trans_a else 1
+    if B.shape[0] != K or M == 0 or N == 0 or K == 0:
+        raise ValueError(f"op(A) ({M} x {K}) and B ({B.shape[0]} x {N}) do not multiply "
+                         "(or are empty)")
+    C = np.empty((M, N))
+    cdef double[:, ::1] c = C
+    for i in range(M):
+        for j in range(N):
+            c[i, j] = _step_dot(K, &A[0, 0] + i * sai, sak, &B[0, 0] + j, N)
+    return C

@@ -1,0 +1,154 @@
+/* Training steps' float64 products by fastbp's own AVX2 kernel, where it gives
+ * the BLAS's bits (_step_gemm.pxi decides, by probing each product shape).
+ *
+ * Row-major C (M x N) = op(A) @ B, op(A)[i, k] at A[i * sai + k * sak] (A
+ * itself: sai = lda, sak = 1; its transpose: sai = 1, sak = lda), B's rows
+ * contiguous (ldb apart). Every element of C is one chain of fused
+ * multiply-adds over k in order from +0: OpenBLAS's arithmetic on its
+ * Haswell/Zen dgemm kernels for K up to its k-block (measured: 100% of the
+ * elements of the digits network's products, forward and weight gradient).
+ * The probe checks it per shape; shapes it does not hold for stay on the BLAS.
+ *
+ * No packing (a step's product is too small to repay it): tiles of 4 rows x
+ * 12 columns of C (12 accumulators, 3 vectors of B, a broadcast of op(A):
+ * the 16 ymm registers), B's 12-column strip read in place across all of k
+ * (K x 96 bytes: in L1 for the K this runs), then narrower tiles for the
+ * last columns (8, 4, or through a mask) and rows. Why not the BLAS: for a
+ * step's products (100 x 64 @ 64 x 100, 100 x 100 @ 100 x 10 on a Zen 3)
+ * OpenBLAS spends 10-35% of the time in packing and call overhead.
+ * Where the compiler or CPU lacks AVX2 and FMA, or the build has no clones
+ * (fb_step_gemm_available() is 0), nothing here runs. */
+#ifndef FASTBP_GEMM_STEP_H
+#define FASTBP_GEMM_STEP_H
+
+#include <stddef.h>
+
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8 && defined(__x86_64__) \
+    && !defined(FASTBP_NO_CLONES)
+#define FB_HAVE_GEMM_STEP 1
+#include <immintrin.h>
+
+static int fb_step_gemm_available(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+#define FB_STEP_TARGET __attribute__((target("avx2,fma")))
+
+/* R rows (<= 4) x V vectors (<= 3) of C; the last vector through ``mask``.
+ * Inlined with constant R and V: the loops unroll, the sums stay in registers */
+FB_STEP_TARGET static inline __attribute__((always_inline)) void fb_step_tile(
+        int R, int V, __m256i mask, Py_ssize_t K, const double *a, Py_ssize_t sai,
+        Py_ssize_t sak, const double *b, Py_ssize_t ldb, double *c, Py_ssize_t ldc) {
+    __m256d s[4][3], v[3], x;
+    Py_ssize_t k;
+    int r, q;
+    _Pragma("GCC unroll 4") for (r = 0; r < 4; r++)
+        _Pragma("GCC unroll 3") for (q = 0; q < 3; q++) s[r][q] = _mm256_setzero_pd();
+    for (k = 0; k < K; k++) {
+        _Pragma("GCC unroll 3") for (q = 0; q < 3; q++)
+            if (q < V)
+                v[q] = q == V - 1 ? _mm256_maskload_pd(b + q * 4, mask)
+                                  : _mm256_loadu_pd(b + q * 4);
+        _Pragma("GCC unroll 4") for (r = 0; r < 4; r++) {
+            if (r < R) {
+                x = _mm256_broadcast_sd(a + r * sai);
+                _Pragma("GCC unroll 3") for (q = 0; q < 3; q++)
+                    if (q < V) s[r][q] = _mm256_fmadd_pd(x, v[q], s[r][q]);
+            }
+        }
+        a += sak;
+        b += ldb;
+    }
+    _Pragma("GCC unroll 4") for (r = 0; r < 4; r++)
+        _Pragma("GCC unroll 3") for (q = 0; q < 3; q++)
+            if (r < R && q < V) {
+                if (q == V - 1)
+                    _mm256_maskstore_pd(c + r * ldc + q * 4, mask, s[r][q]);
+                else
+                    _mm256_storeu_pd(c + r * ldc + q * 4, s[r][q]);
+            }
+}
+
+/* one strip of V vectors of columns, every row: tiles of 4 rows, then 3, 2 or 1 */
+#define FB_STEP_STRIP(V)                                                                 \
+FB_STEP_TARGET static void fb_step_strip##V(                                             \
+        Py_ssize_t M, Py_ssize_t K, const double *A, Py_ssize_t sai, Py_ssize_t sak,     \
+        const double *b, Py_ssize_t ldb, double *c, Py_ssize_t ldc, __m256i mask) {      \
+    Py_ssize_t i = 0;                                                                    \
+    for (; i + 4 <= M; i += 4)                                                           \
+        fb_step_tile(4, V, mask, K, A + i * sai, sai, sak, b, ldb, c + i * ldc, ldc);    \
+    switch (M - i) {                                                                     \
+    case 3: fb_step_tile(3, V, mask, K, A + i * sai, sai, sak, b, ldb, c + i * ldc, ldc); \
+            break;                                                                       \
+    case 2: fb_step_tile(2, V, mask, K, A + i * sai, sai, sak, b, ldb, c + i * ldc, ldc); \
+            break;                                                                       \
+    case 1: fb_step_tile(1, V, mask, K, A + i * sai, sai, sak, b, ldb, c + i * ldc, ldc); \
+            break;                                                                       \
+    }                                                                                    \
+}
+FB_STEP_STRIP(1)
+FB_STEP_STRIP(2)
+FB_STEP_STRIP(3)
+
+/* C (M x N) = op(A) @ B, as above (M, N, K >= 1) */
+FB_STEP_TARGET static void fb_step_gemm_d(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                                          const double *A, Py_ssize_t sai, Py_ssize_t sak,
+                                          const double *B, Py_ssize_t ldb, double *C,
+                                          Py_ssize_t ldc) {
+    const __m256i all = _mm256_set1_epi64x(-1);
+    __m256i mask;
+    Py_ssize_t j = 0, rest;
+    for (; j + 12 <= N; j += 12)
+        fb_step_strip3(M, K, A, sai, sak, B + j, ldb, C + j, ldc, all);
+    rest = N - j;
+    if (rest == 0)
+        return;
+    /* the last 1-11 columns: whole vectors, the last one masked */
+    mask = _mm256_cmpgt_epi64(_mm256_set1_epi64x((rest - 1) % 4 + 1),
+                              _mm256_setr_epi64x(0, 1, 2, 3));
+    if (rest > 8)
+        fb_step_strip3(M, K, A, sai, sak, B + j, ldb, C + j, ldc, mask);
+    else if (rest > 4)
+        fb_step_strip2(M, K, A, sai, sak, B + j, ldb, C + j, ldc, mask);
+    else
+        fb_step_strip1(M, K, A, sai, sak, B + j, ldb, C + j, ldc, mask);
+}
+
+/* C[i, j] by the same arithmetic, one element (the tests' reference) */
+static double fb_step_gemm_d_dot(Py_ssize_t K, const double *a, Py_ssize_t sak,
+                                 const double *b, Py_ssize_t ldb) {
+    double s = 0;
+    Py_ssize_t k;
+    for (k = 0; k < K; k++)
+        s = __builtin_fma(a[k * sak], b[k * ldb], s);
+    return s;
+}
+
+/* The verdict table's lock (a spin lock: held only while a shape is probed,
+ * once per shape and process) */
+static char fb_step_lock_flag = 0;
+static void fb_step_lock(void) {
+    while (__atomic_test_and_set(&fb_step_lock_flag, __ATOMIC_ACQUIRE))
+        while (__atomic_load_n(&fb_step_lock_flag, __ATOMIC_RELAXED))
+            ;
+}
+static void fb_step_unlock(void) { __atomic_clear(&fb_step_lock_flag, __ATOMIC_RELEASE); }
+static int fb_step_load_count(const int *n) { return __atomic_load_n(n, __ATOMIC_ACQUIRE); }
+static void fb_step_store_count(int *n, int v) { __atomic_store_n(n, v, __ATOMIC_RELEASE); }
+
+#else
+#define FB_HAVE_GEMM_STEP 0
+static int fb_step_gemm_available(void) { return 0; }
+static void fb_step_gemm_d(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double *A,
+                           Py_ssize_t sai, Py_ssize_t sak, const double *B, Py_ssize_t ldb,
+                           double *C, Py_ssize_t ldc) {}
+static double fb_step_gemm_d_dot(Py_ssize_t K, const double *a, Py_ssize_t sak,
+                                 const double *b, Py_ssize_t ldb) { return 0; }
+static void fb_step_lock(void) {}
+static void fb_step_unlock(void) {}
+static int fb_step_load_count(const int *n) { return *n; }
+static void fb_step_store_count(int *n, int v) { *n = v; }
+#endif
+
+#endif

@@ -1,0 +1,174 @@
+# A training step's products (``gemm_rm_step``): tiny ones in typed loops
+# (``small_gemm``), float64 ones by fastbp's own AVX2 kernel (_gemm_step.h)
+# where it gives the BLAS's bits, the rest as ``gemm_rm``.
+#
+# Notes
+# -----
+# * OpenBLAS's Haswell/Zen dgemm kernels compute each element as one chain of
+#   fused multiply-adds over k in order (for K up to their k-block); so does
+#   the kernel, without the BLAS's packing and call overhead, which weigh on a
+#   step's small products (digits: 100 x 64 @ 64 x 100 in 29 against 33 us,
+#   100 x 100 @ 100 x 10 in 6.1 against 9.2 us; docs/performance.md).
+# * Not assumed: the first product of each shape (transposed or not, M, N, K)
+#   is probed once per process (``_probe_step_shape``): synthetic operands
+#   through ``gemm_rm`` (the call the step would make), the whole product by
+#   the kernel compared bit for bit. Only shapes that match take the kernel,
+#   so the weights are those of the BLAS (the sklearn parity, golden and
+#   determinism tests hold either way). The verdicts live in a table that the
+#   epoch's threads read without a lock; a thread that meets a new shape
+#   probes it under a spin lock (once per shape and process).
+# * Only with the AVX2 kernel set (on AVX-512 CPUs OpenBLAS's SkylakeX
+#   kernels and prediction's own kernel are the faster pair), float64, alpha
+#   1 and beta 0, op(B) = B, and from STEP_GEMM_MIN_WORK multiply-adds with K
+#   at most STEP_GEMM_MAX_K (one k-block).
+
+cdef extern from "_gemm_step.h" nogil:
+    enum: FB_HAVE_GEMM_STEP
+    int fb_step_gemm_available()
+    void fb_step_gemm_d(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double *A,
+                        Py_ssize_t sai, Py_ssize_t sak, const double *B, Py_ssize_t ldb,
+                        double *C, Py_ssize_t ldc)
+    double fb_step_gemm_d_dot(Py_ssize_t K, const double *a, Py_ssize_t sak,
+                              const double *b, Py_ssize_t ldb)
+    void fb_step_lock()
+    void fb_step_unlock()
+    int fb_step_load_count(const int *n)
+    void fb_step_store_count(int *n, int v)
+
+cdef inline double _step_dot(Py_ssize_t K, const double *a, Py_ssize_t sak, const double *b,
+                            Py_ssize_t ldb) noexcept nogil:
+    # one element in the kernel's arithmetic (the tests' reference; 0 if not built)
+    return fb_step_gemm_d_dot(K, a, sak, b, ldb) if FB_HAVE_GEMM_STEP else 0.0
+
+
+cdef enum:
+    STEP_GEMM_SHAPES = 256         # product shapes whose verdict is kept (then: the BLAS)
+    STEP_GEMM_MIN_WORK = 1 << 13   # multiply-adds from which a step's product may take it
+    STEP_GEMM_MAX_K = 256          # OpenBLAS's Haswell dgemm k-block: one chain up to here
+
+
+cdef struct StepVerdict:
+    bint trans_a
+    int M, N, K
+    bint own                       # the kernel gives the BLAS's bits for this shape
+
+
+cdef StepVerdict _step_verdicts[STEP_GEMM_SHAPES]
+cdef int _n_step_verdicts = 0      # entries [0, n) are complete (published with release)
+cdef bint _step_gemm_cpu = fb_step_gemm_available()
+
+
+cdef inline bint _step_gemm_ready() noexcept nogil:
+    # the kernel may run: built, on this CPU, the AVX2 set chosen, not switched off
+    return FB_HAVE_GEMM_STEP and _own_gemm_on and _simd_level == 1 and _step_gemm_cpu
+
+
+cdef inline bint step_gemm_eligible(bint trans_b, int M, int N, int K) noexcept nogil:
+    """Whether a step's float64 product (alpha 1, beta 0) of this shape may
+    take the kernel: M, N, K >= 2 (``gemm_rm`` sends the rest to its own
+    loops or to gemv), op(B) = B, enough work, one k-block."""
+    return (not trans_b and M >= 2 and N >= 2 and 2 <= K <= STEP_GEMM_MAX_K
+            and <Py_ssize_t> M * N * K >= STEP_GEMM_MIN_WORK and _step_gemm_ready())
+
+
+cdef inline int _step_find(bint trans_a, int M, int N, int K, int n) noexcept nogil:
+    # the verdict among the first n entries: 1, 0, or -1 (not probed)
+    cdef int i
+    cdef StepVerdict *v
+    for i in range(n):
+        v = &_step_verdicts[i]
+        if v.M == M and v.N == N and v.K == K and v.trans_a == trans_a:
+            return v.own
+    return -1
+
+
+cdef inline double _probe_value(uint64_t *state) noexcept nogil:
+    # a uniform value in [-1, 1) (xorshift64*), the probe's operands
+    state[0] ^= state[0] >> 12
+    state[0] ^= state[0] << 25
+    state[0] ^= state[0] >> 27
+    return <double> ((state[0] * 2685821657736338717ULL) >> 11) * (2.0 / 9007199254740992.0) - 1.0
+
+
+cdef inline void _own_step_gemm(bint trans_a, int M, int N, int K, const double *A, int lda,
+                                const double *B, int ldb, double *C, int ldc) noexcept nogil:
+    # C = op(A) @ B by the kernel
+    if trans_a:
+        fb_step_gemm_d(M, N, K, A, 1, lda, B, ldb, C, ldc)
+    else:
+        fb_step_gemm_d(M, N, K, A, lda, 1, B, ldb, C, ldc)
+
+
+cdef bint _probe_step_shape(bint trans_a, int M, int N, int K) noexcept nogil:
+    """Whether the kernel gives ``gemm_rm``'s bits for this shape: synthetic
+    operands through both, compared whole (False if memory runs out)."""
+    cdef Py_ssize_t na = <Py_ssize_t> M * K, nb = <Py_ssize_t> K * N, nc = <Py_ssize_t> M * N
+    cdef Py_ssize_t i
+    cdef double *buf = <double *> malloc((na + nb + 2 * nc) * sizeof(double))
+    cdef double *A = buf
+    cdef double *B = buf + na
+    cdef double *C = B + nb
+    cdef double *D = C + nc
+    cdef uint64_t state = 0x9E3779B97F4A7C15ULL ^ (<uint64_t> M * 1000003 + N * 1009 + K)
+    cdef bint same
+    if buf == NULL:
+        return False
+    for i in range(na + nb):
+        buf[i] = _probe_value(&state)
+    gemm_rm(trans_a, False, M, N, K, <double> 1.0, A, M if trans_a else K, B, N,
+            <double> 0.0, C, N)
+    _own_step_gemm(trans_a, M, N, K, A, M if trans_a else K, B, N, D, N)
+    same = memcmp(C, D, nc * sizeof(double)) == 0
+    free(buf)
+    return same
+
+
+cdef bint own_step_product(bint trans_a, int M, int N, int K, const double *A, int lda,
+                           const double *B, int ldb, double *C, int ldc) noexcept nogil:
+    """``C = op(A) @ B`` by the kernel if it gives the BLAS's bits for this
+    shape (the verdict kept, else a probe while the table has room): returns
+    whether it ran. The caller checked ``step_gemm_eligible``."""
+    cdef int n = fb_step_load_count(&_n_step_verdicts)
+    cdef int own = _step_find(trans_a, M, N, K, n)
+    cdef StepVerdict *v
+    if own < 0:
+        if n >= STEP_GEMM_SHAPES:
+            return False
+        fb_step_lock()
+        n = _n_step_verdicts
+        own = _step_find(trans_a, M, N, K, n)
+        if own < 0 and n < STEP_GEMM_SHAPES:
+            v = &_step_verdicts[n]
+            v.trans_a = trans_a
+            v.M = M
+            v.N = N
+            v.K = K
+            v.own = _probe_step_shape(trans_a, M, N, K)
+            own = v.own
+            fb_step_store_count(&_n_step_verdicts, n + 1)
+        fb_step_unlock()
+    if own != 1:
+        return False
+    _own_step_gemm(trans_a, M, N, K, A, lda, B, ldb, C, ldc)
+    return True
+
+
+cdef inline void gemm_rm_step(bint trans_a, bint trans_b, int M, int N, int K,
+                              floating alpha, const floating *A, int lda,
+                              const floating *B, int ldb, floating beta,
+                              floating *C, int ldc) noexcept nogil:
+    """A training step's product: as ``gemm_rm``, and whole products of at most
+    SMALL_PRODUCT_WORK multiply-adds with 8 or more columns (a tiny network's
+    batch) in typed loops too: OpenBLAS's AVX2 builds take 2-5x their time.
+    Prediction keeps ``gemm_rm``, so a saved model predicts bit for bit as it
+    did (tests/test_model_files.py). Larger float64 products take the own
+    AVX2 kernel where it gives the BLAS's bits (``own_step_product``)."""
+    if (beta == 0 and alpha == 1 and not trans_b and N >= 8
+            and <Py_ssize_t> M * N * K <= SMALL_PRODUCT_WORK):
+        small_gemm(M, N, K, A, 1 if trans_a else lda, lda if trans_a else 1, B, ldb, C, ldc)
+        return
+    if (floating is double and beta == 0 and alpha == 1
+            and step_gemm_eligible(trans_b, M, N, K)
+            and own_step_product(trans_a, M, N, K, A, lda, B, ldb, C, ldc)):
+        return      # the own AVX2 kernel, where it gives the BLAS's bits (_step_gemm.pxi)
+    gemm_rm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc)

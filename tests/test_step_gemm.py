@@ -1,0 +1,130 @@
+"""Training steps' own float64 product kernel (_gemm_step.h, _step_gemm.pxi).
+
+The kernel computes each element of ``op(A) @ B`` as one chain of fused
+multiply-adds over k in order; a training step uses it only for product
+shapes where a probe found it gives the BLAS's bits. Here: the kernel against
+its scalar arithmetic and a float64 error bound for every edge shape, the
+verdicts against the BLAS, and fits bit for bit with and without it. Needs the
+AVX2 kernel set on an AVX2 CPU; elsewhere the kernel never runs (checked too)."""
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from fastbp import MLP, MLPClassifier, MLPRegressor, _engine
+from _subprocess_env import package_env
+
+needs_kernel = pytest.mark.skipif(not _engine.step_gemm_available(),
+                                  reason="the step kernel runs with the AVX2 kernel set only")
+
+
+def _operands(seed, M, K, N, trans_a):
+    rng = np.random.default_rng(seed)
+    A = rng.uniform(-1, 1, (K, M) if trans_a else (M, K))
+    return A, rng.uniform(-1, 1, (K, N))
+
+
+@needs_kernel
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("M", [1, 2, 3, 4, 5, 7, 8, 13, 100])
+@pytest.mark.parametrize("N", [1, 3, 4, 5, 8, 9, 11, 12, 13, 24, 25, 100])
+def test_kernel_is_its_scalar_chain_and_within_its_error_bound(trans_a, M, N):
+    for K in (1, 2, 7, 64, 256):
+        A, B = _operands(M * 1000 + N * 10 + K, M, K, N, trans_a)
+        C = _engine.step_gemm(A, B, trans_a)
+        assert C.shape == (M, N) and C.dtype == np.float64
+        # every element the scalar chain's bits (the arithmetic the probe relies on)
+        np.testing.assert_array_equal(C, _engine.step_gemm_reference(A, B, trans_a))
+        opA = A.T if trans_a else A
+        bound = (K + 1) * np.finfo(np.float64).eps * (np.abs(opA) @ np.abs(B))
+        assert np.all(np.abs(C - opA @ B) <= bound), K
+
+
+@needs_kernel
+def test_kernel_rejects_shapes_that_do_not_multiply():
+    with pytest.raises(ValueError, match="do not multiply"):
+        _engine.step_gemm(np.ones((3, 4)), np.ones((5, 2)))
+    with pytest.raises(ValueError, match="do not multiply"):
+        _engine.step_gemm(np.ones((3, 4)), np.ones((4, 2)), trans_a=True)
+
+
+def _fit_all():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(700, 40))
+    y = (X[:, 0] + np.sin(X[:, 1]) > 0).astype(int) + (X[:, 2] > 1)
+    y_reg = np.c_[X[:, 0] * X[:, 1], np.abs(X[:, 2])]
+    Xs = sp.csr_matrix(np.where(np.abs(X) > 1.0, X, 0.0))
+    kw = dict(max_iter=3, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        models = [
+            MLPClassifier((100,), batch_size=200, **kw).fit(X, y),          # data-parallel
+            MLPClassifier((64, 33), activation="tanh", batch_size=150, **kw).fit(X, y),
+            MLPClassifier((64, 64), batch_size=100, **kw).fit(Xs, y),       # sparse first layer
+            MLPRegressor(hidden_layer_sizes=(48,), solver="sgd", batch_size=256, **kw).fit(X, y_reg),
+            MLP(hidden_layer_sizes=(30, 20), batch_size=97, **kw).fit(X, y),
+        ]
+    return [[p.copy() for p in m.coefs_ + m.intercepts_] for m in models]
+
+
+def test_fits_bit_for_bit_with_and_without_the_kernel():
+    with_kernel = _fit_all()
+    old = _engine.set_own_gemm(False)
+    try:
+        without = _fit_all()
+    finally:
+        _engine.set_own_gemm(old)
+    for a, b in zip(with_kernel, without):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+
+
+@needs_kernel
+def test_each_verdict_says_whether_the_kernel_gives_the_blas_bits():
+    _fit_all()
+    verdicts = _engine.step_gemm_verdicts()
+    assert verdicts, "the fits' products were not probed"
+    assert len(set(v[:4] for v in verdicts)) == len(verdicts)      # one entry per shape
+    for trans_a, M, N, K, own in verdicts:
+        A, B = _operands(M + N + K, M, K, N, trans_a)
+        blas = np.empty((M, N))
+        _engine.matmul(A, B, blas, trans_a=trans_a, path="blas")
+        assert np.array_equal(_engine.step_gemm(A, B, trans_a), blas) == own, (
+            trans_a, M, N, K, own)
+
+
+@needs_kernel
+def test_a_step_product_is_probed_and_gives_the_blas_bits():
+    A, B = _operands(9, 120, 64, 100, False)
+    got = np.empty((120, 100))
+    _engine.matmul(A, B, got, path="auto")            # a training step's product
+    assert (False, 120, 100, 64) in {v[:4] for v in _engine.step_gemm_verdicts()}
+    blas = np.empty((120, 100))
+    _engine.matmul(A, B, blas, path="blas")
+    np.testing.assert_array_equal(got, blas)        # whichever ran, the BLAS's bits
+
+
+def test_set_own_gemm_switches_the_step_kernel_off():
+    old = _engine.set_own_gemm(False)
+    try:
+        assert not _engine.step_gemm_available()
+        with pytest.raises(RuntimeError, match="cannot run here"):
+            _engine.step_gemm(np.ones((2, 2)), np.ones((2, 2)))
+    finally:
+        _engine.set_own_gemm(old)
+
+
+@pytest.mark.parametrize("level", ["baseline", "avx512"])
+def test_the_kernel_runs_with_the_avx2_set_only(level):
+    if level not in _engine.cpu_simd_levels():
+        pytest.skip(f"this CPU does not run the {level} set")
+    code = ("from fastbp import _engine; import sys; "
+            "sys.exit(1 if _engine.step_gemm_available() else 0)")
+    result = subprocess.run([sys.executable, "-W", "ignore", "-c", code],
+                            env=package_env(FASTBP_SIMD=level),
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
