@@ -347,9 +347,19 @@ _FLOAT32_BATCHES = (
     "same); in float64 the check passes")
 
 
+_FLOAT32_ROW_ORDER = (
+    "in float32 on AVX2 machines, OpenBLAS's sgemm (its Haswell/Zen kernels) computes the "
+    "columns of its 8-wide edge tiles in another order than those of its 16 x 6 main tiles, "
+    "and which rows meet the edge tile depends on their position: a reordered row's outputs "
+    "can differ in the last bits (1.5e-6 relative on a Zen 3; numpy's float32 matmul does "
+    "the same) against the check's rtol=1e-7. AVX-512 machines' kernels do not (the check "
+    "passes there); in float64 it passes")
+
+
 def _expected_failures(estimator):
     if isinstance(estimator, TabularMLPRegressor) and estimator.dtype == "float32":
-        return {**EXPECTED_FAILURES, "check_methods_subset_invariance": _FLOAT32_BATCHES}
+        return {**EXPECTED_FAILURES, "check_methods_subset_invariance": _FLOAT32_BATCHES,
+                "check_methods_sample_order_invariance": _FLOAT32_ROW_ORDER}
     return EXPECTED_FAILURES
 
 

@@ -167,14 +167,14 @@ cdef enum:
     PH_DERIVATIVE             # activation derivatives
     PH_GRADIENT_GEMM          # weight-gradient products
     PH_BIAS_GRADIENT          # column sums
-    PH_GRADIENT_ADD           # data-parallel mode: the halves' gradients added
-    PH_OPTIMIZER              # the step (with the squared weights)
+    PH_OPTIMIZER              # the step (with the squared weights; in the data-parallel
+                              # mode, the halves' gradients added as it reads them)
     PH_BARRIER                # waiting at the batch's two barriers
     PH_BOOKKEEPING            # batch setup, step constants, loss sum, Ctrl-C checks
     N_PHASES
 
 PHASE_NAMES = ("pool", "gather", "forward gemm", "activation", "loss", "backward gemm",
-               "derivative", "gradient gemm", "bias gradient", "gradient add", "optimizer",
+               "derivative", "gradient gemm", "bias gradient", "optimizer",
                "barrier wait", "bookkeeping")
 
 

@@ -16,7 +16,9 @@
 #   so the weights are those of the BLAS (the sklearn parity, golden and
 #   determinism tests hold either way). The verdicts live in a table that the
 #   epoch's threads read without a lock; a thread that meets a new shape
-#   probes it under a spin lock (once per shape and process).
+#   probes it under a spin lock (once per shape and process), and only
+#   while OpenBLAS runs on one thread, as in the epoch: threaded, it tiles
+#   a product otherwise and computes the edge tiles in another order.
 # * Only with the AVX2 kernel set (on AVX-512 CPUs OpenBLAS's SkylakeX
 #   kernels and prediction's own kernel are the faster pair), float64, alpha
 #   1 and beta 0, op(B) = B, and from STEP_GEMM_MIN_WORK multiply-adds with K
@@ -99,6 +101,14 @@ cdef inline void _own_step_gemm(bint trans_a, int M, int N, int K, const double 
         fb_step_gemm_d(M, N, K, A, lda, 1, B, ldb, C, ldc)
 
 
+cdef inline bint _blas_serial_now() noexcept nogil:
+    # OpenBLAS runs on one thread now, as in the epoch (_BlasSerial): threaded,
+    # it splits a product into other tiles, whose edges it computes in
+    # another order (so a verdict holds for one thread only, and only a
+    # one-thread BLAS is probed)
+    return _blas_get_threads == NULL or _blas_get_threads() == 1
+
+
 cdef bint _probe_step_shape(bint trans_a, int M, int N, int K) noexcept nogil:
     """Whether the kernel gives ``gemm_rm``'s bits for this shape: synthetic
     operands through both, compared whole (False if memory runs out)."""
@@ -132,7 +142,7 @@ cdef bint own_step_product(bint trans_a, int M, int N, int K, const double *A, i
     cdef int own = _step_find(trans_a, M, N, K, n)
     cdef StepVerdict *v
     if own < 0:
-        if n >= STEP_GEMM_SHAPES:
+        if n >= STEP_GEMM_SHAPES or not _blas_serial_now():
             return False
         fb_step_lock()
         n = _n_step_verdicts

@@ -98,7 +98,8 @@ def dropout_mask(uint64_t seed, long long step, int layer, Py_ssize_t n_rows, Py
 
 def matmul(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] C,
            bint trans_a=False, str path="auto", int repeat=1):
-    """Test and tuning hook: ``C = op(A) @ B`` through the engine's products:
+    """Test and tuning hook: ``C = op(A) @ B`` through the engine's products
+    (scipy's OpenBLAS held at one thread, as in training and prediction):
     ``path`` "auto" (as a training step does), "predict" (as prediction
     does), "blas" (always BLAS) or "small"
     (always typed loops); ``repeat`` runs it that many times (for timing the
@@ -117,25 +118,26 @@ def matmul(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] 
     mode = ("auto", "blas", "small", "predict").index(path)
     if M == 0 or N == 0 or K == 0:
         return
-    with nogil:
-        for i in range(repeat):
-            if mode == 0:
-                gemm_rm_step(trans_a, False, <int> M, <int> N, <int> K, <floating> 1.0,
+    with _BlasSerial():     # OpenBLAS on one thread, as the engine runs it
+        with nogil:
+            for i in range(repeat):
+                if mode == 0:
+                    gemm_rm_step(trans_a, False, <int> M, <int> N, <int> K, <floating> 1.0,
+                                 &A[0, 0], <int> A.shape[1], &B[0, 0], <int> N, <floating> 0.0,
+                                 &C[0, 0], <int> N)
+                elif mode == 3:
+                    gemm_rm(trans_a, False, <int> M, <int> N, <int> K, <floating> 1.0,
+                            &A[0, 0], <int> A.shape[1], &B[0, 0], <int> N, <floating> 0.0,
+                            &C[0, 0], <int> N)
+                elif mode == 1:
+                    _blas_rm(trans_a, False, <int> M, <int> N, <int> K, <floating> 1.0,
                              &A[0, 0], <int> A.shape[1], &B[0, 0], <int> N, <floating> 0.0,
                              &C[0, 0], <int> N)
-            elif mode == 3:
-                gemm_rm(trans_a, False, <int> M, <int> N, <int> K, <floating> 1.0, &A[0, 0],
-                        <int> A.shape[1], &B[0, 0], <int> N, <floating> 0.0, &C[0, 0],
-                        <int> N)
-            elif mode == 1:
-                _blas_rm(trans_a, False, <int> M, <int> N, <int> K, <floating> 1.0, &A[0, 0],
-                         <int> A.shape[1], &B[0, 0], <int> N, <floating> 0.0, &C[0, 0],
-                         <int> N)
-            elif N == 1 and trans_a:
-                # one output's weight gradient: a sum of rows of A, as gemm_rm runs it
-                small_gemm(1, M, K, &B[0, 0], 0, 1, &A[0, 0], A.shape[1], &C[0, 0], 1)
-            else:
-                small_gemm(M, N, K, &A[0, 0], sam, sak, &B[0, 0], N, &C[0, 0], N)
+                elif N == 1 and trans_a:
+                    # one output's weight gradient: a sum of rows of A, as gemm_rm runs it
+                    small_gemm(1, M, K, &B[0, 0], 0, 1, &A[0, 0], A.shape[1], &C[0, 0], 1)
+                else:
+                    small_gemm(M, N, K, &A[0, 0], sam, sak, &B[0, 0], N, &C[0, 0], N)
 
 
 cdef enum:
