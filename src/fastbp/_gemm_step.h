@@ -35,10 +35,11 @@ static int fb_step_gemm_available(void) {
 
 #define FB_STEP_TARGET __attribute__((target("avx2,fma")))
 
-/* R rows (<= 4) x V vectors (<= 3) of C; the last vector through ``mask``.
- * Inlined with constant R and V: the loops unroll, the sums stay in registers */
+/* R rows (<= 4) x V vectors (<= 3) of C; with MASKED, the last vector
+ * through ``mask`` (plain loads otherwise: ~3% faster on a Zen 3). Inlined
+ * with constant R, V and MASKED: the loops unroll, the sums stay in registers */
 FB_STEP_TARGET static inline __attribute__((always_inline)) void fb_step_tile(
-        int R, int V, __m256i mask, Py_ssize_t K, const double *a, Py_ssize_t sai,
+        int R, int V, int MASKED, __m256i mask, Py_ssize_t K, const double *a, Py_ssize_t sai,
         Py_ssize_t sak, const double *b, Py_ssize_t ldb, double *c, Py_ssize_t ldc) {
     __m256d s[4][3], v[3], x;
     Py_ssize_t k;
@@ -48,8 +49,8 @@ FB_STEP_TARGET static inline __attribute__((always_inline)) void fb_step_tile(
     for (k = 0; k < K; k++) {
         _Pragma("GCC unroll 3") for (q = 0; q < 3; q++)
             if (q < V)
-                v[q] = q == V - 1 ? _mm256_maskload_pd(b + q * 4, mask)
-                                  : _mm256_loadu_pd(b + q * 4);
+                v[q] = MASKED && q == V - 1 ? _mm256_maskload_pd(b + q * 4, mask)
+                                            : _mm256_loadu_pd(b + q * 4);
         _Pragma("GCC unroll 4") for (r = 0; r < 4; r++) {
             if (r < R) {
                 x = _mm256_broadcast_sd(a + r * sai);
@@ -63,33 +64,39 @@ FB_STEP_TARGET static inline __attribute__((always_inline)) void fb_step_tile(
     _Pragma("GCC unroll 4") for (r = 0; r < 4; r++)
         _Pragma("GCC unroll 3") for (q = 0; q < 3; q++)
             if (r < R && q < V) {
-                if (q == V - 1)
+                if (MASKED && q == V - 1)
                     _mm256_maskstore_pd(c + r * ldc + q * 4, mask, s[r][q]);
                 else
                     _mm256_storeu_pd(c + r * ldc + q * 4, s[r][q]);
             }
 }
 
-/* one strip of V vectors of columns, every row: tiles of 4 rows, then 3, 2 or 1 */
-#define FB_STEP_STRIP(V)                                                                 \
-FB_STEP_TARGET static void fb_step_strip##V(                                             \
+/* one strip of V vectors of columns (the last one masked or not), every row:
+ * tiles of 4 rows, then 3, 2 or 1 */
+#define FB_STEP_STRIP(NAME, V, MASKED)                                                   \
+FB_STEP_TARGET static void NAME(                                                         \
         Py_ssize_t M, Py_ssize_t K, const double *A, Py_ssize_t sai, Py_ssize_t sak,     \
         const double *b, Py_ssize_t ldb, double *c, Py_ssize_t ldc, __m256i mask) {      \
     Py_ssize_t i = 0;                                                                    \
     for (; i + 4 <= M; i += 4)                                                           \
-        fb_step_tile(4, V, mask, K, A + i * sai, sai, sak, b, ldb, c + i * ldc, ldc);    \
+        fb_step_tile(4, V, MASKED, mask, K, A + i * sai, sai, sak, b, ldb, c + i * ldc,  \
+                     ldc);                                                               \
     switch (M - i) {                                                                     \
-    case 3: fb_step_tile(3, V, mask, K, A + i * sai, sai, sak, b, ldb, c + i * ldc, ldc); \
+    case 3: fb_step_tile(3, V, MASKED, mask, K, A + i * sai, sai, sak, b, ldb,           \
+                         c + i * ldc, ldc);                                              \
             break;                                                                       \
-    case 2: fb_step_tile(2, V, mask, K, A + i * sai, sai, sak, b, ldb, c + i * ldc, ldc); \
+    case 2: fb_step_tile(2, V, MASKED, mask, K, A + i * sai, sai, sak, b, ldb,           \
+                         c + i * ldc, ldc);                                              \
             break;                                                                       \
-    case 1: fb_step_tile(1, V, mask, K, A + i * sai, sai, sak, b, ldb, c + i * ldc, ldc); \
+    case 1: fb_step_tile(1, V, MASKED, mask, K, A + i * sai, sai, sak, b, ldb,           \
+                         c + i * ldc, ldc);                                              \
             break;                                                                       \
     }                                                                                    \
 }
-FB_STEP_STRIP(1)
-FB_STEP_STRIP(2)
-FB_STEP_STRIP(3)
+FB_STEP_STRIP(fb_step_strip12, 3, 0)
+FB_STEP_STRIP(fb_step_strip1, 1, 1)
+FB_STEP_STRIP(fb_step_strip2, 2, 1)
+FB_STEP_STRIP(fb_step_strip3, 3, 1)
 
 /* C (M x N) = op(A) @ B, as above (M, N, K >= 1) */
 FB_STEP_TARGET static void fb_step_gemm_d(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
@@ -100,7 +107,7 @@ FB_STEP_TARGET static void fb_step_gemm_d(Py_ssize_t M, Py_ssize_t N, Py_ssize_t
     __m256i mask;
     Py_ssize_t j = 0, rest;
     for (; j + 12 <= N; j += 12)
-        fb_step_strip3(M, K, A, sai, sak, B + j, ldb, C + j, ldc, all);
+        fb_step_strip12(M, K, A, sai, sak, B + j, ldb, C + j, ldc, all);
     rest = N - j;
     if (rest == 0)
         return;
