@@ -73,7 +73,11 @@ def _fit_all():
 
 
 def test_fits_bit_for_bit_with_and_without_the_kernel():
-    with_kernel = _fit_all()
+    old_gain = _engine.set_step_gemm_gain(0.0)     # every exact shape the fits meet takes it
+    try:
+        with_kernel = _fit_all()
+    finally:
+        _engine.set_step_gemm_gain(old_gain)
     old = _engine.set_own_gemm(False)
     try:
         without = _fit_all()
@@ -90,12 +94,38 @@ def test_each_verdict_says_whether_the_kernel_gives_the_blas_bits():
     verdicts = _engine.step_gemm_verdicts()
     assert verdicts, "the fits' products were not probed"
     assert len(set(v[:4] for v in verdicts)) == len(verdicts)      # one entry per shape
-    for trans_a, M, N, K, own in verdicts:
+    for trans_a, M, N, K, exact, own in verdicts:
         A, B = _operands(M + N + K, M, K, N, trans_a)
         blas = np.empty((M, N))
         _engine.matmul(A, B, blas, trans_a=trans_a, path="blas")
-        assert np.array_equal(_engine.step_gemm(A, B, trans_a), blas) == own, (
-            trans_a, M, N, K, own)
+        assert np.array_equal(_engine.step_gemm(A, B, trans_a), blas) == exact, (
+            trans_a, M, N, K, exact)
+        assert exact or not own         # only exact shapes run the kernel
+
+
+@needs_kernel
+def test_the_kernel_takes_an_exact_shape_only_if_it_was_faster():
+    old = _engine.set_step_gemm_gain(1e9)          # never that much faster
+    try:
+        A, B = _operands(4, 42, 70, 30, False)
+        _engine.matmul(A, B, np.empty((42, 30)), path="auto")
+    finally:
+        _engine.set_step_gemm_gain(0.0)            # always faster than 0 x the BLAS
+    try:
+        A, B = _operands(5, 46, 70, 30, False)
+        _engine.matmul(A, B, np.empty((46, 30)), path="auto")
+    finally:
+        _engine.set_step_gemm_gain(old)
+    verdicts = {v[:4]: v[4:] for v in _engine.step_gemm_verdicts()}
+    if (False, 42, 30, 70) not in verdicts or (False, 46, 30, 70) not in verdicts:
+        assert len(verdicts) == 256                # only a full table leaves a shape out
+        pytest.skip("the verdict table was full")
+    exact, own = verdicts[(False, 42, 30, 70)]
+    assert not own
+    exact, own = verdicts[(False, 46, 30, 70)]
+    assert own == exact
+    with pytest.raises(ValueError, match="gain must be"):
+        _engine.set_step_gemm_gain(-1.0)
 
 
 @needs_kernel

@@ -14,7 +14,9 @@
 #   through ``gemm_rm`` (the call the step would make), the whole product by
 #   the kernel compared bit for bit. Only shapes that match take the kernel,
 #   so the weights are those of the BLAS (the sklearn parity, golden and
-#   determinism tests hold either way). The verdicts live in a table that the
+#   determinism tests hold either way); and only where it was faster than the
+#   BLAS when probed (OpenBLAS wins some larger products: which one runs
+#   changes the speed only). The verdicts live in a table that the
 #   epoch's threads read without a lock; a thread that meets a new shape
 #   probes it under a spin lock (once per shape and process), and only
 #   while OpenBLAS runs on one thread, as in the epoch: threaded, it tiles
@@ -47,12 +49,17 @@ cdef enum:
     STEP_GEMM_SHAPES = 256         # product shapes whose verdict is kept (then: the BLAS)
     STEP_GEMM_MIN_WORK = 1 << 13   # multiply-adds from which a step's product may take it
     STEP_GEMM_MAX_K = 256          # OpenBLAS's Haswell dgemm k-block: one chain up to here
+    STEP_GEMM_TIMINGS = 3          # timed runs of each, alternating, when a shape is probed
+
+# the kernel takes a shape only if at least this much faster than the BLAS
+cdef double STEP_GEMM_GAIN = 1.05
 
 
 cdef struct StepVerdict:
     bint trans_a
     int M, N, K
-    bint own                       # the kernel gives the BLAS's bits for this shape
+    bint exact                     # the kernel gives the BLAS's bits for this shape
+    bint own                       # ... and is faster: the step's products of it take it
 
 
 cdef StepVerdict _step_verdicts[STEP_GEMM_SHAPES]
@@ -109,9 +116,11 @@ cdef inline bint _blas_serial_now() noexcept nogil:
     return _blas_get_threads == NULL or _blas_get_threads() == 1
 
 
-cdef bint _probe_step_shape(bint trans_a, int M, int N, int K) noexcept nogil:
-    """Whether the kernel gives ``gemm_rm``'s bits for this shape: synthetic
-    operands through both, compared whole (False if memory runs out)."""
+cdef void _probe_step_shape(bint trans_a, int M, int N, int K, StepVerdict *v) noexcept nogil:
+    """Fill ``v.exact`` (the kernel gives ``gemm_rm``'s bits for this shape:
+    synthetic operands through both, compared whole) and ``v.own`` (exact,
+    and faster than the BLAS by STEP_GEMM_GAIN: the best of STEP_GEMM_TIMINGS
+    alternating runs each). Both False if memory runs out."""
     cdef Py_ssize_t na = <Py_ssize_t> M * K, nb = <Py_ssize_t> K * N, nc = <Py_ssize_t> M * N
     cdef Py_ssize_t i
     cdef double *buf = <double *> malloc((na + nb + 2 * nc) * sizeof(double))
@@ -120,17 +129,29 @@ cdef bint _probe_step_shape(bint trans_a, int M, int N, int K) noexcept nogil:
     cdef double *C = B + nb
     cdef double *D = C + nc
     cdef uint64_t state = 0x9E3779B97F4A7C15ULL ^ (<uint64_t> M * 1000003 + N * 1009 + K)
-    cdef bint same
+    cdef int lda = M if trans_a else K, r
+    cdef long long t0, blas_ns = 1LL << 62, own_ns = 1LL << 62
+    v.exact = v.own = False
     if buf == NULL:
-        return False
+        return
     for i in range(na + nb):
         buf[i] = _probe_value(&state)
-    gemm_rm(trans_a, False, M, N, K, <double> 1.0, A, M if trans_a else K, B, N,
-            <double> 0.0, C, N)
-    _own_step_gemm(trans_a, M, N, K, A, M if trans_a else K, B, N, D, N)
-    same = memcmp(C, D, nc * sizeof(double)) == 0
+    gemm_rm(trans_a, False, M, N, K, <double> 1.0, A, lda, B, N, <double> 0.0, C, N)
+    _own_step_gemm(trans_a, M, N, K, A, lda, B, N, D, N)
+    v.exact = memcmp(C, D, nc * sizeof(double)) == 0
+    if v.exact:
+        # which is faster here: on a Zen 3 the kernel wins on a step's small
+        # products (1.1-2.4x: no packing) and loses on some larger ones with
+        # 64-wide multiples of columns (0.77-0.97x); the same bits either way
+        for r in range(STEP_GEMM_TIMINGS):
+            t0 = fb_now_ns()
+            gemm_rm(trans_a, False, M, N, K, <double> 1.0, A, lda, B, N, <double> 0.0, C, N)
+            blas_ns = min(blas_ns, fb_now_ns() - t0)
+            t0 = fb_now_ns()
+            _own_step_gemm(trans_a, M, N, K, A, lda, B, N, D, N)
+            own_ns = min(own_ns, fb_now_ns() - t0)
+        v.own = own_ns * STEP_GEMM_GAIN < blas_ns
     free(buf)
-    return same
 
 
 cdef bint own_step_product(bint trans_a, int M, int N, int K, const double *A, int lda,
@@ -153,7 +174,7 @@ cdef bint own_step_product(bint trans_a, int M, int N, int K, const double *A, i
             v.M = M
             v.N = N
             v.K = K
-            v.own = _probe_step_shape(trans_a, M, N, K)
+            _probe_step_shape(trans_a, M, N, K, v)
             own = v.own
             fb_step_store_count(&_n_step_verdicts, n + 1)
         fb_step_unlock()

@@ -285,14 +285,28 @@ def step_gemm_available():
 
 def step_gemm_verdicts():
     """Test and diagnostic hook: the step product shapes probed so far, as
-    tuples ``(trans_a, M, N, K, own)``, ``own`` whether the kernel gives the
-    BLAS's bits for the shape (and so runs it)."""
+    tuples ``(trans_a, M, N, K, exact, own)``: whether the kernel gives the
+    BLAS's bits for the shape, and whether it runs the shape's products
+    (exact and faster when probed)."""
     cdef int i
     out = []
     for i in range(fb_step_load_count(&_n_step_verdicts)):
         v = _step_verdicts[i]
-        out.append((bool(v.trans_a), v.M, v.N, v.K, bool(v.own)))
+        out.append((bool(v.trans_a), v.M, v.N, v.K, bool(v.exact), bool(v.own)))
     return out
+
+
+def set_step_gemm_gain(double gain):
+    """Test and benchmark hook: how much faster than the BLAS the step kernel
+    must be on a shape, when probed, to take it (default 1.05; 0 takes every
+    exact shape). Shapes probed before keep their verdicts. Returns the
+    previous value."""
+    global STEP_GEMM_GAIN
+    if not gain >= 0:
+        raise ValueError(f"gain must be a number >= 0, got {gain!r}")
+    old = STEP_GEMM_GAIN
+    STEP_GEMM_GAIN = gain
+    return old
 
 
 def step_gemm(double[:, ::1] A, double[:, ::1] B, bint trans_a=False):
