@@ -68,11 +68,14 @@ def _fit_all():
             MLPRegressor(hidden_layer_sizes=(48,), solver="sgd", batch_size=256,
                          **kw).fit(X, y_reg),
             MLP(hidden_layer_sizes=(30, 20), batch_size=97, **kw).fit(X, y),
+            # parameters outweigh activations: row blocks, then weight blocks
+            MLPClassifier((256, 128), batch_size=64, **kw).fit(X, y),
         ]
     return [[p.copy() for p in m.coefs_ + m.intercepts_] for m in models]
 
 
 def test_fits_bit_for_bit_with_and_without_the_kernel():
+    assert not _engine.data_parallel(_engine.NetSpec([40, 256, 128, 3], "relu", "softmax"), 64)
     old_gain = _engine.set_step_gemm_gain(0.0)     # every exact shape the fits meet takes it
     try:
         with_kernel = _fit_all()

@@ -193,7 +193,8 @@ cdef inline void gemm_rm_step(bint trans_a, bint trans_b, int M, int N, int K,
     batch) in typed loops too: OpenBLAS's AVX2 builds take 2-5x their time.
     Prediction keeps ``gemm_rm``, so a saved model predicts bit for bit as it
     did (tests/test_model_files.py). Larger float64 products take the own
-    AVX2 kernel where it gives the BLAS's bits (``own_step_product``)."""
+    AVX2 kernel where it gives the BLAS's bits and was the faster
+    (``own_step_product``)."""
     if (beta == 0 and alpha == 1 and not trans_b and N >= 8
             and <Py_ssize_t> M * N * K <= SMALL_PRODUCT_WORK):
         small_gemm(M, N, K, A, 1 if trans_a else lda, lda if trans_a else 1, B, ldb, C, ldc)
