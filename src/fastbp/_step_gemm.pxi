@@ -39,11 +39,6 @@ cdef extern from "_gemm_step.h" nogil:
     int fb_step_load_count(const int *n)
     void fb_step_store_count(int *n, int v)
 
-cdef inline double _step_dot(Py_ssize_t K, const double *a, Py_ssize_t sak, const double *b,
-                            Py_ssize_t ldb) noexcept nogil:
-    # one element in the kernel's arithmetic (the tests' reference; 0 if not built)
-    return fb_step_gemm_d_dot(K, a, sak, b, ldb) if FB_HAVE_GEMM_STEP else 0.0
-
 
 cdef enum:
     STEP_GEMM_SHAPES = 256         # product shapes whose verdict is kept (then: the BLAS)

@@ -309,17 +309,22 @@ def set_step_gemm_gain(double gain):
     return old
 
 
+cdef tuple _step_shape(double[:, ::1] A, double[:, ::1] B, bint trans_a):
+    # (M, N, K) of op(A) @ B, checked (the step hooks' operands)
+    M, K = (A.shape[1], A.shape[0]) if trans_a else (A.shape[0], A.shape[1])
+    if B.shape[0] != K or M == 0 or B.shape[1] == 0 or K == 0:
+        raise ValueError(f"op(A) ({M} x {K}) and B ({B.shape[0]} x {B.shape[1]}) do not "
+                         "multiply (or are empty)")
+    return M, B.shape[1], K
+
+
 def step_gemm(double[:, ::1] A, double[:, ::1] B, bint trans_a=False):
     """Test hook: ``op(A) @ B`` by the training steps' own kernel, whatever the
     BLAS computes (any shape). Needs ``step_gemm_available()``."""
-    cdef Py_ssize_t M = A.shape[1] if trans_a else A.shape[0]
-    cdef Py_ssize_t K = A.shape[0] if trans_a else A.shape[1]
-    cdef Py_ssize_t N = B.shape[1]
+    cdef Py_ssize_t M, N, K
     if not _step_gemm_ready():
         raise RuntimeError("the step kernel cannot run here (see step_gemm_available)")
-    if B.shape[0] != K or M == 0 or N == 0 or K == 0:
-        raise ValueError(f"op(A) ({M} x {K}) and B ({B.shape[0]} x {N}) do not multiply "
-                         "(or are empty)")
+    M, N, K = _step_shape(A, B, trans_a)
     C = np.empty((M, N))
     cdef double[:, ::1] c = C
     with nogil:
@@ -331,16 +336,12 @@ def step_gemm(double[:, ::1] A, double[:, ::1] B, bint trans_a=False):
 def step_gemm_reference(double[:, ::1] A, double[:, ::1] B, bint trans_a=False):
     """Test hook: ``op(A) @ B`` element by element in the kernel's arithmetic
     (one scalar chain of fused multiply-adds over k in order)."""
-    cdef Py_ssize_t M = A.shape[1] if trans_a else A.shape[0]
-    cdef Py_ssize_t K = A.shape[0] if trans_a else A.shape[1]
-    cdef Py_ssize_t N = B.shape[1], i, j
+    cdef Py_ssize_t M, N, K, i, j
     cdef Py_ssize_t sai = 1 if trans_a else A.shape[1], sak = A.shape[1] if trans_a else 1
-    if B.shape[0] != K or M == 0 or N == 0 or K == 0:
-        raise ValueError(f"op(A) ({M} x {K}) and B ({B.shape[0]} x {N}) do not multiply "
-                         "(or are empty)")
+    M, N, K = _step_shape(A, B, trans_a)
     C = np.empty((M, N))
     cdef double[:, ::1] c = C
     for i in range(M):
         for j in range(N):
-            c[i, j] = _step_dot(K, &A[0, 0] + i * sai, sak, &B[0, 0] + j, N)
+            c[i, j] = fb_step_gemm_d_dot(K, &A[0, 0] + i * sai, sak, &B[0, 0] + j, N)
     return C
