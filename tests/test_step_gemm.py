@@ -1,6 +1,6 @@
 """Training steps' own float64 product kernel (_gemm_step.h, _step_gemm.pxi).
 
-The kernel computes each element of ``op(A) @ B`` as one chain of fused
+The kernel computes each element of ``op(A) @ op(B)`` as one chain of fused
 multiply-adds over k in order; a training step uses it only for product
 shapes where a probe found it gives the BLAS's bits. Here: the kernel against
 its scalar arithmetic and a float64 error bound for every edge shape, the
@@ -22,26 +22,28 @@ needs_kernel = pytest.mark.skipif(not _engine.step_gemm_available(),
                                   reason="the step kernel runs with the AVX2 kernel set only")
 
 
-def _operands(seed, M, K, N, trans_a):
+def _operands(seed, M, K, N, trans_a, trans_b=False):
     rng = np.random.default_rng(seed)
     A = rng.uniform(-1, 1, (K, M) if trans_a else (M, K))
-    return A, rng.uniform(-1, 1, (K, N))
+    return A, rng.uniform(-1, 1, (N, K) if trans_b else (K, N))
 
 
 @needs_kernel
-@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_a, trans_b", [(False, False), (True, False), (False, True),
+                                              (True, True)])
 @pytest.mark.parametrize("M", [1, 2, 3, 4, 5, 7, 8, 13, 100])
 @pytest.mark.parametrize("N", [1, 3, 4, 5, 8, 9, 11, 12, 13, 24, 25, 100])
-def test_kernel_is_its_scalar_chain_and_within_its_error_bound(trans_a, M, N):
+def test_kernel_is_its_scalar_chain_and_within_its_error_bound(trans_a, trans_b, M, N):
     for K in (1, 2, 7, 64, 256):
-        A, B = _operands(M * 1000 + N * 10 + K, M, K, N, trans_a)
-        C = _engine.step_gemm(A, B, trans_a)
+        A, B = _operands(M * 1000 + N * 10 + K, M, K, N, trans_a, trans_b)
+        C = _engine.step_gemm(A, B, trans_a, trans_b)
         assert C.shape == (M, N) and C.dtype == np.float64
         # every element the scalar chain's bits (the arithmetic the probe relies on)
-        np.testing.assert_array_equal(C, _engine.step_gemm_reference(A, B, trans_a))
+        np.testing.assert_array_equal(C, _engine.step_gemm_reference(A, B, trans_a, trans_b))
         opA = A.T if trans_a else A
-        bound = (K + 1) * np.finfo(np.float64).eps * (np.abs(opA) @ np.abs(B))
-        assert np.all(np.abs(C - opA @ B) <= bound), K
+        opB = B.T if trans_b else B
+        bound = (K + 1) * np.finfo(np.float64).eps * (np.abs(opA) @ np.abs(opB))
+        assert np.all(np.abs(C - opA @ opB) <= bound), K
 
 
 @needs_kernel
@@ -50,6 +52,11 @@ def test_kernel_rejects_shapes_that_do_not_multiply():
         _engine.step_gemm(np.ones((3, 4)), np.ones((5, 2)))
     with pytest.raises(ValueError, match="do not multiply"):
         _engine.step_gemm(np.ones((3, 4)), np.ones((4, 2)), trans_a=True)
+    with pytest.raises(ValueError, match="do not multiply"):
+        _engine.step_gemm(np.ones((3, 4)), np.ones((4, 2)), trans_b=True)
+    # op(B) = B^T: the kernel copies a strip of B^T of at most 256 rows
+    with pytest.raises(ValueError, match="K up to 256"):
+        _engine.step_gemm(np.ones((3, 257)), np.ones((2, 257)), trans_b=True)
 
 
 def _fit_all():
@@ -96,13 +103,15 @@ def test_each_verdict_says_whether_the_kernel_gives_the_blas_bits():
     _fit_all()
     verdicts = _engine.step_gemm_verdicts()
     assert verdicts, "the fits' products were not probed"
-    assert len(set(v[:4] for v in verdicts)) == len(verdicts)      # one entry per shape
-    for trans_a, M, N, K, exact, own in verdicts:
-        A, B = _operands(M + N + K, M, K, N, trans_a)
+    assert len(set(v[:5] for v in verdicts)) == len(verdicts)      # one entry per shape
+    # the fits' hidden deltas (delta W^T) were probed too
+    assert any(trans_b for _, trans_b, *_ in verdicts)
+    for trans_a, trans_b, M, N, K, exact, own in verdicts:
+        A, B = _operands(M + N + K, M, K, N, trans_a, trans_b)
         blas = np.empty((M, N))
-        _engine.matmul(A, B, blas, trans_a=trans_a, path="blas")
-        assert np.array_equal(_engine.step_gemm(A, B, trans_a), blas) == exact, (
-            trans_a, M, N, K, exact)
+        _engine.matmul(A, B, blas, trans_a=trans_a, trans_b=trans_b, path="blas")
+        assert np.array_equal(_engine.step_gemm(A, B, trans_a, trans_b), blas) == exact, (
+            trans_a, trans_b, M, N, K, exact)
         assert exact or not own         # only exact shapes run the kernel
 
 
@@ -119,28 +128,32 @@ def test_the_kernel_takes_an_exact_shape_only_if_it_was_faster():
         _engine.matmul(A, B, np.empty((46, 30)), path="auto")
     finally:
         _engine.set_step_gemm_gain(old)
-    verdicts = {v[:4]: v[4:] for v in _engine.step_gemm_verdicts()}
-    if (False, 42, 30, 70) not in verdicts or (False, 46, 30, 70) not in verdicts:
+    verdicts = {v[:5]: v[5:] for v in _engine.step_gemm_verdicts()}
+    if (False, False, 42, 30, 70) not in verdicts or (False, False, 46, 30, 70) not in verdicts:
         assert len(verdicts) == 256                # only a full table leaves a shape out
         pytest.skip("the verdict table was full")
-    exact, own = verdicts[(False, 42, 30, 70)]
+    exact, own = verdicts[(False, False, 42, 30, 70)]
     assert not own
-    exact, own = verdicts[(False, 46, 30, 70)]
+    exact, own = verdicts[(False, False, 46, 30, 70)]
     assert own == exact
     with pytest.raises(ValueError, match="gain must be"):
         _engine.set_step_gemm_gain(-1.0)
 
 
 @needs_kernel
-def test_a_step_product_is_probed_and_gives_the_blas_bits():
-    A, B = _operands(9, 120, 64, 100, False)
-    got = np.empty((120, 100))
-    _engine.matmul(A, B, got, path="auto")            # a training step's product
+@pytest.mark.parametrize("trans_a, trans_b, M, N, K", [(False, False, 120, 100, 64),
+                                                       (True, False, 64, 100, 120),
+                                                       (False, True, 120, 100, 10),
+                                                       (False, True, 121, 100, 10)])
+def test_a_step_product_is_probed_and_gives_the_blas_bits(trans_a, trans_b, M, N, K):
+    A, B = _operands(9, M, K, N, trans_a, trans_b)
+    got = np.empty((M, N))
+    _engine.matmul(A, B, got, trans_a=trans_a, trans_b=trans_b, path="auto")   # a step's
     verdicts = _engine.step_gemm_verdicts()
     # probed, unless the table (256 shapes) was full
-    assert (False, 120, 100, 64) in {v[:4] for v in verdicts} or len(verdicts) == 256
-    blas = np.empty((120, 100))
-    _engine.matmul(A, B, blas, path="blas")
+    assert (trans_a, trans_b, M, N, K) in {v[:5] for v in verdicts} or len(verdicts) == 256
+    blas = np.empty((M, N))
+    _engine.matmul(A, B, blas, trans_a=trans_a, trans_b=trans_b, path="blas")
     np.testing.assert_array_equal(got, blas)        # whichever ran, the BLAS's bits
 
 

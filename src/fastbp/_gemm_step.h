@@ -1,9 +1,11 @@
 /* Training steps' float64 products by fastbp's own AVX2 kernel, where it gives
  * the BLAS's bits (_step_gemm.pxi decides, by probing each product shape).
  *
- * Row-major C (M x N) = op(A) @ B, op(A)[i, k] at A[i * sai + k * sak] (A
+ * Row-major C (M x N) = op(A) @ op(B), op(A)[i, k] at A[i * sai + k * sak] (A
  * itself: sai = lda, sak = 1; its transpose: sai = 1, sak = lda), B's rows
- * contiguous (ldb apart). Every element of C is one chain of fused
+ * contiguous (ldb apart), op(B) = B or B^T (then each 12-column strip of
+ * B^T is copied into a K x 12 block first: a hidden layer's deltas,
+ * delta W^T, on the digits network 100 x 10 @ 10 x 100). Every element of C is one chain of fused
  * multiply-adds over k in order from +0: OpenBLAS's arithmetic on its
  * Haswell/Zen dgemm kernels for K up to its k-block (measured: 100% of the
  * elements of the digits network's products, forward and weight gradient).
@@ -98,31 +100,54 @@ FB_STEP_STRIP(fb_step_strip1, 1, 1)
 FB_STEP_STRIP(fb_step_strip2, 2, 1)
 FB_STEP_STRIP(fb_step_strip3, 3, 1)
 
-/* C (M x N) = op(A) @ B, as above (M, N, K >= 1) */
+/* the longest K the kernel takes with op(B) = B^T (its strip's copy is on the
+ * stack; the caller keeps K at most this: STEP_GEMM_MAX_K, _step_gemm.pxi) */
+#define FB_STEP_MAX_K 256
+
+/* columns j .. j + n - 1 of op(B) = B^T as a K x 12 block (ldb 12) */
+static inline void fb_step_copy_bt(Py_ssize_t K, Py_ssize_t n, const double *B, Py_ssize_t ldb,
+                                   Py_ssize_t j, double *strip) {
+    Py_ssize_t k, q;
+    for (q = 0; q < n; q++)
+        for (k = 0; k < K; k++)
+            strip[k * 12 + q] = B[(j + q) * ldb + k];
+}
+
+/* C (M x N) = op(A) @ op(B), as above (M, N, K >= 1; K <= FB_STEP_MAX_K when
+ * trans_b) */
 FB_STEP_TARGET static void fb_step_gemm_d(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
                                           const double *A, Py_ssize_t sai, Py_ssize_t sak,
-                                          const double *B, Py_ssize_t ldb, double *C,
-                                          Py_ssize_t ldc) {
+                                          const double *B, Py_ssize_t ldb, int trans_b,
+                                          double *C, Py_ssize_t ldc) {
     const __m256i all = _mm256_set1_epi64x(-1);
     __m256i mask;
-    Py_ssize_t j = 0, rest;
-    for (; j + 12 <= N; j += 12)
-        fb_step_strip12(M, K, A, sai, sak, B + j, ldb, C + j, ldc, all);
+    double strip[FB_STEP_MAX_K * 12] __attribute__((aligned(32)));
+    const double *b;
+    Py_ssize_t j = 0, rest, lds = trans_b ? 12 : ldb;
+    for (; j + 12 <= N; j += 12) {
+        if (trans_b)
+            fb_step_copy_bt(K, 12, B, ldb, j, strip);
+        fb_step_strip12(M, K, A, sai, sak, trans_b ? strip : B + j, lds, C + j, ldc, all);
+    }
     rest = N - j;
     if (rest == 0)
         return;
+    if (trans_b)
+        fb_step_copy_bt(K, rest, B, ldb, j, strip);
+    b = trans_b ? strip : B + j;
     /* the last 1-11 columns: whole vectors, the last one masked */
     mask = _mm256_cmpgt_epi64(_mm256_set1_epi64x((rest - 1) % 4 + 1),
                               _mm256_setr_epi64x(0, 1, 2, 3));
     if (rest > 8)
-        fb_step_strip3(M, K, A, sai, sak, B + j, ldb, C + j, ldc, mask);
+        fb_step_strip3(M, K, A, sai, sak, b, lds, C + j, ldc, mask);
     else if (rest > 4)
-        fb_step_strip2(M, K, A, sai, sak, B + j, ldb, C + j, ldc, mask);
+        fb_step_strip2(M, K, A, sai, sak, b, lds, C + j, ldc, mask);
     else
-        fb_step_strip1(M, K, A, sai, sak, B + j, ldb, C + j, ldc, mask);
+        fb_step_strip1(M, K, A, sai, sak, b, lds, C + j, ldc, mask);
 }
 
-/* C[i, j] by the same arithmetic, one element (the tests' reference) */
+/* C[i, j] by the same arithmetic, one element (the tests' reference; op(B)'s
+ * column j from b, its elements ldb apart) */
 static double fb_step_gemm_d_dot(Py_ssize_t K, const double *a, Py_ssize_t sak,
                                  const double *b, Py_ssize_t ldb) {
     double s = 0;
@@ -147,9 +172,10 @@ static void fb_step_store_count(int *n, int v) { __atomic_store_n(n, v, __ATOMIC
 #else
 #define FB_HAVE_GEMM_STEP 0
 static int fb_step_gemm_available(void) { return 0; }
+#define FB_STEP_MAX_K 256
 static void fb_step_gemm_d(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double *A,
                            Py_ssize_t sai, Py_ssize_t sak, const double *B, Py_ssize_t ldb,
-                           double *C, Py_ssize_t ldc) {}
+                           int trans_b, double *C, Py_ssize_t ldc) {}
 static double fb_step_gemm_d_dot(Py_ssize_t K, const double *a, Py_ssize_t sak,
                                  const double *b, Py_ssize_t ldb) { return 0; }
 static void fb_step_lock(void) {}

@@ -97,24 +97,30 @@ def dropout_mask(uint64_t seed, long long step, int layer, Py_ssize_t n_rows, Py
 
 
 def matmul(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] C,
-           bint trans_a=False, str path="auto", int repeat=1):
-    """Test and tuning hook: ``C = op(A) @ B`` through the engine's products
-    (scipy's OpenBLAS held at one thread, as in training and prediction):
-    ``path`` "auto" (as a training step does), "predict" (as prediction
-    does), "blas" (always BLAS) or "small"
-    (always typed loops); ``repeat`` runs it that many times (for timing the
+           bint trans_a=False, str path="auto", int repeat=1, bint trans_b=False):
+    """Test and tuning hook: ``C = op(A) @ op(B)`` through the engine's
+    products (scipy's OpenBLAS held at one thread, as in training and
+    prediction): ``path`` "auto" (as a training step does), "predict" (as
+    prediction does), "blas" (always BLAS) or "small" (always typed loops;
+    not with ``trans_b``); ``repeat`` runs it that many times (for timing the
     paths against each other: benchmarks/small_products.py)."""
     cdef Py_ssize_t M = C.shape[0], N = C.shape[1]
     cdef Py_ssize_t K = A.shape[0] if trans_a else A.shape[1]
     cdef Py_ssize_t sam = 1 if trans_a else A.shape[1], sak = A.shape[1] if trans_a else 1
+    cdef int ldb = <int> B.shape[1]
     cdef int i, mode
-    if (A.shape[1] if trans_a else A.shape[0]) != M or B.shape[0] != K or B.shape[1] != N:
+    if ((A.shape[1] if trans_a else A.shape[0]) != M
+            or (B.shape[1] if trans_b else B.shape[0]) != K
+            or (B.shape[0] if trans_b else B.shape[1]) != N):
         raise ValueError(f"shapes do not match: op(A) is "
-                         f"{(A.shape[1] if trans_a else A.shape[0], K)}, B "
-                         f"{(B.shape[0], B.shape[1])}, C {(M, N)}")
+                         f"{(A.shape[1] if trans_a else A.shape[0], K)}, op(B) "
+                         f"{(B.shape[1], B.shape[0]) if trans_b else (B.shape[0], B.shape[1])}, "
+                         f"C {(M, N)}")
     if path not in ("auto", "blas", "small", "predict"):
         raise ValueError(f"unknown path {path!r}; expected 'auto', 'predict', 'blas' or "
                          "'small'")
+    if path == "small" and trans_b:
+        raise ValueError("path 'small' computes op(B) = B only")
     mode = ("auto", "blas", "small", "predict").index(path)
     if M == 0 or N == 0 or K == 0:
         return
@@ -122,16 +128,16 @@ def matmul(const floating[:, ::1] A, const floating[:, ::1] B, floating[:, ::1] 
         with nogil:
             for i in range(repeat):
                 if mode == 0:
-                    gemm_rm_step(trans_a, False, <int> M, <int> N, <int> K, <floating> 1.0,
-                                 &A[0, 0], <int> A.shape[1], &B[0, 0], <int> N, <floating> 0.0,
+                    gemm_rm_step(trans_a, trans_b, <int> M, <int> N, <int> K, <floating> 1.0,
+                                 &A[0, 0], <int> A.shape[1], &B[0, 0], ldb, <floating> 0.0,
                                  &C[0, 0], <int> N)
                 elif mode == 3:
-                    gemm_rm(trans_a, False, <int> M, <int> N, <int> K, <floating> 1.0,
-                            &A[0, 0], <int> A.shape[1], &B[0, 0], <int> N, <floating> 0.0,
+                    gemm_rm(trans_a, trans_b, <int> M, <int> N, <int> K, <floating> 1.0,
+                            &A[0, 0], <int> A.shape[1], &B[0, 0], ldb, <floating> 0.0,
                             &C[0, 0], <int> N)
                 elif mode == 1:
-                    _blas_rm(trans_a, False, <int> M, <int> N, <int> K, <floating> 1.0,
-                             &A[0, 0], <int> A.shape[1], &B[0, 0], <int> N, <floating> 0.0,
+                    _blas_rm(trans_a, trans_b, <int> M, <int> N, <int> K, <floating> 1.0,
+                             &A[0, 0], <int> A.shape[1], &B[0, 0], ldb, <floating> 0.0,
                              &C[0, 0], <int> N)
                 elif N == 1 and trans_a:
                     # one output's weight gradient: a sum of rows of A, as gemm_rm runs it
@@ -285,14 +291,15 @@ def step_gemm_available():
 
 def step_gemm_verdicts():
     """Test and diagnostic hook: the step product shapes probed so far, as
-    tuples ``(trans_a, M, N, K, exact, own)``: whether the kernel gives the
-    BLAS's bits for the shape, and whether it runs the shape's products
-    (exact and faster when probed)."""
+    tuples ``(trans_a, trans_b, M, N, K, exact, own)``: whether the kernel
+    gives the BLAS's bits for the shape, and whether it runs the shape's
+    products (exact and faster when probed)."""
     cdef int i
     out = []
     for i in range(fb_step_load_count(&_n_step_verdicts)):
         v = _step_verdicts[i]
-        out.append((bool(v.trans_a), v.M, v.N, v.K, bool(v.exact), bool(v.own)))
+        out.append((bool(v.trans_a), bool(v.trans_b), v.M, v.N, v.K, bool(v.exact),
+                    bool(v.own)))
     return out
 
 
@@ -309,39 +316,45 @@ def set_step_gemm_gain(double gain):
     return old
 
 
-cdef tuple _step_shape(double[:, ::1] A, double[:, ::1] B, bint trans_a):
-    # (M, N, K) of op(A) @ B, checked (the step hooks' operands)
+cdef tuple _step_shape(double[:, ::1] A, double[:, ::1] B, bint trans_a, bint trans_b):
+    # (M, N, K) of op(A) @ op(B), checked (the step hooks' operands)
     M, K = (A.shape[1], A.shape[0]) if trans_a else (A.shape[0], A.shape[1])
-    if B.shape[0] != K or M == 0 or B.shape[1] == 0 or K == 0:
-        raise ValueError(f"op(A) ({M} x {K}) and B ({B.shape[0]} x {B.shape[1]}) do not "
-                         "multiply (or are empty)")
-    return M, B.shape[1], K
+    KB, N = (B.shape[1], B.shape[0]) if trans_b else (B.shape[0], B.shape[1])
+    if KB != K or M == 0 or N == 0 or K == 0:
+        raise ValueError(f"op(A) ({M} x {K}) and op(B) ({KB} x {N}) do not multiply (or are "
+                         "empty)")
+    if trans_b and K > FB_STEP_MAX_K:
+        raise ValueError(f"op(B) = B^T takes K up to {FB_STEP_MAX_K}, got {K}")
+    return M, N, K
 
 
-def step_gemm(double[:, ::1] A, double[:, ::1] B, bint trans_a=False):
-    """Test hook: ``op(A) @ B`` by the training steps' own kernel, whatever the
-    BLAS computes (any shape). Needs ``step_gemm_available()``."""
+def step_gemm(double[:, ::1] A, double[:, ::1] B, bint trans_a=False, bint trans_b=False):
+    """Test hook: ``op(A) @ op(B)`` by the training steps' own kernel, whatever
+    the BLAS computes (any shape; K up to 256 with ``trans_b``). Needs
+    ``step_gemm_available()``."""
     cdef Py_ssize_t M, N, K
     if not _step_gemm_ready():
         raise RuntimeError("the step kernel cannot run here (see step_gemm_available)")
-    M, N, K = _step_shape(A, B, trans_a)
+    M, N, K = _step_shape(A, B, trans_a, trans_b)
     C = np.empty((M, N))
     cdef double[:, ::1] c = C
     with nogil:
-        _own_step_gemm(trans_a, <int> M, <int> N, <int> K, &A[0, 0], <int> A.shape[1],
-                       &B[0, 0], <int> N, &c[0, 0], <int> N)
+        _own_step_gemm(trans_a, trans_b, <int> M, <int> N, <int> K, &A[0, 0],
+                       <int> A.shape[1], &B[0, 0], <int> B.shape[1], &c[0, 0], <int> N)
     return C
 
 
-def step_gemm_reference(double[:, ::1] A, double[:, ::1] B, bint trans_a=False):
-    """Test hook: ``op(A) @ B`` element by element in the kernel's arithmetic
-    (one scalar chain of fused multiply-adds over k in order)."""
+def step_gemm_reference(double[:, ::1] A, double[:, ::1] B, bint trans_a=False,
+                        bint trans_b=False):
+    """Test hook: ``op(A) @ op(B)`` element by element in the kernel's
+    arithmetic (one scalar chain of fused multiply-adds over k in order)."""
     cdef Py_ssize_t M, N, K, i, j
     cdef Py_ssize_t sai = 1 if trans_a else A.shape[1], sak = A.shape[1] if trans_a else 1
-    M, N, K = _step_shape(A, B, trans_a)
+    cdef Py_ssize_t sbj = B.shape[1] if trans_b else 1, sbk = 1 if trans_b else B.shape[1]
+    M, N, K = _step_shape(A, B, trans_a, trans_b)
     C = np.empty((M, N))
     cdef double[:, ::1] c = C
     for i in range(M):
         for j in range(N):
-            c[i, j] = fb_step_gemm_d_dot(K, &A[0, 0] + i * sai, sak, &B[0, 0] + j, N)
+            c[i, j] = fb_step_gemm_d_dot(K, &A[0, 0] + i * sai, sak, &B[0, 0] + j * sbj, sbk)
     return C
