@@ -812,3 +812,58 @@ def test_data_parallel_mode_trains_float32_like_sklearn():
     for ca, cb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
         np.testing.assert_allclose(ca, cb, rtol=0, atol=2e-5)
     np.testing.assert_allclose(a.loss_curve_, b.loss_curve_, rtol=1e-5)
+
+
+def _at_offset(values, offset):
+    # a copy of the 1-D ``values`` starting ``offset`` bytes after a 64-byte boundary
+    raw = np.empty(values.size + 128 // values.itemsize, values.dtype)
+    skip = ((-raw.ctypes.data % 64) + offset) // values.itemsize
+    out = raw[skip:skip + values.size]
+    out[...] = values
+    assert out.ctypes.data % 64 == offset
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_streamed_buffers_start_on_a_cache_line_and_their_start_changes_no_result(
+        tmp_path, dtype):
+    from fastbp import _engine_calls, _network
+
+    X, y = _digits_like(dtype)
+    with quiet_warnings():
+        model = fastbp.MLPClassifier((48, 24), max_iter=2, batch_size=64,
+                                     random_state=0).fit(X, y)
+    # the parameters (every coefs_ and intercepts_ is a view into them) and
+    # the optimizer's state
+    assert model._net.params.ctypes.data % 64 == 0
+    assert model.coefs_[0].ctypes.data % 64 == 0
+    assert model._optimizer.state1.ctypes.data % 64 == 0
+    assert model._optimizer.state2.ctypes.data % 64 == 0
+    # a loaded or unpickled model's buffer is re-homed onto a line, values kept
+    path = tmp_path / "m.fbp"
+    model.save(path)
+    for other in (fastbp.load(path), pickle.loads(pickle.dumps(model))):
+        assert other._net.params.ctypes.data % 64 == 0
+        np.testing.assert_array_equal(other._net.params, model._net.params)
+        np.testing.assert_array_equal(other.predict_proba(X), model.predict_proba(X))
+    # a buffer handed to Network off a line is copied onto one
+    shifted = _at_offset(model._net.params, 16)
+    net = _network.Network(model._net.sizes, "relu", "softmax", dtype, shifted)
+    assert net.params.ctypes.data % 64 == 0 and not np.shares_memory(net.params, shifted)
+    np.testing.assert_array_equal(net.params, shifted)
+    # where the parameters start changes no prediction (one row and many)
+    # (a batch by gemm, one row by gemv)
+    inputs = [_engine_calls.EngineInput(np.ascontiguousarray(X[:n])) for n in (len(X), 1)]
+    want = [_engine_calls.forward(model._net, inp) for inp in inputs]
+    for offset in (8 if dtype == np.float64 else 4, 16, 32, 48):
+        class Moved:
+            spec, dtype, sizes = model._net.spec, model._net.dtype, model._net.sizes
+            params = _at_offset(model._net.params, offset)
+        for inp, expected in zip(inputs, want):
+            np.testing.assert_array_equal(_engine_calls.forward(Moved, inp), expected)
+
+
+def _digits_like(dtype):
+    rng = np.random.RandomState(0)
+    X = rng.uniform(0, 1, size=(300, 64)).astype(dtype)
+    return X, (X[:, :10].sum(1) > 5).astype(int) + (X[:, 10] > 0.5)

@@ -3,6 +3,7 @@
 import numpy as np
 
 from ._engine import NetSpec
+from ._engine_calls import BUFFER_ALIGNMENT, aligned_empty
 
 __all__ = ["Network", "parameter_count"]
 
@@ -18,16 +19,22 @@ class Network:
     ``params`` is laid out ``[W0, b0, W1, b1, ...]``; ``coefs[i]`` (shape
     ``(n_in, n_out)``) and ``intercepts[i]`` are numpy views into it, so the
     engine updates them in place and an optimizer step is one loop over one
-    buffer.
+    buffer. The buffer starts on a cache line (``_engine_calls.aligned_empty``);
+    a given one that does not is copied onto one.
     """
 
     def __init__(self, sizes, hidden_activation, output_activation, dtype, params=None):
         self.spec = NetSpec(sizes, hidden_activation, output_activation)
         self.dtype = np.dtype(dtype)
         if params is None:
-            params = np.zeros(self.spec.n_params, dtype=self.dtype)
+            params = aligned_empty(self.spec.n_params, self.dtype, zero=True)
         elif params.shape != (self.spec.n_params,) or params.dtype != self.dtype:
             raise ValueError("parameter buffer does not match the network")
+        elif params.ctypes.data % BUFFER_ALIGNMENT:
+            # a loaded or unpickled buffer: copied once onto a cache line's start
+            aligned = aligned_empty(params.shape[0], self.dtype)
+            aligned[...] = params
+            params = aligned
         self.params = params
         self.coefs = [params[a:b].reshape(shape) for a, b, shape in self.spec.weight_slices()]
         self.intercepts = [params[a:b] for a, b in self.spec.bias_slices()]
@@ -79,5 +86,7 @@ class Network:
                           self.spec.output_activation, self.dtype, self.params))
 
     def copy(self):
+        params = aligned_empty(self.params.shape[0], self.dtype)
+        params[...] = self.params
         return Network(self.sizes, self.spec.hidden_activation, self.spec.output_activation,
-                       self.dtype, self.params.copy())
+                       self.dtype, params)

@@ -13,6 +13,7 @@ the engine is handed.
 import numpy as np
 
 from . import _engine
+from ._engine_calls import aligned_empty
 
 __all__ = ["Optimizer", "SOLVERS", "SCHEDULES", "STEP_SCHEDULES", "FLOAT_FIELDS", "FIELDS",
            "FIELDS_0_1"]
@@ -60,8 +61,8 @@ class Optimizer:
         self.warmup = float(getattr(est, "warmup", 0.0))
         self.total_steps = 0
         self.t = 0
-        self.state1 = np.zeros(n_params, dtype=dtype)
-        self.state2 = np.zeros(self.state2_size(self.solver, n_params), dtype=dtype)
+        self.state1 = aligned_empty(n_params, dtype, zero=True)
+        self.state2 = aligned_empty(self.state2_size(self.solver, n_params), dtype, zero=True)
 
     @staticmethod
     def state2_size(solver, n_params):
