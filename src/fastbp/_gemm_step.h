@@ -4,17 +4,18 @@
  * Row-major C (M x N) = op(A) @ op(B), op(A)[i, k] at A[i * sai + k * sak] (A
  * itself: sai = lda, sak = 1; its transpose: sai = 1, sak = lda), B's rows
  * contiguous (ldb apart), op(B) = B or B^T (then each 12-column strip of
- * B^T is copied into a K x 12 block first: a hidden layer's deltas,
- * delta W^T, on the digits network 100 x 10 @ 10 x 100). Every element of C is one chain of fused
- * multiply-adds over k in order from +0: OpenBLAS's arithmetic on its
- * Haswell/Zen dgemm kernels for K up to its k-block (measured: 100% of the
- * elements of the digits network's products, forward and weight gradient).
- * The probe checks it per shape; shapes it does not hold for stay on the BLAS.
+ * B^T is copied into a K x 12 block first, as the BLAS packs it: the hidden
+ * deltas delta W^T, on the digits network 100 x 10 @ 10 x 100). Every element
+ * of C is one chain of fused multiply-adds over k in order from +0:
+ * OpenBLAS's arithmetic on its Haswell/Zen dgemm kernels for K up to its
+ * k-block (measured: 100% of the elements of the digits network's products,
+ * forward, weight gradient and hidden deltas). The probe checks it per shape;
+ * shapes it does not hold for stay on the BLAS.
  *
- * No packing (a step's product is too small to repay it): tiles of 4 rows x
- * 12 columns of C (12 accumulators, 3 vectors of B, a broadcast of op(A):
- * the 16 ymm registers), B's 12-column strip read in place across all of k
- * (K x 96 bytes: in L1 for the K this runs), then narrower tiles for the
+ * No packing of op(B) = B (a step's product is too small to repay it): tiles
+ * of 4 rows x 12 columns of C (12 accumulators, 3 vectors of B, a broadcast
+ * of op(A): the 16 ymm registers), B's 12-column strip read in place across
+ * all of k (K x 96 bytes: in L1 for the K this runs), then narrower tiles for the
  * last columns (8, 4, or through a mask) and rows. Why not the BLAS: for a
  * step's products (100 x 64 @ 64 x 100, 100 x 100 @ 100 x 10 on a Zen 3)
  * OpenBLAS spends 10-35% of the time in packing and call overhead.

@@ -46,7 +46,6 @@ cdef enum:
     STEP_GEMM_SHAPES = 256         # product shapes whose verdict is kept (then: the BLAS)
     STEP_GEMM_MIN_WORK = 1 << 13   # multiply-adds from which a step's product may take it
     STEP_GEMM_MAX_K = 256          # OpenBLAS's Haswell dgemm k-block: one chain up to here
-                                   # (and the kernel's FB_STEP_MAX_K)
     STEP_GEMM_TIMINGS = 3          # timed runs of each, alternating, when a shape is probed
 
 # the kernel takes a shape only if at least this much faster than the BLAS
@@ -74,7 +73,8 @@ cdef inline bint _step_gemm_ready() noexcept nogil:
 cdef inline bint step_gemm_eligible(int M, int N, int K) noexcept nogil:
     """Whether a step's float64 product (alpha 1, beta 0) of this shape may
     take the kernel: M, N, K >= 2 (``gemm_rm`` sends the rest to its own
-    loops or to gemv), enough work, one k-block."""
+    loops or to gemv), enough work, one k-block (and no more than the
+    kernel's copy of a strip of B^T holds)."""
     return (M >= 2 and N >= 2 and 2 <= K <= STEP_GEMM_MAX_K and K <= FB_STEP_MAX_K
             and <Py_ssize_t> M * N * K >= STEP_GEMM_MIN_WORK and _step_gemm_ready())
 
