@@ -845,6 +845,10 @@ def test_streamed_buffers_start_on_a_cache_line_and_their_start_changes_no_resul
     for other in (fastbp.load(path), pickle.loads(pickle.dumps(model))):
         assert other._net.params.ctypes.data % 64 == 0
         np.testing.assert_array_equal(other._net.params, model._net.params)
+        for name in ("state1", "state2"):        # the optimizer's state, for warm starts
+            buffer = getattr(other._optimizer, name)
+            assert buffer.ctypes.data % 64 == 0 and buffer.flags.writeable
+            np.testing.assert_array_equal(buffer, getattr(model._optimizer, name))
         np.testing.assert_array_equal(other.predict_proba(X), model.predict_proba(X))
     # a buffer handed to Network off a line is copied onto one
     shifted = _at_offset(model._net.params, 16)

@@ -13,7 +13,7 @@ the engine is handed.
 import numpy as np
 
 from . import _engine
-from ._engine_calls import aligned_empty
+from ._engine_calls import BUFFER_ALIGNMENT, aligned_empty
 
 __all__ = ["Optimizer", "SOLVERS", "SCHEDULES", "STEP_SCHEDULES", "FLOAT_FIELDS", "FIELDS",
            "FIELDS_0_1"]
@@ -85,6 +85,15 @@ class Optimizer:
         # also unpickling: an optimizer pickled by fastbp 0.1.0 lacks the newer settings
         self.__dict__.update(self.DEFAULTS_SINCE_0_1_0)
         self.__dict__.update(state)
+        for name in ("state1", "state2"):
+            # a loaded or unpickled buffer: copied once onto a cache line's start,
+            # as the engine writes it in place (and it may be read-only)
+            buffer = self.__dict__.get(name)
+            if isinstance(buffer, np.ndarray) and (
+                    buffer.ctypes.data % BUFFER_ALIGNMENT or not buffer.flags.writeable):
+                aligned = aligned_empty(buffer.size, buffer.dtype)
+                aligned[...] = buffer.reshape(-1)
+                setattr(self, name, aligned)
 
     def set_schedule_length(self, steps_per_epoch, epochs):
         """The steps the per-step schedule and the warm-up run over, set
