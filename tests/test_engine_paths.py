@@ -20,7 +20,7 @@ from conftest import quiet_warnings
 import scipy.sparse as sp
 
 import fastbp
-from fastbp import _engine, _shuffle
+from fastbp import _engine, _engine_calls, _shuffle
 from fastbp._network import Network
 
 
@@ -827,8 +827,6 @@ def _at_offset(values, offset):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_streamed_buffers_start_on_a_cache_line_and_their_start_changes_no_result(
         tmp_path, dtype):
-    from fastbp import _engine_calls, _network
-
     X, y = _digits_like(dtype)
     with quiet_warnings():
         model = fastbp.MLPClassifier((48, 24), max_iter=2, batch_size=64,
@@ -852,11 +850,10 @@ def test_streamed_buffers_start_on_a_cache_line_and_their_start_changes_no_resul
         np.testing.assert_array_equal(other.predict_proba(X), model.predict_proba(X))
     # a buffer handed to Network off a line is copied onto one
     shifted = _at_offset(model._net.params, 16)
-    net = _network.Network(model._net.sizes, "relu", "softmax", dtype, shifted)
+    net = Network(model._net.sizes, "relu", "softmax", dtype, shifted)
     assert net.params.ctypes.data % 64 == 0 and not np.shares_memory(net.params, shifted)
     np.testing.assert_array_equal(net.params, shifted)
-    # where the parameters start changes no prediction (one row and many)
-    # (a batch by gemm, one row by gemv)
+    # where the parameters start changes no prediction (a batch by gemm, one row by gemv)
     inputs = [_engine_calls.EngineInput(np.ascontiguousarray(X[:n])) for n in (len(X), 1)]
     want = [_engine_calls.forward(model._net, inp) for inp in inputs]
     for offset in (8 if dtype == np.float64 else 4, 16, 32, 48):
