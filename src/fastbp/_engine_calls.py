@@ -15,7 +15,7 @@ import numpy as np
 from . import _engine
 
 __all__ = ["BUFFER_ALIGNMENT", "CHUNK_ROWS", "EngineInput", "EpochTrainer",
-           "FullBatchObjective", "aligned_empty", "forward", "fast_predictor", "loss_record",
+           "FullBatchObjective", "aligned_copy", "aligned_empty", "forward", "fast_predictor", "loss_record",
            "dropout_record", "serial_blas", "training_threads"]
 
 # rows per chunk of the full-batch passes (prediction, L-BFGS, inspection)
@@ -55,6 +55,13 @@ def aligned_empty(n, dtype, zero=False):
     raw = (np.zeros if zero else np.empty)(n + extra, dtype=dtype)
     skip = (-raw.ctypes.data % BUFFER_ALIGNMENT) // dtype.itemsize
     return raw[skip:skip + n]
+
+
+def aligned_copy(values):
+    """A writable copy of ``values`` (flattened) in an ``aligned_empty`` buffer."""
+    out = aligned_empty(values.size, values.dtype)
+    out[...] = values.reshape(-1)
+    return out
 
 
 class EngineInput:

@@ -26,6 +26,11 @@
 
 #include <stddef.h>
 
+/* the longest K a product takes the kernel with: OpenBLAS's Haswell dgemm
+ * k-block (one chain up to here), and what the stack copy of a strip of
+ * op(B) = B^T holds (_step_gemm.pxi keeps a step's products within it) */
+#define FB_STEP_MAX_K 256
+
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8 && defined(__x86_64__) \
     && !defined(FASTBP_NO_CLONES)
 #define FB_HAVE_GEMM_STEP 1
@@ -101,10 +106,6 @@ FB_STEP_STRIP(fb_step_strip1, 1, 1)
 FB_STEP_STRIP(fb_step_strip2, 2, 1)
 FB_STEP_STRIP(fb_step_strip3, 3, 1)
 
-/* the longest K the kernel takes with op(B) = B^T (its strip's copy is on the
- * stack; the caller keeps K at most this: STEP_GEMM_MAX_K, _step_gemm.pxi) */
-#define FB_STEP_MAX_K 256
-
 /* columns j .. j + n - 1 of op(B) = B^T as a K x 12 block (ldb 12) */
 static inline void fb_step_copy_bt(Py_ssize_t K, Py_ssize_t n, const double *B, Py_ssize_t ldb,
                                    Py_ssize_t j, double *strip) {
@@ -173,7 +174,6 @@ static void fb_step_store_count(int *n, int v) { __atomic_store_n(n, v, __ATOMIC
 #else
 #define FB_HAVE_GEMM_STEP 0
 static int fb_step_gemm_available(void) { return 0; }
-#define FB_STEP_MAX_K 256
 static void fb_step_gemm_d(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double *A,
                            Py_ssize_t sai, Py_ssize_t sak, const double *B, Py_ssize_t ldb,
                            int trans_b, double *C, Py_ssize_t ldc) {}

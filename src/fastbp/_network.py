@@ -3,7 +3,7 @@
 import numpy as np
 
 from ._engine import NetSpec
-from ._engine_calls import BUFFER_ALIGNMENT, aligned_empty
+from ._engine_calls import BUFFER_ALIGNMENT, aligned_copy, aligned_empty
 
 __all__ = ["Network", "parameter_count"]
 
@@ -31,10 +31,7 @@ class Network:
         elif params.shape != (self.spec.n_params,) or params.dtype != self.dtype:
             raise ValueError("parameter buffer does not match the network")
         elif params.ctypes.data % BUFFER_ALIGNMENT:
-            # a loaded or unpickled buffer: copied once onto a cache line's start
-            aligned = aligned_empty(params.shape[0], self.dtype)
-            aligned[...] = params
-            params = aligned
+            params = aligned_copy(params)  # a loaded or unpickled buffer, copied once
         self.params = params
         self.coefs = [params[a:b].reshape(shape) for a, b, shape in self.spec.weight_slices()]
         self.intercepts = [params[a:b] for a, b in self.spec.bias_slices()]
@@ -86,7 +83,5 @@ class Network:
                           self.spec.output_activation, self.dtype, self.params))
 
     def copy(self):
-        params = aligned_empty(self.params.shape[0], self.dtype)
-        params[...] = self.params
         return Network(self.sizes, self.spec.hidden_activation, self.spec.output_activation,
-                       self.dtype, params)
+                       self.dtype, aligned_copy(self.params))

@@ -13,7 +13,7 @@ the engine is handed.
 import numpy as np
 
 from . import _engine
-from ._engine_calls import BUFFER_ALIGNMENT, aligned_empty
+from ._engine_calls import BUFFER_ALIGNMENT, aligned_copy, aligned_empty
 
 __all__ = ["Optimizer", "SOLVERS", "SCHEDULES", "STEP_SCHEDULES", "FLOAT_FIELDS", "FIELDS",
            "FIELDS_0_1"]
@@ -91,9 +91,7 @@ class Optimizer:
             buffer = self.__dict__.get(name)
             if isinstance(buffer, np.ndarray) and (
                     buffer.ctypes.data % BUFFER_ALIGNMENT or not buffer.flags.writeable):
-                aligned = aligned_empty(buffer.size, buffer.dtype)
-                aligned[...] = buffer.reshape(-1)
-                setattr(self, name, aligned)
+                setattr(self, name, aligned_copy(buffer))
 
     def set_schedule_length(self, steps_per_epoch, epochs):
         """The steps the per-step schedule and the warm-up run over, set

@@ -24,7 +24,7 @@
 # * Only with the AVX2 kernel set (on AVX-512 CPUs OpenBLAS's SkylakeX
 #   kernels and prediction's own kernel are the faster pair), float64, alpha
 #   1 and beta 0, and from STEP_GEMM_MIN_WORK multiply-adds with K at most
-#   STEP_GEMM_MAX_K (one k-block). op(B) = B^T (the hidden deltas, delta
+#   FB_STEP_MAX_K (one k-block). op(B) = B^T (the hidden deltas, delta
 #   W^T) copies each 12-column strip of B^T first, as the BLAS packs it.
 
 cdef extern from "_gemm_step.h" nogil:
@@ -45,7 +45,6 @@ cdef extern from "_gemm_step.h" nogil:
 cdef enum:
     STEP_GEMM_SHAPES = 256         # product shapes whose verdict is kept (then: the BLAS)
     STEP_GEMM_MIN_WORK = 1 << 13   # multiply-adds from which a step's product may take it
-    STEP_GEMM_MAX_K = 256          # OpenBLAS's Haswell dgemm k-block: one chain up to here
     STEP_GEMM_TIMINGS = 3          # timed runs of each, alternating, when a shape is probed
 
 # the kernel takes a shape only if at least this much faster than the BLAS
@@ -73,9 +72,8 @@ cdef inline bint _step_gemm_ready() noexcept nogil:
 cdef inline bint step_gemm_eligible(int M, int N, int K) noexcept nogil:
     """Whether a step's float64 product (alpha 1, beta 0) of this shape may
     take the kernel: M, N, K >= 2 (``gemm_rm`` sends the rest to its own
-    loops or to gemv), enough work, one k-block (and no more than the
-    kernel's copy of a strip of B^T holds)."""
-    return (M >= 2 and N >= 2 and 2 <= K <= STEP_GEMM_MAX_K and K <= FB_STEP_MAX_K
+    loops or to gemv), enough work, one k-block."""
+    return (M >= 2 and N >= 2 and 2 <= K <= FB_STEP_MAX_K
             and <Py_ssize_t> M * N * K >= STEP_GEMM_MIN_WORK and _step_gemm_ready())
 
 
