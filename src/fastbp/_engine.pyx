@@ -69,6 +69,7 @@ include "_layers.pxi"
 include "_schedules.pxi"
 include "_optim.pxi"
 include "_epoch.pxi"
+include "_predict_split.pxi"
 include "_predict.pxi"
 include "_testing.pxi"
 

@@ -27,6 +27,9 @@ cdef extern from "_threads.h" nogil:
     void fb_pool_run(fb_task_fn fn, void *arg, int n)
     void fb_pool_run_shared(fb_task_fn fn, void *arg, int n)
     long fb_fetch_add(long *counter)
+    int fb_claim(int *flag)
+    void fb_count_done(int *counter)
+    int fb_wait_count(const int *counter, int value, long long limit_ns)
     long long fb_now_ns()
 
 cdef extern from "Python.h":

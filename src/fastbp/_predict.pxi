@@ -179,13 +179,17 @@ cdef inline bint _rows_finite(const floating *x, Py_ssize_t total) noexcept nogi
 
 
 cdef bint _predict_rows(const Net *net, const floating *x, Py_ssize_t n,
-                        const floating *params, floating *out,
-                        floating *work) noexcept nogil:
-    """Forward ``n`` dense rows into ``out`` as one chunk; False (nothing
-    computed) when X holds NaN or infinity."""
+                        const floating *params, floating *out, floating *work,
+                        unsigned int split, int n_threads) noexcept nogil:
+    """Forward ``n`` dense rows into ``out`` as one chunk, the layers in
+    ``split`` (``split_plan``) shared by up to ``n_threads`` threads; False
+    (nothing computed) when X holds NaN or infinity."""
     cdef Input inp
     if not _rows_finite(x, n * net.sizes[0]):
         return False
+    if split:
+        split_forward(net, x, n, params, out, work, split, n_threads, floating is float)
+        return True
     memset(&inp, 0, sizeof(Input))
     inp.dense = x
     _forward_chunk(net, &inp, params, 0, n, n, out, work, NULL, NULL)
@@ -193,13 +197,14 @@ cdef bint _predict_rows(const Net *net, const floating *x, Py_ssize_t n,
 
 
 cdef bint _predict_rows_of(const Net *net, const void *x, Py_ssize_t n, const void *params,
-                           void *out, void *work, bint is_float) noexcept nogil:
+                           void *out, void *work, bint is_float, unsigned int split,
+                           int n_threads) noexcept nogil:
     # _predict_rows for the dtype of the buffers
     if is_float:
         return _predict_rows(net, <const float *> x, n, <const float *> params, <float *> out,
-                             <float *> work)
+                             <float *> work, split, n_threads)
     return _predict_rows(net, <const double *> x, n, <const double *> params, <double *> out,
-                         <double *> work)
+                         <double *> work, split, n_threads)
 
 
 cdef void _output_labels(const floating *P, Py_ssize_t n, Py_ssize_t n_out, bint binary,
@@ -333,6 +338,7 @@ cdef class Predictor:
     cdef int kind
     cdef readonly Py_ssize_t max_rows
     cdef Py_ssize_t max_layer_work
+    cdef list split_plans           # split_plan per row count (None: not found yet)
 
     def __cinit__(self, NetSpec spec not None, cnp.ndarray params not None, coefs, intercepts,
                   classes, str kind, Py_ssize_t max_rows=64):
@@ -358,9 +364,20 @@ cdef class Predictor:
         self.out = np.empty((max_rows, self.spec.net.sizes[self.spec.net.n_layers]),
                             dtype=self.dtype)
         self.work = np.empty(self.spec.predict_workspace_size(max_rows), dtype=self.dtype)
+        self.split_plans = [None] * (max_rows + 1)
+
+    cdef unsigned int _split(self, Py_ssize_t n) except? 0:
+        # split_plan for n rows, found once per row count
+        cdef object plan = self.split_plans[n]
+        if not _split_on:
+            return 0
+        if plan is None:
+            plan = self.split_plans[n] = split_plan(
+                self.dtype.type_num == cnp.NPY_FLOAT32, &self.spec.net, n)
+        return <unsigned int> plan
 
     cdef bint _forward(self, cnp.ndarray A, Py_ssize_t n, cnp.ndarray out, cnp.ndarray work,
-                       bint release_gil):
+                       bint release_gil, unsigned int split, int n_threads):
         cdef const void *x = cnp.PyArray_DATA(A)
         cdef const void *params = cnp.PyArray_DATA(<cnp.ndarray> self.params)
         cdef void *o = cnp.PyArray_DATA(out)
@@ -369,9 +386,10 @@ cdef class Predictor:
         cdef bint ok
         if release_gil:
             with nogil:
-                ok = _predict_rows_of(&self.spec.net, x, n, params, o, w, is_float)
+                ok = _predict_rows_of(&self.spec.net, x, n, params, o, w, is_float, split,
+                                      n_threads)
             return ok
-        return _predict_rows_of(&self.spec.net, x, n, params, o, w, is_float)
+        return _predict_rows_of(&self.spec.net, x, n, params, o, w, is_float, split, n_threads)
 
     cdef bint _same_model(self, object coefs, object intercepts, object classes):
         # the estimator still holds the buffer's own views and the same classes
@@ -417,7 +435,11 @@ cdef class Predictor:
         cdef cnp.ndarray out = <cnp.ndarray> self.out
         cdef cnp.ndarray work = <cnp.ndarray> self.work
         cdef bint release_gil = n * self.spec.net.n_weights >= PREDICT_NOGIL_WORK
+        cdef unsigned int split = self._split(n)
+        cdef int n_threads = 1
         cdef bint ok
+        if split and _blas_get_threads != NULL:
+            n_threads = max(1, _blas_get_threads())   # before _BlasSerial sets it to one
         if release_gil:
             out = np.empty_like(out)
             work = np.empty_like(work)
@@ -425,9 +447,9 @@ cdef class Predictor:
             # products OpenBLAS would thread: keep it on one thread (its idle
             # workers would otherwise spin beside the next fit)
             with _BlasSerial():
-                ok = self._forward(A, n, out, work, release_gil)
+                ok = self._forward(A, n, out, work, release_gil, split, n_threads)
         else:
-            ok = self._forward(A, n, out, work, release_gil)
+            ok = self._forward(A, n, out, work, release_gil, split, n_threads)
         return out if ok else None
 
     def predict(self, X, coefs, intercepts, classes):

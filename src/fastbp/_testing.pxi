@@ -247,6 +247,57 @@ def own_gemm_verdicts():
     return out
 
 
+def set_predict_split(bint on):
+    """Test and benchmark hook: whether small-input predictions may split a
+    large layer's product between cores (_predict_split.pxi); returns the
+    previous setting."""
+    global _split_on
+    old = _split_on
+    _split_on = on
+    return old
+
+
+def split_forward_rows(NetSpec spec, floating[::1] params, floating[:, ::1] X,
+                       unsigned int mask, int n_threads):
+    """Test hook: the output of X's rows by the split job with the layers in
+    ``mask`` split (whatever the probes say) on up to ``n_threads`` threads."""
+    cdef Net *net = &spec.net
+    cdef Py_ssize_t n = X.shape[0]
+    _check_length(params.shape[0], net.n_params, "params")
+    if X.shape[1] != net.sizes[0] or n < 1:
+        raise ValueError(f"X must have 1 or more rows of {net.sizes[0]} features")
+    if net.n_layers > SPLIT_MAX_LAYERS or mask >> net.n_layers:
+        raise ValueError(f"mask names layers the network (of {net.n_layers}) does not have")
+    if (mask >> (net.n_layers - 1)) & 1 and net.out_act == ACT_SOFTMAX:
+        raise ValueError("a softmax output layer cannot be split")
+    dtype = np.asarray(params).dtype
+    cdef floating[:, ::1] out = np.empty((n, net.sizes[net.n_layers]), dtype=dtype)
+    cdef floating[::1] work = np.empty(_predict_ws_size(net, n), dtype=dtype)
+    with _BlasSerial():
+        with nogil:
+            split_forward(net, &X[0, 0], n, &params[0], &out[0, 0], &work[0], mask,
+                          n_threads, floating is float)
+    return np.asarray(out)
+
+
+def split_verdicts():
+    """Test and diagnostic hook: the product shapes a small-input prediction
+    has probed for splitting between cores (_predict_split.pxi), as tuples
+    ``(dtype, M, N, K, split)``."""
+    cdef int i
+    return [("float32" if _split_verdicts[i].is_float else "float64", _split_verdicts[i].M,
+             _split_verdicts[i].N, _split_verdicts[i].K, bool(_split_verdicts[i].split))
+            for i in range(_n_split_verdicts)]
+
+
+def predictor_split_plan(Predictor predictor, Py_ssize_t n):
+    """Test hook: the layers (bit i: layer i) whose products of ``n`` rows the
+    Predictor splits between cores."""
+    if not 1 <= n <= predictor.max_rows:
+        raise ValueError(f"n must be in 1..{predictor.max_rows}, got {n}")
+    return predictor._split(n)
+
+
 def own_gemm(floating[:, ::1] A, floating[:, ::1] B, blocks=None):
     """Test hook: ``A @ B`` by the own kernel with the blocks of k ``blocks``
     (default: one block), whatever the BLAS computes. Needs
