@@ -33,7 +33,8 @@ check), _parallel (pool, splits, thresholds, OpenBLAS), _gemm (products),
 _own_gemm and _step_gemm (own kernels for prediction and training steps),
 _activations and _losses (registries), _dropout (masks), _layers
 (first-layer and bias kernels), _schedules (per-step learning-rate factors),
-_optim (steps, OptimizerRecord), _epoch (phases, segments, tuner), _predict
+_optim (steps, OptimizerRecord), _epoch (phases, segments, tuner),
+_predict_split (small inputs' large layers shared between cores), _predict
 (forward, Predictor), _testing (hooks). The entry points below
 check their arguments once and release the GIL. docs/architecture.md says
 where each kind of addition goes.

@@ -366,7 +366,7 @@ cdef class Predictor:
         self.work = np.empty(self.spec.predict_workspace_size(max_rows), dtype=self.dtype)
         self.split_plans = [None] * (max_rows + 1)
 
-    cdef unsigned int _split(self, Py_ssize_t n) except? 0:
+    cdef unsigned int _split_layers(self, Py_ssize_t n) except? 0:
         # split_plan for n rows, found once per row count
         cdef object plan = self.split_plans[n]
         if not _split_on:
@@ -435,7 +435,7 @@ cdef class Predictor:
         cdef cnp.ndarray out = <cnp.ndarray> self.out
         cdef cnp.ndarray work = <cnp.ndarray> self.work
         cdef bint release_gil = n * self.spec.net.n_weights >= PREDICT_NOGIL_WORK
-        cdef unsigned int split = self._split(n)
+        cdef unsigned int split = self._split_layers(n)
         cdef int n_threads = 1
         cdef bint ok
         if split and _blas_get_threads != NULL:

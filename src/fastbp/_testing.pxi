@@ -295,7 +295,7 @@ def predictor_split_plan(Predictor predictor, Py_ssize_t n):
     Predictor splits between cores."""
     if not 1 <= n <= predictor.max_rows:
         raise ValueError(f"n must be in 1..{predictor.max_rows}, got {n}")
-    return predictor._split(n)
+    return predictor._split_layers(n)
 
 
 def own_gemm(floating[:, ::1] A, floating[:, ::1] B, blocks=None):
