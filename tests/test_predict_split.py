@@ -1,6 +1,7 @@
 """Small-input prediction with a large layer's columns shared between cores
 (_predict_split.pxi): the same bits as the whole products, on any number of
-threads, and only where the probe found them equal."""
+threads, and only where the probe found them equal. And a few rows over a
+large layer go row by row (``predict_gemm``): each with its bits alone."""
 
 from concurrent.futures import ThreadPoolExecutor
 
@@ -133,3 +134,19 @@ def test_threads_predicting_at_once_through_split_products(dtype):
         for per_thread in pool.map(work, range(4)):
             for i, got in per_thread:
                 np.testing.assert_array_equal(got, serial[i])
+
+
+@pytest.mark.parametrize("dtype, max_rows", [(np.float32, 8), (np.float64, 4)])
+def test_a_few_rows_over_large_layers_predict_as_each_row_alone(dtype, max_rows):
+    # the regressor's two layers (144 KiB and more) both go row by row
+    model, X = _model("regressor", dtype)
+    X = np.ascontiguousarray(X[:12])
+    alone = np.vstack([model.predict(X[i:i + 1]) for i in range(12)])
+    for n in range(2, max_rows + 1):
+        for start in (0, 12 - n):
+            rows = np.ascontiguousarray(X[start:start + n])
+            np.testing.assert_array_equal(model.predict(rows), alone[start:start + n])
+            np.testing.assert_array_equal(model._forward(rows), alone[start:start + n])
+    # more rows take one product for all (the BLAS's bits, close to the rows')
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(model.predict(X), alone, rtol=tol, atol=tol)

@@ -226,3 +226,43 @@ cdef void _blas_rm(bint trans_a, bint trans_b, int M, int N, int K, floating alp
     else:
         dgemm(&ta, &tb, &N, &M, &K, &alpha, <double *> B, &ldb, <double *> A, &lda,
               &beta, C, &ldc)
+
+
+# ---------------------------------------------------------------------------
+# Prediction's products: a few rows of a large layer one row at a time
+# ---------------------------------------------------------------------------
+
+cdef enum:
+    # prediction products of 2..8 rows (float32; float64: 2..4) over at least
+    # ROWWISE_MIN_BYTES of weights go row by row: OpenBLAS (one thread, Zen 3)
+    # took ~170-190 us for 2-8 rows @ 784 x 256 whatever the rows (packing the
+    # weights), one row by gemv 18 (float32) and 35 us (float64); 256 x 128
+    # and 200 x 400 cross over at the same row counts
+    ROWWISE_MAX_ROWS_FLOAT = 8
+    ROWWISE_MAX_ROWS_DOUBLE = 4
+    ROWWISE_MIN_BYTES = 131072
+
+
+cdef inline bint rowwise_product(Py_ssize_t M, Py_ssize_t K, Py_ssize_t ldb,
+                                 Py_ssize_t itemsize) noexcept nogil:
+    # a prediction's product of M rows over the K x ldb weights of a layer
+    # (ldb: the layer's width, also for a block of its columns) goes row by row
+    return (2 <= M <= (ROWWISE_MAX_ROWS_FLOAT if itemsize == 4 else ROWWISE_MAX_ROWS_DOUBLE)
+            and K * ldb * itemsize >= ROWWISE_MIN_BYTES)
+
+
+cdef inline void predict_gemm(int M, int N, int K, const floating *A, int lda,
+                              const floating *B, int ldb, floating *C,
+                              int ldc) noexcept nogil:
+    """Row-major ``C (M x N) = A @ B`` for prediction (B: columns of a
+    layer's weights, rows ``ldb`` apart): ``gemm_rm``, except that a few rows
+    over a large layer go one row at a time, each with the bits of that row
+    predicted alone. OpenBLAS's gemm packs the whole of B first, slowly for
+    so few rows (``rowwise_product``)."""
+    cdef int r
+    if rowwise_product(M, K, ldb, sizeof(floating)):
+        for r in range(M):
+            gemm_rm(False, False, 1, N, K, <floating> 1.0, A + r * lda, lda, B, ldb,
+                    <floating> 0.0, C + r * ldc, ldc)
+        return
+    gemm_rm(False, False, M, N, K, <floating> 1.0, A, lda, B, ldb, <floating> 0.0, C, ldc)

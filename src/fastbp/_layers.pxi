@@ -17,7 +17,7 @@ cdef void first_layer_product(const Net *net, const Input *X, const floating *pa
     """``Z[:, c0:c1] = X[rows] @ W0[:, c0:c1]`` (no bias). Dense input
     arrives in ``A0`` (gathered rows or a pointer into X); CSR input is read
     in place. ``step``: a training step's product (``gemm_rm_step``), else
-    a prediction's (``gemm_rm``)."""
+    a prediction's (``predict_gemm``)."""
     cdef Py_ssize_t n_in = net.sizes[0], n_out = net.sizes[1]
     cdef const floating *W = params + net.off_w[0]
     cdef const floating *data
@@ -32,8 +32,8 @@ cdef void first_layer_product(const Net *net, const Input *X, const floating *pa
                      A0, <int> n_in, W + c0, <int> n_out, <floating> 0.0, Z + c0, <int> n_out)
         return
     if X.csr_data == NULL:
-        gemm_rm(False, False, <int> B, <int> (c1 - c0), <int> n_in, <floating> 1.0,
-                A0, <int> n_in, W + c0, <int> n_out, <floating> 0.0, Z + c0, <int> n_out)
+        predict_gemm(<int> B, <int> (c1 - c0), <int> n_in, A0, <int> n_in, W + c0, <int> n_out,
+                     Z + c0, <int> n_out)
         return
     data = <const floating *> X.csr_data
     for r in range(B):

@@ -82,7 +82,9 @@ cdef bint _own_gemm_ready() noexcept:
 cdef bint _worth_own(bint is_float, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K) noexcept nogil:
     cdef Py_ssize_t panel = 32 if is_float else 16     # 2 vectors of 16 or 8 values
     cdef Py_ssize_t padded = (N + panel - 1) // panel * panel
-    return 10 * padded <= 13 * N and M * N * K >= OWN_GEMM_MIN_WORK
+    # (a few rows over a large layer go row by row instead: predict_gemm)
+    return (10 * padded <= 13 * N and M * N * K >= OWN_GEMM_MIN_WORK
+            and not rowwise_product(M, K, N, 4 if is_float else 8))
 
 
 def _candidate_splits(Py_ssize_t K):

@@ -5,7 +5,7 @@
 # -----
 # * ``_forward_chunk`` takes a chunk of rows through the network with two
 #   ping-pong buffers (``_predict_ws_size``), so memory is bounded whatever
-#   the number of rows.
+#   the number of rows; its products are ``predict_gemm``'s (_gemm.pxi).
 # * ``forward`` (_engine.pyx) shares the chunks between the pool's threads:
 #   each takes the next free chunk (``PredictJob``), with its own buffers; a
 #   thread the OS pauses holds up one chunk at most, and a worker that has
@@ -77,9 +77,9 @@ cdef void _forward_chunk(const Net *net, const Input *X, const floating *params,
             own_product(B, net.sizes[i + 1], net.sizes[i], cur, net.sizes[i], &own[i], packed,
                         nxt, net.sizes[i + 1])
         else:
-            gemm_rm(False, False, <int> B, <int> net.sizes[i + 1], <int> net.sizes[i],
-                    <floating> 1.0, cur, <int> net.sizes[i], params + net.off_w[i],
-                    <int> net.sizes[i + 1], <floating> 0.0, nxt, <int> net.sizes[i + 1])
+            predict_gemm(<int> B, <int> net.sizes[i + 1], <int> net.sizes[i], cur,
+                         <int> net.sizes[i], params + net.off_w[i], <int> net.sizes[i + 1], nxt,
+                         <int> net.sizes[i + 1])
         bias_activation(nxt, B, net.sizes[i + 1], net.sizes[i + 1], params + net.off_b[i],
                         net.out_act if i == L - 1 else net.hidden_act)
         cur = nxt

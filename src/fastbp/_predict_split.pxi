@@ -56,19 +56,19 @@ cdef inline bint _worth_split(bint is_float, Py_ssize_t N, Py_ssize_t K) noexcep
 
 cdef void _product_of(bint is_float, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const void *A,
                       const void *B, Py_ssize_t ldb, void *C, Py_ssize_t ldc) noexcept nogil:
-    # row-major C (M x N) = A (M x K) @ B (K x N, rows ldb apart) by gemm_rm
+    # row-major C (M x N) = A (M x K) @ B (K x N, rows ldb apart) by predict_gemm
     if is_float:
-        gemm_rm(False, False, <int> M, <int> N, <int> K, <float> 1.0, <const float *> A, <int> K,
-                <const float *> B, <int> ldb, <float> 0.0, <float *> C, <int> ldc)
+        predict_gemm(<int> M, <int> N, <int> K, <const float *> A, <int> K, <const float *> B,
+                     <int> ldb, <float *> C, <int> ldc)
     else:
-        gemm_rm(False, False, <int> M, <int> N, <int> K, <double> 1.0, <const double *> A,
-                <int> K, <const double *> B, <int> ldb, <double> 0.0, <double *> C, <int> ldc)
+        predict_gemm(<int> M, <int> N, <int> K, <const double *> A, <int> K,
+                     <const double *> B, <int> ldb, <double *> C, <int> ldc)
 
 
 cdef bint _probe_split(bint is_float, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K) except -1:
     """Whether the product of this shape, cut at ``split_column``, gives the
-    whole product's bits: synthetic operands through ``gemm_rm`` (OpenBLAS
-    on one thread, as prediction calls it)."""
+    whole product's bits: synthetic operands through ``predict_gemm``
+    (OpenBLAS on one thread, as prediction calls it)."""
     cdef Py_ssize_t j = split_column(N, is_float)
     cdef Py_ssize_t size = 4 if is_float else 8
     dtype = np.float32 if is_float else np.float64
@@ -151,8 +151,8 @@ cdef void _split_layer_part(SplitJob *job, int i, Py_ssize_t c0, Py_ssize_t c1,
         (ping if i % 2 == 0 else pong)
     cdef const floating *A = <const floating *> job.x if i == 0 else \
         (ping if (i - 1) % 2 == 0 else pong)
-    gemm_rm(False, False, <int> job.n, <int> (c1 - c0), <int> K, <floating> 1.0, A, <int> K,
-            params + net.off_w[i] + c0, <int> N, <floating> 0.0, dst + c0, <int> N)
+    predict_gemm(<int> job.n, <int> (c1 - c0), <int> K, A, <int> K, params + net.off_w[i] + c0,
+                 <int> N, dst + c0, <int> N)
     bias_activation(dst + c0, job.n, N, c1 - c0, params + net.off_b[i] + c0,
                     net.out_act if i == net.n_layers - 1 else net.hidden_act)
 
