@@ -373,3 +373,52 @@ def test_pool_runs_each_job_once_on_each_of_its_threads():
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     assert report["one_thread"] or (cores or 1) < 2 or report["helped"] > 0, report
     assert report["forked_ok"] in (True, None), report   # None: no fork() here
+
+
+_PREDICT_DURING_FIT = r"""
+import threading, warnings
+import numpy as np
+from fastbp import MLPClassifier, _engine
+rng = np.random.RandomState(0)
+# a 64-512-3 model: its first layer (128 KiB of float32 weights) is split
+# between cores, and one row (~34,000 multiply-adds) runs holding the GIL
+X = rng.normal(size=(200, 64)).astype(np.float32)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    small = MLPClassifier((512,), max_iter=1, random_state=0).fit(X, np.arange(200) % 3)
+row = np.ascontiguousarray(X[:1])
+expected = small.predict_proba(row)
+# meanwhile another thread fits a model whose epochs run on the engine's pool
+Xw = rng.normal(size=(4000, 400)).astype(np.float32)
+big = MLPClassifier((256, 256), batch_size=500, max_iter=6, random_state=0)
+done = threading.Event()
+def fit():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        big.fit(Xw, np.arange(4000) % 5)
+    done.set()
+worker = threading.Thread(target=fit)
+worker.start()
+calls = 0
+while not done.is_set():
+    assert np.array_equal(small.predict_proba(row), expected)
+    calls += 1
+worker.join()
+print(calls, _engine.predictor_split_plan(small._net.spec.predictor, 1))
+"""
+
+
+def test_split_predictions_holding_the_gil_during_another_threads_fit():
+    # A one-row prediction that holds the GIL and splits a layer between cores
+    # (a shared pool job) while another thread's fit runs its epochs on the
+    # pool, whose threads take the GIL at each Ctrl-C check: the prediction
+    # asks for as many threads as scipy's OpenBLAS has, which the fit holds at
+    # one, so it never waits for the pool; both finish, the predictions exact.
+    # In a child process, so that a hang fails the test.
+    import subprocess
+
+    result = subprocess.run([sys.executable, "-c", _PREDICT_DURING_FIT], capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    calls, plan = (int(v) for v in result.stdout.split())
+    assert calls > 0
