@@ -266,7 +266,7 @@ def split_forward_rows(NetSpec spec, floating[::1] params, floating[:, ::1] X,
     _check_length(params.shape[0], net.n_params, "params")
     if X.shape[1] != net.sizes[0] or n < 1:
         raise ValueError(f"X must have 1 or more rows of {net.sizes[0]} features")
-    if net.n_layers > SPLIT_MAX_LAYERS or mask >> net.n_layers:
+    if net.n_layers > SPLIT_MAX_LAYERS or (net.n_layers < 32 and mask >> net.n_layers):
         raise ValueError(f"mask names layers the network (of {net.n_layers}) does not have")
     if (mask >> (net.n_layers - 1)) & 1 and net.out_act == ACT_SOFTMAX:
         raise ValueError("a softmax output layer cannot be split")
