@@ -368,9 +368,9 @@ cdef class Predictor:
 
     cdef unsigned int _split_layers(self, Py_ssize_t n) except? 0:
         # split_plan for n rows, found once per row count
-        cdef object plan = self.split_plans[n]
         if not _split_on:
             return 0
+        plan = self.split_plans[n]
         if plan is None:
             plan = self.split_plans[n] = split_plan(
                 self.dtype.type_num == cnp.NPY_FLOAT32, &self.spec.net, n)
@@ -438,8 +438,8 @@ cdef class Predictor:
         cdef unsigned int split = self._split_layers(n)
         cdef int n_threads = 1
         cdef bint ok
-        if split and _blas_get_threads != NULL:
-            n_threads = max(1, _blas_get_threads())   # before _BlasSerial sets it to one
+        if split:
+            n_threads = blas_threads()   # before _BlasSerial sets it to one
         if release_gil:
             out = np.empty_like(out)
             work = np.empty_like(work)
