@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar, final
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import DTypeLike, NDArray
 from typing_extensions import Self, disjoint_base
 
 _F = TypeVar("_F", np.float32, np.float64)
@@ -162,6 +162,10 @@ def own_gemm_find_split(A: NDArray[_F], B: NDArray[_F], C: NDArray[_F]) -> tuple
 def set_predict_split(on: bool) -> bool: ...
 def split_verdicts() -> list[tuple[str, int, int, int, bool]]: ...
 def predictor_split_plan(predictor: Predictor, n: int) -> int: ...
+def grid_blocks(n: int, n_blocks: int, dtype: DTypeLike) -> list[tuple[int, int]]: ...
+def blocks_merge_verdict(
+    dtype: DTypeLike, trans_a: bool, trans_b: bool, M: int, N: int, K: int, n_blocks: int
+) -> bool: ...
 def split_forward_rows(
     spec: NetSpec, params: NDArray[_F], X: NDArray[_F], mask: int, n_threads: int
 ) -> NDArray[_F]: ...

@@ -21,7 +21,8 @@ Design
   of rows, then blocks of parameters; or two fixed half-batches when the
   activations outweigh the parameters. The blocks depend on the shapes
   only, so the weights (float32 and float64) do not depend on the thread
-  count.
+  count; one thread runs them as one product where a probe showed the
+  same bits.
 * The element-wise kernels come in AVX-512, AVX2 and baseline versions,
   one set chosen at import (_simd.pxi: the CPU's best or FASTBP_SIMD).
 * Arithmetic follows scikit-learn's order of operations, so a float64 fit
@@ -34,6 +35,7 @@ _own_gemm and _step_gemm (own kernels for prediction and training steps),
 _activations and _losses (registries), _dropout (masks), _layers
 (first-layer and bias kernels), _schedules (per-step learning-rate factors),
 _optim (steps, OptimizerRecord), _epoch (phases, segments, tuner),
+_block_merge (one thread's blocks as one product where the bits agree),
 _predict_split (small inputs' large layers shared between cores), _predict
 (forward, Predictor), _testing (hooks). The entry points below
 check their arguments once and release the GIL. docs/architecture.md says
@@ -70,6 +72,7 @@ include "_layers.pxi"
 include "_schedules.pxi"
 include "_optim.pxi"
 include "_epoch.pxi"
+include "_block_merge.pxi"
 include "_predict_split.pxi"
 include "_predict.pxi"
 include "_testing.pxi"
@@ -217,7 +220,8 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
         # others are never zeroed, the optimizer step reads them as zero
         touched = np.zeros(net.sizes[0], dtype=np.uint8)
     _init_epoch(&epoch, net, &inp, &Y[0, 0], _sample_weights(sample_weight, n), n,
-                batch_size, &params[0], &grads[0], &loss.config, loss_scale, &work[0])
+                batch_size, &params[0], &grads[0], &loss.config, loss_scale, &work[0],
+                floating is float)
     epoch.config.dropout = &dropout.config if dropout is not None else NULL
     _init_training(&epoch.config, &order[0] if order is not None else NULL, &state1[0],
                    &state2[0], &optimizer.config, alpha,
@@ -225,6 +229,9 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
                    not X.is_sparse and _data_parallel(net, batch_size))
     buffers = _epoch_buffers(&epoch, n_threads)
     with _BlasSerial():
+        if n_threads == 1:
+            # one thread runs every block: as one product where the bits agree
+            plan_merges(&epoch.config, floating is float)
         with nogil:
             t_call = fb_now_ns()
             epoch.totals.sumsq_start = weights_sumsq(net, &params[0])
@@ -279,7 +286,7 @@ def loss_and_grad(NetSpec spec, const floating[::1] params, InputMatrix X not No
     n_threads = _thread_count(n_threads, net, chunk_rows)
     # params are only read: no optimizer step here
     _init_epoch(&epoch, net, &inp, &Y[0, 0], sw, n, chunk_rows, <void *> &params[0],
-                &grad_out[0], &loss.config, loss_scale, &work[0])
+                &grad_out[0], &loss.config, loss_scale, &work[0], floating is float)
     epoch.config.dropout = &dropout.config if dropout is not None else NULL
     epoch.segment.stop = n
     clocks = _phase_clocks(&epoch.totals, n_threads)

@@ -301,6 +301,13 @@ cdef struct EpochConfig:
     bint gather                   # dense rows copied from X in the epoch's order
     bint train                    # a step per batch; else one full-batch gradient
     bint data_parallel            # see _data_parallel
+    Py_ssize_t row_grid           # row blocks are cut on it (_row_grid, _grid_block)
+    # one thread: the fixed blocks of a product as one product where that
+    # gives their bits (_block_merge.pxi), bit i for layer i (the first 64);
+    # [0] for batches of batch_size rows, [1] for the epoch's last, shorter one
+    Py_ssize_t last_batch_rows
+    unsigned long long merge_rows[2]   # bit 0: phase 1's row blocks, every layer
+    unsigned long long merge_grads[2]  # bit i: the row blocks of W_i's gradient
 
 
 cdef struct Segment:
@@ -357,9 +364,10 @@ cdef struct Batch:
 cdef void _init_epoch(Epoch *epoch, const Net *net, const Input *inp, const void *Y,
                       const void *sw, Py_ssize_t n, Py_ssize_t batch_size, void *params,
                       void *grads, const LossConfig *loss, double loss_scale,
-                      void *work) noexcept nogil:
+                      void *work, bint is_float) noexcept nogil:
     # the fields an epoch and a full-batch gradient share; the rest zero
     memset(epoch, 0, sizeof(Epoch))
+    epoch.config.row_grid = _row_grid(is_float)
     epoch.config.net = net
     epoch.config.loss = loss
     epoch.config.inp = inp
@@ -579,6 +587,19 @@ cdef inline void _dropout_backward(const EpochConfig *cfg, const Batch *batch, i
                          _dropout_key(cfg, batch, layer), rate)
 
 
+cdef inline bint _merges(const unsigned long long *flags, const EpochConfig *cfg,
+                         const Batch *batch, int i) noexcept nogil:
+    # bit i of the batch's entry of a merge_* field (see EpochConfig)
+    cdef int kind
+    if batch.n_rows == cfg.batch_size:
+        kind = 0
+    elif batch.n_rows == cfg.last_batch_rows:
+        kind = 1
+    else:
+        return False
+    return i < 64 and (flags[kind] >> i) & 1
+
+
 cdef inline void _forward_block(const EpochConfig *cfg, const Workspace *ws,
                                 const Batch *batch, Py_ssize_t r0, Py_ssize_t r1,
                                 const floating *params) noexcept nogil:
@@ -647,13 +668,39 @@ cdef inline void _rows_phase(const EpochConfig *cfg, const Workspace *ws, const 
     """Rows ``r0:r1`` of the batch through the network and back: gathered,
     forward, loss and output delta (in place of the output activations), the
     hidden layers' deltas."""
-    cdef const Net *net = cfg.net
-    cdef Py_ssize_t B = batch.n_rows, n_out = net.sizes[net.n_layers]
-    cdef floating *scratch = <floating *> ws.loss_scratch
     if cfg.inp.csr_data == NULL and cfg.gather:
         _gather_rows(cfg, batch, r0, r1, <floating *> batch.inputs)
         _tick(ws.clock, PH_GATHER)
     _forward_block(cfg, ws, batch, r0, r1, params)
+    _output_block(cfg, ws, batch, r0, r1, params)
+    _backward_block(cfg, ws, batch, r0, r1, params)
+
+
+cdef inline void _merged_rows_phase(const EpochConfig *cfg, const Workspace *ws,
+                                    const Batch *batch, Py_ssize_t n_parts,
+                                    const floating *params) noexcept nogil:
+    """One thread's phase 1 over all of the batch's n_parts row blocks at once:
+    each product whole (``merge_rows``: the blocks' bits), the loss block by
+    block (the unweighted log-losses sum their logs per block)."""
+    cdef Py_ssize_t part, r0, r1
+    if cfg.inp.csr_data == NULL and cfg.gather:
+        _gather_rows(cfg, batch, 0, batch.n_rows, <floating *> batch.inputs)
+        _tick(ws.clock, PH_GATHER)
+    _forward_block(cfg, ws, batch, 0, batch.n_rows, params)
+    for part in range(n_parts):
+        _grid_block(batch.n_rows, n_parts, part, cfg.row_grid, &r0, &r1)
+        if r1 > r0:
+            _output_block(cfg, ws, batch, r0, r1, params)
+    _backward_block(cfg, ws, batch, 0, batch.n_rows, params)
+
+
+cdef inline void _output_block(const EpochConfig *cfg, const Workspace *ws, const Batch *batch,
+                               Py_ssize_t r0, Py_ssize_t r1,
+                               const floating *params) noexcept nogil:
+    # rows r0:r1's loss and output delta (in place of the output activations)
+    cdef const Net *net = cfg.net
+    cdef Py_ssize_t B = batch.n_rows, n_out = net.sizes[net.n_layers]
+    cdef floating *scratch = <floating *> ws.loss_scratch
     output_loss_delta(_layer(net, <floating *> ws.acts, B, net.n_layers) + r0 * n_out,
                       r1 - r0, n_out, params + net.off_b[net.n_layers - 1],
                       <const floating *> cfg.Y,
@@ -661,7 +708,6 @@ cdef inline void _rows_phase(const EpochConfig *cfg, const Workspace *ws, const 
                       <const floating *> cfg.sw, cfg.loss, ws.row_losses + r0,
                       scratch + r0 * n_out, scratch + (B + r0) * n_out)
     _tick(ws.clock, PH_LOSS)
-    _backward_block(cfg, ws, batch, r0, r1, params)
 
 
 cdef inline void _half_batch_gradient(const EpochConfig *cfg, const Workspace *ws,
@@ -834,12 +880,12 @@ cdef inline void _parameters_phase(const EpochConfig *cfg, const Workspace *ws,
     cdef Py_ssize_t nb, b, k0, k1, n_out, csr_lo, csr_hi
     cdef Py_ssize_t n_blocks = _weight_block_count(net, cfg.batch_size, False)
     cdef Py_ssize_t index = n_blocks, done = 0
-    cdef bint csr = cfg.inp.csr_data != NULL
+    cdef bint csr = cfg.inp.csr_data != NULL, merged
     cdef int i
     if nt > 1 and not csr:
         while _take_weight_block(net, cfg.batch_size, next_block, n_blocks, &i, &nb, &b,
                                  &index):
-            _block(net.sizes[i], nb, b, &k0, &k1)
+            _grid_block(net.sizes[i], nb, b, cfg.row_grid, &k0, &k1)
             _weight_rows_part(cfg, ws, batch, step, i, k0, k1, True, params, sumsq + index)
         for i in range(net.n_layers - 1, -1, -1):
             _bias_part(cfg, ws, batch, step, i, tid, nt, params, grads)
@@ -854,11 +900,18 @@ cdef inline void _parameters_phase(const EpochConfig *cfg, const Workspace *ws,
         nb = _weight_blocks(net, i, cfg.batch_size, False)
         n_out = net.sizes[i + 1]
         index -= nb
+        merged = (nt == 1 and nb > 1 and not (i == 0 and csr)
+                  and _merges(cfg.merge_grads, cfg, batch, i))
+        if merged:
+            # every block of W_i: one product (the blocks' bits, _block_merge.pxi)
+            _layer_gradient(cfg, ws, batch, i, 0, net.sizes[i], 0, 0, grads)
+            _tick(ws.clock, PH_GRADIENT_GEMM)
         for b in range(nb):
-            _block(net.sizes[i], nb, b, &k0, &k1)
+            _grid_block(net.sizes[i], nb, b, cfg.row_grid, &k0, &k1)
             if _owns(done + k0 * n_out, (k1 - k0) * n_out, net.n_weights, tid, nt):
-                _weight_rows_part(cfg, ws, batch, step, i, k0, k1, not (i == 0 and csr),
-                                  params, sumsq + index + b)
+                _weight_rows_part(cfg, ws, batch, step, i, k0, k1,
+                                  not (i == 0 and csr) and not merged, params,
+                                  sumsq + index + b)
         done += net.sizes[i] * n_out
         _bias_part(cfg, ws, batch, step, i, tid, nt, params, grads)
 
@@ -901,7 +954,7 @@ cdef inline void _first_layer_rows(const EpochConfig *cfg, int tid, int nt, Py_s
     cdef Py_ssize_t done = net.n_weights - net.sizes[0] * net.sizes[1], b, k0, k1
     lo[0] = hi[0] = 0
     for b in range(nb):
-        _block(net.sizes[0], nb, b, &k0, &k1)
+        _grid_block(net.sizes[0], nb, b, cfg.row_grid, &k0, &k1)
         if _owns(done + k0 * net.sizes[1], (k1 - k0) * net.sizes[1], net.n_weights, tid, nt):
             if hi[0] == 0:
                 lo[0] = k0
@@ -1022,7 +1075,7 @@ cdef inline void _weight_block_range(const EpochConfig *cfg, int i, Py_ssize_t n
         _block(cfg.net.sizes[i] * n_out, nb, b, k0, k1)
         owned[0] = _owns(done + k0[0], k1[0] - k0[0], cfg.net.n_weights, tid, nt)
     else:
-        _block(cfg.net.sizes[i], nb, b, k0, k1)
+        _grid_block(cfg.net.sizes[i], nb, b, cfg.row_grid, k0, k1)
         owned[0] = _owns(done + k0[0] * n_out, (k1[0] - k0[0]) * n_out, cfg.net.n_weights,
                          tid, nt)
 
@@ -1127,7 +1180,7 @@ cdef inline void _row_part(const EpochConfig *cfg, const Batch *batch, Py_ssize_
     if cfg.data_parallel:
         _split(batch.n_rows, <int> part, 2, r0, r1)
     else:
-        _block(batch.n_rows, n_parts, part, r0, r1)
+        _grid_block(batch.n_rows, n_parts, part, cfg.row_grid, r0, r1)
 
 
 cdef void _epoch_body(Epoch *epoch, int tid, int nt, floating *params) noexcept nogil:
@@ -1174,6 +1227,9 @@ cdef inline void _epoch_batches(Epoch *epoch, int tid, int nt, floating *params,
             seg.next_block[batch.index % 2] = 0
         _row_parts(cfg, &batch, tid, nt, &n_parts, &p_lo, &p_hi)
         _tick(ws.clock, PH_BOOKKEEPING)
+        if nt == 1 and n_parts > 1 and _merges(cfg.merge_rows, cfg, &batch, 0):
+            _merged_rows_phase(cfg, &ws, &batch, n_parts, params)
+            p_hi = p_lo
         for part in range(p_lo, p_hi):
             _row_part(cfg, &batch, n_parts, part, &r0, &r1)
             if r1 > r0:

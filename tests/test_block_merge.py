@@ -1,0 +1,163 @@
+"""One thread runs a product's fixed blocks as one product where that gives
+the blocks' bits (src/fastbp/_block_merge.pxi): the blocks' grid, the
+verdicts against the products themselves, and fits on one thread (merged)
+against fits on two and three (the blocks), bit for bit."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from threadpoolctl import threadpool_limits
+
+from fastbp import MLP, MLPClassifier, MLPRegressor
+from fastbp import _engine
+
+ACTIVATIONS = ("relu", "tanh", "logistic", "identity", "leaky_relu", "gelu", "silu", "selu",
+               "mish", "softplus")
+
+
+@pytest.mark.parametrize("n", [0, 1, 11, 12, 23, 24, 60, 100, 127, 128, 200, 255, 256, 784, 1000])
+@pytest.mark.parametrize("n_blocks", [1, 2, 3, 4, 7, 8, 16])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_grid_blocks_cover_the_rows_on_the_grid(n, n_blocks, dtype):
+    blocks = _engine.grid_blocks(n, n_blocks, dtype)
+    assert len(blocks) == n_blocks
+    assert blocks[0][0] == 0 and blocks[-1][1] == n
+    assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:]))
+    sizes = [hi - lo for lo, hi in blocks]
+    even = [((n * b) // n_blocks, (n * (b + 1)) // n_blocks) for b in range(n_blocks)]
+    on_grid = all(lo % 12 == 0 for lo, _ in blocks)
+    nearly_even = all(16 * abs(size * n_blocks - n) <= n for size in sizes)
+    if dtype == np.float64:
+        # OpenBLAS's dgemm gives the same bits at any cut: even blocks
+        assert blocks == even
+    else:
+        # every cut on the 12-row grid where that keeps the blocks within 1/16
+        # of the even size (the threads' shares stay even); else even blocks
+        assert (on_grid and nearly_even) or blocks == even
+
+
+@pytest.mark.parametrize("n, n_blocks, expected", [
+    (128, 2, [(0, 60), (60, 128)]),
+    (200, 2, [(0, 96), (96, 200)]),
+    (100, 2, [(0, 48), (48, 100)]),
+    (96, 2, [(0, 48), (48, 96)]),
+    (32, 2, [(0, 16), (16, 32)]),                         # 12 | 20 would be too uneven
+    (256, 4, [(0, 64), (64, 128), (128, 192), (192, 256)]),  # 60 | 72 | 60 | 64 too
+])
+def test_float32_grid_cuts(n, n_blocks, expected):
+    assert _engine.grid_blocks(n, n_blocks, np.float32) == expected
+
+
+def test_grid_blocks_reject_bad_counts():
+    with pytest.raises(ValueError, match="n_blocks >= 1"):
+        _engine.grid_blocks(10, 0, np.float32)
+    with pytest.raises(ValueError, match="float32 or float64"):
+        _engine.grid_blocks(10, 2, np.float16)
+
+
+def _blocks_give_whole(dtype, trans_b, M, N, K, n_blocks):
+    # the products themselves, through the training step's path: whole, and
+    # row blocks of A (contiguous, the epoch's leading dimensions) into C
+    rng = np.random.default_rng(M * 7 + N * 3 + K)
+    A = rng.uniform(-1, 1, (M, K)).astype(dtype)
+    B = rng.uniform(-1, 1, (N, K) if trans_b else (K, N)).astype(dtype)
+    whole = np.empty((M, N), dtype)
+    _engine.matmul(A, B, whole, trans_b=trans_b)
+    blocks = np.empty((M, N), dtype)
+    for lo, hi in _engine.grid_blocks(M, n_blocks, dtype):
+        part = np.empty((hi - lo, N), dtype)
+        _engine.matmul(A[lo:hi], B, part, trans_b=trans_b)
+        blocks[lo:hi] = part
+    return whole.tobytes() == blocks.tobytes()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [
+    (False, 128, 256, 784, 2),      # the wide network's first layer, forward
+    (False, 128, 128, 256, 2),
+    (True, 128, 256, 128, 2),       # its hidden deltas
+    (False, 200, 100, 64, 2),       # digits
+    (False, 1000, 64, 96, 16),
+    (False, 100, 37, 53, 2),        # a cut off the grid (100 // 12 = 8 steps: 48 | 52)
+])
+def test_verdict_is_what_the_products_give(dtype, shape):
+    trans_b, M, N, K, n_blocks = shape
+    verdict = _engine.blocks_merge_verdict(dtype, False, trans_b, M, N, K, n_blocks)
+    assert verdict == _blocks_give_whole(dtype, trans_b, M, N, K, n_blocks)
+    # kept: the same answer again
+    assert _engine.blocks_merge_verdict(dtype, False, trans_b, M, N, K, n_blocks) == verdict
+
+
+def test_verdict_hook_rejects_bad_input():
+    with pytest.raises(ValueError, match="float32 or float64"):
+        _engine.blocks_merge_verdict(np.int32, False, False, 10, 10, 10, 2)
+    with pytest.raises(ValueError, match="must be >= 1"):
+        _engine.blocks_merge_verdict(np.float64, False, False, 10, 0, 10, 2)
+
+
+def _data(dtype, n=700, n_features=200, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, n_features)).astype(dtype)
+    y = np.argmax(X[:, :5] @ rng.normal(size=(5, 4)) + rng.gumbel(size=(n, 4)), axis=1)
+    return X, y
+
+
+def _fits_by_threads(make, X, y, threads=(1, 2, 3)):
+    out = {}
+    for n in threads:
+        with threadpool_limits(limits=n, user_api="blas"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = make().fit(X, y)
+        # the weights and the reported losses (summed per block: kept per block)
+        out[n] = (b"".join(c.tobytes() for c in model.coefs_ + model.intercepts_),
+                  np.asarray(model.loss_curve_).tobytes())
+    return out
+
+
+# A network worth two threads whose batches take the row-split mode (more
+# parameters than a batch's activations): one thread runs each batch's two
+# row blocks and each W_i's gradient blocks as one product where the probe
+# allowed it; two and three threads run the blocks. 700 rows in batches of
+# 128 leave a last batch of 60.
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_thread_gives_the_blocks_bits(activation, dtype):
+    X, y = _data(dtype)
+    got = _fits_by_threads(lambda: MLP(hidden_layer_sizes=(256, 128), activation=activation,
+                                         batch_size=128, max_iter=2, random_state=0), X, y)
+    assert got[1] == got[2] == got[3]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_one_thread_gives_the_blocks_bits_with_the_modern_options(dtype):
+    X, y = _data(dtype)
+    got = _fits_by_threads(lambda: MLP(
+        hidden_layer_sizes=(256, 128), activation="gelu", dropout=0.2, weight_decay=0.01,
+        learning_rate="cosine", label_smoothing=0.1, batch_size=100, max_iter=2,
+        random_state=0), X, y)
+    assert got[1] == got[2] == got[3]
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_one_thread_gives_the_blocks_bits_for_the_drop_ins(solver):
+    X, y = _data(np.float32, n=650)
+    got = _fits_by_threads(lambda: MLPClassifier(hidden_layer_sizes=(256, 128), solver=solver,
+                                                   max_iter=2, random_state=0), X, y)
+    assert got[1] == got[2]
+    target = X[:, :3] @ np.arange(1.0, 4.0, dtype=np.float32)
+    got = _fits_by_threads(lambda: MLPRegressor(hidden_layer_sizes=(256, 128), solver=solver,
+                                                  batch_size=128, max_iter=2, random_state=0),
+                             X, target)
+    assert got[1] == got[2]
+
+
+def test_one_thread_gives_the_blocks_bits_on_sparse_input():
+    X, y = _data(np.float64)
+    X = sp.csr_matrix(X * (np.random.default_rng(1).uniform(size=X.shape) < 0.3))
+    got = _fits_by_threads(lambda: MLPClassifier(hidden_layer_sizes=(256, 128),
+                                                   batch_size=128, max_iter=2, random_state=0),
+                             X, y)
+    assert got[1] == got[2] == got[3]
