@@ -9,14 +9,16 @@
 #   run in turn, and each product packs the operand the blocks share (W_i in
 #   phase 1, the deltas in phase 2) again: the wide network's one-thread fit
 #   spent ~10% more time than as one product per layer (docs/performance.md).
-# * The blocks are cut on a grid of rows (``_grid_block``: 12 in float32,
-#   1 in float64), where OpenBLAS's kernels give a row the same bits in the
-#   whole product as in its block. That is not assumed: each product shape (dtype, op(A), op(B), M, N,
-#   K, the block count) is probed once per process on synthetic operands
-#   through ``gemm_rm_step`` (the call the epoch makes, the BLAS on one
-#   thread), the whole product against its blocks, bit for bit
-#   (``blocks_merge``). A batch's blocks run as one pass only if every product
-#   of the pass matched; everything else in the pass works row by row.
+# * float32 blocks are cut on a grid of 12 rows where that keeps them nearly
+#   even (``_grid_block``), float64 blocks evenly: where OpenBLAS's kernels
+#   give a row the same bits in the whole product as in its block. That is
+#   not assumed: each product shape (dtype, op(A), op(B), M, N, K, the block
+#   count) is probed once per process on synthetic operands through
+#   ``gemm_rm_step`` (the call the epoch makes, the BLAS on one thread), the
+#   whole product against its blocks, bit for bit (``blocks_merge``). A
+#   batch's blocks run as one pass only if every product of the pass
+#   matched; the rest of the pass works row by row, but for the loss, still
+#   taken block by block (``_merged_rows_phase``).
 # * ``plan_merges`` fills an epoch's ``merge_*`` flags before it runs, for
 #   epochs on one thread only (the GIL held: the verdict table needs no
 #   lock). The probes of a new network cost once per process what a few of
