@@ -20,8 +20,9 @@ ACTIVATIONS = ("relu", "tanh", "logistic", "identity", "leaky_relu", "gelu", "si
 @pytest.mark.parametrize("n", [0, 1, 11, 12, 23, 24, 60, 100, 127, 128, 200, 255, 256, 784, 1000])
 @pytest.mark.parametrize("n_blocks", [1, 2, 3, 4, 7, 8, 16])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_grid_blocks_cover_the_rows_on_the_grid(n, n_blocks, dtype):
-    blocks = _engine.grid_blocks(n, n_blocks, dtype)
+@pytest.mark.parametrize("balanced", [True, False])
+def test_grid_blocks_cover_the_rows_on_the_grid(n, n_blocks, dtype, balanced):
+    blocks = _engine.grid_blocks(n, n_blocks, dtype, balanced)
     assert len(blocks) == n_blocks
     assert blocks[0][0] == 0 and blocks[-1][1] == n
     assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:]))
@@ -32,22 +33,37 @@ def test_grid_blocks_cover_the_rows_on_the_grid(n, n_blocks, dtype):
     if dtype == np.float64:
         # OpenBLAS's dgemm gives the same bits at any cut: even blocks
         assert blocks == even
+    elif balanced:
+        # a batch's rows: every cut on the 12-row grid where that keeps the
+        # blocks within 1/16 of the even size (the threads' shares stay
+        # even); else even blocks
+        assert (on_grid and nearly_even and min(sizes) > 0) or blocks == even
     else:
-        # every cut on the 12-row grid where that keeps the blocks within 1/16
-        # of the even size (the threads' shares stay even); else even blocks
-        assert (on_grid and nearly_even) or blocks == even
+        # a W_i's gradient rows (taken one block at a time): on the grid
+        # wherever that leaves no block empty
+        cuts = [0] + [min(n, ((n * b) // n_blocks + 6) // 12 * 12) for b in range(1, n_blocks)]
+        grid_fits = all(hi > lo for lo, hi in zip(cuts, cuts[1:] + [n]))
+        assert (on_grid and min(sizes) > 0) if grid_fits else blocks == even
 
 
-@pytest.mark.parametrize("n, n_blocks, expected", [
-    (128, 2, [(0, 60), (60, 128)]),
-    (200, 2, [(0, 96), (96, 200)]),
-    (100, 2, [(0, 48), (48, 100)]),
-    (96, 2, [(0, 48), (48, 96)]),
-    (32, 2, [(0, 16), (16, 32)]),                         # 12 | 20 would be too uneven
-    (256, 4, [(0, 64), (64, 128), (128, 192), (192, 256)]),  # 60 | 72 | 60 | 64 too
+@pytest.mark.parametrize("n, n_blocks, balanced, expected", [
+    (128, 2, True, [(0, 60), (60, 128)]),
+    (200, 2, True, [(0, 96), (96, 200)]),
+    (100, 2, True, [(0, 48), (48, 100)]),
+    (96, 2, True, [(0, 48), (48, 96)]),
+    (32, 2, True, [(0, 16), (16, 32)]),                   # 12 | 20 would be too uneven
+    (32, 2, False, [(0, 12), (12, 32)]),
+    (256, 4, True, [(0, 64), (64, 128), (128, 192), (192, 256)]),  # 60 | 72 | 60 | 64 too
+    (256, 4, False, [(0, 60), (60, 132), (132, 192), (192, 256)]),
+    # the wide network's W_0: gradient rows on the grid, batch rows even
+    (784, 7, False, [(0, 108), (108, 228), (228, 336), (336, 444), (444, 564), (564, 672),
+                     (672, 784)]),
+    (784, 7, True, [(0, 112), (112, 224), (224, 336), (336, 448), (448, 560), (560, 672),
+                    (672, 784)]),
+    (32, 4, False, [(0, 8), (8, 16), (16, 24), (24, 32)]),  # the grid would leave one empty
 ])
-def test_float32_grid_cuts(n, n_blocks, expected):
-    assert _engine.grid_blocks(n, n_blocks, np.float32) == expected
+def test_float32_grid_cuts(n, n_blocks, balanced, expected):
+    assert _engine.grid_blocks(n, n_blocks, np.float32, balanced) == expected
 
 
 def test_grid_blocks_reject_bad_counts():
@@ -57,37 +73,40 @@ def test_grid_blocks_reject_bad_counts():
         _engine.grid_blocks(10, 2, np.float16)
 
 
-def _blocks_give_whole(dtype, trans_b, M, N, K, n_blocks):
+def _blocks_give_whole(dtype, trans_a, trans_b, M, N, K, n_blocks, balanced):
     # the products themselves, through the training step's path: whole, and
-    # row blocks of A (contiguous, the epoch's leading dimensions) into C
+    # row blocks of op(A) (a copy of its columns with trans_a) into C
     rng = np.random.default_rng(M * 7 + N * 3 + K)
-    A = rng.uniform(-1, 1, (M, K)).astype(dtype)
+    A = rng.uniform(-1, 1, (K, M) if trans_a else (M, K)).astype(dtype)
     B = rng.uniform(-1, 1, (N, K) if trans_b else (K, N)).astype(dtype)
     whole = np.empty((M, N), dtype)
-    _engine.matmul(A, B, whole, trans_b=trans_b)
+    _engine.matmul(A, B, whole, trans_a=trans_a, trans_b=trans_b)
     blocks = np.empty((M, N), dtype)
-    for lo, hi in _engine.grid_blocks(M, n_blocks, dtype):
+    for lo, hi in _engine.grid_blocks(M, n_blocks, dtype, balanced):
         part = np.empty((hi - lo, N), dtype)
-        _engine.matmul(A[lo:hi], B, part, trans_b=trans_b)
+        a = np.ascontiguousarray(A[:, lo:hi]) if trans_a else A[lo:hi]
+        _engine.matmul(a, B, part, trans_a=trans_a, trans_b=trans_b)
         blocks[lo:hi] = part
     return whole.tobytes() == blocks.tobytes()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [
-    (False, 128, 256, 784, 2),      # the wide network's first layer, forward
-    (False, 128, 128, 256, 2),
-    (True, 128, 256, 128, 2),       # its hidden deltas
-    (False, 200, 100, 64, 2),       # digits
-    (False, 1000, 64, 96, 16),
-    (False, 100, 37, 53, 2),        # a cut off the grid (100 // 12 = 8 steps: 48 | 52)
+    # (trans_a, trans_b, M, N, K, n_blocks, balanced)
+    (False, False, 128, 256, 784, 2, True),   # the wide network's first layer, forward
+    (False, False, 128, 128, 256, 2, True),
+    (False, True, 128, 256, 128, 2, True),    # its hidden deltas
+    (True, False, 784, 256, 128, 7, False),   # W_0's gradient (grid rows: 108 | 120 | ...)
+    (True, False, 256, 128, 128, 4, False),
+    (False, False, 200, 100, 64, 2, True),    # digits
+    (False, False, 1000, 64, 96, 16, True),
+    (False, False, 100, 37, 53, 2, True),     # a cut off the grid (100 // 12 = 8 steps: 48 | 52)
 ])
 def test_verdict_is_what_the_products_give(dtype, shape):
-    trans_b, M, N, K, n_blocks = shape
-    verdict = _engine.blocks_merge_verdict(dtype, False, trans_b, M, N, K, n_blocks)
-    assert verdict == _blocks_give_whole(dtype, trans_b, M, N, K, n_blocks)
+    verdict = _engine.blocks_merge_verdict(dtype, *shape)
+    assert verdict == _blocks_give_whole(dtype, *shape)
     # kept: the same answer again
-    assert _engine.blocks_merge_verdict(dtype, False, trans_b, M, N, K, n_blocks) == verdict
+    assert _engine.blocks_merge_verdict(dtype, *shape) == verdict
 
 
 def test_verdict_hook_rejects_bad_input():

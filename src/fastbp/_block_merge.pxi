@@ -9,8 +9,8 @@
 #   run in turn, and each product packs the operand the blocks share (W_i in
 #   phase 1, the deltas in phase 2) again: the wide network's one-thread fit
 #   spent ~10% more time than as one product per layer (docs/performance.md).
-# * float32 blocks are cut on a grid of 12 rows where that keeps them nearly
-#   even (``_grid_block``), float64 blocks evenly: where OpenBLAS's kernels
+# * float32 blocks are cut on a grid of 12 rows (a batch's where that keeps
+#   them nearly even; ``_grid_block``), float64 blocks evenly: where OpenBLAS's kernels
 #   give a row the same bits in the whole product as in its block. That is
 #   not assumed: each product shape (dtype, op(A), op(B), M, N, K, the block
 #   count) is probed once per process on synthetic operands through
@@ -34,6 +34,7 @@ cdef struct MergeVerdict:
     bint trans_a
     bint trans_b
     int M, N, K, n_blocks
+    bint balanced                   # cut as a batch's rows (_grid_block)
     bint merge                      # the whole product gives the blocks' bits
 
 
@@ -42,7 +43,7 @@ cdef int _n_merge_verdicts = 0
 
 
 cdef bint _probe_merge(floating *buf, bint trans_a, bint trans_b, int M, int N, int K,
-                       int n_blocks) noexcept nogil:
+                       int n_blocks, bint balanced) noexcept nogil:
     # whole against blocks on synthetic operands in buf (A, B, then two C)
     cdef Py_ssize_t na = <Py_ssize_t> M * K, nb = <Py_ssize_t> K * N, nc = <Py_ssize_t> M * N
     cdef Py_ssize_t i, lo, hi
@@ -57,7 +58,7 @@ cdef bint _probe_merge(floating *buf, bint trans_a, bint trans_b, int M, int N, 
     gemm_rm_step(trans_a, trans_b, M, N, K, <floating> 1.0, A, lda, B, ldb, <floating> 0.0,
                  whole, N)
     for b in range(n_blocks):
-        _grid_block(M, n_blocks, b, _row_grid(floating is float), &lo, &hi)
+        _grid_block(M, n_blocks, b, _row_grid(floating is float), balanced, &lo, &hi)
         if hi > lo:
             gemm_rm_step(trans_a, trans_b, <int> (hi - lo), N, K, <floating> 1.0,
                          A + (lo if trans_a else lo * lda), lda, B, ldb, <floating> 0.0,
@@ -66,9 +67,10 @@ cdef bint _probe_merge(floating *buf, bint trans_a, bint trans_b, int M, int N, 
 
 
 cdef bint blocks_merge(bint is_float, bint trans_a, bint trans_b, int M, int N, int K,
-                       int n_blocks) except -1:
+                       int n_blocks, bint balanced) except -1:
     """Whether ``gemm_rm_step`` of this shape, with op(A)'s rows (C's) cut
-    into n_blocks by ``_grid_block``, gives the blocks' bits as one product:
+    into n_blocks by ``_grid_block`` (``balanced``: a batch's rows, else a
+    W_i's gradient rows), gives the blocks' bits as one product:
     the verdict kept, else probed (the GIL held, scipy's OpenBLAS on one
     thread as in the epoch). False when the table is full or memory runs out."""
     global _n_merge_verdicts
@@ -83,7 +85,8 @@ cdef bint blocks_merge(bint is_float, bint trans_a, bint trans_b, int M, int N, 
     for i in range(_n_merge_verdicts):
         v = &_merge_verdicts[i]
         if (v.M == M and v.N == N and v.K == K and v.n_blocks == n_blocks
-                and v.is_float == is_float and v.trans_a == trans_a and v.trans_b == trans_b):
+                and v.is_float == is_float and v.trans_a == trans_a and v.trans_b == trans_b
+                and v.balanced == balanced):
             return v.merge
     if _n_merge_verdicts >= MERGE_SHAPES or not _blas_serial_now():
         return False
@@ -92,9 +95,9 @@ cdef bint blocks_merge(bint is_float, bint trans_a, bint trans_b, int M, int N, 
         return False
     with nogil:
         if is_float:
-            merge = _probe_merge(<float *> buf, trans_a, trans_b, M, N, K, n_blocks)
+            merge = _probe_merge(<float *> buf, trans_a, trans_b, M, N, K, n_blocks, balanced)
         else:
-            merge = _probe_merge(<double *> buf, trans_a, trans_b, M, N, K, n_blocks)
+            merge = _probe_merge(<double *> buf, trans_a, trans_b, M, N, K, n_blocks, balanced)
     free(buf)
     v = &_merge_verdicts[_n_merge_verdicts]
     v.is_float = is_float
@@ -104,6 +107,7 @@ cdef bint blocks_merge(bint is_float, bint trans_a, bint trans_b, int M, int N, 
     v.N = N
     v.K = K
     v.n_blocks = n_blocks
+    v.balanced = balanced
     v.merge = merge
     _n_merge_verdicts += 1
     return merge
@@ -121,9 +125,9 @@ cdef bint _rows_merge(EpochConfig *cfg, bint is_float, Py_ssize_t B) except -1:
         n_out = <int> net.sizes[i + 1]
         # a CSR first layer works row by row
         if not (i == 0 and cfg.inp.csr_data != NULL) and not blocks_merge(
-                is_float, False, False, <int> B, n_out, n_in, nb):
+                is_float, False, False, <int> B, n_out, n_in, nb, True):
             return False
-        if i > 0 and not blocks_merge(is_float, False, True, <int> B, n_in, n_out, nb):
+        if i > 0 and not blocks_merge(is_float, False, True, <int> B, n_in, n_out, nb, True):
             return False
     return True
 
@@ -150,6 +154,6 @@ cdef int plan_merges(EpochConfig *cfg, bint is_float) except -1:
             nb = <int> _weight_blocks(net, i, cfg.batch_size, False)
             if nb > 1 and not (i == 0 and cfg.inp.csr_data != NULL) and blocks_merge(
                     is_float, True, False, <int> net.sizes[i], <int> net.sizes[i + 1],
-                    <int> rows, nb):
+                    <int> rows, nb, False):
                 cfg.merge_grads[kind] |= 1ULL << i
     return 0

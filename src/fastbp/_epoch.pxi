@@ -688,7 +688,7 @@ cdef inline void _merged_rows_phase(const EpochConfig *cfg, const Workspace *ws,
         _tick(ws.clock, PH_GATHER)
     _forward_block(cfg, ws, batch, 0, batch.n_rows, params)
     for part in range(n_parts):
-        _grid_block(batch.n_rows, n_parts, part, cfg.row_grid, &r0, &r1)
+        _grid_block(batch.n_rows, n_parts, part, cfg.row_grid, True, &r0, &r1)
         if r1 > r0:
             _output_block(cfg, ws, batch, r0, r1, params)
     _backward_block(cfg, ws, batch, 0, batch.n_rows, params)
@@ -885,7 +885,7 @@ cdef inline void _parameters_phase(const EpochConfig *cfg, const Workspace *ws,
     if nt > 1 and not csr:
         while _take_weight_block(net, cfg.batch_size, next_block, n_blocks, &i, &nb, &b,
                                  &index):
-            _grid_block(net.sizes[i], nb, b, cfg.row_grid, &k0, &k1)
+            _grid_block(net.sizes[i], nb, b, cfg.row_grid, False, &k0, &k1)
             _weight_rows_part(cfg, ws, batch, step, i, k0, k1, True, params, sumsq + index)
         for i in range(net.n_layers - 1, -1, -1):
             _bias_part(cfg, ws, batch, step, i, tid, nt, params, grads)
@@ -907,7 +907,7 @@ cdef inline void _parameters_phase(const EpochConfig *cfg, const Workspace *ws,
             _layer_gradient(cfg, ws, batch, i, 0, net.sizes[i], 0, 0, grads)
             _tick(ws.clock, PH_GRADIENT_GEMM)
         for b in range(nb):
-            _grid_block(net.sizes[i], nb, b, cfg.row_grid, &k0, &k1)
+            _grid_block(net.sizes[i], nb, b, cfg.row_grid, False, &k0, &k1)
             if _owns(done + k0 * n_out, (k1 - k0) * n_out, net.n_weights, tid, nt):
                 _weight_rows_part(cfg, ws, batch, step, i, k0, k1,
                                   not (i == 0 and csr) and not merged, params,
@@ -954,7 +954,7 @@ cdef inline void _first_layer_rows(const EpochConfig *cfg, int tid, int nt, Py_s
     cdef Py_ssize_t done = net.n_weights - net.sizes[0] * net.sizes[1], b, k0, k1
     lo[0] = hi[0] = 0
     for b in range(nb):
-        _grid_block(net.sizes[0], nb, b, cfg.row_grid, &k0, &k1)
+        _grid_block(net.sizes[0], nb, b, cfg.row_grid, False, &k0, &k1)
         if _owns(done + k0 * net.sizes[1], (k1 - k0) * net.sizes[1], net.n_weights, tid, nt):
             if hi[0] == 0:
                 lo[0] = k0
@@ -1075,7 +1075,7 @@ cdef inline void _weight_block_range(const EpochConfig *cfg, int i, Py_ssize_t n
         _block(cfg.net.sizes[i] * n_out, nb, b, k0, k1)
         owned[0] = _owns(done + k0[0], k1[0] - k0[0], cfg.net.n_weights, tid, nt)
     else:
-        _grid_block(cfg.net.sizes[i], nb, b, cfg.row_grid, k0, k1)
+        _grid_block(cfg.net.sizes[i], nb, b, cfg.row_grid, False, k0, k1)
         owned[0] = _owns(done + k0[0] * n_out, (k1[0] - k0[0]) * n_out, cfg.net.n_weights,
                          tid, nt)
 
@@ -1180,7 +1180,7 @@ cdef inline void _row_part(const EpochConfig *cfg, const Batch *batch, Py_ssize_
     if cfg.data_parallel:
         _split(batch.n_rows, <int> part, 2, r0, r1)
     else:
-        _grid_block(batch.n_rows, n_parts, part, cfg.row_grid, r0, r1)
+        _grid_block(batch.n_rows, n_parts, part, cfg.row_grid, True, r0, r1)
 
 
 cdef void _epoch_body(Epoch *epoch, int tid, int nt, floating *params) noexcept nogil:

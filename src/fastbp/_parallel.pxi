@@ -153,7 +153,7 @@ cdef inline void _share(Py_ssize_t n, int tid, int nt, Py_ssize_t *lo,
 cdef enum:
     MAX_ROW_BLOCKS = 16       # blocks of a batch's rows, at most
     # float32 row blocks (of a batch, of a W_i's gradient) are cut on this
-    # grid where it keeps them nearly even: OpenBLAS's Haswell/Zen sgemm gives
+    # grid where that suits the blocks: OpenBLAS's Haswell/Zen sgemm gives
     # an output row the same bits in the whole product as in a block cut on a
     # multiple of 12 rows, and not elsewhere. Its dgemm did at every cut
     # tried: float64 blocks are cut evenly (a grid of 1). See ``_grid_block``.
@@ -234,21 +234,23 @@ cdef inline Py_ssize_t _grid_cut(Py_ssize_t n, Py_ssize_t n_blocks, Py_ssize_t b
 
 
 cdef inline void _grid_block(Py_ssize_t n, Py_ssize_t n_blocks, Py_ssize_t b, Py_ssize_t grid,
-                             Py_ssize_t *lo, Py_ssize_t *hi) noexcept nogil:
+                             bint balanced, Py_ssize_t *lo, Py_ssize_t *hi) noexcept nogil:
     """Block b [lo, hi) of n rows of a product's output cut into n_blocks with
     every cut on a multiple of ``grid`` rows (``_row_grid``), so that one
     thread may run consecutive blocks as one product where that gives the
-    same bits (_block_merge.pxi); evenly (``_block``) with a grid of 1 or
-    when a block would then differ from the even size by more than 1/16 of
-    it (threads share the blocks: uneven blocks keep the faster one waiting;
-    128 rows are cut 60 | 68, 200 rows 96 | 104, 256 rows in four evenly)."""
-    cdef Py_ssize_t k, off
+    same bits (_block_merge.pxi). Evenly (``_block``) instead with a grid of
+    1, when a block would be empty, or, ``balanced`` (a batch's rows, shared
+    out statically: uneven halves keep the faster thread waiting), when a
+    block would differ from the even size by more than 1/16 of it: 128 rows
+    are cut 60 | 68, 200 rows 96 | 104, 256 rows in four evenly. Blocks of
+    W_i's gradient rows are taken one at a time: their sizes may differ
+    more (784 rows in seven: 108 | 120 | 108 | 108 | 120 | 108 | 112)."""
+    cdef Py_ssize_t k, size, off
     if grid > 1:
         for k in range(n_blocks):
-            # the block's size times n_blocks, less n
-            off = (_grid_cut(n, n_blocks, k + 1, grid) - _grid_cut(n, n_blocks, k, grid)
-                   ) * n_blocks - n
-            if 16 * (off if off >= 0 else -off) > n:
+            size = _grid_cut(n, n_blocks, k + 1, grid) - _grid_cut(n, n_blocks, k, grid)
+            off = size * n_blocks - n           # n_blocks times its distance from even
+            if size <= 0 or (balanced and 16 * (off if off >= 0 else -off) > n):
                 grid = 1
                 break
     if grid <= 1:

@@ -411,9 +411,10 @@ def step_gemm_reference(double[:, ::1] A, double[:, ::1] B, bint trans_a=False,
     return C
 
 
-def grid_blocks(Py_ssize_t n, Py_ssize_t n_blocks, dtype):
+def grid_blocks(Py_ssize_t n, Py_ssize_t n_blocks, dtype, bint balanced=True):
     """Test hook: the ``(lo, hi)`` of each of the n_blocks blocks ``_grid_block``
-    cuts n rows into (training's row blocks in this dtype)."""
+    cuts n rows into (training's row blocks in this dtype: a batch's rows,
+    ``balanced``, else a W_i's gradient rows)."""
     cdef Py_ssize_t b, lo, hi, grid
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
@@ -423,20 +424,21 @@ def grid_blocks(Py_ssize_t n, Py_ssize_t n_blocks, dtype):
     grid = _row_grid(dtype == np.float32)
     out = []
     for b in range(n_blocks):
-        _grid_block(n, n_blocks, b, grid, &lo, &hi)
+        _grid_block(n, n_blocks, b, grid, balanced, &lo, &hi)
         out.append((lo, hi))
     return out
 
 
 def blocks_merge_verdict(dtype, bint trans_a, bint trans_b, int M, int N, int K,
-                         int n_blocks):
+                         int n_blocks, bint balanced=True):
     """Test hook: whether one thread runs the product ``op(A) @ op(B)`` of this
-    shape (C is M x N), cut into n_blocks row blocks by ``_grid_block``, as one
-    product (``blocks_merge``: probed now if the shape is new)."""
+    shape (C is M x N), cut into n_blocks row blocks by ``_grid_block`` (see
+    ``grid_blocks``), as one product (``blocks_merge``: probed now if the shape is new)."""
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype must be float32 or float64, got {dtype}")
     if M < 1 or N < 1 or K < 1 or n_blocks < 1:
         raise ValueError(f"M, N, K and n_blocks must be >= 1, got {(M, N, K, n_blocks)}")
     with _BlasSerial():
-        return bool(blocks_merge(dtype == np.float32, trans_a, trans_b, M, N, K, n_blocks))
+        return bool(blocks_merge(dtype == np.float32, trans_a, trans_b, M, N, K, n_blocks,
+                                 balanced))
