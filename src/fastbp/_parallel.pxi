@@ -152,11 +152,12 @@ cdef inline void _share(Py_ssize_t n, int tid, int nt, Py_ssize_t *lo,
 
 cdef enum:
     MAX_ROW_BLOCKS = 16       # blocks of a batch's rows, at most
-    # float32 row blocks (of a batch, of a W_i's gradient) are cut on this
-    # grid where that suits the blocks: OpenBLAS's Haswell/Zen sgemm gives
-    # an output row the same bits in the whole product as in a block cut on a
-    # multiple of 12 rows, and not elsewhere. Its dgemm did at every cut
-    # tried: float64 blocks are cut evenly (a grid of 1). See ``_grid_block``.
+    # float32 row blocks are cut on this grid (a batch's rows where that keeps
+    # them nearly even, a W_i's gradient rows wherever no block is left
+    # empty: ``_grid_block``): OpenBLAS's Haswell/Zen sgemm gives an output
+    # row the same bits in the whole product as in a block cut on a multiple
+    # of 12 rows, and not elsewhere. Its dgemm did at every cut tried:
+    # float64 blocks are cut evenly (a grid of 1).
     ROW_GRID_FLOAT = 12
     ROW_BLOCK_MIN = 16        # rows per block of a batch, at least
     GRAD_BLOCK_MIN_ROWS = 8   # rows of W_i per block of its gradient, at least
