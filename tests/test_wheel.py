@@ -1,8 +1,10 @@
 """The wheel: built from the sdist, carrying the right files, installed into
 a clean virtual environment outside the source tree, and working there.
 
-The build-and-install test is marked ``slow`` (about a minute: a compile and
-a venv with numpy and scipy); deselect it with ``-m "not slow"``. It runs the
+The build-and-install test is marked ``slow`` (~6 minutes on 2 cores: a
+second compile of the engine and a venv with numpy and scipy); the README's
+test command deselects it with ``-m "not slow"`` and CI runs it as a group of
+its own (``.ci/run``). It runs the
 quick path of ``tools/check_wheel.py``; ``python tools/check_wheel.py --full``
 adds ``auditwheel repair`` and the whole test suite against the installed
 wheel (run it before a release).
