@@ -1,7 +1,8 @@
-"""One thread runs a product's fixed blocks as one product where that gives
-the blocks' bits (src/fastbp/_block_merge.pxi): the blocks' grid, the
-verdicts against the products themselves, and fits on one thread (merged)
-against fits on two and three (the blocks), bit for bit."""
+"""A thread runs its consecutive fixed blocks of a product as one product
+where that gives the blocks' bits (src/fastbp/_block_merge.pxi): the
+blocks' grid, the verdicts against the products themselves, and fits on one,
+two and three threads (each merging other runs of blocks) against fits that
+run every block on its own, bit for bit."""
 
 import warnings
 
@@ -73,20 +74,26 @@ def test_grid_blocks_reject_bad_counts():
         _engine.grid_blocks(10, 2, np.float16)
 
 
-def _blocks_give_whole(dtype, trans_a, trans_b, M, N, K, n_blocks, balanced):
-    # the products themselves, through the training step's path: whole, and
-    # row blocks of op(A) (a copy of its columns with trans_a) into C
+def _product(A, B, lo, hi, trans_a, trans_b):
+    # rows lo:hi of op(A) @ op(B) through the training step's path (a copy of
+    # A's columns with trans_a)
+    a = np.ascontiguousarray(A[:, lo:hi]) if trans_a else A[lo:hi]
+    out = np.empty((hi - lo, B.shape[0] if trans_b else B.shape[1]), A.dtype)
+    _engine.matmul(a, B, out, trans_a=trans_a, trans_b=trans_b)
+    return out
+
+
+def _blocks_give_whole(dtype, trans_a, trans_b, M, N, K, n_blocks, balanced, first=0,
+                       stop=None):
+    # the products themselves: blocks first..stop-1 as one product of their
+    # rows, and each on its own
     rng = np.random.default_rng(M * 7 + N * 3 + K)
     A = rng.uniform(-1, 1, (K, M) if trans_a else (M, K)).astype(dtype)
     B = rng.uniform(-1, 1, (N, K) if trans_b else (K, N)).astype(dtype)
-    whole = np.empty((M, N), dtype)
-    _engine.matmul(A, B, whole, trans_a=trans_a, trans_b=trans_b)
-    blocks = np.empty((M, N), dtype)
-    for lo, hi in _engine.grid_blocks(M, n_blocks, dtype, balanced):
-        part = np.empty((hi - lo, N), dtype)
-        a = np.ascontiguousarray(A[:, lo:hi]) if trans_a else A[lo:hi]
-        _engine.matmul(a, B, part, trans_a=trans_a, trans_b=trans_b)
-        blocks[lo:hi] = part
+    run = _engine.grid_blocks(M, n_blocks, dtype, balanced)[first:stop]
+    lo, hi = run[0][0], run[-1][1]
+    whole = _product(A, B, lo, hi, trans_a, trans_b)
+    blocks = np.concatenate([_product(A, B, b0, b1, trans_a, trans_b) for b0, b1 in run])
     return whole.tobytes() == blocks.tobytes()
 
 
@@ -109,11 +116,36 @@ def test_verdict_is_what_the_products_give(dtype, shape):
     assert _engine.blocks_merge_verdict(dtype, *shape) == verdict
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [
+    # (trans_a, trans_b, M, N, K, n_blocks, balanced, first, stop): one
+    # thread's run of a W_i's gradient blocks
+    (True, False, 784, 256, 128, 7, False, 0, 3),   # wide, two threads: W_0's runs
+    (True, False, 784, 256, 128, 7, False, 3, 7),
+    (True, False, 784, 256, 60, 7, False, 3, 7),    # ... the last batch of 60 rows
+    (True, False, 784, 256, 128, 7, False, 2, 5),   # three threads: the middle run
+    (True, False, 512, 512, 200, 7, False, 0, 4),   # 64-512-512-5
+    (True, False, 512, 512, 200, 7, False, 4, 7),
+    (True, False, 100, 37, 53, 4, False, 1, 3),     # 100 rows in four, on the grid
+    (False, False, 100, 37, 53, 2, True, 0, 1),     # one block: nothing to merge
+])
+def test_run_verdict_is_what_the_products_give(dtype, shape):
+    verdict = _engine.blocks_merge_verdict(dtype, *shape[:6], balanced=shape[6],
+                                           first=shape[7], stop=shape[8])
+    assert verdict == _blocks_give_whole(dtype, *shape)
+    assert _engine.blocks_merge_verdict(dtype, *shape[:6], balanced=shape[6],
+                                        first=shape[7], stop=shape[8]) == verdict
+
+
 def test_verdict_hook_rejects_bad_input():
     with pytest.raises(ValueError, match="float32 or float64"):
         _engine.blocks_merge_verdict(np.int32, False, False, 10, 10, 10, 2)
     with pytest.raises(ValueError, match="must be >= 1"):
         _engine.blocks_merge_verdict(np.float64, False, False, 10, 0, 10, 2)
+    with pytest.raises(ValueError, match="first and stop"):
+        _engine.blocks_merge_verdict(np.float64, True, False, 10, 10, 10, 2, False, 1, 1)
+    with pytest.raises(ValueError, match="first and stop"):
+        _engine.blocks_merge_verdict(np.float64, True, False, 10, 10, 10, 2, False, 0, 3)
 
 
 def _data(dtype, n=700, n_features=200, seed=0):
@@ -123,23 +155,33 @@ def _data(dtype, n=700, n_features=200, seed=0):
     return X, y
 
 
+def _fit(make, X, y, n_threads):
+    with threadpool_limits(limits=n_threads, user_api="blas"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = make().fit(X, y)
+    # the weights and the reported losses (summed per block: kept per block)
+    return (b"".join(c.tobytes() for c in model.coefs_ + model.intercepts_),
+            np.asarray(model.loss_curve_).tobytes())
+
+
 def _fits_by_threads(make, X, y, threads=(1, 2, 3)):
-    out = {}
+    # "blocks": one thread running every block on its own, no product merged
+    old = _engine.set_block_merging(False)
+    try:
+        out = {"blocks": _fit(make, X, y, 1)}
+    finally:
+        _engine.set_block_merging(old)
     for n in threads:
-        with threadpool_limits(limits=n, user_api="blas"), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            model = make().fit(X, y)
-        # the weights and the reported losses (summed per block: kept per block)
-        out[n] = (b"".join(c.tobytes() for c in model.coefs_ + model.intercepts_),
-                  np.asarray(model.loss_curve_).tobytes())
+        out[n] = _fit(make, X, y, n)
     return out
 
 
 # A network worth two threads whose batches take the row-split mode (more
 # parameters than a batch's activations): one thread runs each batch's two
 # row blocks and each W_i's gradient blocks as one product where the probe
-# allowed it; two and three threads run the blocks. 700 rows in batches of
-# 128 leave a last batch of 60.
+# allowed it, two and three threads their runs of W_i's gradient blocks
+# (other runs for each count); each fit must give the bits of every block
+# run on its own. 700 rows in batches of 128 leave a last batch of 60.
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -147,7 +189,7 @@ def test_one_thread_gives_the_blocks_bits(activation, dtype):
     X, y = _data(dtype)
     got = _fits_by_threads(lambda: MLP(hidden_layer_sizes=(256, 128), activation=activation,
                                          batch_size=128, max_iter=2, random_state=0), X, y)
-    assert got[1] == got[2] == got[3]
+    assert got["blocks"] == got[1] == got[2] == got[3]
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -157,7 +199,7 @@ def test_one_thread_gives_the_blocks_bits_with_the_modern_options(dtype):
         hidden_layer_sizes=(256, 128), activation="gelu", dropout=0.2, weight_decay=0.01,
         learning_rate="cosine", label_smoothing=0.1, batch_size=100, max_iter=2,
         random_state=0), X, y)
-    assert got[1] == got[2] == got[3]
+    assert got["blocks"] == got[1] == got[2] == got[3]
 
 
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
@@ -165,12 +207,12 @@ def test_one_thread_gives_the_blocks_bits_for_the_drop_ins(solver):
     X, y = _data(np.float32, n=650)
     got = _fits_by_threads(lambda: MLPClassifier(hidden_layer_sizes=(256, 128), solver=solver,
                                                    max_iter=2, random_state=0), X, y)
-    assert got[1] == got[2]
+    assert got["blocks"] == got[1] == got[2]
     target = X[:, :3] @ np.arange(1.0, 4.0, dtype=np.float32)
     got = _fits_by_threads(lambda: MLPRegressor(hidden_layer_sizes=(256, 128), solver=solver,
                                                   batch_size=128, max_iter=2, random_state=0),
                              X, target)
-    assert got[1] == got[2]
+    assert got["blocks"] == got[1] == got[2]
 
 
 def test_one_thread_gives_the_blocks_bits_on_sparse_input():
@@ -179,4 +221,4 @@ def test_one_thread_gives_the_blocks_bits_on_sparse_input():
     got = _fits_by_threads(lambda: MLPClassifier(hidden_layer_sizes=(256, 128),
                                                    batch_size=128, max_iter=2, random_state=0),
                              X, y)
-    assert got[1] == got[2] == got[3]
+    assert got["blocks"] == got[1] == got[2] == got[3]

@@ -21,8 +21,8 @@ Design
   of rows, then blocks of parameters; or two fixed half-batches when the
   activations outweigh the parameters. The blocks depend on the shapes
   only, so the weights (float32 and float64) do not depend on the thread
-  count; one thread runs them as one product where a probe showed the
-  same bits.
+  count; a thread runs its consecutive blocks as one product where a
+  probe showed the same bits.
 * The element-wise kernels come in AVX-512, AVX2 and baseline versions,
   one set chosen at import (_simd.pxi: the CPU's best or FASTBP_SIMD).
 * Arithmetic follows scikit-learn's order of operations, so a float64 fit
@@ -229,9 +229,8 @@ def train_epoch(NetSpec spec, floating[::1] params, floating[::1] grads,
                    not X.is_sparse and _data_parallel(net, batch_size))
     buffers = _epoch_buffers(&epoch, n_threads)
     with _BlasSerial():
-        if n_threads == 1:
-            # one thread runs every block: as one product where the bits agree
-            plan_merges(&epoch.config, floating is float)
+        # a thread runs its consecutive blocks as one product where the bits agree
+        plan_merges(&epoch.config, floating is float, n_threads)
         with nogil:
             t_call = fb_now_ns()
             epoch.totals.sumsq_start = weights_sumsq(net, &params[0])

@@ -10,13 +10,15 @@
 #      (``_row_blocks``) through the network and back (gather, forward, loss
 #      and output delta, hidden deltas). Rows are independent and ``W`` is
 #      only read.
-#   2. parameters (``_parameters_phase``): blocks of rows of the ``W_i``
-#      (``_weight_blocks``), which threads take one at a time as they finish
-#      one (``Segment.next_block``), and the thread's columns of every
-#      ``b_i``: their gradient from all rows, then the step.
-#   The blocks are fixed by the shapes (_parallel.pxi) and each is one
-#   product whichever thread runs it, so the weights (float32 and float64)
-#   do not depend on the thread count.
+#   2. parameters (``_parameters_phase``): the thread's run of consecutive
+#      blocks of rows of each ``W_i`` (``_weight_blocks``, ``_weight_run``)
+#      and its columns of every ``b_i``: their gradient from all rows, then
+#      the step.
+#   The blocks are fixed by the shapes (_parallel.pxi) and each gives the
+#   same bits whichever thread runs it (alone, or in one product with its
+#   run where a probe showed that this gives the blocks' bits:
+#   _block_merge.pxi), so the weights (float32 and float64) do not depend
+#   on the thread count.
 #   In the data-parallel mode (``_data_parallel``, by shape) phase 1 takes
 #   two fixed half-batches, each with its own gradient
 #   (``_half_batch_gradient``), and phase 2 adds them and steps
@@ -302,12 +304,15 @@ cdef struct EpochConfig:
     bint train                    # a step per batch; else one full-batch gradient
     bint data_parallel            # see _data_parallel
     Py_ssize_t row_grid           # row blocks are cut on it (_row_grid, _grid_block)
-    # one thread: the fixed blocks of a product as one product where that
-    # gives their bits (_block_merge.pxi), bit i for layer i (the first 64);
-    # [0] for batches of batch_size rows, [1] for the epoch's last, shorter one
+    # a thread's fixed blocks of a product as one product where that gives
+    # their bits (_block_merge.pxi, plan_merges), bit i for layer i (the
+    # first 64); [0] for batches of batch_size rows, [1] for the epoch's last,
+    # shorter one
     Py_ssize_t last_batch_rows
-    unsigned long long merge_rows[2]   # bit 0: phase 1's row blocks, every layer
-    unsigned long long merge_grads[2]  # bit i: the row blocks of W_i's gradient
+    int merge_threads                  # the thread count the flags are for
+    unsigned long long merge_rows[2]   # one thread: bit 0: phase 1's row blocks
+    # thread t's run of the row blocks of W_i's gradient (_weight_run): bit i
+    unsigned long long merge_grads[FB_MAX_THREADS][2]
 
 
 cdef struct Segment:
@@ -317,7 +322,6 @@ cdef struct Segment:
     long long first_batch         # index in the epoch of the segment's first batch
     fb_barrier *barrier
     long long t_start             # when every thread of the segment was running
-    long next_block[2]            # phase 2's next weight block to take, per batch parity
 
 
 cdef struct EpochTotals:
@@ -840,79 +844,65 @@ cdef Py_ssize_t _weight_block_count(const Net *net, Py_ssize_t batch_size,
     return total
 
 
-cdef inline bint _take_weight_block(const Net *net, Py_ssize_t batch_size, long *next_block,
-                                    Py_ssize_t n_blocks, int *layer, Py_ssize_t *nb,
-                                    Py_ssize_t *b, Py_ssize_t *index) noexcept nogil:
-    """The next row-split weight block no thread has taken, in the static
-    loop's order (the last layer's blocks first): its layer, the layer's
-    block count, its number in the layer and its index among all
-    (``sumsq``'s); False when none is left."""
-    cdef long g = fb_fetch_add(next_block)
-    cdef Py_ssize_t first = 0
-    cdef int i
-    if g >= n_blocks:
-        return False
-    for i in range(net.n_layers - 1, -1, -1):
-        nb[0] = _weight_blocks(net, i, batch_size, False)
-        if g < first + nb[0]:
-            layer[0] = i
-            b[0] = g - first
-            index[0] = n_blocks - first - nb[0] + b[0]
-            return True
-        first += nb[0]
-    return False
+cdef inline void _weight_run(const EpochConfig *cfg, int i, Py_ssize_t done, Py_ssize_t nb,
+                             int tid, int nt, Py_ssize_t *b0, Py_ssize_t *b1) noexcept nogil:
+    """Thread ``tid``'s blocks ``[b0, b1)`` of ``W_i``'s nb row blocks, the
+    layers after it holding ``done`` weights: those whose middle falls in
+    its share of all the weights (``_owns``; they are consecutive)."""
+    cdef Py_ssize_t b, k0, k1, n_out = cfg.net.sizes[i + 1]
+    b0[0] = b1[0] = 0
+    for b in range(nb):
+        _grid_block(cfg.net.sizes[i], nb, b, cfg.row_grid, False, &k0, &k1)
+        if _owns(done + k0 * n_out, (k1 - k0) * n_out, cfg.net.n_weights, tid, nt):
+            if b1[0] == 0:
+                b0[0] = b
+            b1[0] = b + 1
+
+
+cdef inline void _run_rows(const EpochConfig *cfg, int i, Py_ssize_t nb, Py_ssize_t b0,
+                           Py_ssize_t b1, Py_ssize_t *lo, Py_ssize_t *hi) noexcept nogil:
+    # the rows [lo, hi) of W_i that its row blocks [b0, b1) cover
+    cdef Py_ssize_t unused
+    lo[0] = hi[0] = 0
+    if b1 > b0:
+        _grid_block(cfg.net.sizes[i], nb, b0, cfg.row_grid, False, lo, &unused)
+        _grid_block(cfg.net.sizes[i], nb, b1 - 1, cfg.row_grid, False, &unused, hi)
 
 
 cdef inline void _parameters_phase(const EpochConfig *cfg, const Workspace *ws,
                                    const Batch *batch, const Step *step, int tid, int nt,
-                                   floating *params, double *sumsq,
-                                   long *next_block) noexcept nogil:
-    """Thread ``tid``'s blocks of rows of the ``W_i`` (``_weight_blocks``: one
-    product each whatever the thread count) and its columns of every ``b_i``:
-    their gradient from every row of the batch, then (training) their step,
-    each block's squared weights after it into ``sumsq[block]``. Threads take
-    the blocks one at a time from ``next_block`` as they finish the previous
-    one (a block's results do not depend on the thread that runs it; an
-    uneven machine, or a thread slowed by another process, evens out); the
-    sparse first layer shares them out by size (``_owns``) instead."""
+                                   floating *params, double *sumsq) noexcept nogil:
+    """Thread ``tid``'s run of row blocks of each ``W_i`` (``_weight_blocks``,
+    ``_weight_run``) and its columns of every ``b_i``: their gradient from
+    every row of the batch (the run as one product where that gives its
+    blocks' bits, else block by block), then (training) their step, each
+    block's squared weights after it into ``sumsq[block]``. A sparse first
+    layer's gradient is one pass over the batch's values for all the
+    thread's rows."""
     cdef const Net *net = cfg.net
     cdef floating *grads = <floating *> cfg.grads
-    cdef Py_ssize_t nb, b, k0, k1, n_out, csr_lo, csr_hi
-    cdef Py_ssize_t n_blocks = _weight_block_count(net, cfg.batch_size, False)
-    cdef Py_ssize_t index = n_blocks, done = 0
+    cdef Py_ssize_t nb, b, b0, b1, k0, k1, n_out
+    cdef Py_ssize_t index = _weight_block_count(net, cfg.batch_size, False), done = 0
     cdef bint csr = cfg.inp.csr_data != NULL, merged
     cdef int i
-    if nt > 1 and not csr:
-        while _take_weight_block(net, cfg.batch_size, next_block, n_blocks, &i, &nb, &b,
-                                 &index):
-            _grid_block(net.sizes[i], nb, b, cfg.row_grid, False, &k0, &k1)
-            _weight_rows_part(cfg, ws, batch, step, i, k0, k1, True, params, sumsq + index)
-        for i in range(net.n_layers - 1, -1, -1):
-            _bias_part(cfg, ws, batch, step, i, tid, nt, params, grads)
-        return
-    if csr:
-        # the CSR first layer: one pass over the batch's values for all this
-        # thread's rows (each element sums its rows in order, whatever the range)
-        _first_layer_rows(cfg, tid, nt, &csr_lo, &csr_hi)
-        _layer_gradient(cfg, ws, batch, 0, csr_lo, csr_hi, 0, 0, grads)
-        _tick(ws.clock, PH_GRADIENT_GEMM)
     for i in range(net.n_layers - 1, -1, -1):
         nb = _weight_blocks(net, i, cfg.batch_size, False)
         n_out = net.sizes[i + 1]
         index -= nb
-        merged = (nt == 1 and nb > 1 and not (i == 0 and csr)
-                  and _merges(cfg.merge_grads, cfg, batch, i))
-        if merged:
-            # every block of W_i: one product (the blocks' bits, _block_merge.pxi)
-            _layer_gradient(cfg, ws, batch, i, 0, net.sizes[i], 0, 0, grads)
-            _tick(ws.clock, PH_GRADIENT_GEMM)
-        for b in range(nb):
-            _grid_block(net.sizes[i], nb, b, cfg.row_grid, False, &k0, &k1)
-            if _owns(done + k0 * n_out, (k1 - k0) * n_out, net.n_weights, tid, nt):
-                _weight_rows_part(cfg, ws, batch, step, i, k0, k1,
-                                  not (i == 0 and csr) and not merged, params,
-                                  sumsq + index + b)
+        _weight_run(cfg, i, done, nb, tid, nt, &b0, &b1)
         done += net.sizes[i] * n_out
+        # the CSR first layer: one pass for the run (each element sums its
+        # rows in order, whatever the range)
+        merged = b1 - b0 > 1 and nt == cfg.merge_threads and _merges(
+            cfg.merge_grads[tid], cfg, batch, i)
+        if (i == 0 and csr) or merged:
+            _run_rows(cfg, i, nb, b0, b1, &k0, &k1)
+            _layer_gradient(cfg, ws, batch, i, k0, k1, 0, 0, grads)
+            _tick(ws.clock, PH_GRADIENT_GEMM)
+        for b in range(b0, b1):
+            _grid_block(net.sizes[i], nb, b, cfg.row_grid, False, &k0, &k1)
+            _weight_rows_part(cfg, ws, batch, step, i, k0, k1,
+                              not (i == 0 and csr) and not merged, params, sumsq + index + b)
         _bias_part(cfg, ws, batch, step, i, tid, nt, params, grads)
 
 
@@ -948,17 +938,11 @@ cdef inline void _bias_part(const EpochConfig *cfg, const Workspace *ws, const B
 
 cdef inline void _first_layer_rows(const EpochConfig *cfg, int tid, int nt, Py_ssize_t *lo,
                                    Py_ssize_t *hi) noexcept nogil:
-    # the rows [lo, hi) of W_0 that thread tid's blocks cover (they are adjacent)
-    cdef const Net *net = cfg.net
-    cdef Py_ssize_t nb = _weight_blocks(net, 0, cfg.batch_size, False)
-    cdef Py_ssize_t done = net.n_weights - net.sizes[0] * net.sizes[1], b, k0, k1
-    lo[0] = hi[0] = 0
-    for b in range(nb):
-        _grid_block(net.sizes[0], nb, b, cfg.row_grid, False, &k0, &k1)
-        if _owns(done + k0 * net.sizes[1], (k1 - k0) * net.sizes[1], net.n_weights, tid, nt):
-            if hi[0] == 0:
-                lo[0] = k0
-            hi[0] = k1
+    # the rows [lo, hi) of W_0 that thread tid's blocks cover (_weight_run)
+    cdef Py_ssize_t nb = _weight_blocks(cfg.net, 0, cfg.batch_size, False), b0, b1
+    _weight_run(cfg, 0, cfg.net.n_weights - cfg.net.sizes[0] * cfg.net.sizes[1], nb, tid, nt,
+                &b0, &b1)
+    _run_rows(cfg, 0, nb, b0, b1, lo, hi)
 
 
 cdef inline void _parameters_phase_dp(const EpochConfig *cfg, const Workspace *ws,
@@ -1221,10 +1205,6 @@ cdef inline void _epoch_batches(Epoch *epoch, int tid, int nt, floating *params,
     batch.start = seg.start
     while batch.start < seg.stop:
         _next_batch(&batch, cfg, &ws, <floating *> cfg.inp.dense)
-        if tid == 0:
-            # this parity's counter was last taken from two batches ago; the
-            # barrier after phase 1 publishes the reset
-            seg.next_block[batch.index % 2] = 0
         _row_parts(cfg, &batch, tid, nt, &n_parts, &p_lo, &p_hi)
         _tick(ws.clock, PH_BOOKKEEPING)
         if nt == 1 and n_parts > 1 and _merges(cfg.merge_rows, cfg, &batch, 0):
@@ -1256,8 +1236,7 @@ cdef inline void _epoch_batches(Epoch *epoch, int tid, int nt, floating *params,
         elif cfg.data_parallel:
             _parameters_phase_dp(cfg, &ws, &batch, &step, tid, nt, params, sumsq)
         else:
-            _parameters_phase(cfg, &ws, &batch, &step, tid, nt, params, sumsq,
-                              &seg.next_block[batch.index % 2])
+            _parameters_phase(cfg, &ws, &batch, &step, tid, nt, params, sumsq)
         fb_barrier_wait(seg.barrier)
         _tick(ws.clock, PH_BARRIER)
         batch.index += 1

@@ -145,9 +145,9 @@ cdef inline void _share(Py_ssize_t n, int tid, int nt, Py_ssize_t *lo,
 # thread runs the same calls in turn, and the weights do not depend on the
 # thread count (float32 as well as float64). A block count is a power of two
 # (even shares for 2, 4, 8 threads); one block when a batch is not worth
-# threading (small networks keep one product per layer). A thread that runs
-# every block (one thread) runs them as one product where a probe showed that
-# this gives the blocks' bits (_block_merge.pxi): the blocks stay the
+# threading (small networks keep one product per layer). A thread runs its
+# consecutive blocks (one thread: all of them) as one product where a probe
+# showed that this gives the blocks' bits (_block_merge.pxi): the blocks stay the
 # arithmetic, the one product only saves packing the operand they share.
 
 cdef enum:
@@ -244,8 +244,9 @@ cdef inline void _grid_block(Py_ssize_t n, Py_ssize_t n_blocks, Py_ssize_t b, Py
     out statically: uneven halves keep the faster thread waiting), when a
     block would differ from the even size by more than 1/16 of it: 128 rows
     are cut 60 | 68, 200 rows 96 | 104, 256 rows in four evenly. Blocks of
-    W_i's gradient rows are taken one at a time: their sizes may differ
-    more (784 rows in seven: 108 | 120 | 108 | 108 | 120 | 108 | 112)."""
+    W_i's gradient rows are shared out over all the layers' weights
+    (``_owns``), each thread's run of them one product: their sizes may
+    differ more (784 rows in seven: 108 | 120 | 108 | 108 | 120 | 108 | 112)."""
     cdef Py_ssize_t k, size, off
     if grid > 1:
         for k in range(n_blocks):

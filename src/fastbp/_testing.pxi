@@ -429,16 +429,32 @@ def grid_blocks(Py_ssize_t n, Py_ssize_t n_blocks, dtype, bint balanced=True):
     return out
 
 
+def set_block_merging(bint on):
+    """Test hook: whether training runs a thread's consecutive blocks as one
+    product where the probe allows it (``plan_merges``; off: every block on
+    its own, which gives the same bits); returns the previous setting."""
+    global _merging
+    old = _merging
+    _merging = on
+    return old
+
+
 def blocks_merge_verdict(dtype, bint trans_a, bint trans_b, int M, int N, int K,
-                         int n_blocks, bint balanced=True):
-    """Test hook: whether one thread runs the product ``op(A) @ op(B)`` of this
-    shape (C is M x N), cut into n_blocks row blocks by ``_grid_block`` (see
-    ``grid_blocks``), as one product (``blocks_merge``: probed now if the shape is new)."""
+                         int n_blocks, bint balanced=True, int first=0, stop=None):
+    """Test hook: whether a thread runs blocks ``first`` to ``stop - 1``
+    (default: all) of the product ``op(A) @ op(B)`` of this shape (C is
+    M x N), cut into n_blocks row blocks by ``_grid_block`` (see
+    ``grid_blocks``), as one product (``blocks_merge``: probed now if the
+    shape is new)."""
+    cdef int stop_ = n_blocks if stop is None else stop
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise ValueError(f"dtype must be float32 or float64, got {dtype}")
     if M < 1 or N < 1 or K < 1 or n_blocks < 1:
         raise ValueError(f"M, N, K and n_blocks must be >= 1, got {(M, N, K, n_blocks)}")
+    if not 0 <= first < stop_ <= n_blocks:
+        raise ValueError(f"first and stop must satisfy 0 <= first < stop <= n_blocks, got "
+                         f"{first} and {stop_} of {n_blocks}")
     with _BlasSerial():
         return bool(blocks_merge(dtype == np.float32, trans_a, trans_b, M, N, K, n_blocks,
-                                 balanced))
+                                 balanced, first, stop_))
