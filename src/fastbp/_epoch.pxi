@@ -891,10 +891,11 @@ cdef inline void _parameters_phase(const EpochConfig *cfg, const Workspace *ws,
         index -= nb
         _weight_run(cfg, i, done, nb, tid, nt, &b0, &b1)
         done += net.sizes[i] * n_out
-        # the CSR first layer: one pass for the run (each element sums its
-        # rows in order, whatever the range)
         merged = b1 - b0 > 1 and nt == cfg.merge_threads and _merges(
             cfg.merge_grads[tid], cfg, batch, i)
+        # the run's gradient as one product; the CSR first layer's always (one
+        # pass over the batch's values: each element sums its rows in order,
+        # whatever the range)
         if (i == 0 and csr) or merged:
             _run_rows(cfg, i, nb, b0, b1, &k0, &k1)
             _layer_gradient(cfg, ws, batch, i, k0, k1, 0, 0, grads)
