@@ -45,6 +45,7 @@
 #   with and without them, so that they cost nothing when off.
 
 cdef enum:
+    GATHER_AHEAD = 8          # rows _gather_rows asks the cache for ahead
     EXPLORE_MIN = 16          # segments before the slower choice is tried again
     EXPLORE_MAX = 512         # ... at most, doubling while the tries lose
 
@@ -541,6 +542,9 @@ cdef inline void _gather_rows(const EpochConfig *cfg, const Batch *batch, Py_ssi
                 A0[r * nf + j] = X[batch.rows[r] * nf + j]
     else:
         for r in range(r0, r1):
+            # a row GATHER_AHEAD rows on is asked for now (its first access misses)
+            if r + GATHER_AHEAD < r1:
+                fb_prefetch_lines(X + batch.rows[r + GATHER_AHEAD] * nf, nf * sizeof(floating))
             memcpy(A0 + r * nf, X + batch.rows[r] * nf, nf * sizeof(floating))
 
 

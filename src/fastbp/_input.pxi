@@ -12,6 +12,31 @@
 # * A new input kind (say a dense block beside a CSR block) is a new field of
 #   ``Input``, its case in the constructor and in the first-layer kernels
 #   (_layers.pxi).
+# * Training reads X's rows (and Y's) in the epoch's shuffled order: each
+#   row's first access misses the caches, so the loops that read them ask
+#   for the rows ahead (``fb_prefetch_lines``, a hint with no effect on
+#   results).
+
+cdef extern from *:
+    """
+    #if defined(__GNUC__) || defined(__clang__)
+    #define FB_PREFETCH(p) __builtin_prefetch((p))
+    #elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+    #include <xmmintrin.h>
+    #define FB_PREFETCH(p) _mm_prefetch((const char *) (p), _MM_HINT_T0)
+    #else
+    #define FB_PREFETCH(p) ((void) (p))
+    #endif
+    /* bring the cache lines of p[0:nbytes] in: a hint (no fault, no effect
+       on results) */
+    static inline void fb_prefetch_lines(const void *p, Py_ssize_t nbytes) {
+        const char *c = (const char *) p;
+        Py_ssize_t i;
+        for (i = 0; i < nbytes; i += 64) FB_PREFETCH(c + i);
+        if (nbytes > 0) FB_PREFETCH(c + nbytes - 1);
+    }
+    """
+    void fb_prefetch_lines(const void *p, Py_ssize_t nbytes) nogil
 
 
 @cython.final

@@ -332,6 +332,10 @@ cdef inline double softmax_log_loss(floating *Z, Py_ssize_t n_rows, Py_ssize_t n
     acc.prod = 1.0
     acc.log_sum = 0.0
     for r in range(n_rows):
+        # the row's targets, rows of Y in the epoch's order, start for the
+        # cache now: the loop below branches on them (it waited on each row's)
+        fb_prefetch_lines(Y + (rows[r] if rows != NULL else row0 + r) * n_out,
+                          n_out * sizeof(floating))
         _softmax_shift(Z + r * n_out, n_out, b)
     exp_activation(Z, n_rows * n_out, ACT_EXP, NULL)
     for r in range(n_rows):
