@@ -99,8 +99,8 @@ cdef bint blocks_merge(bint is_float, bint trans_a, bint trans_b, int M, int N, 
     for i in range(_n_merge_verdicts):
         v = &_merge_verdicts[i]
         if (v.M == M and v.N == N and v.K == K and v.n_blocks == n_blocks
-                and v.first == first and v.stop == stop and v.is_float == is_float and v.trans_a == trans_a and v.trans_b == trans_b
-                and v.balanced == balanced):
+                and v.first == first and v.stop == stop and v.is_float == is_float
+                and v.trans_a == trans_a and v.trans_b == trans_b and v.balanced == balanced):
             return v.merge
     if _n_merge_verdicts >= MERGE_SHAPES or not _blas_serial_now():
         return False
@@ -110,10 +110,10 @@ cdef bint blocks_merge(bint is_float, bint trans_a, bint trans_b, int M, int N, 
     with nogil:
         if is_float:
             merge = _probe_merge(<float *> buf, trans_a, trans_b, M, N, K, n_blocks, first,
-                                     stop, balanced)
+                                 stop, balanced)
         else:
             merge = _probe_merge(<double *> buf, trans_a, trans_b, M, N, K, n_blocks, first,
-                                     stop, balanced)
+                                 stop, balanced)
     free(buf)
     v = &_merge_verdicts[_n_merge_verdicts]
     v.is_float = is_float
@@ -146,7 +146,7 @@ cdef bint _rows_merge(EpochConfig *cfg, bint is_float, Py_ssize_t B) except -1:
                 is_float, False, False, <int> B, n_out, n_in, nb, True, 0, nb):
             return False
         if i > 0 and not blocks_merge(is_float, False, True, <int> B, n_in, n_out, nb, True,
-                                             0, nb):
+                                      0, nb):
             return False
     return True
 
@@ -177,8 +177,10 @@ cdef int plan_merges(EpochConfig *cfg, bint is_float, int n_threads) except -1:
                 nb = _weight_blocks(net, i, cfg.batch_size, False)
                 _weight_run(cfg, i, done, nb, tid, n_threads, &b0, &b1)
                 done += net.sizes[i] * net.sizes[i + 1]
-                if i < 64 and b1 - b0 > 1 and not (i == 0 and cfg.inp.csr_data != NULL) and blocks_merge(
-                        is_float, True, False, <int> net.sizes[i], <int> net.sizes[i + 1],
-                        <int> rows, <int> nb, False, <int> b0, <int> b1):
+                # a CSR first layer's gradient is one pass, never blocks
+                if (i < 64 and b1 - b0 > 1 and not (i == 0 and cfg.inp.csr_data != NULL)
+                        and blocks_merge(is_float, True, False, <int> net.sizes[i],
+                                         <int> net.sizes[i + 1], <int> rows, <int> nb, False,
+                                         <int> b0, <int> b1)):
                     cfg.merge_grads[tid][kind] |= 1ULL << i
     return 0
