@@ -851,13 +851,14 @@ cdef Py_ssize_t _weight_block_count(const Net *net, Py_ssize_t batch_size,
 cdef inline void _weight_run(const EpochConfig *cfg, int i, Py_ssize_t done, Py_ssize_t nb,
                              int tid, int nt, Py_ssize_t *b0, Py_ssize_t *b1) noexcept nogil:
     """Thread ``tid``'s blocks ``[b0, b1)`` of ``W_i``'s nb row blocks, the
-    layers after it holding ``done`` weights: those whose middle falls in
-    its share of all the weights (``_owns``; they are consecutive)."""
-    cdef Py_ssize_t b, k0, k1, n_out = cfg.net.sizes[i + 1]
+    layers after it holding ``done`` weights: those ``_weight_block_range``
+    gives it (they are consecutive). Row-split mode only."""
+    cdef Py_ssize_t b, k0, k1
+    cdef bint owned
     b0[0] = b1[0] = 0
     for b in range(nb):
-        _grid_block(cfg.net.sizes[i], nb, b, cfg.row_grid, False, &k0, &k1)
-        if _owns(done + k0 * n_out, (k1 - k0) * n_out, cfg.net.n_weights, tid, nt):
+        _weight_block_range(cfg, i, nb, b, done, tid, nt, &k0, &k1, &owned)
+        if owned:
             if b1[0] == 0:
                 b0[0] = b
             b1[0] = b + 1

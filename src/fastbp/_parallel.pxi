@@ -245,8 +245,9 @@ cdef inline void _grid_block(Py_ssize_t n, Py_ssize_t n_blocks, Py_ssize_t b, Py
     block would differ from the even size by more than 1/16 of it: 128 rows
     are cut 60 | 68, 200 rows 96 | 104, 256 rows in four evenly. Blocks of
     W_i's gradient rows are shared out over all the layers' weights
-    (``_owns``), each thread's run of them one product: their sizes may
-    differ more (784 rows in seven: 108 | 120 | 108 | 108 | 120 | 108 | 112)."""
+    (``_owns``), each thread's run of them one product where that gives
+    their bits: their sizes may differ more (784 rows in seven:
+    108 | 120 | 108 | 108 | 120 | 108 | 112)."""
     cdef Py_ssize_t k, size, off
     if grid > 1:
         for k in range(n_blocks):
