@@ -82,7 +82,9 @@ CHILD = textwrap.dedent(r"""
                 np.array_equal(m._optimizer.state1, ref._optimizer.state1)
                 and np.array_equal(m._optimizer.state2, ref._optimizer.state2))
         report["predicts"] = bool(np.array_equal(m.predict(X), ref.predict(X)))
-    print("RESULT " + json.dumps(report), flush=True)
+    # on a line of its own: the SIGINT may have cut a verbose line before its
+    # newline (print writes the text and the end separately)
+    print("\nRESULT " + json.dumps(report), flush=True)
 """)
 
 
