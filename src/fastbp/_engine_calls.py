@@ -15,8 +15,8 @@ import numpy as np
 from . import _engine
 
 __all__ = ["BUFFER_ALIGNMENT", "CHUNK_ROWS", "EngineInput", "EpochTrainer",
-           "FullBatchObjective", "aligned_copy", "aligned_empty", "forward", "fast_predictor", "loss_record",
-           "dropout_record", "serial_blas", "training_threads"]
+           "FullBatchObjective", "aligned_copy", "aligned_empty", "forward", "fast_predictor",
+           "loss_record", "dropout_record", "serial_blas", "training_threads"]
 
 # rows per chunk of the full-batch passes (prediction, L-BFGS, inspection)
 CHUNK_ROWS = _engine.DEFAULT_CHUNK_ROWS

@@ -1088,7 +1088,7 @@ cdef void _clipped_parameters_phase(Epoch *epoch, const Workspace *ws, const Bat
     cdef bint dp = cfg.data_parallel, csr = cfg.inp.csr_data != NULL, owned
     cdef Py_ssize_t n_blocks = _weight_block_count(net, cfg.batch_size, dp)
     cdef Py_ssize_t index, done, bias_part, nb, b, k0, k1, c0, c1, r, n_out
-    cdef double block_sumsq
+    cdef double block_sumsq, g
     cdef bint has_second_half = False
     cdef int i
     if dp:
@@ -1124,7 +1124,8 @@ cdef void _clipped_parameters_phase(Epoch *epoch, const Workspace *ws, const Bat
         elif has_second_half:
             _add_into(grads + net.off_b[i] + c0, half + net.off_b[i] + c0, c1 - c0)
         for r in range(c0, c1):
-            ws.norm_parts[bias_part + r] = (<double> grads[net.off_b[i] + r]) * grads[net.off_b[i] + r]
+            g = grads[net.off_b[i] + r]
+            ws.norm_parts[bias_part + r] = g * g
     _tick(ws.clock, PH_GRADIENT_GEMM)
     fb_barrier_wait(epoch.segment.barrier)
     _tick(ws.clock, PH_BARRIER)

@@ -63,8 +63,8 @@ FORMAT_VERSION = 2
 PARTS_FORMAT_VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
 
-__all__ = ["save_model", "write_entries", "load", "read_header", "file_identity", "read_mlp", "mlp_entries", "header_entry",
-           "register_reader"]
+__all__ = ["save_model", "write_entries", "load", "read_header", "file_identity", "read_mlp",
+           "mlp_entries", "header_entry", "register_reader"]
 
 _LABEL_TYPES = ("binary", "multiclass", "multilabel-indicator")
 _ENTRIES = ("header", "params", "classes", "opt_state1", "opt_state2", "best_params",
