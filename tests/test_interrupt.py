@@ -100,9 +100,12 @@ def child_environment():
     return env
 
 
-def interrupt_fit(solver, kind, wait_epochs=1, delay=0.02, timeout=120):
+def interrupt_fit(solver, kind, wait_epochs=2, delay=0.02, timeout=120):
     """Start the child, SIGINT it ``delay`` s after ``wait_epochs`` epochs were
-    printed; return (latency in s, report)."""
+    printed; return (latency in s, report). Two epochs: an epoch prints its
+    line before its bookkeeping ends, and a signal landing there rolls that
+    epoch back, so after one line a child stalled by a busy machine could
+    keep none."""
     env = child_environment()
     child = subprocess.Popen([sys.executable, "-u", "-c", CHILD, solver, kind],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
