@@ -5,9 +5,10 @@ scikit-learn's (same parameters, attributes and random draws); ``MLP`` is one
 class for both tasks. ``TabularMLPClassifier`` and ``TabularMLPRegressor``
 (``fastbp.tabular``) take tables as they come (DataFrames with categories and
 missing values) with their preprocessing built in. Training runs in a typed
-Cython engine, one GIL-free call per epoch. Submodules: ``fastbp.callbacks`` (progress bar, history,
-stopping), ``fastbp.plot`` (learning curves), ``fastbp.dask`` (out-of-core
-training and parallel prediction) and ``fastbp.onnx`` (export to ONNX).
+Cython engine, one GIL-free call per epoch. Submodules: ``fastbp.callbacks``
+(progress bar, history, stopping), ``fastbp.plot`` (learning curves),
+``fastbp.dask`` (out-of-core training and parallel prediction) and
+``fastbp.onnx`` (export to ONNX).
 """
 
 __version__ = "0.1.0"
