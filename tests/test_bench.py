@@ -34,8 +34,32 @@ def test_head_to_head_runs_and_writes_json(tmp_path, capsys):
     assert res["libs"] == libs
     for lib in libs:
         assert tiny[lib]["s"] > 0 and 0.5 < tiny[lib]["acc"] <= 1
+        # the host's steal over the library's runs (None: unknown or too short)
+        assert tiny[lib]["steal"] is None or 0 <= tiny[lib]["steal"] <= 1
+    assert res["steal"] is None or 0 <= res["steal"] <= 1
     if "sklearn" in libs:  # same draws, same arithmetic: the same accuracy
         assert tiny["fastbp"]["acc"] == pytest.approx(tiny["sklearn"]["acc"], abs=0.01)
+
+
+def test_host_steal_share_from_proc_stat(tmp_path):
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 5 20 300 4 0 1 10 0 0\ncpu0 50 2 10 150 2 0 1 5 0 0\n")
+    before = _bench.host_cpu_ticks(stat)
+    assert before == {"user": 100, "nice": 5, "system": 20, "idle": 300, "iowait": 4,
+                      "irq": 0, "softirq": 1, "steal": 10}
+    stat.write_text("cpu  160 5 30 320 4 0 1 20 0 0\n")
+    after = _bench.host_cpu_ticks(stat)
+    # 100 ticks went by on all CPUs together, 10 of them stolen
+    assert _bench.steal_share(before, after) == pytest.approx(0.10)
+    assert "steal 10.0%" in _bench._steal_note(_bench.steal_share(before, after))
+    # too short an interval to tell, or nothing to read: no figure
+    stat.write_text("cpu  101 5 20 305 4 0 1 10 0 0\n")
+    assert _bench.steal_share(before, _bench.host_cpu_ticks(stat)) is None
+    assert _bench._steal_note(None) == ""
+    assert _bench.host_cpu_ticks(tmp_path / "missing") is None
+    stat.write_text("intr 1 2 3\n")
+    assert _bench.host_cpu_ticks(stat) is None
+    assert _bench.steal_share(None, after) is None
 
 
 def test_plot_script_draws_a_png(tmp_path):

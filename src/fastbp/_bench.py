@@ -398,6 +398,44 @@ def _cpu_model_and_flags():
     return model or cpu, flags
 
 
+_TICK_NAMES = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal")
+MIN_STEAL_TICKS = 20  # CPU time (all CPUs, 1/100 s ticks) below which no share is given
+
+
+def host_cpu_ticks(path="/proc/stat"):
+    """The machine's CPU time so far by kind, in clock ticks summed over its
+    CPUs (Linux: the first line of /proc/stat), or None where unknown."""
+    try:
+        with open(path) as fh:
+            fields = fh.readline().split()
+    except OSError:
+        return None
+    if len(fields) < 1 + len(_TICK_NAMES) or fields[0] != "cpu":
+        return None
+    try:
+        return dict(zip(_TICK_NAMES, (int(v) for v in fields[1:1 + len(_TICK_NAMES)])))
+    except ValueError:
+        return None
+
+
+def steal_share(before, after):
+    """The share of the CPU time between two ``host_cpu_ticks()`` readings that
+    the hypervisor gave to other guests ("steal"), or None where unknown or
+    the interval is too short to tell (under MIN_STEAL_TICKS). On a shared
+    virtual machine a few per cent of steal can slow two synchronised threads
+    far more than one: a descheduled CPU stops the other at the next barrier."""
+    if before is None or after is None:
+        return None
+    total = sum(after[k] - before[k] for k in _TICK_NAMES)
+    if total < MIN_STEAL_TICKS:
+        return None
+    return (after["steal"] - before["steal"]) / total
+
+
+def _steal_note(share):
+    return "" if share is None else f" steal {100 * share:.1f}%"
+
+
 def machine_info():
     """What decides the figures, as data: the CPU, whether it has AVX-512
     (None where unknown), fastbp's kernel set (FASTBP_SIMD or the CPU's
@@ -500,6 +538,7 @@ def main(argv: list[str] | None = None) -> int:
         print("not installed (skipped):", ", ".join(missing))
     res = {"machine": machine, "machine_info": machine_info(), "libs": libs, "limit": {},
            "fit": {}, "predict1": {}, "modern": {}}
+    run_start = host_cpu_ticks()
     if not args.no_peak:
         for dt in ("float32", "float64"):
             res["limit"][dt] = g = gemm_peak(dt)
@@ -514,12 +553,15 @@ def main(argv: list[str] | None = None) -> int:
         res["fit"][key] = {"desc": desc}
         for lib in libs:
             settle()
+            before = host_cpu_ticks()
             runs = [fit(lib, X, y, hidden, solver, batch, epochs, dtype)
                     for _ in range(args.repeat)]
+            steal = steal_share(before, host_cpu_ticks())
             sec = min(r[0] for r in runs)
-            res["fit"][key][lib] = {"s": sec, "acc": runs[0][1], "gflops": flops / sec / 1e9}
+            res["fit"][key][lib] = {"s": sec, "acc": runs[0][1], "gflops": flops / sec / 1e9,
+                                    "steal": steal}
             print(f"{desc:40s} {lib:8s} {sec:8.4f}s {flops / sec / 1e9:7.2f} GFLOP/s "
-                  f"acc={runs[0][1]:.3f}", flush=True)
+                  f"acc={runs[0][1]:.3f}{_steal_note(steal)}", flush=True)
         if not args.no_modern and key in MODERN_TARGETS:
             res["modern"][key] = run_modern(key, X, y, libs, args.repeat)
     throughput_networks = [w for w in workloads if w in throughput.NETWORKS]
@@ -552,7 +594,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"{sec:8.3f}s acc={acc:.3f}", flush=True)
     if args.sweep:
         res["sweep"] = run_sweep(libs, args.repeat, args.quick)
+    res["steal"] = steal_share(run_start, host_cpu_ticks())
     _print_summary(res, libs)
+    if res["steal"] is not None:
+        print(f"\nhost steal during the run: {100 * res['steal']:.1f}% of the CPU time (the "
+              "hypervisor's share for other guests; it slows two-thread fits most)")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(res, fh, indent=1)
@@ -566,9 +612,12 @@ def run_modern(key, X, y, libs, repeat, epochs=None):
     row = {"desc": desc}
     for lib in [lib for lib in libs if lib != "sklearn"]:
         settle()
+        before = host_cpu_ticks()
         runs = [fit_modern(lib, key, X, y, epochs) for _ in range(repeat)]
-        row[lib] = {"s": min(r[0] for r in runs), "acc": runs[0][1]}
-        print(f"{desc:40s} {lib:8s} {row[lib]['s']:8.4f}s acc={runs[0][1]:.3f}", flush=True)
+        steal = steal_share(before, host_cpu_ticks())
+        row[lib] = {"s": min(r[0] for r in runs), "acc": runs[0][1], "steal": steal}
+        print(f"{desc:40s} {lib:8s} {row[lib]['s']:8.4f}s acc={runs[0][1]:.3f}"
+              f"{_steal_note(steal)}", flush=True)
     return row
 
 
