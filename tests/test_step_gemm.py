@@ -4,8 +4,10 @@ The kernel computes each element of ``op(A) @ op(B)`` as one chain of fused
 multiply-adds over k in order; a training step uses it only for product
 shapes where a probe found it gives the BLAS's bits. Here: the kernel against
 its scalar arithmetic and a float64 error bound for every edge shape, the
-verdicts against the BLAS, and fits bit for bit with and without it. Needs the
-AVX2 kernel set on an AVX2 CPU; elsewhere the kernel never runs (checked too)."""
+verdicts against the BLAS, and fits bit for bit with and without it. The
+kernel runs with the AVX2 kernel set only (checked too): on a CPU with
+AVX-512 the module's tests force the AVX2 set, as FASTBP_SIMD=avx2 would, so
+that they run on every CPU that has AVX2 and FMA."""
 
 import subprocess
 import sys
@@ -18,8 +20,34 @@ import scipy.sparse as sp
 from fastbp import MLP, MLPClassifier, MLPRegressor, _engine
 from _subprocess_env import package_env
 
-needs_kernel = pytest.mark.skipif(not _engine.step_gemm_available(),
-                                  reason="the step kernel runs with the AVX2 kernel set only")
+
+
+def _kernel_runs_here():
+    # whether the kernel runs with the AVX2 set on this CPU (built, AVX2 and FMA)
+    if "avx2" not in _engine.cpu_simd_levels():
+        return False
+    old = _engine.set_simd_level("avx2")
+    try:
+        return _engine.step_gemm_available()
+    finally:
+        _engine.set_simd_level(old)
+
+
+needs_kernel = pytest.mark.skipif(not _kernel_runs_here(),
+                                  reason="the step kernel needs an x86-64 CPU with AVX2 and FMA")
+
+
+@pytest.fixture(autouse=True)
+def _avx2_set():
+    # the AVX2 kernel set for each test (the kernel's only set), then the previous one
+    if "avx2" not in _engine.cpu_simd_levels():
+        yield
+        return
+    old = _engine.set_simd_level("avx2")
+    try:
+        yield
+    finally:
+        _engine.set_simd_level(old)
 
 
 def _operands(seed, M, K, N, trans_a, trans_b=False):
