@@ -21,9 +21,9 @@ from fastbp import MLP, MLPClassifier, MLPRegressor, _engine
 from _subprocess_env import package_env
 
 
-
 def _kernel_runs_here():
-    # whether the kernel runs with the AVX2 set on this CPU (built, AVX2 and FMA)
+    # whether the kernel runs with the AVX2 set here (a build with the kernel
+    # sets, an x86-64 CPU with AVX2 and FMA)
     if "avx2" not in _engine.cpu_simd_levels():
         return False
     old = _engine.set_simd_level("avx2")
@@ -34,7 +34,8 @@ def _kernel_runs_here():
 
 
 needs_kernel = pytest.mark.skipif(not _kernel_runs_here(),
-                                  reason="the step kernel needs an x86-64 CPU with AVX2 and FMA")
+                                  reason="the step kernel needs the AVX2 kernel set (a build with "
+                                         "the kernel sets, a CPU with AVX2 and FMA)")
 
 
 @pytest.fixture(autouse=True)
