@@ -9,6 +9,7 @@ kernel runs with the AVX2 kernel set only (checked too): on a CPU with
 AVX-512 the module's tests force the AVX2 set, as FASTBP_SIMD=avx2 would, so
 that they run on every CPU that has AVX2 and FMA."""
 
+import contextlib
 import subprocess
 import sys
 import warnings
@@ -21,16 +22,25 @@ from fastbp import MLP, MLPClassifier, MLPRegressor, _engine
 from _subprocess_env import package_env
 
 
+@contextlib.contextmanager
+def _avx2_kernel_set():
+    # the AVX2 kernel set (the step kernel's only set) where the CPU has it,
+    # then the previous set
+    if "avx2" not in _engine.cpu_simd_levels():
+        yield
+        return
+    old = _engine.set_simd_level("avx2")
+    try:
+        yield
+    finally:
+        _engine.set_simd_level(old)
+
+
 def _kernel_runs_here():
     # whether the kernel runs with the AVX2 set here (a build with the kernel
     # sets, an x86-64 CPU with AVX2 and FMA)
-    if "avx2" not in _engine.cpu_simd_levels():
-        return False
-    old = _engine.set_simd_level("avx2")
-    try:
+    with _avx2_kernel_set():
         return _engine.step_gemm_available()
-    finally:
-        _engine.set_simd_level(old)
 
 
 needs_kernel = pytest.mark.skipif(not _kernel_runs_here(),
@@ -40,15 +50,8 @@ needs_kernel = pytest.mark.skipif(not _kernel_runs_here(),
 
 @pytest.fixture(autouse=True)
 def _avx2_set():
-    # the AVX2 kernel set for each test (the kernel's only set), then the previous one
-    if "avx2" not in _engine.cpu_simd_levels():
+    with _avx2_kernel_set():
         yield
-        return
-    old = _engine.set_simd_level("avx2")
-    try:
-        yield
-    finally:
-        _engine.set_simd_level(old)
 
 
 def _operands(seed, M, K, N, trans_a, trans_b=False):

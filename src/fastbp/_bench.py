@@ -436,6 +436,13 @@ def _steal_note(share):
     return "" if share is None else f" steal {100 * share:.1f}%"
 
 
+def _repeated_with_steal(run, repeat):
+    """``repeat`` calls of ``run()`` and the host's steal over them."""
+    before = host_cpu_ticks()
+    runs = [run() for _ in range(repeat)]
+    return runs, steal_share(before, host_cpu_ticks())
+
+
 def machine_info():
     """What decides the figures, as data: the CPU, whether it has AVX-512
     (None where unknown), fastbp's kernel set (FASTBP_SIMD or the CPU's
@@ -553,10 +560,8 @@ def main(argv: list[str] | None = None) -> int:
         res["fit"][key] = {"desc": desc}
         for lib in libs:
             settle()
-            before = host_cpu_ticks()
-            runs = [fit(lib, X, y, hidden, solver, batch, epochs, dtype)
-                    for _ in range(args.repeat)]
-            steal = steal_share(before, host_cpu_ticks())
+            runs, steal = _repeated_with_steal(
+                lambda: fit(lib, X, y, hidden, solver, batch, epochs, dtype), args.repeat)
             sec = min(r[0] for r in runs)
             res["fit"][key][lib] = {"s": sec, "acc": runs[0][1], "gflops": flops / sec / 1e9,
                                     "steal": steal}
@@ -612,9 +617,7 @@ def run_modern(key, X, y, libs, repeat, epochs=None):
     row = {"desc": desc}
     for lib in [lib for lib in libs if lib != "sklearn"]:
         settle()
-        before = host_cpu_ticks()
-        runs = [fit_modern(lib, key, X, y, epochs) for _ in range(repeat)]
-        steal = steal_share(before, host_cpu_ticks())
+        runs, steal = _repeated_with_steal(lambda: fit_modern(lib, key, X, y, epochs), repeat)
         row[lib] = {"s": min(r[0] for r in runs), "acc": runs[0][1], "steal": steal}
         print(f"{desc:40s} {lib:8s} {row[lib]['s']:8.4f}s acc={runs[0][1]:.3f}"
               f"{_steal_note(steal)}", flush=True)
