@@ -158,6 +158,25 @@ def test_verdicts_describe_the_probed_shapes():
         assert split is None or sum(split) == K
 
 
+@needs_kernel
+@pytest.mark.filterwarnings("ignore::fastbp.ConvergenceWarning")
+@pytest.mark.parametrize("dtype, filled, padded", [(np.float32, 128, 100), (np.float64, 104, 100)])
+def test_layers_that_pad_the_panels_stay_on_the_blas(dtype, filled, padded):
+    # the kernel's panels are 32 (float32) or 16 (float64) columns: 100 columns
+    # pad to 128 or 112, more than a tenth over, and are not worth probing;
+    # 128 and 104 (of 112) columns are (73 inputs: a K no other test uses)
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(1300, 73)).astype(dtype)
+    y = rng.integers(0, 3, 1300)
+    name = np.dtype(dtype).name
+    for width in (filled, padded):
+        MLPClassifier((width,), max_iter=1, random_state=0).fit(X[:300], y[:300]).predict_proba(X)
+    shapes = {(d, M, N, K) for d, M, N, K, _ in _engine.own_gemm_verdicts()}
+    if len(shapes) < 256:       # (the process's table may have filled up)
+        assert (name, 512, filled, 73) in shapes
+    assert (name, 512, padded, 73) not in shapes
+
+
 def test_set_own_gemm_switches_it_off_and_returns_the_previous_setting():
     old = _engine.set_own_gemm(False)
     try:

@@ -19,8 +19,9 @@
 #   (tests/test_model_files.py).
 # * Only with the AVX-512 kernel set, on dense input, for products of at
 #   least OWN_GEMM_MIN_WORK multiply-adds whose columns fill the panels (2
-#   vectors wide) to at least 1 / 1.3: wider padding made the kernel slower
-#   than the BLAS (float32, 512 x 300 @ 300 x 40: 0.88x; 40 of 64 columns).
+#   vectors wide) to at least 1 / 1.1: the padded columns cost what the kernel
+#   gains (on a Zen 4, float32 512 x 64 @ 64 x 100, 100 of 128 columns, took
+#   1.22x the BLAS's time; see docs/performance.md).
 
 cdef extern from "_gemm_nn.h" nogil:
     enum: FB_HAVE_GEMM_NN
@@ -83,7 +84,7 @@ cdef bint _worth_own(bint is_float, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K) no
     cdef Py_ssize_t panel = 32 if is_float else 16     # 2 vectors of 16 or 8 values
     cdef Py_ssize_t padded = (N + panel - 1) // panel * panel
     # (a few rows over a large layer go row by row instead: predict_gemm)
-    return (10 * padded <= 13 * N and M * N * K >= OWN_GEMM_MIN_WORK
+    return (10 * padded <= 11 * N and M * N * K >= OWN_GEMM_MIN_WORK
             and not rowwise_product(M, K, N, 4 if is_float else 8))
 
 
