@@ -297,3 +297,26 @@ def test_asv_throughput_benchmark_runs_every_installed_peer():
         bench.setup("digits", 1, lib, kernels[0])
         assert bench.predict_proba(bench.X).shape == (1, 10)
         bench.time_predict_proba("digits", 1, lib, kernels[0])
+
+
+def test_step_bound_times_exactly_a_training_steps_products():
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    try:
+        from benchmarks import step_bound
+    finally:
+        sys.path.remove(str(ROOT))
+    sizes, rows = [7, 5, 4, 3], 6
+    products = step_bound.step_products(sizes, np.float64, rows, np.random.default_rng(0))
+    step_bound.run_products(products, 1)
+    # per layer: the forward product, the weight gradient, and (past the first) the deltas
+    assert [(C.shape, ta, tb) for _, _, C, ta, tb in products] == [
+        ((6, 5), False, False), ((7, 5), True, False),
+        ((6, 4), False, False), ((5, 4), True, False), ((6, 5), False, True),
+        ((6, 3), False, False), ((4, 3), True, False), ((6, 4), False, True)]
+    for A, B, C, trans_a, trans_b in products:
+        np.testing.assert_allclose(C, (A.T if trans_a else A) @ (B.T if trans_b else B),
+                                   rtol=1e-12)
+    # the harness's count: forward + weight gradient, + hidden deltas past the first layer
+    assert step_bound.flops([64, 100, 10], 1797 * 100) == 1797 * 100 * (4 * 6400 + 6 * 1000)
