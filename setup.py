@@ -46,7 +46,7 @@ else:
         link_args += ["-fsanitize=address"]
 
 HEADERS = ["src/fastbp/_threads.h", "src/fastbp/_simd.h", "src/fastbp/_small_gemm.h",
-           "src/fastbp/_gemm_nn.h", "src/fastbp/_gemm_step.h"]
+           "src/fastbp/_gemm_nn.h", "src/fastbp/_gemm_step.h", "src/fastbp/_gemm_rows.h"]
 no_clones = os.environ.get("FASTBP_NO_CLONES") == "1" or debug or sanitize
 
 

@@ -36,8 +36,9 @@ _activations and _losses (registries), _dropout (masks), _layers
 (first-layer and bias kernels), _schedules (per-step learning-rate factors),
 _optim (steps, OptimizerRecord), _epoch (phases, segments, tuner),
 _block_merge (one thread's blocks as one product where the bits agree),
-_predict_split (small inputs' large layers shared between cores), _predict
-(forward, Predictor), _testing (hooks). The entry points below
+_predict_split (small inputs' large layers shared between cores), _own_rows
+(an own kernel for a few rows over a large layer), _predict (forward,
+Predictor), _testing (hooks). The entry points below
 check their arguments once and release the GIL. docs/architecture.md says
 where each kind of addition goes.
 """
@@ -74,6 +75,7 @@ include "_optim.pxi"
 include "_epoch.pxi"
 include "_block_merge.pxi"
 include "_predict_split.pxi"
+include "_own_rows.pxi"
 include "_predict.pxi"
 include "_testing.pxi"
 
@@ -352,6 +354,8 @@ def forward(NetSpec spec, const floating[::1] params, InputMatrix X not None,
         job.work[t] = &extra[(t - 1) * ws]
     job.check_finite = check_finite and inp.csr_data == NULL
     if inp.csr_data == NULL:
+        # a last chunk of a few rows may take the rows kernel: its shapes probed first
+        probe_rows_layers(floating is float, net)
         # the products the own kernel takes, and each thread's packed weights
         # (64-byte aligned: each thread's size is a whole number of 128-byte panels)
         packed_size = plan_own_products(floating is float, net, n, chunk_rows, plan)

@@ -258,9 +258,12 @@ cdef inline void predict_gemm(int M, int N, int K, const floating *A, int lda,
     layer's weights, rows ``ldb`` apart): ``gemm_rm``, except that a few rows
     over a large layer go one row at a time, each with the bits of that row
     predicted alone. OpenBLAS's gemm packs the whole of B first, slowly for
-    so few rows (``rowwise_product``)."""
+    so few rows (``rowwise_product``); fastbp's rows kernel computes those
+    rows with gemv's bits where a probe found it does (``own_rows_product``)."""
     cdef int r
     if rowwise_product(M, K, ldb, sizeof(floating)):
+        if own_rows_product(M, N, K, A, lda, B, ldb, C, ldc):
+            return
         for r in range(M):
             gemm_rm(False, False, 1, N, K, <floating> 1.0, A + r * lda, lda, B, ldb,
                     <floating> 0.0, C + r * ldc, ldc)

@@ -339,6 +339,7 @@ cdef class Predictor:
     cdef readonly Py_ssize_t max_rows
     cdef Py_ssize_t max_layer_work
     cdef list split_plans           # split_plan per row count (None: not found yet)
+    cdef int rows_probed            # rows_level() the layers were probed at (-1: never)
 
     def __cinit__(self, NetSpec spec not None, cnp.ndarray params not None, coefs, intercepts,
                   classes, str kind, Py_ssize_t max_rows=64):
@@ -365,6 +366,7 @@ cdef class Predictor:
                             dtype=self.dtype)
         self.work = np.empty(self.spec.predict_workspace_size(max_rows), dtype=self.dtype)
         self.split_plans = [None] * (max_rows + 1)
+        self.rows_probed = -1
 
     cdef unsigned int _split_layers(self, Py_ssize_t n) except? 0:
         # split_plan for n rows, found once per row count
@@ -435,9 +437,14 @@ cdef class Predictor:
         cdef cnp.ndarray out = <cnp.ndarray> self.out
         cdef cnp.ndarray work = <cnp.ndarray> self.work
         cdef bint release_gil = n * self.spec.net.n_weights >= PREDICT_NOGIL_WORK
-        cdef unsigned int split = self._split_layers(n)
+        cdef unsigned int split
         cdef int n_threads = 1
         cdef bint ok
+        if self.rows_probed != rows_level():
+            # the layer shapes the rows kernel may take (own_rows_product)
+            probe_rows_layers(self.dtype.type_num == cnp.NPY_FLOAT32, &self.spec.net)
+            self.rows_probed = rows_level()
+        split = self._split_layers(n)
         if split:
             n_threads = blas_threads()   # before _BlasSerial sets it to one
         if release_gil:

@@ -247,6 +247,39 @@ def own_gemm_verdicts():
     return out
 
 
+def own_rows_level():
+    """Test hook: the kernels prediction's rows kernel runs here (2: AVX-512,
+    1: AVX2; 0: none: not built, this CPU, the baseline set, or switched off
+    by ``set_own_gemm``)."""
+    return rows_level()
+
+
+def own_rows_verdicts():
+    """Test and diagnostic hook: the float32 layer shapes probed for the rows
+    kernel so far, as tuples ``(N, K, own)``: whether it gives gemv's bits,
+    row by row, for a K x N layer."""
+    cdef int i
+    return [(_rows_verdicts[i].N, _rows_verdicts[i].K, bool(_rows_verdicts[i].own))
+            for i in range(fb_step_load_count(&_n_rows_verdicts))]
+
+
+def own_rows(const float[:, ::1] A, const float[:, ::1] B):
+    """Test hook: ``A @ B`` by the rows kernel (any shape, whatever the BLAS
+    computes). Needs ``own_rows_level()`` above 0."""
+    cdef int level = rows_level()
+    cdef Py_ssize_t M = A.shape[0], K = A.shape[1], N = B.shape[1]
+    if level == 0:
+        raise RuntimeError("the rows kernel cannot run here (see own_rows_level)")
+    if B.shape[0] != K or M == 0 or N == 0 or K == 0:
+        raise ValueError(f"A ({M} x {K}) and B ({B.shape[0]} x {N}) do not multiply "
+                         "(or are empty)")
+    C = np.empty((M, N), dtype=np.float32)
+    cdef float[:, ::1] c = C
+    with nogil:
+        fb_rows_f(level, M, N, K, &A[0, 0], K, &B[0, 0], N, &c[0, 0], N)
+    return C
+
+
 def set_predict_split(bint on):
     """Test and benchmark hook: whether small-input predictions may split a
     large layer's product between cores (_predict_split.pxi); returns the
