@@ -5,7 +5,7 @@ architecture, solver, batch size, epochs) for every library, best of
 ``--repeat`` runs each, the ratios against fastbp and the target ratios, the
 one-sample ``predict`` latency, the ``predict_proba`` throughput head-to-head against
 scikit-learn, PyTorch and ONNX Runtime (``_bench_throughput``: digits and wide,
-batches of 1, 1,000 and 20,000 rows), the modern-training rows (``digits`` and
+batches of 1, 8, 1,000 and 20,000 rows), the modern-training rows (``digits`` and
 ``wide`` with dropout, decoupled weight decay, a per-step cosine schedule and
 GELU, against the same PyTorch loop), and (``--memory``) the memory each
 library adds beyond the data for fit + predict on ``wide``. ``--sweep`` times the
@@ -501,7 +501,7 @@ def _parser():
                    help="skip the predict_proba throughput head-to-head (the digits and wide "
                         "networks among --workloads; fastbp, scikit-learn, PyTorch, ONNX "
                         "Runtime)")
-    p.add_argument("--throughput-batches", default="1,1000,20000",
+    p.add_argument("--throughput-batches", default="1,8,1000,20000",
                    help="comma-separated batch sizes of the throughput head-to-head")
     p.add_argument("--no-peak", action="store_true", help="skip the 2048^3 gemm peak")
     p.add_argument("--no-modern", action="store_true",
