@@ -2,11 +2,12 @@
 
     python benchmarks/step_bound.py
 
-For the harness's digits (64-100-10, float64, batches of 200, 100 epochs) and
-wide (784-256-128-10, float32, batches of 128, 3 epochs over 20,000 rows)
-fits, times every product one training step makes (forward, weight gradient,
-hidden deltas) through the engine's own product path, one thread, on half a
-batch (what each of two cores does), and multiplies by the fit's steps. Two
+For ``fastbp bench``'s (and the harness's) digits (64-100-10, float64,
+batches of 200, 100 epochs) and wide (784-256-128-10, float32, batches of
+128, 3 epochs over 20,000 rows) fits, times every product one training step
+makes (forward, weight gradient, hidden deltas) through the engine's own
+product path, one thread, on half a batch (what each of two cores does), and
+multiplies by the fit's steps. Two
 cores can do no better than that with perfect overlap, no optimizer, no
 activation, no loss and no synchronisation: a fit time a speed target asks
 for below this figure cannot be reached on this machine. Also prints the
@@ -18,13 +19,18 @@ import time
 
 import numpy as np
 
-from fastbp import _engine
+from fastbp import _bench, _engine
 
-# name, layer sizes, dtype, batch, epochs, training rows
-WORKLOADS = [
-    ("digits 64-100-10 adam b200 x100 f64", [64, 100, 10], np.float64, 200, 100, 1797),
-    ("synth 784-256-128-10 adam b128 x3 f32", [784, 256, 128, 10], np.float32, 128, 3, 20000),
-]
+NAMES = ("digits", "wide")      # fastbp bench's workloads (``_bench.WORKLOADS``) timed here
+
+
+def workload_shape(name):
+    """Layer sizes, dtype, batch size, epochs and training rows of a ``fastbp
+    bench`` workload (its data loaded: digits needs scikit-learn)."""
+    _, hidden, _, batch, epochs, dtype = _bench.WORKLOADS[name]
+    X, y = _bench.workload_data(name)
+    k = len(np.unique(y))
+    return [X.shape[1], *hidden, 1 if k == 2 else k], np.dtype(dtype), batch, epochs, len(X)
 
 
 def best_seconds(products, calls):
@@ -61,37 +67,20 @@ def run_products(products, calls):
         _engine.matmul(A, B, C, trans_a, "auto", calls, trans_b)
 
 
-def flops(sizes, samples):
-    # forward + weight gradient (+ hidden deltas past the first layer), as the harness counts
-    return sum(samples * (4 if i == 0 else 6) * a * b
-               for i, (a, b) in enumerate(zip(sizes, sizes[1:])))
-
-
-def gemm_rate(dtype, m=2048):
-    a = np.random.rand(m, m).astype(dtype)
-    a @ a
-    best = min(_timed(lambda: a @ a) for _ in range(3))
-    return 2 * m ** 3 / best / 1e9
-
-
-def _timed(f):
-    t = time.perf_counter()
-    f()
-    return time.perf_counter() - t
-
-
 def main():
     rng = np.random.default_rng(0)
     print(f"fastbp kernels {_engine.simd_level()}; gemm 2048^3: "
-          f"float32 {gemm_rate(np.float32):.0f}, float64 {gemm_rate(np.float64):.0f} GFLOP/s")
-    for name, sizes, dtype, batch, epochs, n in WORKLOADS:
+          f"float32 {_bench.gemm_peak(np.float32):.0f}, "
+          f"float64 {_bench.gemm_peak(np.float64):.0f} GFLOP/s")
+    for name in NAMES:
+        sizes, dtype, batch, epochs, n = workload_shape(name)
         steps = epochs * -(-n // batch)
         per_step = best_seconds(step_products(sizes, dtype, batch // 2, rng), 200)
         floor = per_step * steps
-        print(f"{name}: products of a half batch {per_step * 1e6:.0f} us a step, x {steps} "
-              f"steps = {floor:.3f} s ({flops(sizes, n * epochs) / floor / 1e9:.0f} GFLOP/s); "
-              f"a peer must take {2.5 * floor:.3f} s or more for 2.5x, {5 * floor:.3f} s "
-              "for 5x")
+        gflops = _bench.flops_per_epoch(n, sizes) * epochs / floor / 1e9
+        print(f"{_bench.WORKLOADS[name][0]}: products of a half batch {per_step * 1e6:.0f} us a "
+              f"step, x {steps} steps = {floor:.3f} s ({gflops:.0f} GFLOP/s); a peer must take "
+              f"{2.5 * floor:.3f} s or more for 2.5x, {5 * floor:.3f} s for 5x")
 
 
 if __name__ == "__main__":

@@ -318,5 +318,8 @@ def test_step_bound_times_exactly_a_training_steps_products():
     for A, B, C, trans_a, trans_b in products:
         np.testing.assert_allclose(C, (A.T if trans_a else A) @ (B.T if trans_b else B),
                                    rtol=1e-12)
+    # the bench's workloads as the harness runs them
+    assert step_bound.workload_shape("digits") == ([64, 100, 10], np.float64, 200, 100, 1797)
+    assert step_bound.workload_shape("wide") == ([784, 256, 128, 10], np.float32, 128, 3, 20000)
     # the harness's count: forward + weight gradient, + hidden deltas past the first layer
-    assert step_bound.flops([64, 100, 10], 1797 * 100) == 1797 * 100 * (4 * 6400 + 6 * 1000)
+    assert _bench.flops_per_epoch(1797 * 100, [64, 100, 10]) == 1797 * 100 * (4 * 6400 + 6 * 1000)

@@ -16,7 +16,6 @@
 #define FASTBP_GEMM_ROWS_H
 
 #include <stddef.h>
-#include <string.h>
 
 #define FB_ROWS_KB 8    /* k per block of a chain */
 
@@ -85,8 +84,8 @@ TARGET static T NAME##_dot(Py_ssize_t K, const T *a, const T *b, Py_ssize_t ldb)
     return c;                                                                              \
 }                                                                                          \
                                                                                            \
-/* rows r0..r0+R-1: whole tiles of NV vectors, then single vectors, then     */           \
-/* single columns */                                                                      \
+/* R rows: whole tiles of NV vectors, then single vectors, then single     */           \
+/* columns */                                                                             \
 TARGET static inline __attribute__((always_inline)) void NAME##_rowblock(                 \
         int R, int NV, Py_ssize_t N, Py_ssize_t K, const T *A, Py_ssize_t lda,             \
         const T *B, Py_ssize_t ldb, T *C, Py_ssize_t ldc) {                                \
