@@ -306,6 +306,21 @@ def loss_and_grad(NetSpec spec, const floating[::1] params, InputMatrix X not No
     return epoch.totals.loss_sum / sw_sum + 0.5 * alpha * sumsq / sw_sum
 
 
+cdef bint _split_chunk(const Net *net, const void *x, Py_ssize_t n, const void *params,
+                       void *out, void *work, unsigned int split, int n_threads,
+                       bint check_finite, bint is_float) except -1:
+    # forward's one chunk of dense rows with the layers in ``split`` shared
+    # out by column blocks (split_forward, as the Predictor's small inputs)
+    cdef Py_ssize_t total = n * net.sizes[0]
+    with _BlasSerial():
+        with nogil:
+            if check_finite and not (_rows_finite(<const float *> x, total) if is_float
+                                     else _rows_finite(<const double *> x, total)):
+                return False
+            split_forward(net, x, n, params, out, work, split, n_threads, is_float)
+    return True
+
+
 def forward(NetSpec spec, const floating[::1] params, InputMatrix X not None,
             floating[:, ::1] out, floating[::1] work, Py_ssize_t chunk_rows, int n_threads=0,
             bint check_finite=False):
@@ -320,6 +335,9 @@ def forward(NetSpec spec, const floating[::1] params, InputMatrix X not None,
     chunks are shared out between threads (``n_threads``; 0: as for
     training, at most what scipy's OpenBLAS is allowed), each taking the next
     free chunk, with their own buffers; scipy's OpenBLAS stays on one thread.
+    One chunk of dense rows shares out its large layers' column blocks
+    instead, where a probe found that they give the whole products' bits
+    (``split_plan``), unless ``n_threads`` is 1.
     """
     cdef Net *net = &spec.net
     cdef Input inp
@@ -330,6 +348,7 @@ def forward(NetSpec spec, const floating[::1] params, InputMatrix X not None,
     cdef Py_ssize_t packed_size
     cdef char *base
     cdef int t
+    cdef unsigned int split
     _check_length(params.shape[0], net.n_params, "params")
     _check_outputs(net, out.shape[1], "out")
     _bind_input(&inp, net, X, n, "out", <floating *> NULL)
@@ -339,6 +358,13 @@ def forward(NetSpec spec, const floating[::1] params, InputMatrix X not None,
     ws = _predict_ws_size(net, chunk_rows)
     _check_workspace(work.shape[0], ws)
     n_chunks = (n + chunk_rows - 1) // chunk_rows
+    if n_chunks == 1 and inp.csr_data == NULL and n_threads != 1:
+        # one chunk: its large layers' columns may still be shared out
+        split = split_plan(floating is float, net, n)
+        if split:
+            return _split_chunk(net, inp.dense, n, &params[0], &out[0, 0], &work[0], split,
+                                n_threads if n_threads > 0 else blas_threads(), check_finite,
+                                floating is float)
     n_threads = <int> min(_thread_count(n_threads, net, chunk_rows), n_chunks)
     if n_threads > 1:
         extra = np.empty((n_threads - 1) * ws, dtype=np.asarray(work).dtype)

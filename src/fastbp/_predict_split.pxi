@@ -27,7 +27,7 @@
 cdef enum:
     SPLIT_BLOCKS = 2                # column blocks of a split layer
     SPLIT_MIN_BYTES = 131072        # weights (bytes) from which a layer's product is split
-    SPLIT_SHAPES = 256              # product shapes whose verdict is kept (then: not split)
+    SPLIT_SHAPES = 1024             # product shapes whose verdict is kept (then: not split)
     SPLIT_MAX_LAYERS = 32           # layers a network may have for this path
     SPLIT_WAIT_NS = 40000           # how long a worker waits for the layer its next block needs
 
