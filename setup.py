@@ -84,7 +84,7 @@ VECTOR_KERNELS = {
     "fastbp._engine": ("update_range", "bias_activation", "exp_activation", "tanh_activation",
                        "activation_derivative", "output_loss_delta", "_log_of_product",
                        "small_gemm", "_column_sums", "_epoch_body", "dropout_forward",
-                       "dropout_backward", "_clipped_parameters_phase"),
+                       "dropout_backward", "_clipped_parameters_phase", "_rows_finite"),
     "fastbp._shuffle": ("_mt_twist", "_mt_temper"),
 }
 SIMD_SETS = ("avx512", "avx2")   # the versions besides __base, as in _simd.h

@@ -20,6 +20,9 @@ from _subprocess_env import package_env
 needs_kernel = pytest.mark.skipif(not _engine.own_gemm_available(),
                                   reason="the own kernel needs AVX-512 (and the AVX-512 set)")
 
+# product shapes whose verdict the engine keeps (_own_gemm.pxi)
+OWN_GEMM_SHAPES = 1024
+
 
 def _operands(seed, M, K, N, dtype):
     rng = np.random.default_rng(seed)
@@ -53,6 +56,22 @@ def test_kernel_rows_do_not_depend_on_their_tile(dtype):
         np.testing.assert_array_equal(_engine.own_gemm(A[i:i + 1], B, (80, 70))[0], C[i])
     for lo, hi in ((0, 12), (3, 29), (17, 41), (30, 41)):
         np.testing.assert_array_equal(_engine.own_gemm(A[lo:hi], B, (80, 70)), C[lo:hi])
+
+
+@needs_kernel
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("N", [16, 31, 32, 33, 64, 100, 128])
+def test_in_place_kernel_gives_the_packed_kernels_bits(dtype, N):
+    # every row count of a tile (1..12) and several tiles, whole and narrower
+    # last panels (masked loads), one block of k and several
+    for M in (*range(1, 14), 25, 64, 100):
+        for K, blocks in ((5, None), (150, (80, 70)), (300, (100, 100, 100))):
+            A, B = _operands(M * 100 + N + K, M, K, N, dtype)
+            packed = _engine.own_gemm(A, B, blocks)
+            in_place = _engine.own_gemm(A, B, blocks, in_place=True)
+            assert in_place.dtype == dtype and in_place.shape == (M, N)
+            np.testing.assert_array_equal(in_place.view(np.uint8), packed.view(np.uint8),
+                                          err_msg=f"M={M} K={K}")
 
 
 @needs_kernel
@@ -131,9 +150,9 @@ def test_predictions_bit_for_bit_with_and_without_the_kernel(kind, dtype):
             _engine.set_own_gemm(old)
         own = predict(X)
         np.testing.assert_array_equal(own.view(np.uint8), blas.view(np.uint8))
-    if _engine.own_gemm_available() and len(_engine.own_gemm_verdicts()) < 256:
+    if _engine.own_gemm_available() and len(_engine.own_gemm_verdicts()) < OWN_GEMM_SHAPES:
         # every product of these predictions was probed (a split, or None: the
-        # BLAS), unless the process's table of 256 shapes has filled up
+        # BLAS), unless the process's table of shapes has filled up
         name = np.dtype(dtype).name
         shapes = {(d, M, N, K) for d, M, N, K, _ in _engine.own_gemm_verdicts()}
         for n in ns:
@@ -172,7 +191,7 @@ def test_layers_that_pad_the_panels_stay_on_the_blas(dtype, filled, padded):
     for width in (filled, padded):
         MLPClassifier((width,), max_iter=1, random_state=0).fit(X[:300], y[:300]).predict_proba(X)
     shapes = {(d, M, N, K) for d, M, N, K, _ in _engine.own_gemm_verdicts()}
-    if len(shapes) < 256:       # (the process's table may have filled up)
+    if len(shapes) < OWN_GEMM_SHAPES:       # (the process's table may have filled up)
         assert (name, 512, filled, 73) in shapes
     assert (name, 512, padded, 73) not in shapes
 

@@ -150,3 +150,50 @@ def test_a_few_rows_over_large_layers_predict_as_each_row_alone(dtype, max_rows)
     # more rows take one product for all (the BLAS's bits, close to the rows')
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(model.predict(X), alone, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("kind", ["classifier", "regressor"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_one_chunk_predictions_keep_the_blas_bits(kind, dtype):
+    # up to a chunk of 512 rows (the general path from 65 rows on) large
+    # layers are split between cores and products take the own kernel on
+    # the weights in place where probes allow: the bits of the whole
+    # products through the BLAS, on one thread or two
+    model, _ = _model(kind, dtype)
+    predict = model.predict_proba if kind == "classifier" else model.predict
+    rng = np.random.default_rng(11)
+    for n in (9, 16, 33, 64, 65, 130, 512):
+        rows = rng.normal(size=(n, model.n_features_in_)).astype(dtype)
+        fast = predict(rows)
+        with threadpool_limits(1, "blas"):
+            one_thread = predict(rows)
+        own, split = _engine.set_own_gemm(False), _engine.set_predict_split(False)
+        try:
+            blas = predict(rows)
+        finally:
+            _engine.set_own_gemm(own)
+            _engine.set_predict_split(split)
+        np.testing.assert_array_equal(fast.view(np.uint8), blas.view(np.uint8), err_msg=str(n))
+        np.testing.assert_array_equal(one_thread.view(np.uint8), blas.view(np.uint8))
+        if _engine.own_gemm_available() and len(_engine.own_gemm_verdicts()) < 1024:
+            # the first layer and its two column blocks were probed for n rows
+            # where the kernel may read their weights in place
+            K, N = model.coefs_[0].shape
+            cut = (N // 2 + 15) // 16 * 16 if dtype == np.float32 else (N // 2 + 7) // 8 * 8
+            shapes = {(d, M, c, k) for d, M, c, k, _ in _engine.own_gemm_verdicts()}
+            for width in (N, cut, N - cut):
+                if _engine.own_gemm_in_place_worth(dtype, n, width, K):
+                    assert (np.dtype(dtype).name, n, width, K) in shapes, (n, width)
+            assert _engine.own_gemm_in_place_worth(dtype, n, cut, K) == (n <= 64 or (
+                cut % (32 if dtype == np.float32 else 16) == 0 and K * cut * rows.itemsize
+                <= 512 * 1024))
+
+
+@pytest.mark.parametrize("n", [30, 200])
+def test_one_chunk_with_nan_or_infinity_raises_the_usual_error(n):
+    model, _ = _model("classifier", np.float32)
+    rows = np.random.default_rng(12).normal(size=(n, model.n_features_in_)).astype(np.float32)
+    for bad in (np.nan, np.inf):
+        rows[n // 2, 7] = bad
+        with pytest.raises(ValueError, match="NaN|infinity"):
+            model.predict_proba(rows)

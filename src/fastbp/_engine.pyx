@@ -358,9 +358,12 @@ def forward(NetSpec spec, const floating[::1] params, InputMatrix X not None,
     ws = _predict_ws_size(net, chunk_rows)
     _check_workspace(work.shape[0], ws)
     n_chunks = (n + chunk_rows - 1) // chunk_rows
-    if n_chunks == 1 and inp.csr_data == NULL and n_threads != 1:
-        # one chunk: its large layers' columns may still be shared out
-        split = split_plan(floating is float, net, n)
+    if n_chunks == 1 and inp.csr_data == NULL:
+        # one chunk: the own kernel reads the weights in place (no copy to
+        # amortise), and large layers' columns may still be shared out
+        probe_rows_layers(floating is float, net)
+        probe_in_place_layers(floating is float, net, n)
+        split = split_plan(floating is float, net, n) if n_threads != 1 else 0
         if split:
             return _split_chunk(net, inp.dense, n, &params[0], &out[0, 0], &work[0], split,
                                 n_threads if n_threads > 0 else blas_threads(), check_finite,
@@ -382,9 +385,11 @@ def forward(NetSpec spec, const floating[::1] params, InputMatrix X not None,
     if inp.csr_data == NULL:
         # a last chunk of a few rows may take the rows kernel: its shapes probed first
         probe_rows_layers(floating is float, net)
-        # the products the own kernel takes, and each thread's packed weights
-        # (64-byte aligned: each thread's size is a whole number of 128-byte panels)
-        packed_size = plan_own_products(floating is float, net, n, chunk_rows, plan)
+        # the products the own kernel takes on packed weights (several
+        # chunks), and each thread's copy (64-byte aligned: each thread's
+        # size is a whole number of 128-byte panels)
+        packed_size = (plan_own_products(floating is float, net, n, chunk_rows, plan)
+                       if n_chunks > 1 else 0)
         if packed_size > 0:
             packed = np.empty(n_threads * packed_size * sizeof(floating) + 64, dtype=np.uint8)
             base = <char *> cnp.PyArray_DATA(<cnp.ndarray> packed)
@@ -399,10 +404,8 @@ def forward(NetSpec spec, const floating[::1] params, InputMatrix X not None,
 def all_finite(const floating[::1] values):
     """True when no value is NaN or infinite: one pass, no temporary array
     (``np.isfinite(X).all()`` allocates a boolean array the size of X)."""
-    cdef Py_ssize_t i, n = values.shape[0]
-    cdef int bad = 0
-    with nogil:
-        for i in range(n):
-            # x - x is 0 for finite x and NaN for NaN or +-inf
-            bad |= (values[i] - values[i]) != 0
-    return bad == 0
+    cdef bint finite = True
+    if values.shape[0] > 0:
+        with nogil:
+            finite = _rows_finite(&values[0], values.shape[0])
+    return finite

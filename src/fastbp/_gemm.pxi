@@ -259,7 +259,9 @@ cdef inline void predict_gemm(int M, int N, int K, const floating *A, int lda,
     over a large layer go one row at a time, each with the bits of that row
     predicted alone. OpenBLAS's gemm packs the whole of B first, slowly for
     so few rows (``rowwise_product``); fastbp's rows kernel computes those
-    rows with gemv's bits where a probe found it does (``own_rows_product``)."""
+    rows with gemv's bits where a probe found it does (``own_rows_product``).
+    Other products take fastbp's own kernel on B in place where a probe found
+    that it gives the BLAS's bits (``own_in_place_product``)."""
     cdef int r
     if rowwise_product(M, K, ldb, sizeof(floating)):
         if own_rows_product(M, N, K, A, lda, B, ldb, C, ldc):
@@ -267,5 +269,7 @@ cdef inline void predict_gemm(int M, int N, int K, const floating *A, int lda,
         for r in range(M):
             gemm_rm(False, False, 1, N, K, <floating> 1.0, A + r * lda, lda, B, ldb,
                     <floating> 0.0, C + r * ldc, ldc)
+        return
+    if own_in_place_product(M, N, K, A, lda, B, ldb, C, ldc):
         return
     gemm_rm(False, False, M, N, K, <floating> 1.0, A, lda, B, ldb, <floating> 0.0, C, ldc)

@@ -10,7 +10,8 @@
  *
  * B is packed first (fb_gemm_pack_*; in prediction by each thread, once per
  * call): for each block of k, panels of NR = 2 vectors of columns, each
- * kc x NR contiguous, zero-padded past N. The
+ * kc x NR contiguous, zero-padded past N; or, for products of a few rows,
+ * read in place (fb_gemm_*_nn_in_place: the same arithmetic). The
  * kernel keeps MR = 12 rows x NR columns of C in 24 registers, broadcasting
  * A's elements from its rows in place; the last columns are stored through a
  * mask. Where the compiler or CPU lacks AVX-512 (fb_gemm_available() is 0),
@@ -40,6 +41,17 @@ static int fb_gemm_available(void) {
 
 #define FB_GEMM_TARGET __attribute__((target("avx512f,fma")))
 #define FB_GEMM_MR 12
+
+/* NAME_in_place_R: a tile of R rows on B read in place (NAME_rows, inlined) */
+#define FB_GEMM_IN_PLACE_TILE(NAME, T, MASK, R)                                           \
+FB_GEMM_TARGET __attribute__((noinline)) static void NAME##_in_place_##R(                 \
+        Py_ssize_t kc, const T *a, Py_ssize_t lda, const T *b, Py_ssize_t ldb, T *c,      \
+        Py_ssize_t ldc, int first, MASK m0, MASK m1) {                                    \
+    if (m0 == (MASK)~0 && m1 == (MASK)~0)                                                 \
+        NAME##_rows(R, kc, a, lda, b, ldb, 1, c, ldc, first, m0, m1);                     \
+    else                                                                                  \
+        NAME##_rows(R, kc, a, lda, b, ldb, 2, c, ldc, first, m0, m1);                     \
+}
 
 /* NAME_pack(K, N, B, ldb, split, P), NAME_nn(M, N, K, A, lda, P, split, C, ldc)
  * and NAME_dot(...): one scalar element by the same arithmetic (the probe's).
@@ -79,16 +91,24 @@ static void NAME##_pack(Py_ssize_t K, Py_ssize_t N, const T *B, Py_ssize_t ldb, 
 /* loops unroll and the 2 MR sums stay in registers; with a smaller mr (a */             \
 /* short product's one tile) the same code runs as loops */                              \
 FB_GEMM_TARGET static inline __attribute__((always_inline)) void NAME##_rows(            \
-        int mr, Py_ssize_t kc, const T *a, Py_ssize_t lda, const T *b, T *c,             \
-        Py_ssize_t ldc, int first, MASK m0, MASK m1) {                                   \
+        int mr, Py_ssize_t kc, const T *a, Py_ssize_t lda, const T *b, Py_ssize_t ldb,   \
+        int in_place, T *c, Py_ssize_t ldc, int first, MASK m0, MASK m1) {               \
     V acc0[FB_GEMM_MR], acc1[FB_GEMM_MR], b0, b1, t;                                     \
     Py_ssize_t k;                                                                        \
     int r;                                                                               \
     _Pragma("GCC unroll 12")                                                             \
     for (r = 0; r < mr; r++) acc0[r] = acc1[r] = _mm512_setzero_##S();                   \
     for (k = 0; k < kc; k++) {                                                           \
-        b0 = _mm512_load_##S(b + k * 2 * W);                                             \
-        b1 = _mm512_load_##S(b + k * 2 * W + W);                                         \
+        if (in_place == 1) {             /* the weights' own rows, ldb apart */          \
+            b0 = _mm512_loadu_##S(b + k * ldb);                                          \
+            b1 = _mm512_loadu_##S(b + k * ldb + W);                                      \
+        } else if (in_place) {           /* their last, narrower panel (masked loads */  \
+            b0 = _mm512_maskz_loadu_##S(m0, b + k * ldb);  /* keep the sums in memory: */\
+            b1 = _mm512_maskz_loadu_##S(m1, b + k * ldb + W);  /* GCC, slower) */        \
+        } else {                         /* a packed panel, zero-padded */               \
+            b0 = _mm512_load_##S(b + k * 2 * W);                                         \
+            b1 = _mm512_load_##S(b + k * 2 * W + W);                                     \
+        }                                                                                \
         _Pragma("GCC unroll 12")                                                         \
         for (r = 0; r < mr; r++) {                                                       \
             t = _mm512_set1_##S(a[r * lda + k]);                                         \
@@ -111,9 +131,31 @@ FB_GEMM_TARGET static void NAME##_tile(                                         
         int mr, Py_ssize_t kc, const T *a, Py_ssize_t lda, const T *b, T *c,             \
         Py_ssize_t ldc, int first, MASK m0, MASK m1) {                                   \
     if (mr == FB_GEMM_MR)                                                                \
-        NAME##_rows(FB_GEMM_MR, kc, a, lda, b, c, ldc, first, m0, m1);                   \
+        NAME##_rows(FB_GEMM_MR, kc, a, lda, b, 0, 0, c, ldc, first, m0, m1);             \
     else                                                                                 \
-        NAME##_rows(mr, kc, a, lda, b, c, ldc, first, m0, m1);                           \
+        NAME##_rows(mr, kc, a, lda, b, 0, 0, c, ldc, first, m0, m1);                     \
+}                                                                                        \
+                                                                                         \
+/* The same tiles reading B's rows in place, one function per row count so */         \
+/* that each keeps its sums in registers (one function holding every count */          \
+/* kept them in memory: GCC gave up scalarising the sums) */                           \
+FB_GEMM_IN_PLACE_TILE(NAME, T, MASK, 1) FB_GEMM_IN_PLACE_TILE(NAME, T, MASK, 2)                      \
+FB_GEMM_IN_PLACE_TILE(NAME, T, MASK, 3) FB_GEMM_IN_PLACE_TILE(NAME, T, MASK, 4)                      \
+FB_GEMM_IN_PLACE_TILE(NAME, T, MASK, 5) FB_GEMM_IN_PLACE_TILE(NAME, T, MASK, 6)                      \
+FB_GEMM_IN_PLACE_TILE(NAME, T, MASK, 7) FB_GEMM_IN_PLACE_TILE(NAME, T, MASK, 8)                      \
+FB_GEMM_IN_PLACE_TILE(NAME, T, MASK, 9) FB_GEMM_IN_PLACE_TILE(NAME, T, MASK, 10)                     \
+FB_GEMM_IN_PLACE_TILE(NAME, T, MASK, 11) FB_GEMM_IN_PLACE_TILE(NAME, T, MASK, 12)                    \
+                                                                                         \
+FB_GEMM_TARGET static void NAME##_tile_in_place(                                         \
+        int mr, Py_ssize_t kc, const T *a, Py_ssize_t lda, const T *b, Py_ssize_t ldb,   \
+        T *c, Py_ssize_t ldc, int first, MASK m0, MASK m1) {                             \
+    static void (*const tiles[FB_GEMM_MR])(Py_ssize_t, const T *, Py_ssize_t, const T *, \
+                                           Py_ssize_t, T *, Py_ssize_t, int, MASK,      \
+                                           MASK) = {                                    \
+        NAME##_in_place_1, NAME##_in_place_2, NAME##_in_place_3, NAME##_in_place_4,      \
+        NAME##_in_place_5, NAME##_in_place_6, NAME##_in_place_7, NAME##_in_place_8,      \
+        NAME##_in_place_9, NAME##_in_place_10, NAME##_in_place_11, NAME##_in_place_12};  \
+    tiles[mr - 1](kc, a, lda, b, ldb, c, ldc, first, m0, m1);                            \
 }                                                                                        \
                                                                                          \
 /* Row tiles of MR rows, each through every block of k before the next (so a */     \
@@ -147,6 +189,37 @@ FB_GEMM_TARGET static void NAME##_nn(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,  
                             C + i0 * ldc + jr * 2 * W, ldc, blk == 0, m0, m1);            \
             }                                                                             \
             Pb += np_ * kc * 2 * W;                                                       \
+            k0 += kc;                                                                     \
+        }                                                                                 \
+    }                                                                                     \
+}                                                                                         \
+                                                                                          \
+/* NAME_nn's product with B read in place (rows ldb apart), no packing: for */        \
+/* products of few rows, which would read each packed panel only once or */          \
+/* twice. Row tiles of MR rows and one of the rest; per tile and block of k, */        \
+/* the panels in turn (a panel: kc rows of 2 W columns, 2 W x sizeof(T) */             \
+/* bytes each, the prefetcher's stride) */                                           \
+FB_GEMM_TARGET static void NAME##_nn_in_place(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,   \
+        const T *A, Py_ssize_t lda, const T *B, Py_ssize_t ldb, const fb_ksplit *split,   \
+        T *C, Py_ssize_t ldc) {                                                           \
+    Py_ssize_t np_ = (N + 2 * W - 1) / (2 * W), i, k0, jr, nj;                            \
+    int blk, mr;                                                                          \
+    MASK m0, m1;                                                                          \
+    (void)K;                                                                              \
+    for (i = 0; i < M; i += FB_GEMM_MR) {                                                 \
+        mr = M - i < FB_GEMM_MR ? (int)(M - i) : FB_GEMM_MR;                              \
+        k0 = 0;                                                                           \
+        for (blk = 0; blk < split->n; blk++) {                                            \
+            Py_ssize_t kc = split->len[blk];                                              \
+            for (jr = 0; jr < np_; jr++) {                                                \
+                nj = N - jr * 2 * W < 2 * W ? N - jr * 2 * W : 2 * W;                     \
+                m0 = nj >= W ? (MASK)~0 : (MASK)((1u << nj) - 1);                         \
+                m1 = nj >= 2 * W ? (MASK)~0 : nj <= W ? (MASK)0                           \
+                                 : (MASK)((1u << (nj - W)) - 1);                          \
+                NAME##_tile_in_place(mr, kc, A + i * lda + k0, lda,                       \
+                                     B + k0 * ldb + jr * 2 * W, ldb,                      \
+                                     C + i * ldc + jr * 2 * W, ldc, blk == 0, m0, m1);    \
+            }                                                                             \
             k0 += kc;                                                                     \
         }                                                                                 \
     }                                                                                     \
@@ -187,6 +260,12 @@ static void fb_gemm_f_nn(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float *
 static void fb_gemm_d_nn(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double *A,
                          Py_ssize_t lda, const double *P, const fb_ksplit *split, double *C,
                          Py_ssize_t ldc) {}
+static void fb_gemm_f_nn_in_place(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float *A,
+                                  Py_ssize_t lda, const float *B, Py_ssize_t ldb,
+                                  const fb_ksplit *split, float *C, Py_ssize_t ldc) {}
+static void fb_gemm_d_nn_in_place(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double *A,
+                                  Py_ssize_t lda, const double *B, Py_ssize_t ldb,
+                                  const fb_ksplit *split, double *C, Py_ssize_t ldc) {}
 static float fb_gemm_f_dot(Py_ssize_t K, const float *a, const float *B, Py_ssize_t ldb,
                            Py_ssize_t j, const fb_ksplit *split) { return 0; }
 static double fb_gemm_d_dot(Py_ssize_t K, const double *a, const double *B, Py_ssize_t ldb,

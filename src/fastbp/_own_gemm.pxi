@@ -41,15 +41,24 @@ cdef extern from "_gemm_nn.h" nogil:
     void fb_gemm_d_nn(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double *A,
                       Py_ssize_t lda, const double *P, const fb_ksplit *split, double *C,
                       Py_ssize_t ldc)
+    void fb_gemm_f_nn_in_place(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const float *A,
+                               Py_ssize_t lda, const float *B, Py_ssize_t ldb,
+                               const fb_ksplit *split, float *C, Py_ssize_t ldc)
+    void fb_gemm_d_nn_in_place(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K, const double *A,
+                               Py_ssize_t lda, const double *B, Py_ssize_t ldb,
+                               const fb_ksplit *split, double *C, Py_ssize_t ldc)
     float fb_gemm_f_dot(Py_ssize_t K, const float *a, const float *B, Py_ssize_t ldb,
                         Py_ssize_t j, const fb_ksplit *split)
     double fb_gemm_d_dot(Py_ssize_t K, const double *a, const double *B, Py_ssize_t ldb,
                          Py_ssize_t j, const fb_ksplit *split)
 
 cdef enum:
-    OWN_GEMM_SHAPES = 256          # product shapes whose verdict is kept (then: the BLAS)
+    OWN_GEMM_SHAPES = 1024         # product shapes whose verdict is kept (then: the BLAS)
     OWN_GEMM_MAX_LAYERS = 32       # layers a network may have for the kernel to take part
     OWN_GEMM_MIN_WORK = 1 << 20    # multiply-adds from which a product may take the kernel
+    IN_PLACE_MIN_WORK = 1 << 16    # the same, the kernel reading the weights in place
+    IN_PLACE_FEW_ROWS = 64         # rows up to which it reads any weights in place
+    IN_PLACE_MAX_BYTES = 1 << 19   # and beyond, weights of whole panels up to this size
     OWN_GEMM_SAMPLE_COLUMNS = 8    # columns per sampled row when a split is searched
 
 
@@ -71,13 +80,14 @@ cdef struct ShapeVerdict:
 
 
 cdef ShapeVerdict _verdicts[OWN_GEMM_SHAPES]
-cdef int _n_verdicts = 0
+cdef int _n_verdicts = 0           # entries [0, n) are complete (published with release)
 cdef bint _own_gemm_on = True      # set_own_gemm (tests, benchmarks)
+cdef bint _gemm_cpu = fb_gemm_available()
 
 
-cdef bint _own_gemm_ready() noexcept:
+cdef inline bint _own_gemm_ready() noexcept nogil:
     # the kernel may run: built, on this CPU, the AVX-512 set chosen, not switched off
-    return FB_HAVE_GEMM_NN and _own_gemm_on and _simd_level == 2 and fb_gemm_available()
+    return FB_HAVE_GEMM_NN and _own_gemm_on and _simd_level == 2 and _gemm_cpu
 
 
 cdef bint _worth_own(bint is_float, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K) noexcept nogil:
@@ -86,6 +96,20 @@ cdef bint _worth_own(bint is_float, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K) no
     # (a few rows over a large layer go row by row instead: predict_gemm)
     return (10 * padded <= 11 * N and M * N * K >= OWN_GEMM_MIN_WORK
             and not rowwise_product(M, K, N, 4 if is_float else 8))
+
+
+cdef inline bint _worth_in_place(bint is_float, Py_ssize_t M, Py_ssize_t N,
+                                 Py_ssize_t K) noexcept nogil:
+    # a product the in-place kernel may take (predict_gemm: after the row by
+    # row case). One thread, Zen 4: ~100 GFLOP/s float32 where the weights
+    # stay in L2 between its row tiles, the BLAS 40-100 (few rows: it packs
+    # them); 512 x 784 x 256 (784 KiB) 1.17x the BLAS's time, and a last,
+    # narrower panel (masked loads) up to 1.36x (docs/performance.md)
+    cdef Py_ssize_t panel = 32 if is_float else 16
+    cdef Py_ssize_t padded = (N + panel - 1) // panel * panel
+    return (M >= 2 and 10 * padded <= 11 * N and M * N * K >= IN_PLACE_MIN_WORK
+            and (M <= IN_PLACE_FEW_ROWS
+                 or (padded == N and K * N * (4 if is_float else 8) <= IN_PLACE_MAX_BYTES)))
 
 
 def _candidate_splits(Py_ssize_t K):
@@ -281,33 +305,94 @@ cdef bint _probe_shape(bint is_float, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
     return found
 
 
-cdef bint own_split_for(bint is_float, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
-                        fb_ksplit *split) except -1:
-    """Whether prediction's product of this shape takes the kernel (with
-    ``split``): the verdict kept for the shape, else a probe (while the table
-    has room)."""
-    global _n_verdicts
+cdef inline ShapeVerdict *_own_find(bint is_float, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                                    int n) noexcept nogil:
+    # the verdict for the shape among the first n entries, or NULL
     cdef int i
     cdef ShapeVerdict *v
-    if not _own_gemm_ready() or not _worth_own(is_float, M, N, K):
-        return False
-    for i in range(_n_verdicts):
+    for i in range(n):
         v = &_verdicts[i]
-        if v.is_float == is_float and v.M == M and v.N == N and v.K == K:
-            split[0] = v.split
-            return v.own
-    if _n_verdicts == OWN_GEMM_SHAPES:
+        if v.M == M and v.N == N and v.K == K and v.is_float == is_float:
+            return v
+    return NULL
+
+
+cdef bint _shape_verdict(bint is_float, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                         fb_ksplit *split) except -1:
+    """Whether the kernel gives the BLAS's bits for this shape (with
+    ``split``): the verdict kept, else a probe, published (while the table
+    has room). Holds the GIL."""
+    cdef int n = _n_verdicts
+    cdef ShapeVerdict *v = _own_find(is_float, M, N, K, n)
+    if v != NULL:
+        split[0] = v.split
+        return v.own
+    if n == OWN_GEMM_SHAPES:
         return False
     own = _probe_shape(is_float, M, N, K, split)
-    v = &_verdicts[_n_verdicts]
+    v = &_verdicts[n]
     v.is_float = is_float
     v.M = M
     v.N = N
     v.K = K
     v.own = own
     v.split = split[0]
-    _n_verdicts += 1
+    fb_step_store_count(&_n_verdicts, n + 1)
     return own
+
+
+cdef bint own_split_for(bint is_float, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,
+                        fb_ksplit *split) except -1:
+    """Whether prediction's product of this shape takes the kernel on packed
+    weights (with ``split``): the verdict kept for the shape, else a probe."""
+    if not _own_gemm_ready() or not _worth_own(is_float, M, N, K):
+        return False
+    return _shape_verdict(is_float, M, N, K, split)
+
+
+cdef int probe_in_place_layers(bint is_float, const Net *net, Py_ssize_t n) except -1:
+    """Probe, where not yet done, the products a prediction of ``n`` dense
+    rows as one chunk may send to the in-place kernel (``own_in_place_product``):
+    each layer's whole product and, for a layer ``split_plan`` may cut, its
+    two column blocks. Holds the GIL; call before such a prediction."""
+    cdef fb_ksplit split
+    cdef Py_ssize_t K, N, j
+    cdef int i
+    if not _own_gemm_ready() or net.n_layers > OWN_GEMM_MAX_LAYERS:
+        return 0
+    for i in range(net.n_layers):
+        K = net.sizes[i]
+        N = net.sizes[i + 1]
+        if rowwise_product(n, K, N, sizeof(float) if is_float else sizeof(double)):
+            continue
+        if _worth_in_place(is_float, n, N, K):
+            _shape_verdict(is_float, n, N, K, &split)
+        if _worth_split(is_float, N, K):
+            j = split_column(N, is_float)
+            if _worth_in_place(is_float, n, j, K):
+                _shape_verdict(is_float, n, j, K, &split)
+            if _worth_in_place(is_float, n, N - j, K):
+                _shape_verdict(is_float, n, N - j, K, &split)
+    return 0
+
+
+cdef inline bint own_in_place_product(int M, int N, int K, const floating *A, int lda,
+                                      const floating *B, int ldb, floating *C,
+                                      int ldc) noexcept nogil:
+    """``C = A @ B`` by the kernel reading B in place, when the verdict for
+    the shape says it gives the BLAS's bits; returns whether it ran (an
+    unprobed shape does not: the BLAS)."""
+    cdef ShapeVerdict *v
+    if not _own_gemm_ready() or not _worth_in_place(floating is float, M, N, K):
+        return False
+    v = _own_find(floating is float, M, N, K, fb_step_load_count(&_n_verdicts))
+    if v == NULL or not v.own:
+        return False
+    if floating is float:
+        fb_gemm_f_nn_in_place(M, N, K, A, lda, B, ldb, &v.split, C, ldc)
+    else:
+        fb_gemm_d_nn_in_place(M, N, K, A, lda, B, ldb, &v.split, C, ldc)
+    return True
 
 
 cdef Py_ssize_t plan_own_products(bint is_float, const Net *net, Py_ssize_t n,

@@ -234,6 +234,13 @@ def own_gemm_available():
     return bool(_own_gemm_ready())
 
 
+def own_gemm_in_place_worth(dtype, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K):
+    """Test hook: whether prediction's product of this shape may take the own
+    kernel on the weights in place (``_worth_in_place``: probed, then taken
+    where the probe says it gives the BLAS's bits)."""
+    return bool(_worth_in_place(np.dtype(dtype) == np.float32, M, N, K))
+
+
 def own_gemm_verdicts():
     """Test and diagnostic hook: the product shapes probed so far, as tuples
     ``(dtype, M, N, K, split)``, ``split`` the blocks of k with which the own
@@ -331,10 +338,10 @@ def predictor_split_plan(Predictor predictor, Py_ssize_t n):
     return predictor._split_layers(n)
 
 
-def own_gemm(floating[:, ::1] A, floating[:, ::1] B, blocks=None):
+def own_gemm(floating[:, ::1] A, floating[:, ::1] B, blocks=None, bint in_place=False):
     """Test hook: ``A @ B`` by the own kernel with the blocks of k ``blocks``
-    (default: one block), whatever the BLAS computes. Needs
-    ``own_gemm_available()``."""
+    (default: one block), whatever the BLAS computes; ``in_place``: reading B
+    where it is instead of a packed copy. Needs ``own_gemm_available()``."""
     cdef Py_ssize_t M = A.shape[0], K = A.shape[1], N = B.shape[1]
     cdef fb_ksplit split
     if not _own_gemm_ready():
@@ -348,7 +355,15 @@ def own_gemm(floating[:, ::1] A, floating[:, ::1] B, blocks=None):
         raise ValueError(f"blocks must be 1 to {FB_GEMM_MAX_BLOCKS} positive lengths "
                          f"summing to K = {K}, got {blocks}")
     _set_split(&split, blocks)
-    return _own_matmul(np.asarray(A), np.asarray(B), &split)
+    if not in_place:
+        return _own_matmul(np.asarray(A), np.asarray(B), &split)
+    C = np.empty((M, N), dtype=np.asarray(A).dtype)
+    cdef floating[:, ::1] c = C
+    if floating is float:
+        fb_gemm_f_nn_in_place(M, N, K, &A[0, 0], K, &B[0, 0], N, &split, &c[0, 0], N)
+    else:
+        fb_gemm_d_nn_in_place(M, N, K, &A[0, 0], K, &B[0, 0], N, &split, &c[0, 0], N)
+    return C
 
 
 def own_gemm_find_split(floating[:, ::1] A, floating[:, ::1] B, floating[:, ::1] C):
