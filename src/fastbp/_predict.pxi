@@ -10,7 +10,9 @@
 #   each takes the next free chunk (``PredictJob``), with its own buffers; a
 #   thread the OS pauses holds up one chunk at most, and a worker that has
 #   not woken up by the time the caller runs out of chunks is not waited for
-#   (a shared pool job, _threads.h).
+#   (a shared pool job, _threads.h). One chunk of dense rows (up to 512) has
+#   no second chunk to share: its large layers are split by columns instead
+#   (``split_forward``, _predict_split.pxi), as the Predictor's are.
 # * ``Predictor`` serves ``predict``, ``predict_proba`` and
 #   ``predict_log_proba`` on small dense inputs with one call from Python: no
 #   general validation, shapes, dtype and finiteness still checked, its

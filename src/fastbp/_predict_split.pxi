@@ -1,4 +1,5 @@
-# Small-input prediction with a large layer's columns shared between cores.
+# Prediction of one chunk of rows (the Predictor's small inputs, ``forward``'s
+# calls of up to a chunk) with a large layer's columns shared between cores.
 #
 # Notes
 # -----
