@@ -197,3 +197,30 @@ def test_one_chunk_with_nan_or_infinity_raises_the_usual_error(n):
         rows[n // 2, 7] = bad
         with pytest.raises(ValueError, match="NaN|infinity"):
             model.predict_proba(rows)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_threads_probing_new_shapes_at_once(dtype):
+    # four Python threads predict row counts nobody has predicted yet, so they
+    # probe (and publish verdicts) while the others' predictions read them
+    rng = np.random.RandomState(3)
+    with quiet_warnings():
+        model = fastbp.MLPRegressor(hidden_layer_sizes=(224,), max_iter=1, random_state=0)
+        model.fit(rng.normal(size=(80, 176)).astype(dtype), rng.normal(size=(80, 96)))
+    blocks = [rng.normal(size=(n, 176)).astype(dtype) for n in range(9, 49)]
+
+    def work(k):
+        return [(i, model.predict(blocks[i])) for i in range(k, len(blocks), 4)]
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = [r for per_thread in pool.map(work, range(4)) for r in per_thread]
+    own, split = _engine.set_own_gemm(False), _engine.set_predict_split(False)
+    try:
+        for i, got in results:
+            np.testing.assert_array_equal(got.view(np.uint8),
+                                          model.predict(blocks[i]).view(np.uint8))
+    finally:
+        _engine.set_own_gemm(own)
+        _engine.set_predict_split(split)
+    for _, M, N, K, blocks_of_k in _engine.own_gemm_verdicts():
+        assert blocks_of_k is None or sum(blocks_of_k) == K

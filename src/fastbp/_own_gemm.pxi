@@ -330,6 +330,11 @@ cdef bint _shape_verdict(bint is_float, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K
     if n == OWN_GEMM_SHAPES:
         return False
     own = _probe_shape(is_float, M, N, K, split)
+    # the probe runs Python code: another thread may have added entries; the
+    # new one goes after them (prediction's threads may be reading those)
+    n = _n_verdicts
+    if n == OWN_GEMM_SHAPES:
+        return own
     v = &_verdicts[n]
     v.is_float = is_float
     v.M = M

@@ -102,6 +102,11 @@ cdef int _rows_verdict(Py_ssize_t N, Py_ssize_t K) except -1:
     if own >= 0 or n == OWN_ROWS_SHAPES:
         return own
     own = _probe_rows(N, K)
+    # the probe runs Python code: another thread may have added entries; the
+    # new one goes after them (prediction's threads may be reading those)
+    n = _n_rows_verdicts
+    if n == OWN_ROWS_SHAPES:
+        return own
     _rows_verdicts[n].N = N
     _rows_verdicts[n].K = K
     _rows_verdicts[n].own = own

@@ -101,6 +101,8 @@ cdef bint _split_verdict(bint is_float, Py_ssize_t M, Py_ssize_t N, Py_ssize_t K
     if _n_split_verdicts == SPLIT_SHAPES:
         return False
     split = _probe_split(is_float, M, N, K)
+    if _n_split_verdicts == SPLIT_SHAPES:   # filled by another thread meanwhile
+        return split
     v = &_split_verdicts[_n_split_verdicts]
     v.is_float = is_float
     v.M = M
