@@ -314,12 +314,12 @@ class Machine:
 
 class PredictProbaThroughput:
     """``predict_proba`` throughput (issue 12): the digits (64-100-10) and wide
-    (784-256-128-10) networks in float32, batches of 1, 8, 1,000 and 20,000 rows, in
+    (784-256-128-10) networks in float32, batches of 1, 8, 64, 256, 1,000 and 20,000 rows, in
     fastbp, scikit-learn, PyTorch (``inference_mode``) and ONNX Runtime
     (``intra_op_num_threads`` = cores), all on the same weights (the head-to-head's
     ``fastbp bench`` rows, from ``fastbp._bench_throughput``)."""
 
-    params = (["digits", "wide"], [1, 8, 1000, 20000],
+    params = (["digits", "wide"], [1, 8, 64, 256, 1000, 20000],
               ["fastbp", "sklearn", "torch", "onnxruntime"], KERNELS)
     param_names = ["network", "batch", "library", "kernels"]
     timeout = 600

@@ -286,7 +286,7 @@ def test_asv_throughput_benchmark_runs_every_installed_peer():
         sys.path.remove(str(ROOT))
     bench = PredictProbaThroughput()
     network, batches, peers, kernels = PredictProbaThroughput.params
-    assert (network, batches, peers) == (["digits", "wide"], [1, 8, 1000, 20000],
+    assert (network, batches, peers) == (["digits", "wide"], [1, 8, 64, 256, 1000, 20000],
                                          ["fastbp", "sklearn", "torch", "onnxruntime"])
     assert kernels == [_engine.simd_level()]
     for lib in peers:

@@ -501,7 +501,7 @@ def _parser():
                    help="skip the predict_proba throughput head-to-head (the digits and wide "
                         "networks among --workloads; fastbp, scikit-learn, PyTorch, ONNX "
                         "Runtime)")
-    p.add_argument("--throughput-batches", default="1,8,1000,20000",
+    p.add_argument("--throughput-batches", default="1,8,64,256,1000,20000",
                    help="comma-separated batch sizes of the throughput head-to-head")
     p.add_argument("--no-peak", action="store_true", help="skip the 2048^3 gemm peak")
     p.add_argument("--no-modern", action="store_true",

@@ -26,7 +26,7 @@ NETWORKS = {
     "digits": ("digits 64-100-10", (100,), 64),
     "wide": ("wide 784-256-128-10", (256, 128), 784),
 }
-BATCHES = (1, 8, 1000, 20000)
+BATCHES = (1, 8, 64, 256, 1000, 20000)
 PEERS = ("fastbp", "sklearn", "torch", "onnxruntime")
 AGREEMENT = 1e-4   # most |probability difference| a peer may show against fastbp (float32)
 MIN_SECONDS = 0.05  # each timing repeats the call for at least this long
