@@ -87,7 +87,9 @@ static void NAME##_pack(Py_ssize_t K, Py_ssize_t N, const T *B, Py_ssize_t ldb, 
 }                                                                                         \
                                                                                           \
 /* C rows [0, mr) x one panel, over one block of k: C = acc (first block) or */          \
-/* C + acc; b: the panel's kc x 2W values. Inlined with mr = MR, the row */              \
+/* C + acc; b: the panel's kc x 2W values, packed (in_place 0) or the */                \
+/* weights' own rows ldb apart (1; 2: a narrower last panel, masked). */                 \
+/* Inlined with mr = MR, the row */                                                      \
 /* loops unroll and the 2 MR sums stay in registers; with a smaller mr (a */             \
 /* short product's one tile) the same code runs as loops */                              \
 FB_GEMM_TARGET static inline __attribute__((always_inline)) void NAME##_rows(            \
@@ -102,9 +104,10 @@ FB_GEMM_TARGET static inline __attribute__((always_inline)) void NAME##_rows(   
         if (in_place == 1) {             /* the weights' own rows, ldb apart */          \
             b0 = _mm512_loadu_##S(b + k * ldb);                                          \
             b1 = _mm512_loadu_##S(b + k * ldb + W);                                      \
-        } else if (in_place) {           /* their last, narrower panel (masked loads */  \
-            b0 = _mm512_maskz_loadu_##S(m0, b + k * ldb);  /* keep the sums in memory: */\
-            b1 = _mm512_maskz_loadu_##S(m1, b + k * ldb + W);  /* GCC, slower) */        \
+        } else if (in_place) {           /* a narrower last panel: masked loads, */      \
+            /* slower (with them GCC keeps the sums in memory) */                        \
+            b0 = _mm512_maskz_loadu_##S(m0, b + k * ldb);                                \
+            b1 = _mm512_maskz_loadu_##S(m1, b + k * ldb + W);                            \
         } else {                         /* a packed panel, zero-padded */               \
             b0 = _mm512_load_##S(b + k * 2 * W);                                         \
             b1 = _mm512_load_##S(b + k * 2 * W + W);                                     \
@@ -197,8 +200,7 @@ FB_GEMM_TARGET static void NAME##_nn(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,  
 /* NAME_nn's product with B read in place (rows ldb apart), no packing: for */        \
 /* products of few rows, which would read each packed panel only once or */          \
 /* twice. Row tiles of MR rows and one of the rest; per tile and block of k, */        \
-/* the panels in turn (a panel: kc rows of 2 W columns, 2 W x sizeof(T) */             \
-/* bytes each, the prefetcher's stride) */                                           \
+/* the panels in turn (a panel: kc rows of 2 W values, ldb apart) */                   \
 FB_GEMM_TARGET static void NAME##_nn_in_place(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,   \
         const T *A, Py_ssize_t lda, const T *B, Py_ssize_t ldb, const fb_ksplit *split,   \
         T *C, Py_ssize_t ldc) {                                                           \
