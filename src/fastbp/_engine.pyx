@@ -310,15 +310,13 @@ cdef bint _split_chunk(const Net *net, const void *x, Py_ssize_t n, const void *
                        void *out, void *work, unsigned int split, int n_threads,
                        bint check_finite, bint is_float) except -1:
     # forward's one chunk of dense rows with the layers in ``split`` shared
-    # out by column blocks (split_forward, as the Predictor's small inputs)
-    cdef Py_ssize_t total = n * net.sizes[0]
+    # out by column blocks, as the Predictor's small inputs (_predict_rows)
+    cdef bint ok
     with _BlasSerial():
         with nogil:
-            if check_finite and not (_rows_finite(<const float *> x, total) if is_float
-                                     else _rows_finite(<const double *> x, total)):
-                return False
-            split_forward(net, x, n, params, out, work, split, n_threads, is_float)
-    return True
+            ok = _predict_rows_of(net, x, n, params, out, work, is_float, split, n_threads,
+                                  check_finite)
+    return ok
 
 
 def forward(NetSpec spec, const floating[::1] params, InputMatrix X not None,

@@ -161,13 +161,20 @@ FB_GEMM_TARGET static void NAME##_tile_in_place(                                
     tiles[mr - 1](kc, a, lda, b, ldb, c, ldc, first, m0, m1);                            \
 }                                                                                        \
                                                                                          \
+/* the store masks of a panel whose first column has rem columns of C left */        \
+static inline void NAME##_panel_masks(Py_ssize_t rem, MASK *m0, MASK *m1) {              \
+    Py_ssize_t nj = rem < 2 * W ? rem : 2 * W;                                            \
+    *m0 = nj >= W ? (MASK)~0 : (MASK)((1u << nj) - 1);                                    \
+    *m1 = nj >= 2 * W ? (MASK)~0 : nj <= W ? (MASK)0 : (MASK)((1u << (nj - W)) - 1);      \
+}                                                                                         \
+                                                                                          \
 /* Row tiles of MR rows, each through every block of k before the next (so a */     \
 /* last tile can overlap the previous one: its rows are computed again, the  */       \
 /* same values); a product of fewer than MR rows in one short tile */                 \
 FB_GEMM_TARGET static void NAME##_nn(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,            \
         const T *A, Py_ssize_t lda, const T *P, const fb_ksplit *split, T *C,             \
         Py_ssize_t ldc) {                                                                 \
-    Py_ssize_t np_ = (N + 2 * W - 1) / (2 * W), i, i0, k0, jr, nj;                        \
+    Py_ssize_t np_ = (N + 2 * W - 1) / (2 * W), i, i0, k0, jr;                            \
     const T *Pb;                                                                          \
     int blk, mr;                                                                          \
     MASK m0, m1;                                                                          \
@@ -184,10 +191,7 @@ FB_GEMM_TARGET static void NAME##_nn(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,  
         for (blk = 0; blk < split->n; blk++) {                                            \
             Py_ssize_t kc = split->len[blk];                                              \
             for (jr = 0; jr < np_; jr++) {                                                \
-                nj = N - jr * 2 * W < 2 * W ? N - jr * 2 * W : 2 * W;                     \
-                m0 = nj >= W ? (MASK)~0 : (MASK)((1u << nj) - 1);                         \
-                m1 = nj >= 2 * W ? (MASK)~0 : nj <= W ? (MASK)0                           \
-                                 : (MASK)((1u << (nj - W)) - 1);                          \
+                NAME##_panel_masks(N - jr * 2 * W, &m0, &m1);                             \
                 NAME##_tile(mr, kc, A + i0 * lda + k0, lda, Pb + jr * kc * 2 * W,         \
                             C + i0 * ldc + jr * 2 * W, ldc, blk == 0, m0, m1);            \
             }                                                                             \
@@ -204,7 +208,7 @@ FB_GEMM_TARGET static void NAME##_nn(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,  
 FB_GEMM_TARGET static void NAME##_nn_in_place(Py_ssize_t M, Py_ssize_t N, Py_ssize_t K,   \
         const T *A, Py_ssize_t lda, const T *B, Py_ssize_t ldb, const fb_ksplit *split,   \
         T *C, Py_ssize_t ldc) {                                                           \
-    Py_ssize_t np_ = (N + 2 * W - 1) / (2 * W), i, k0, jr, nj;                            \
+    Py_ssize_t np_ = (N + 2 * W - 1) / (2 * W), i, k0, jr;                                \
     int blk, mr;                                                                          \
     MASK m0, m1;                                                                          \
     (void)K;                                                                              \
@@ -214,10 +218,7 @@ FB_GEMM_TARGET static void NAME##_nn_in_place(Py_ssize_t M, Py_ssize_t N, Py_ssi
         for (blk = 0; blk < split->n; blk++) {                                            \
             Py_ssize_t kc = split->len[blk];                                              \
             for (jr = 0; jr < np_; jr++) {                                                \
-                nj = N - jr * 2 * W < 2 * W ? N - jr * 2 * W : 2 * W;                     \
-                m0 = nj >= W ? (MASK)~0 : (MASK)((1u << nj) - 1);                         \
-                m1 = nj >= 2 * W ? (MASK)~0 : nj <= W ? (MASK)0                           \
-                                 : (MASK)((1u << (nj - W)) - 1);                          \
+                NAME##_panel_masks(N - jr * 2 * W, &m0, &m1);                             \
                 NAME##_tile_in_place(mr, kc, A + i * lda + k0, lda,                       \
                                      B + k0 * ldb + jr * 2 * W, ldb,                      \
                                      C + i * ldc + jr * 2 * W, ldc, blk == 0, m0, m1);    \

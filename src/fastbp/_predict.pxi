@@ -184,12 +184,12 @@ cdef bint _rows_finite(const floating *x, Py_ssize_t total) noexcept nogil:
 
 cdef bint _predict_rows(const Net *net, const floating *x, Py_ssize_t n,
                         const floating *params, floating *out, floating *work,
-                        unsigned int split, int n_threads) noexcept nogil:
+                        unsigned int split, int n_threads, bint check_finite) noexcept nogil:
     """Forward ``n`` dense rows into ``out`` as one chunk, the layers in
-    ``split`` (``split_plan``) shared by up to ``n_threads`` threads; False
-    (nothing computed) when X holds NaN or infinity."""
+    ``split`` (``split_plan``) shared by up to ``n_threads`` threads; with
+    ``check_finite``, False (nothing computed) when X holds NaN or infinity."""
     cdef Input inp
-    if not _rows_finite(x, n * net.sizes[0]):
+    if check_finite and not _rows_finite(x, n * net.sizes[0]):
         return False
     if split:
         split_forward(net, x, n, params, out, work, split, n_threads, floating is float)
@@ -202,13 +202,13 @@ cdef bint _predict_rows(const Net *net, const floating *x, Py_ssize_t n,
 
 cdef bint _predict_rows_of(const Net *net, const void *x, Py_ssize_t n, const void *params,
                            void *out, void *work, bint is_float, unsigned int split,
-                           int n_threads) noexcept nogil:
+                           int n_threads, bint check_finite=True) noexcept nogil:
     # _predict_rows for the dtype of the buffers
     if is_float:
         return _predict_rows(net, <const float *> x, n, <const float *> params, <float *> out,
-                             <float *> work, split, n_threads)
+                             <float *> work, split, n_threads, check_finite)
     return _predict_rows(net, <const double *> x, n, <const double *> params, <double *> out,
-                         <double *> work, split, n_threads)
+                         <double *> work, split, n_threads, check_finite)
 
 
 cdef void _output_labels(const floating *P, Py_ssize_t n, Py_ssize_t n_out, bint binary,
